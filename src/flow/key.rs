@@ -1,0 +1,179 @@
+//! Flow keys: the canonical, direction-free identity of a bidirectional flow.
+
+use crate::decode::{Context, PacketFacts};
+use crate::model::{Addr, Endpoint, Proto, Side};
+
+/// The identity of a bidirectional flow: both endpoints in canonical order, the protocol,
+/// and the overlay/VLAN context.
+///
+/// Endpoints are ordered the way Community ID v1 orders them (address bytes, then port), so
+/// the lower endpoint is hashed first. ICMP messages use Zeek's port equivalents: a request
+/// and its reply type share a key; one-way messages (errors, unknown types) keep their
+/// sender first and are never reordered.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct FlowKey {
+    /// Lower endpoint (the sender for one-way ICMP).
+    pub lo: Endpoint,
+    /// Higher endpoint (the receiver for one-way ICMP).
+    pub hi: Endpoint,
+    /// Transport protocol.
+    pub proto: Proto,
+    /// One-way ICMP message: endpoints are in sender order, not canonical order.
+    pub one_way: bool,
+    /// Overlay and VLAN context.
+    pub ctx: Context,
+}
+
+impl FlowKey {
+    /// Builds the key of a packet and says which side of it sent the packet.
+    #[inline]
+    pub fn of(p: &PacketFacts) -> (FlowKey, Side) {
+        let (sport, dport, one_way) = if p.proto.is_icmp() && p.ports_known {
+            icmp_port_equivalents(p.proto, p.sport as u8, p.dport as u8)
+        } else if p.proto.has_ports() || p.proto.is_icmp() {
+            (p.sport, p.dport, false)
+        } else {
+            (0, 0, false)
+        };
+        FlowKey::new(p.src, sport, p.dst, dport, p.proto, one_way, p.ctx)
+    }
+
+    /// Builds a key from a sender and a receiver, canonicalising unless `one_way`.
+    #[inline]
+    pub fn new(
+        src: Addr,
+        sport: u16,
+        dst: Addr,
+        dport: u16,
+        proto: Proto,
+        one_way: bool,
+        ctx: Context,
+    ) -> (FlowKey, Side) {
+        let s = Endpoint {
+            addr: src,
+            port: sport,
+        };
+        let d = Endpoint {
+            addr: dst,
+            port: dport,
+        };
+        let (lo, hi, side) = if one_way || (s.addr.bytes, s.port) <= (d.addr.bytes, d.port) {
+            (s, d, Side::Lo)
+        } else {
+            (d, s, Side::Hi)
+        };
+        (
+            FlowKey {
+                lo,
+                hi,
+                proto,
+                one_way,
+                ctx,
+            },
+            side,
+        )
+    }
+
+    /// The endpoint of a side.
+    #[inline]
+    pub fn endpoint(&self, side: Side) -> Endpoint {
+        match side {
+            Side::Lo => self.lo,
+            Side::Hi => self.hi,
+        }
+    }
+
+    /// The same flow with ports 0: where fragments go whose first fragment never came.
+    pub fn without_ports(&self) -> FlowKey {
+        let mut k = *self;
+        k.lo.port = 0;
+        k.hi.port = 0;
+        k
+    }
+}
+
+/// Zeek's (and Community ID's) mapping of ICMP type/code to port equivalents: a message
+/// with a counterpart type (echo ↔ echo reply, ...) uses (type, counterpart) and is
+/// two-way; any other uses (type, code) and is one-way.
+pub fn icmp_port_equivalents(proto: Proto, ty: u8, code: u8) -> (u16, u16, bool) {
+    let counterpart = if proto == Proto::ICMP {
+        match ty {
+            8 => Some(0),
+            0 => Some(8),
+            13 => Some(14),
+            14 => Some(13),
+            15 => Some(16),
+            16 => Some(15),
+            10 => Some(9),
+            9 => Some(10),
+            17 => Some(18),
+            18 => Some(17),
+            _ => None,
+        }
+    } else {
+        match ty {
+            128 => Some(129),
+            129 => Some(128),
+            130 => Some(131),
+            131 => Some(130),
+            133 => Some(134),
+            134 => Some(133),
+            135 => Some(136),
+            136 => Some(135),
+            139 => Some(140),
+            140 => Some(139),
+            144 => Some(145),
+            145 => Some(144),
+            _ => None,
+        }
+    };
+    match counterpart {
+        Some(c) => (u16::from(ty), c, false),
+        None => (u16::from(ty), u16::from(code), true),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(src: [u8; 4], sp: u16, dst: [u8; 4], dp: u16, proto: Proto) -> PacketFacts {
+        PacketFacts {
+            src: Addr::v4(src),
+            dst: Addr::v4(dst),
+            sport: sp,
+            dport: dp,
+            proto,
+            ports_known: true,
+            ..PacketFacts::default()
+        }
+    }
+
+    #[test]
+    fn both_directions_of_a_connection_share_a_key() {
+        let (a, sa) = FlowKey::of(&facts([10, 0, 0, 2], 4000, [10, 0, 0, 1], 80, Proto::TCP));
+        let (b, sb) = FlowKey::of(&facts([10, 0, 0, 1], 80, [10, 0, 0, 2], 4000, Proto::TCP));
+        assert_eq!(a, b);
+        assert_ne!(sa, sb);
+        assert_eq!(a.lo.port, 80);
+    }
+
+    #[test]
+    fn echo_request_and_reply_share_a_key_but_errors_do_not_flip() {
+        let (req, _) = FlowKey::of(&facts([10, 0, 0, 2], 8, [10, 0, 0, 1], 0, Proto::ICMP));
+        let (rep, _) = FlowKey::of(&facts([10, 0, 0, 1], 0, [10, 0, 0, 2], 0, Proto::ICMP));
+        assert_eq!(req, rep);
+        let (e1, s1) = FlowKey::of(&facts([10, 0, 0, 2], 3, [10, 0, 0, 1], 3, Proto::ICMP));
+        let (e2, _) = FlowKey::of(&facts([10, 0, 0, 1], 3, [10, 0, 0, 2], 3, Proto::ICMP));
+        assert_ne!(e1, e2);
+        assert!(e1.one_way);
+        assert_eq!(s1, Side::Lo);
+        assert_eq!(e1.lo.addr, Addr::v4([10, 0, 0, 2]));
+    }
+
+    #[test]
+    fn protocols_without_ports_ignore_port_fields() {
+        let (k, _) = FlowKey::of(&facts([10, 0, 0, 2], 99, [10, 0, 0, 1], 98, Proto::GRE));
+        assert_eq!((k.lo.port, k.hi.port), (0, 0));
+    }
+}

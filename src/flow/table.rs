@@ -1,0 +1,908 @@
+//! The flow table: packets in, flow records out, and an associative merge of partial tables.
+
+use super::key::FlowKey;
+use super::stats::{DirStats, History, tcp};
+use crate::decode::{Context, Encap, Fragment, PacketFacts};
+use crate::model::{Addr, Diagnostics, Locator, Proto, Side, SkipReason, Timestamp};
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
+type Map<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+
+fn new_map<K, V>() -> Map<K, V> {
+    HashMap::with_hasher(foldhash::fast::FixedState::with_seed(0x686f_7074_7261_6365))
+}
+
+const SEC: i64 = 1_000_000_000;
+
+/// How packets are grouped into flows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlowConfig {
+    /// A TCP flow ends after this long without a packet (ns). Default 300 s, as Zeek's
+    /// `tcp_inactivity_timeout`.
+    pub idle_tcp: i64,
+    /// A UDP flow ends after this long without a packet (ns). Default 60 s, as Zeek.
+    pub idle_udp: i64,
+    /// An ICMP flow ends after this long without a packet (ns). Default 60 s, as Zeek.
+    pub idle_icmp: i64,
+    /// Any other flow ends after this long without a packet (ns). Default 60 s.
+    pub idle_other: i64,
+    /// When set, flows are cut at every multiple of this many nanoseconds since the epoch,
+    /// so no record spans more than that; off by default.
+    pub active: Option<i64>,
+    /// Fragments of one datagram more than this far apart (ns) are different datagrams.
+    /// Default 60 s (the Linux `ipfrag_time` is 30 s; captures may be slower than hosts).
+    pub frag_timeout: i64,
+}
+
+impl Default for FlowConfig {
+    fn default() -> Self {
+        FlowConfig {
+            idle_tcp: 300 * SEC,
+            idle_udp: 60 * SEC,
+            idle_icmp: 60 * SEC,
+            idle_other: 60 * SEC,
+            active: None,
+            frag_timeout: 60 * SEC,
+        }
+    }
+}
+
+impl FlowConfig {
+    /// The idle timeout of a protocol.
+    #[inline]
+    pub fn idle(&self, p: Proto) -> i64 {
+        match p.0 {
+            6 => self.idle_tcp,
+            17 => self.idle_udp,
+            1 | 58 => self.idle_icmp,
+            _ => self.idle_other,
+        }
+    }
+
+    fn min_idle(&self) -> i64 {
+        self.idle_tcp
+            .min(self.idle_udp)
+            .min(self.idle_icmp)
+            .min(self.idle_other)
+    }
+
+    #[inline]
+    fn slice(&self, ts: Timestamp) -> i64 {
+        self.active.map_or(0, |a| ts.0.div_euclid(a.max(1)))
+    }
+}
+
+/// Identifies an encapsulation chain interned in a [`FlowTable`] (0 = no encapsulation).
+pub type ChainId = u32;
+
+/// The encapsulation chains a flow was seen with: the first one, then others in order.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Chains {
+    /// The chain of the flow's first packet.
+    pub first: ChainId,
+    /// Other chains seen later, in order of first appearance.
+    pub more: Vec<ChainId>,
+}
+
+impl Chains {
+    #[inline]
+    fn add(&mut self, c: ChainId) {
+        if c != self.first && !self.more.contains(&c) {
+            self.more.push(c);
+        }
+    }
+
+    /// All chain ids, first first.
+    pub fn all(&self) -> impl Iterator<Item = ChainId> + '_ {
+        std::iter::once(self.first).chain(self.more.iter().copied())
+    }
+
+    fn remap(&mut self, map: &[ChainId]) {
+        self.first = map[self.first as usize];
+        for c in &mut self.more {
+            *c = map[*c as usize];
+        }
+    }
+}
+
+/// One flow record (a flow between idle gaps): a partial aggregate that joins with the next
+/// segment of the same key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Flow {
+    /// Canonical key.
+    pub key: FlowKey,
+    /// What each side sent, indexed by [`Side::idx`].
+    pub dir: [DirStats; 2],
+    /// Time of the flow's first packet in capture order.
+    pub start_ts: Timestamp,
+    /// Latest packet time.
+    pub max_ts: Timestamp,
+    /// Where the first packet was.
+    pub first_loc: Locator,
+    /// Side that sent the first packet.
+    pub first_side: Side,
+    /// Side that sent the first SYN without ACK.
+    pub syn_side: Option<Side>,
+    /// Side that sent the first SYN+ACK.
+    pub synack_side: Option<Side>,
+    /// The first packet was a SYN without ACK.
+    pub starts_with_syn: bool,
+    /// TCP history.
+    pub history: History,
+    /// Encapsulation layers enclosing the packets (index into the table's chains).
+    pub chains: Chains,
+    /// Number of encapsulation layers around the first packet.
+    pub depth: u8,
+    /// Active-timeout slice.
+    slice: i64,
+    /// This is the first segment of its key in the table it was built in.
+    table_first: bool,
+}
+
+impl Flow {
+    fn new(key: FlowKey, side: Side, ts: Timestamp, loc: Locator, depth: u8, slice: i64) -> Flow {
+        Flow {
+            key,
+            dir: [DirStats::default(); 2],
+            start_ts: ts,
+            max_ts: ts,
+            first_loc: loc,
+            first_side: side,
+            syn_side: None,
+            synack_side: None,
+            starts_with_syn: false,
+            history: History::default(),
+            chains: Chains::default(),
+            depth,
+            slice,
+            table_first: false,
+        }
+    }
+
+    /// The originator: the sender of the first SYN; failing that, the receiver of the first
+    /// SYN+ACK; failing that, the sender of the first packet.
+    pub fn orig_side(&self) -> Side {
+        if self.key.one_way {
+            return Side::Lo;
+        }
+        self.syn_side
+            .or(self.synack_side.map(Side::other))
+            .unwrap_or(self.first_side)
+    }
+
+    /// Earliest packet time.
+    pub fn first_ts(&self) -> Timestamp {
+        self.dir[0].first.min(self.dir[1].first)
+    }
+
+    /// Packets in both directions.
+    pub fn pkts(&self) -> u64 {
+        self.dir[0].pkts + self.dir[1].pkts
+    }
+
+    #[inline]
+    fn count(&mut self, side: Side, p: &PacketFacts, ts: Timestamp, chain: ChainId) {
+        let flags = if p.proto == Proto::TCP {
+            p.tcp_flags
+        } else {
+            0
+        };
+        self.dir[side.idx()].add(ts, p.ip_len, p.payload_len, p.ttl, flags);
+        if ts > self.max_ts {
+            self.max_ts = ts;
+        }
+        if p.proto == Proto::TCP && p.ports_known {
+            let syn = flags & tcp::SYN != 0;
+            let ack = flags & tcp::ACK != 0;
+            if syn && !ack && self.syn_side.is_none() {
+                self.syn_side = Some(side);
+            }
+            if syn && ack && self.synack_side.is_none() {
+                self.synack_side = Some(side);
+            }
+            self.history.tcp(side, flags, p.payload_len);
+        }
+        self.chains.add(chain);
+    }
+
+    /// Counts a packet that carries no transport header (a later fragment).
+    fn count_bare(&mut self, side: Side, b: &Bare) {
+        self.dir[side.idx()].add(b.ts, b.ip_len, 0, b.ttl, 0);
+        if b.ts > self.max_ts {
+            self.max_ts = b.ts;
+        }
+        if (b.loc.input, b.loc.frame) < (self.first_loc.input, self.first_loc.frame) {
+            self.first_loc = b.loc;
+            self.start_ts = b.ts;
+        }
+        self.chains.add(b.chain);
+    }
+
+    /// Appends a later segment of the same key.
+    fn join(&mut self, later: Flow) {
+        for i in 0..2 {
+            self.dir[i].merge(&later.dir[i]);
+        }
+        self.max_ts = self.max_ts.max(later.max_ts);
+        self.syn_side = self.syn_side.or(later.syn_side);
+        self.synack_side = self.synack_side.or(later.synack_side);
+        self.history.append(&later.history);
+        for c in later.chains.all() {
+            self.chains.add(c);
+        }
+    }
+}
+
+/// A packet without transport header waiting for its datagram's first fragment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Bare {
+    ts: Timestamp,
+    ip_len: u32,
+    ttl: u8,
+    loc: Locator,
+    chain: ChainId,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+struct FragId {
+    src: Addr,
+    dst: Addr,
+    proto: Proto,
+    id: u32,
+    ctx: Context,
+}
+
+/// What is known of one fragmented datagram.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct FragEntry {
+    first_ts: Timestamp,
+    last_ts: Timestamp,
+    /// The datagram's flow and the side that sent it, once known.
+    flow: Option<(FlowKey, Side)>,
+    /// Fragments seen before the flow was known.
+    pending: Vec<Bare>,
+    /// Byte ranges received.
+    ranges: Vec<(u32, u32)>,
+    /// Datagram length, once the last fragment arrived.
+    total: Option<u32>,
+    /// The first bytes of the transport header, gathered from fragments.
+    head: [u8; 16],
+    head_have: u16,
+    overlap: bool,
+    first_loc: Locator,
+}
+
+impl FragEntry {
+    fn new(ts: Timestamp, loc: Locator) -> FragEntry {
+        FragEntry {
+            first_ts: ts,
+            last_ts: ts,
+            flow: None,
+            pending: Vec::new(),
+            ranges: Vec::new(),
+            total: None,
+            head: [0; 16],
+            head_have: 0,
+            overlap: false,
+            first_loc: loc,
+        }
+    }
+
+    /// Records a fragment's byte range; true when it overlaps an earlier one.
+    fn add_range(&mut self, f: &Fragment) -> bool {
+        let (s, e) = (f.offset, f.offset.saturating_add(f.len));
+        let overlaps = self.ranges.iter().any(|&(a, b)| s < b && a < e);
+        self.ranges.push((s, e));
+        if !f.more {
+            self.total = Some(e);
+        }
+        overlaps
+    }
+
+    fn complete(&self) -> bool {
+        let Some(total) = self.total else {
+            return false;
+        };
+        let mut r = self.ranges.clone();
+        r.sort_unstable();
+        let mut covered = 0;
+        for (a, b) in r {
+            if a > covered {
+                return false;
+            }
+            covered = covered.max(b);
+        }
+        covered >= total
+    }
+
+    /// Absorbs a later entry for the same datagram id.
+    fn absorb(&mut self, later: FragEntry) {
+        self.last_ts = self.last_ts.max(later.last_ts);
+        if self.flow.is_none() {
+            self.flow = later.flow;
+        }
+        self.pending.extend(later.pending);
+        for r in later.ranges {
+            if self.ranges.iter().any(|&(a, b)| r.0 < b && a < r.1) {
+                self.overlap = true;
+            }
+            self.ranges.push(r);
+        }
+        self.total = self.total.or(later.total);
+        for i in 0..16 {
+            if later.head_have & (1 << i) != 0 && self.head_have & (1 << i) == 0 {
+                self.head[i] = later.head[i];
+                self.head_have |= 1 << i;
+            }
+        }
+        self.overlap |= later.overlap;
+    }
+}
+
+/// The flow a datagram's gathered header bytes name, once they hold the ports (or ICMP type
+/// and code).
+fn flow_from_head(id: &FragId, e: &FragEntry) -> Option<(FlowKey, Side)> {
+    let need: u16 = if id.proto.is_icmp() {
+        0b11
+    } else if id.proto.has_ports() {
+        0b1111
+    } else {
+        return None;
+    };
+    if e.head_have & need != need {
+        return None;
+    }
+    let h = &e.head;
+    let mut s = PacketFacts {
+        src: id.src,
+        dst: id.dst,
+        proto: id.proto,
+        ctx: id.ctx,
+        ports_known: true,
+        ..PacketFacts::default()
+    };
+    if id.proto.is_icmp() {
+        s.sport = u16::from(h[0]);
+        s.dport = u16::from(h[1]);
+    } else {
+        s.sport = u16::from_be_bytes([h[0], h[1]]);
+        s.dport = u16::from_be_bytes([h[2], h[3]]);
+    }
+    Some(FlowKey::of(&s))
+}
+
+/// Interned encapsulation chains; id 0 is the empty chain.
+#[derive(Clone, Debug)]
+struct Interner {
+    chains: Vec<Box<[Encap]>>,
+    ids: Map<Box<[Encap]>, ChainId>,
+}
+
+impl Default for Interner {
+    fn default() -> Self {
+        let mut ids = new_map();
+        ids.insert(Box::from([]), 0);
+        Interner {
+            chains: vec![Box::from([])],
+            ids,
+        }
+    }
+}
+
+impl Interner {
+    #[inline]
+    fn intern(&mut self, chain: &[Encap]) -> ChainId {
+        if chain.is_empty() {
+            return 0;
+        }
+        if let Some(&id) = self.ids.get(chain) {
+            return id;
+        }
+        let id = self.chains.len() as ChainId;
+        self.chains.push(Box::from(chain));
+        self.ids.insert(Box::from(chain), id);
+        id
+    }
+}
+
+/// Packets grouped into flows.
+///
+/// A table is a partial aggregate of a contiguous stretch of capture: [`FlowTable::append`]
+/// joins a table built from the stretch that follows, so tables built in parallel over the
+/// chunks of a capture, or in separate runs over the files of one capture set, combine into
+/// exactly what one pass over everything gives (sums, minima, maxima, unions, and the TCP
+/// history in order). The operation is associative.
+#[derive(Clone, Debug)]
+pub struct FlowTable {
+    cfg: FlowConfig,
+    open: Map<FlowKey, Flow>,
+    done: Vec<Flow>,
+    chains: Interner,
+    frags: Map<FragId, FragEntry>,
+    /// What could not be used.
+    pub diag: Diagnostics,
+    max_ts: Timestamp,
+    last_sweep: Timestamp,
+    /// Frames counted, and how many of them became packets on flows.
+    pub frames: u64,
+    /// Frames that became at least one packet on a flow.
+    pub frames_decoded: u64,
+}
+
+impl FlowTable {
+    /// An empty table.
+    pub fn new(cfg: FlowConfig) -> FlowTable {
+        FlowTable {
+            cfg,
+            open: new_map(),
+            done: Vec::new(),
+            chains: Interner::default(),
+            frags: new_map(),
+            diag: Diagnostics::default(),
+            max_ts: Timestamp::MIN,
+            last_sweep: Timestamp::MIN,
+            frames: 0,
+            frames_decoded: 0,
+        }
+    }
+
+    /// The grouping rules.
+    pub fn config(&self) -> &FlowConfig {
+        &self.cfg
+    }
+
+    /// Number of flows so far.
+    pub fn len(&self) -> usize {
+        self.open.len() + self.done.len()
+    }
+
+    /// True when no flow was seen.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Counts one frame's packets. `encap` is the frame's encapsulation layers; each
+    /// packet is enclosed by `encap[..depth]`.
+    #[inline]
+    pub fn add_frame(
+        &mut self,
+        packets: &[PacketFacts],
+        encap: &[Encap],
+        ts: Timestamp,
+        loc: Locator,
+    ) {
+        self.frames += 1;
+        if packets.is_empty() {
+            return;
+        }
+        self.frames_decoded += 1;
+        if ts < self.max_ts {
+            if ts.since(self.max_ts) < -self.cfg.min_idle() {
+                self.diag.add(SkipReason::TimestampBackwards, 0, 0, loc);
+            }
+        } else {
+            self.max_ts = ts;
+        }
+        for p in packets {
+            let chain = self
+                .chains
+                .intern(&encap[..usize::from(p.depth).min(encap.len())]);
+            match p.frag {
+                Some(f) => self.fragment(p, f, chain, ts, loc),
+                None => {
+                    let (key, side) = FlowKey::of(p);
+                    self.count(key, side, p, chain, ts, loc);
+                }
+            }
+        }
+        if ts.since(self.last_sweep) > self.cfg.frag_timeout && !self.frags.is_empty() {
+            self.sweep_frags(ts);
+        }
+    }
+
+    #[inline]
+    fn count(
+        &mut self,
+        key: FlowKey,
+        side: Side,
+        p: &PacketFacts,
+        chain: ChainId,
+        ts: Timestamp,
+        loc: Locator,
+    ) {
+        let slice = self.cfg.slice(ts);
+        let pure_syn = p.proto == Proto::TCP
+            && p.ports_known
+            && p.tcp_flags & (tcp::SYN | tcp::ACK) == tcp::SYN;
+        let idle = self.cfg.idle(key.proto);
+        match self.open.entry(key) {
+            Entry::Occupied(mut e) => {
+                let f = e.get_mut();
+                let split = ts.since(f.max_ts) > idle
+                    || f.slice != slice
+                    || (pure_syn && f.history.finished());
+                if split {
+                    let mut n = Flow::new(key, side, ts, loc, p.depth, slice);
+                    n.starts_with_syn = pure_syn;
+                    n.chains.first = chain;
+                    n.count(side, p, ts, chain);
+                    let old = std::mem::replace(f, n);
+                    self.done.push(old);
+                } else {
+                    f.count(side, p, ts, chain);
+                }
+            }
+            Entry::Vacant(e) => {
+                let mut n = Flow::new(key, side, ts, loc, p.depth, slice);
+                n.starts_with_syn = pure_syn;
+                n.table_first = true;
+                n.chains.first = chain;
+                n.count(side, p, ts, chain);
+                e.insert(n);
+            }
+        }
+    }
+
+    /// Counts a packet without transport header on the current flow of `key`.
+    fn count_bare(&mut self, key: FlowKey, side: Side, b: &Bare) {
+        let slice = self.cfg.slice(b.ts);
+        match self.open.entry(key) {
+            Entry::Occupied(mut e) => e.get_mut().count_bare(side, b),
+            Entry::Vacant(e) => {
+                let mut n = Flow::new(key, side, b.ts, b.loc, 0, slice);
+                n.table_first = true;
+                n.chains.first = b.chain;
+                n.count_bare(side, b);
+                e.insert(n);
+            }
+        }
+    }
+
+    fn fragment(
+        &mut self,
+        p: &PacketFacts,
+        f: Fragment,
+        chain: ChainId,
+        ts: Timestamp,
+        loc: Locator,
+    ) {
+        let id = FragId {
+            src: p.src,
+            dst: p.dst,
+            proto: p.proto,
+            id: f.id,
+            ctx: p.ctx,
+        };
+        let timeout = self.cfg.frag_timeout;
+        let expired = self
+            .frags
+            .get(&id)
+            .is_some_and(|e| ts.since(e.last_ts) > timeout);
+        if expired && let Some(old) = self.frags.remove(&id) {
+            self.finish_frag(id, old);
+        }
+        let e = self
+            .frags
+            .entry(id)
+            .or_insert_with(|| FragEntry::new(ts, loc));
+        e.last_ts = e.last_ts.max(ts);
+        if e.add_range(&f) && !e.overlap {
+            e.overlap = true;
+        }
+        let bare = Bare {
+            ts,
+            ip_len: p.ip_len,
+            ttl: p.ttl,
+            loc,
+            chain,
+        };
+        let mut resolved_now = None;
+        if let Some((key, side)) = e.flow {
+            // The datagram's flow is known: count the fragment there.
+            if f.offset == 0 && p.ports_known {
+                resolved_now = Some((key, side, Some(*p)));
+            } else {
+                resolved_now = Some((key, side, None));
+            }
+        } else if f.offset == 0 && p.ports_known {
+            let (key, side) = FlowKey::of(p);
+            e.flow = Some((key, side));
+            resolved_now = Some((key, side, Some(*p)));
+        } else {
+            // Gather the transport header's first bytes from whatever fragments hold them;
+            // once the ports are known the datagram's flow is known.
+            for i in 0..usize::from(f.head_len) {
+                let pos = f.offset as usize + i;
+                if pos < 16 && e.head_have & (1 << pos) == 0 {
+                    e.head[pos] = f.head[i];
+                    e.head_have |= 1 << pos;
+                }
+            }
+            e.pending.push(bare);
+            if let Some(flow) = flow_from_head(&id, e) {
+                e.flow = Some(flow);
+                resolved_now = Some((flow.0, flow.1, None));
+            }
+        }
+        match resolved_now {
+            Some((key, side, Some(first))) => {
+                self.count(key, side, &first, chain, ts, loc);
+                self.flush_pending(id, key, side);
+            }
+            Some((key, side, None)) => {
+                if self.frags.get(&id).is_some_and(|e| !e.pending.is_empty()) {
+                    // Resolved from gathered header bytes: this fragment is pending too.
+                    self.flush_pending(id, key, side);
+                } else {
+                    self.count_bare(key, side, &bare);
+                }
+            }
+            None => {}
+        }
+        if let Some(e) = self.frags.get(&id)
+            && e.flow.is_some()
+            && e.complete()
+            && e.pending.is_empty()
+            && let Some(done) = self.frags.remove(&id)
+        {
+            self.finish_frag(id, done);
+        }
+    }
+
+    fn flush_pending(&mut self, id: FragId, key: FlowKey, side: Side) {
+        let pending = match self.frags.get_mut(&id) {
+            Some(e) => std::mem::take(&mut e.pending),
+            None => return,
+        };
+        for b in &pending {
+            self.count_bare(key, side, b);
+        }
+    }
+
+    /// Closes a datagram's record: counts what never found its flow and what never
+    /// completed.
+    fn finish_frag(&mut self, id: FragId, e: FragEntry) {
+        if e.overlap {
+            self.diag
+                .add(SkipReason::FragmentOverlap, 0, 0, e.first_loc);
+        }
+        if !e.pending.is_empty() {
+            let (key, side) = match e.flow {
+                Some(f) => f,
+                None => {
+                    let n = e.pending.len() as u64;
+                    let bytes = e.pending.iter().map(|b| u64::from(b.ip_len)).sum();
+                    self.diag
+                        .add_n(SkipReason::FragmentWithoutFirst, 0, n, bytes, e.first_loc);
+                    let (k, s) = FlowKey::new(id.src, 0, id.dst, 0, id.proto, false, id.ctx);
+                    (k.without_ports(), s)
+                }
+            };
+            for b in &e.pending {
+                self.count_bare(key, side, b);
+            }
+        }
+        if !e.complete() {
+            self.diag
+                .add(SkipReason::FragmentIncomplete, 0, 0, e.first_loc);
+        }
+    }
+
+    /// Drops datagram records that can no longer grow and whose flow is known; records
+    /// still waiting for their first fragment stay, because an earlier part of the capture
+    /// (another chunk) may hold it.
+    fn sweep_frags(&mut self, now: Timestamp) {
+        self.last_sweep = now;
+        let timeout = self.cfg.frag_timeout;
+        let expired: Vec<FragId> = self
+            .frags
+            .iter()
+            .filter(|(_, e)| e.flow.is_some() && now.since(e.last_ts) > timeout)
+            .map(|(k, _)| *k)
+            .collect();
+        for id in expired {
+            if let Some(e) = self.frags.remove(&id) {
+                self.finish_frag(id, e);
+            }
+        }
+    }
+
+    /// Shifts the frame numbers of one input (a chunk numbered from 1 becomes part of the
+    /// input's numbering).
+    pub fn rebase_frames(&mut self, input: u32, base: u64) {
+        if base == 0 {
+            return;
+        }
+        let fix = |l: &mut Locator| {
+            if l.input == input {
+                l.frame += base;
+            }
+        };
+        for f in self.open.values_mut().chain(self.done.iter_mut()) {
+            fix(&mut f.first_loc);
+        }
+        for e in self.frags.values_mut() {
+            fix(&mut e.first_loc);
+            for b in &mut e.pending {
+                fix(&mut b.loc);
+            }
+        }
+        self.diag.rebase(input, input, base);
+    }
+
+    /// Joins a table built from the stretch of capture that directly follows this one.
+    pub fn append(&mut self, mut later: FlowTable) {
+        // Chain ids of `later` become ids of this table.
+        let map: Vec<ChainId> = later
+            .chains
+            .chains
+            .iter()
+            .map(|c| self.chains.intern(c))
+            .collect();
+        for f in later.open.values_mut().chain(later.done.iter_mut()) {
+            f.chains.remap(&map);
+        }
+        for e in later.frags.values_mut() {
+            for b in &mut e.pending {
+                b.chain = map[b.chain as usize];
+            }
+        }
+        // The first segment of each key in `later` may continue this table's open flow.
+        let cfg = self.cfg;
+        let join = |open: &mut Map<FlowKey, Flow>, done: &mut Vec<Flow>, b: Flow| -> (Flow, bool) {
+            match open.remove(&b.key) {
+                Some(mut a) => {
+                    let joinable = b.start_ts.since(a.max_ts) <= cfg.idle(b.key.proto)
+                        && a.slice == b.slice
+                        && !(b.starts_with_syn && a.history.finished());
+                    if joinable {
+                        a.join(b);
+                        (a, true)
+                    } else {
+                        done.push(a);
+                        (b, false)
+                    }
+                }
+                None => (b, false),
+            }
+        };
+        let mut later_done = Vec::with_capacity(later.done.len());
+        for b in later.done {
+            if b.table_first {
+                let (f, _) = join(&mut self.open, &mut self.done, b);
+                later_done.push(f);
+            } else {
+                later_done.push(b);
+            }
+        }
+        let mut later_open: Vec<Flow> = later.open.into_values().collect();
+        // Deterministic order for the moves below (the map's order is not).
+        later_open.sort_by_key(|f| f.key);
+        for b in later_open {
+            let f = if b.table_first {
+                join(&mut self.open, &mut self.done, b).0
+            } else {
+                b
+            };
+            if let Some(prev) = self.open.insert(f.key, f) {
+                self.done.push(prev);
+            }
+        }
+        self.done.extend(later_done);
+        // Datagram records continue across the boundary too.
+        let mut later_frags: Vec<(FragId, FragEntry)> = later.frags.into_iter().collect();
+        later_frags.sort_by_key(|(_, e)| (e.first_loc.input, e.first_loc.frame));
+        for (id, b) in later_frags {
+            let merged = match self.frags.remove(&id) {
+                Some(mut a) if b.first_ts.since(a.last_ts) <= cfg.frag_timeout => {
+                    a.absorb(b);
+                    a
+                }
+                Some(a) => {
+                    self.finish_frag(id, a);
+                    b
+                }
+                None => b,
+            };
+            let mut merged = merged;
+            if merged.flow.is_none() {
+                merged.flow = flow_from_head(&id, &merged);
+            }
+            self.frags.insert(id, merged);
+            if let Some(e) = self.frags.get(&id)
+                && let Some((key, side)) = e.flow
+                && !e.pending.is_empty()
+            {
+                self.flush_pending(id, key, side);
+            }
+        }
+        self.diag.merge(later.diag);
+        self.frames += later.frames;
+        self.frames_decoded += later.frames_decoded;
+        self.max_ts = self.max_ts.max(later.max_ts);
+        self.evict_idle();
+    }
+
+    /// Moves open flows that no later packet can continue (idle for longer than their
+    /// timeout before the latest packet seen) out of the lookup map, so the map holds only
+    /// live flows.
+    fn evict_idle(&mut self) {
+        let now = self.max_ts;
+        if now.since(self.last_sweep) < self.cfg.min_idle() || self.open.len() < 4096 {
+            return;
+        }
+        self.last_sweep = now;
+        let cfg = self.cfg;
+        let mut idle: Vec<FlowKey> = self
+            .open
+            .iter()
+            .filter(|(k, f)| now.since(f.max_ts) > cfg.idle(k.proto))
+            .map(|(k, _)| *k)
+            .collect();
+        idle.sort_unstable();
+        for k in idle {
+            if let Some(f) = self.open.remove(&k) {
+                self.done.push(f);
+            }
+        }
+    }
+
+    /// Ends the table: closes datagram records and returns every flow in output order
+    /// (first packet time, then input and frame, then encapsulation depth and key).
+    pub fn finish(mut self) -> FlowSet {
+        let mut frags: Vec<(FragId, FragEntry)> = self.frags.drain().collect();
+        frags.sort_by_key(|(_, e)| (e.first_loc.input, e.first_loc.frame, e.first_loc.offset));
+        for (id, e) in frags {
+            self.finish_frag(id, e);
+        }
+        let mut flows = self.done;
+        flows.extend(self.open.into_values());
+        flows.sort_by(|a, b| {
+            (
+                a.first_ts(),
+                a.first_loc.input,
+                a.first_loc.frame,
+                a.depth,
+                a.key,
+            )
+                .cmp(&(
+                    b.first_ts(),
+                    b.first_loc.input,
+                    b.first_loc.frame,
+                    b.depth,
+                    b.key,
+                ))
+        });
+        FlowSet {
+            flows,
+            chains: self.chains.chains,
+            diag: self.diag,
+            frames: self.frames,
+            frames_decoded: self.frames_decoded,
+        }
+    }
+}
+
+/// The flows of a finished table, in output order, with the encapsulation chains they
+/// refer to.
+#[derive(Clone, Debug)]
+pub struct FlowSet {
+    /// Flows in output order.
+    pub flows: Vec<Flow>,
+    /// Encapsulation chains by [`ChainId`].
+    pub chains: Vec<Box<[Encap]>>,
+    /// What could not be used.
+    pub diag: Diagnostics,
+    /// Frames read.
+    pub frames: u64,
+    /// Frames that became packets on flows.
+    pub frames_decoded: u64,
+}
+
+impl FlowSet {
+    /// The encapsulation layers of a chain.
+    pub fn chain(&self, id: ChainId) -> &[Encap] {
+        self.chains.get(id as usize).map_or(&[], |c| c)
+    }
+}

@@ -1,0 +1,681 @@
+//! Ingest: input files → frames with locators, and counted skips.
+//!
+//! Owns the container formats (classic pcap in all its magic variants, pcapng) and the
+//! compression layers (gzip, zstd, detected by magic), memory-maps plain files, and cuts
+//! inputs into chunks that start at record boundaries so chunks can be read in parallel.
+//! Knows nothing about what is inside a frame: no IP, no flows.
+
+mod records;
+
+pub use records::{
+    Event, Iface, MAX_BLOCK_LEN, MAX_CAPLEN, NgState, PcapParams, RawFrame, ReaderState, Records,
+    Skip, TsConv, find_ng_block, find_pcap_record,
+};
+
+use crate::model::LinkType;
+use pcap_parser::parse_pcap_header;
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+/// A problem with an input as a whole: it cannot be opened or is not a capture.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IngestError {
+    /// The file could not be opened or read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The input.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+    /// The input is empty.
+    #[error("{path}: empty input (0 bytes), not a capture")]
+    Empty {
+        /// The input.
+        path: PathBuf,
+    },
+    /// The input's first bytes are no known capture or compression magic.
+    #[error(
+        "{path}: not a pcap, pcapng, gzip or zstd file (first bytes {magic}); \
+         check the file type with `file {path}`"
+    )]
+    UnknownFormat {
+        /// The input.
+        path: PathBuf,
+        /// The first bytes in hex.
+        magic: String,
+    },
+    /// A capture format version this reader does not support.
+    #[error("{path}: {what} at byte offset {offset}")]
+    Unsupported {
+        /// The input.
+        path: PathBuf,
+        /// What is unsupported.
+        what: String,
+        /// Where.
+        offset: u64,
+    },
+    /// The input ends inside its file header.
+    #[error("{path}: truncated file header ({len} bytes); the capture holds no records")]
+    TruncatedHeader {
+        /// The input.
+        path: PathBuf,
+        /// How many bytes there were.
+        len: usize,
+    },
+    /// Reading the decompressed stream failed part way.
+    #[error("{path}: {what} stream broken at decompressed byte offset {offset}: {source}")]
+    Decompress {
+        /// The input.
+        path: PathBuf,
+        /// gzip or zstd.
+        what: &'static str,
+        /// Decompressed bytes read before the failure.
+        offset: u64,
+        /// The decoder's error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// The compression layer found around a capture.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    /// Plain file.
+    None,
+    /// gzip (one or more members).
+    Gzip,
+    /// Zstandard (one or more frames).
+    Zstd,
+}
+
+impl Compression {
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+        }
+    }
+}
+
+/// The capture container.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Container {
+    /// Classic pcap.
+    Pcap(PcapParams),
+    /// pcapng.
+    PcapNg,
+}
+
+/// Where an input's bytes come from.
+pub enum Body {
+    /// The whole input is addressable: a memory-mapped file (or an in-memory buffer).
+    Bytes(Bytes),
+    /// The input is read once, front to back (decompressed or standard input); `prefix`
+    /// holds bytes already read while sniffing.
+    Stream {
+        /// Bytes read before the reader's current position.
+        prefix: Vec<u8>,
+        /// The rest.
+        reader: Box<dyn Read + Send>,
+    },
+}
+
+/// Bytes of a whole input.
+pub enum Bytes {
+    /// A read-only memory map.
+    Mapped(memmap2::Mmap),
+    /// An owned buffer.
+    Owned(Vec<u8>),
+}
+
+impl AsRef<[u8]> for Bytes {
+    fn as_ref(&self) -> &[u8] {
+        self
+    }
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Mapped(m) => m,
+            Bytes::Owned(v) => v,
+        }
+    }
+}
+
+/// An opened input: its name, layers and bytes, ready to be cut into chunks.
+pub struct Input {
+    /// The name given on the command line (`-` for standard input).
+    pub name: PathBuf,
+    /// Compression layer.
+    pub compression: Compression,
+    /// Container format.
+    pub container: Container,
+    /// The bytes (decompressed for streams).
+    pub body: Body,
+    /// Size of the input file on disk, when known.
+    pub file_size: Option<u64>,
+}
+
+/// Opens an input: a path, or `-` for standard input. Memory-maps plain files; wraps
+/// compressed files and standard input in a streaming decoder.
+pub fn open(path: &Path) -> Result<Input, IngestError> {
+    let io_err = |source| IngestError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    if path.as_os_str() == "-" {
+        return open_stream(path, Box::new(io::stdin()), None);
+    }
+    let file = File::open(path).map_err(io_err)?;
+    let size = file.metadata().map_err(io_err)?.len();
+    if size == 0 {
+        return Err(IngestError::Empty {
+            path: path.to_path_buf(),
+        });
+    }
+    let bytes = map_file(&file).map_err(io_err)?;
+    match Compression::sniff(&bytes) {
+        Compression::None => {
+            let container = sniff_container(path, &bytes)?;
+            Ok(Input {
+                name: path.to_path_buf(),
+                compression: Compression::None,
+                container,
+                body: Body::Bytes(bytes),
+                file_size: Some(size),
+            })
+        }
+        _ => open_stream(path, Box::new(io::Cursor::new(bytes)), Some(size)),
+    }
+}
+
+/// Opens an in-memory capture (possibly compressed), as case tools and tests hand them over.
+pub fn open_bytes(name: &Path, data: Vec<u8>) -> Result<Input, IngestError> {
+    if data.is_empty() {
+        return Err(IngestError::Empty {
+            path: name.to_path_buf(),
+        });
+    }
+    let size = data.len() as u64;
+    match Compression::sniff(&data) {
+        Compression::None => {
+            let container = sniff_container(name, &data)?;
+            Ok(Input {
+                name: name.to_path_buf(),
+                compression: Compression::None,
+                container,
+                body: Body::Bytes(Bytes::Owned(data)),
+                file_size: Some(size),
+            })
+        }
+        _ => open_stream(name, Box::new(io::Cursor::new(data)), Some(size)),
+    }
+}
+
+#[allow(unsafe_code)]
+fn map_file(file: &File) -> io::Result<Bytes> {
+    // SAFETY: the map is read-only and private to this process. Evidence files are not
+    // expected to change while they are read; if another process truncates the file, reads
+    // past the new end raise SIGBUS, which is the documented risk of reading through mmap
+    // and the reason inputs should be working copies, not live capture files.
+    let map = unsafe { memmap2::MmapOptions::new().map(file)? };
+    #[cfg(unix)]
+    {
+        // Sequential access with read-ahead; failure only costs speed.
+        let _ = map.advise(memmap2::Advice::Sequential);
+    }
+    Ok(Bytes::Mapped(map))
+}
+
+impl Compression {
+    fn sniff(b: &[u8]) -> Compression {
+        match b {
+            [0x1f, 0x8b, ..] => Compression::Gzip,
+            [0x28, 0xb5, 0x2f, 0xfd, ..] => Compression::Zstd,
+            _ => Compression::None,
+        }
+    }
+}
+
+fn open_stream(
+    path: &Path,
+    mut raw: Box<dyn Read + Send>,
+    file_size: Option<u64>,
+) -> Result<Input, IngestError> {
+    let mut head = Vec::with_capacity(4);
+    read_up_to(&mut raw, &mut head, 4).map_err(|source| IngestError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let compression = Compression::sniff(&head);
+    let raw: Box<dyn Read + Send> = Box::new(io::Cursor::new(head).chain(raw));
+    let mut reader: Box<dyn Read + Send> = match compression {
+        Compression::None => raw,
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(raw)),
+        Compression::Zstd => {
+            Box::new(
+                zstd::stream::read::Decoder::new(raw).map_err(|source| IngestError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })?,
+            )
+        }
+    };
+    let mut prefix = Vec::with_capacity(64);
+    read_up_to(&mut reader, &mut prefix, 28).map_err(|source| match compression {
+        Compression::None => IngestError::Io {
+            path: path.to_path_buf(),
+            source,
+        },
+        c => IngestError::Decompress {
+            path: path.to_path_buf(),
+            what: c.name(),
+            offset: 0,
+            source,
+        },
+    })?;
+    if prefix.is_empty() {
+        return Err(IngestError::Empty {
+            path: path.to_path_buf(),
+        });
+    }
+    let container = sniff_container(path, &prefix)?;
+    Ok(Input {
+        name: path.to_path_buf(),
+        compression,
+        container,
+        body: Body::Stream { prefix, reader },
+        file_size,
+    })
+}
+
+/// Reads until `buf` holds `n` bytes or the reader ends.
+fn read_up_to(r: &mut dyn Read, buf: &mut Vec<u8>, n: usize) -> io::Result<()> {
+    let mut tmp = [0u8; 64];
+    while buf.len() < n {
+        let want = (n - buf.len()).min(tmp.len());
+        match r.read(&mut tmp[..want]) {
+            Ok(0) => break,
+            Ok(k) => buf.extend_from_slice(&tmp[..k]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Identifies the container from its first bytes and validates the file header.
+fn sniff_container(path: &Path, b: &[u8]) -> Result<Container, IngestError> {
+    let magic = || b.iter().take(8).map(|x| format!("{x:02x}")).collect();
+    if b.len() >= 4 && b[..4] == [0x0a, 0x0d, 0x0d, 0x0a] {
+        if b.len() < 28 {
+            return Err(IngestError::TruncatedHeader {
+                path: path.to_path_buf(),
+                len: b.len(),
+            });
+        }
+        let (major, minor) = match &b[8..12] {
+            [0x1a, 0x2b, 0x3c, 0x4d] => (
+                u16::from_be_bytes([b[12], b[13]]),
+                u16::from_be_bytes([b[14], b[15]]),
+            ),
+            [0x4d, 0x3c, 0x2b, 0x1a] => (
+                u16::from_le_bytes([b[12], b[13]]),
+                u16::from_le_bytes([b[14], b[15]]),
+            ),
+            _ => {
+                return Err(IngestError::Unsupported {
+                    path: path.to_path_buf(),
+                    what: "pcapng section header with an unknown byte-order magic".into(),
+                    offset: 8,
+                });
+            }
+        };
+        if major != 1 {
+            return Err(IngestError::Unsupported {
+                path: path.to_path_buf(),
+                what: format!(
+                    "pcapng section header version {major}.{minor} is not supported (only 1.x)"
+                ),
+                offset: 12,
+            });
+        }
+        return Ok(Container::PcapNg);
+    }
+    let is_pcap_magic = b.len() >= 4
+        && matches!(
+            u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+            0xa1b2_c3d4 | 0xa1b2_3c4d | 0xa1b2_cd34 | 0xd4c3_b2a1 | 0x4d3c_b2a1 | 0x34cd_b2a1
+        );
+    if !is_pcap_magic {
+        return Err(IngestError::UnknownFormat {
+            path: path.to_path_buf(),
+            magic: magic(),
+        });
+    }
+    if b.len() < 24 {
+        return Err(IngestError::TruncatedHeader {
+            path: path.to_path_buf(),
+            len: b.len(),
+        });
+    }
+    let raw_magic = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    // pcap-parser does not know the big-endian spelling of the "modified" magic; read that
+    // header with the little-endian magic and swap the fields ourselves.
+    let (hdr, modified_be) = if raw_magic == 0x34cd_b2a1 {
+        let mut le = b[..24].to_vec();
+        le[..4].copy_from_slice(&[0x34, 0xcd, 0xb2, 0xa1]);
+        for f in [4..6, 6..8] {
+            le[f].reverse();
+        }
+        for f in [8..12, 12..16, 16..20, 20..24] {
+            le[f].reverse();
+        }
+        let (_, h) = parse_pcap_header(&le).map_err(|_| IngestError::UnknownFormat {
+            path: path.to_path_buf(),
+            magic: magic(),
+        })?;
+        (h, true)
+    } else {
+        let (_, h) = parse_pcap_header(&b[..24]).map_err(|_| IngestError::UnknownFormat {
+            path: path.to_path_buf(),
+            magic: magic(),
+        })?;
+        (h, false)
+    };
+    if hdr.version_major != 2 {
+        return Err(IngestError::Unsupported {
+            path: path.to_path_buf(),
+            what: format!(
+                "pcap version {}.{} is not supported (only 2.x)",
+                hdr.version_major, hdr.version_minor
+            ),
+            offset: 4,
+        });
+    }
+    Ok(Container::Pcap(PcapParams {
+        big_endian: hdr.is_bigendian() || modified_be,
+        nanos: hdr.is_nanosecond_precision(),
+        modified: hdr.is_modified_format(),
+        // The upper bits of the link-type field carry FCS information (pcap-ng draft); the
+        // link type itself is the low 16 bits.
+        link: LinkType((hdr.network.0 as u32) & 0xffff),
+        snaplen: hdr.snaplen,
+    }))
+}
+
+impl Container {
+    /// Byte offset of the first record.
+    pub fn data_start(&self) -> usize {
+        match self {
+            Container::Pcap(_) => 24,
+            Container::PcapNg => 0,
+        }
+    }
+
+    /// The reader state at the first record.
+    pub fn initial_state(&self) -> ReaderState {
+        match self {
+            Container::Pcap(p) => ReaderState::Pcap(*p),
+            Container::PcapNg => ReaderState::Ng(NgState::default()),
+        }
+    }
+
+    /// Short name for summaries.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Container::Pcap(p) if p.modified => "pcap (modified)",
+            Container::Pcap(p) if p.nanos => "pcap (ns)",
+            Container::Pcap(_) => "pcap",
+            Container::PcapNg => "pcapng",
+        }
+    }
+}
+
+/// A byte range of an addressable input to read as one unit of parallel work.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChunkPlan {
+    /// First byte of the first record (found by resynchronisation for all but the first).
+    pub start: usize,
+    /// Records starting at or after this offset belong to the next chunk.
+    pub end: usize,
+    /// The reader state assumed at `start`; checked against the previous chunk's end state.
+    pub state: ReaderState,
+    /// True when `start` and `state` are known exactly (the first chunk).
+    pub exact: bool,
+}
+
+/// Cuts an addressable input into chunks of about `chunk_bytes`, each starting at a record
+/// boundary found by resynchronisation. The cut depends only on the bytes and `chunk_bytes`,
+/// never on the thread count, so results are the same however many threads read them.
+///
+/// Later chunks assume the reader state in force at the first packet of the file (one
+/// section, its leading interfaces); the pipeline checks each assumption against the end
+/// state of the chunk before and reads a chunk again from the right place when it was wrong.
+pub fn plan_chunks(data: &[u8], container: &Container, chunk_bytes: usize) -> Vec<ChunkPlan> {
+    let start0 = container.data_start().min(data.len());
+    let mut plans = vec![ChunkPlan {
+        start: start0,
+        end: data.len(),
+        state: container.initial_state(),
+        exact: true,
+    }];
+    let chunk_bytes = chunk_bytes.max(64 * 1024);
+    if data.len() - start0 <= chunk_bytes {
+        return plans;
+    }
+    let later_state = match container {
+        Container::Pcap(p) => ReaderState::Pcap(*p),
+        Container::PcapNg => {
+            let mut r = Records::new(
+                data,
+                0,
+                0,
+                data.len(),
+                container.initial_state(),
+                0,
+                1,
+                true,
+            );
+            loop {
+                match r.next() {
+                    Some(Event::Frame(_)) | None => break,
+                    Some(Event::Skip(_)) => {}
+                }
+            }
+            r.state().clone()
+        }
+    };
+    let mut boundary = start0 + chunk_bytes;
+    while boundary < data.len() {
+        let found = match &later_state {
+            ReaderState::Pcap(p) => find_pcap_record(data, boundary, p),
+            ReaderState::Ng(s) => find_ng_block(data, boundary, s.big_endian),
+        };
+        let start = found.unwrap_or(data.len());
+        if start >= data.len() {
+            break;
+        }
+        if let Some(prev) = plans.last_mut() {
+            prev.end = start;
+        }
+        plans.push(ChunkPlan {
+            start,
+            end: data.len(),
+            state: later_state.clone(),
+            exact: false,
+        });
+        boundary = start.max(boundary) + chunk_bytes;
+    }
+    plans
+}
+
+/// A block of a streamed input, cut at a record boundary by [`StreamSplitter`].
+pub struct StreamBlock {
+    /// The bytes: whole records only, except at the end of the input.
+    pub data: Vec<u8>,
+    /// Offset of `data[0]` within the (decompressed) input.
+    pub base: u64,
+    /// Offset within `data` of the first record (after the file header in the first block).
+    pub start: usize,
+    /// Reader state at `data[start]`.
+    pub state: ReaderState,
+    /// True when this block ends the input.
+    pub last: bool,
+}
+
+/// Reads a streamed input into blocks of whole records, tracking the reader state so each
+/// block can be read on its own.
+pub struct StreamSplitter {
+    name: PathBuf,
+    compression: Compression,
+    reader: Box<dyn Read + Send>,
+    carry: Vec<u8>,
+    base: u64,
+    state: ReaderState,
+    block_bytes: usize,
+    eof: bool,
+    done: bool,
+    pending_error: Option<IngestError>,
+}
+
+impl StreamSplitter {
+    /// Starts splitting an input whose body is a stream.
+    pub fn new(input: Input, block_bytes: usize) -> Result<StreamSplitter, Input> {
+        match input.body {
+            Body::Stream { prefix, reader } => Ok(StreamSplitter {
+                name: input.name,
+                compression: input.compression,
+                reader,
+                carry: prefix,
+                base: 0,
+                state: input.container.initial_state(),
+                block_bytes: block_bytes.max(64 * 1024),
+                eof: false,
+                done: false,
+                pending_error: None,
+            }),
+            Body::Bytes(_) => Err(input),
+        }
+    }
+
+    fn fill(&mut self, buf: &mut Vec<u8>, want: usize) -> Result<(), IngestError> {
+        let start = buf.len();
+        buf.resize(start + want, 0);
+        let mut filled = start;
+        while filled < buf.len() {
+            match self.reader.read(&mut buf[filled..]) {
+                Ok(0) => {
+                    self.eof = true;
+                    break;
+                }
+                Ok(k) => filled += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(source) => {
+                    buf.truncate(filled);
+                    let offset = self.base + filled as u64;
+                    return Err(match self.compression {
+                        Compression::None => IngestError::Io {
+                            path: self.name.clone(),
+                            source,
+                        },
+                        c => IngestError::Decompress {
+                            path: self.name.clone(),
+                            what: c.name(),
+                            offset,
+                            source,
+                        },
+                    });
+                }
+            }
+        }
+        buf.truncate(filled);
+        Ok(())
+    }
+}
+
+impl Iterator for StreamSplitter {
+    type Item = Result<StreamBlock, IngestError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(e) = self.pending_error.take() {
+            return Some(Err(e));
+        }
+        if self.done {
+            return None;
+        }
+        let mut buf = std::mem::take(&mut self.carry);
+        let skip = if self.base == 0 {
+            container_header_len(&self.state)
+        } else {
+            0
+        };
+        loop {
+            if !self.eof {
+                let want = self.block_bytes.saturating_sub(buf.len()).max(64 * 1024);
+                if let Err(e) = self.fill(&mut buf, want) {
+                    // Hand out what was read as the last block; report the break after it.
+                    self.done = true;
+                    if buf.len() <= skip {
+                        return Some(Err(e));
+                    }
+                    self.pending_error = Some(e);
+                    return Some(Ok(StreamBlock {
+                        data: buf,
+                        base: self.base,
+                        start: skip,
+                        state: self.state.clone(),
+                        last: true,
+                    }));
+                }
+            }
+            let start = skip.min(buf.len());
+            let mut walker = Records::new(
+                &buf,
+                self.base,
+                start,
+                buf.len(),
+                self.state.clone(),
+                0,
+                1,
+                self.eof,
+            );
+            for _ in walker.by_ref() {}
+            let cut = walker.pos();
+            let end_state = walker.state().clone();
+            if cut == start && !self.eof {
+                // No whole record yet (one record larger than what was read): read more.
+                continue;
+            }
+            let cut = if self.eof { buf.len() } else { cut };
+            let rest = buf.split_off(cut);
+            let last = self.eof && rest.is_empty();
+            let block = StreamBlock {
+                data: buf,
+                base: self.base,
+                start,
+                state: std::mem::replace(&mut self.state, end_state),
+                last,
+            };
+            self.base += block.data.len() as u64;
+            self.carry = rest;
+            self.done = last;
+            return Some(Ok(block));
+        }
+    }
+}
+
+fn container_header_len(state: &ReaderState) -> usize {
+    match state {
+        ReaderState::Pcap(_) => 24,
+        ReaderState::Ng(_) => 0,
+    }
+}

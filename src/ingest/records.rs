@@ -1,0 +1,686 @@
+//! The record walker: turns a byte region of a pcap or pcapng input into frames and counted
+//! skips, resynchronising after corrupt records.
+//!
+//! Record headers are read directly (16 or 24 bytes for pcap, 28 for an Enhanced Packet
+//! Block) because pcap-parser's frame parsers go through nom per record and allocate an
+//! options vector per pcapng packet; pcap-parser still parses the rare, option-rich blocks
+//! (Section Header, Interface Description).
+
+use crate::model::{LinkType, Locator, SkipReason, Timestamp};
+use pcap_parser::pcapng::{
+    parse_interfacedescriptionblock_be, parse_interfacedescriptionblock_le,
+    parse_sectionheaderblock,
+};
+
+/// The largest captured length a record may claim before it counts as corrupt, unless the
+/// file's snapshot length is larger (libpcap uses the same rule with 262144).
+pub const MAX_CAPLEN: u32 = 262_144;
+/// The largest pcapng block accepted before it counts as corrupt.
+pub const MAX_BLOCK_LEN: u32 = 16 * 1024 * 1024;
+/// How many consecutive plausible records make a resynchronisation point trusted.
+const RESYNC_CHAIN: usize = 4;
+
+/// A frame as read from the capture: borrowed bytes plus where and when they were captured.
+#[derive(Clone, Copy, Debug)]
+pub struct RawFrame<'a> {
+    /// Capture time.
+    pub ts: Timestamp,
+    /// Link-layer header type of the interface the frame was captured on.
+    pub link: LinkType,
+    /// Length of the frame on the wire (may exceed `data.len()` when the snaplen cut it).
+    pub orig_len: u32,
+    /// The captured bytes.
+    pub data: &'a [u8],
+    /// Input, interface, frame number and record offset.
+    pub loc: Locator,
+}
+
+/// A region of input that did not become a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Skip {
+    /// Why.
+    pub reason: SkipReason,
+    /// Reason-specific detail (link type, layer, ...).
+    pub detail: u32,
+    /// Bytes of input the skip covers.
+    pub bytes: u64,
+    /// Where it started.
+    pub at: Locator,
+}
+
+/// One step of the walker.
+#[derive(Clone, Copy, Debug)]
+pub enum Event<'a> {
+    /// A captured frame.
+    Frame(RawFrame<'a>),
+    /// Something that was not a frame.
+    Skip(Skip),
+}
+
+/// Classic pcap file parameters from its 24-byte header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PcapParams {
+    /// Fields are big-endian.
+    pub big_endian: bool,
+    /// Timestamps carry nanoseconds (magic a1b23c4d) rather than microseconds.
+    pub nanos: bool,
+    /// Kuznetzov's "modified" format with 24-byte record headers (magic a1b2cd34).
+    pub modified: bool,
+    /// Link type of every frame.
+    pub link: LinkType,
+    /// Snapshot length from the header.
+    pub snaplen: u32,
+}
+
+/// How an interface's timestamps become nanoseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TsConv {
+    /// Timestamp units per second (`if_tsresol`; 10^6 by default).
+    pub units_per_sec: u64,
+    /// Seconds added to every timestamp (`if_tsoffset`).
+    pub offset_secs: i64,
+}
+
+impl TsConv {
+    fn from_tsresol(raw: u8, offset_secs: i64) -> Option<TsConv> {
+        let units_per_sec = if raw & 0x80 == 0 {
+            10u64.checked_pow(u32::from(raw))?
+        } else {
+            1u64.checked_shl(u32::from(raw & 0x7f))?
+        };
+        Some(TsConv {
+            units_per_sec,
+            offset_secs,
+        })
+    }
+
+    #[inline]
+    fn to_ts(self, units: u64) -> Timestamp {
+        let ups = self.units_per_sec;
+        let secs = (units / ups) as i64;
+        let frac = units % ups;
+        let nanos = if ups == 1_000_000 {
+            frac * 1000
+        } else if ups == 1_000_000_000 {
+            frac
+        } else {
+            (u128::from(frac) * 1_000_000_000 / u128::from(ups)) as u64
+        };
+        Timestamp::from_secs_nanos(secs.saturating_add(self.offset_secs), nanos as u32)
+    }
+}
+
+/// A pcapng interface as its Interface Description Block defined it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Iface {
+    /// Link type of its frames.
+    pub link: LinkType,
+    /// Snapshot length (0 = unlimited).
+    pub snaplen: u32,
+    /// Timestamp conversion.
+    pub ts: TsConv,
+}
+
+/// Where a pcapng walker is: the current section's byte order and interfaces.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct NgState {
+    /// Byte offset of the current Section Header Block.
+    pub section_offset: u64,
+    /// The section is big-endian.
+    pub big_endian: bool,
+    /// Interfaces defined so far in the section, by id.
+    pub ifaces: Vec<Iface>,
+    /// A section with an unsupported version: its blocks are skipped until the next section.
+    pub unsupported: bool,
+}
+
+/// The state a walker needs to read records at some offset.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReaderState {
+    /// Classic pcap.
+    Pcap(PcapParams),
+    /// pcapng.
+    Ng(NgState),
+}
+
+/// Walks the records of `data[pos..]`, yielding those that start before `end`.
+///
+/// `base` is the input offset of `data[0]`; `at_input_end` says whether `data` ends where
+/// the input ends (so a partial record there is a truncated record, not a buffer boundary).
+/// Frame numbers count from `first_frame`.
+pub struct Records<'a> {
+    data: &'a [u8],
+    base: u64,
+    pos: usize,
+    end: usize,
+    state: ReaderState,
+    input: u32,
+    frame: u64,
+    at_input_end: bool,
+    pending: Option<Skip>,
+    meta_bytes: u64,
+}
+
+impl<'a> Records<'a> {
+    /// Creates a walker over `data[pos..]` that stops at the first record starting at or
+    /// after `end`.
+    pub fn new(
+        data: &'a [u8],
+        base: u64,
+        pos: usize,
+        end: usize,
+        state: ReaderState,
+        input: u32,
+        first_frame: u64,
+        at_input_end: bool,
+    ) -> Records<'a> {
+        Records {
+            data,
+            base,
+            pos,
+            end: end.min(data.len()),
+            state,
+            input,
+            frame: first_frame,
+            at_input_end,
+            pending: None,
+            meta_bytes: 0,
+        }
+    }
+
+    /// Offset (within the input) of the first record this walker did not yield.
+    pub fn next_offset(&self) -> u64 {
+        self.base + self.pos as u64
+    }
+
+    /// Position within `data` of the first record this walker did not yield.
+    pub fn pos(&self) -> usize {
+        self.pos
+    }
+
+    /// The reader state after the last record yielded.
+    pub fn state(&self) -> &ReaderState {
+        &self.state
+    }
+
+    /// Number of the next frame.
+    pub fn next_frame(&self) -> u64 {
+        self.frame
+    }
+
+    /// Bytes of file headers and non-packet blocks consumed so far.
+    pub fn meta_bytes(&self) -> u64 {
+        self.meta_bytes
+    }
+
+    fn loc(&self, at: usize) -> Locator {
+        Locator {
+            input: self.input,
+            interface: 0,
+            frame: self.frame,
+            offset: self.base + at as u64,
+        }
+    }
+
+    /// Skips a corrupt record at `self.pos`: reports it, finds the next trusted record and
+    /// reports the bytes in between.
+    fn resync(&mut self, reason: SkipReason) -> Option<Event<'a>> {
+        let bad = self.pos;
+        let found = match &self.state {
+            ReaderState::Pcap(p) => find_pcap_record(self.data, bad + 1, p),
+            ReaderState::Ng(s) => find_ng_block(self.data, bad + 4, s.big_endian),
+        };
+        let next = found.unwrap_or(self.data.len());
+        let first = Skip {
+            reason,
+            detail: 0,
+            bytes: 0,
+            at: self.loc(bad),
+        };
+        self.pending = Some(Skip {
+            reason: SkipReason::UnreadableBytes,
+            detail: 0,
+            bytes: (next - bad) as u64,
+            at: self.loc(bad),
+        });
+        self.pos = next;
+        if found.is_none() && !self.at_input_end {
+            // The rest of this buffer is unreadable; the caller continues with the next one.
+            self.end = next;
+        }
+        Some(Event::Skip(first))
+    }
+
+    fn truncated(&mut self) -> Option<Event<'a>> {
+        let at = self.pos;
+        let bytes = (self.data.len() - at) as u64;
+        self.pos = self.data.len();
+        Some(Event::Skip(Skip {
+            reason: SkipReason::TruncatedRecord,
+            detail: 0,
+            bytes,
+            at: self.loc(at),
+        }))
+    }
+
+    #[inline]
+    fn next_pcap(&mut self, p: PcapParams) -> Option<Event<'a>> {
+        let data = self.data;
+        let pos = self.pos;
+        let hdr = if p.modified { 24 } else { 16 };
+        if data.len() - pos < hdr {
+            return if self.at_input_end {
+                self.truncated()
+            } else {
+                None
+            };
+        }
+        let h = read_pcap_header(&data[pos..pos + 16], p.big_endian);
+        if h.caplen > p.snaplen.max(MAX_CAPLEN) {
+            return self.resync(SkipReason::BadRecordLength);
+        }
+        let start = pos + hdr;
+        let stop = start + h.caplen as usize;
+        if stop > data.len() {
+            return if self.at_input_end {
+                self.truncated()
+            } else {
+                None
+            };
+        }
+        let nanos = if p.nanos {
+            i64::from(h.frac)
+        } else {
+            i64::from(h.frac) * 1000
+        };
+        // A fraction of a second beyond one second is carried, as libpcap's readers do.
+        let ts = Timestamp::from_secs_nanos(i64::from(h.secs), 0).0 + nanos;
+        let frame = RawFrame {
+            ts: Timestamp(ts),
+            link: p.link,
+            orig_len: h.origlen.max(h.caplen),
+            data: &data[start..stop],
+            loc: self.loc(pos),
+        };
+        self.pos = stop;
+        self.frame += 1;
+        Some(Event::Frame(frame))
+    }
+
+    fn next_ng(&mut self) -> Option<Event<'a>> {
+        loop {
+            let data = self.data;
+            let pos = self.pos;
+            if pos >= self.end {
+                return None;
+            }
+            let rest = data.len() - pos;
+            if rest < 12 {
+                return if self.at_input_end {
+                    self.truncated()
+                } else {
+                    None
+                };
+            }
+            let ReaderState::Ng(st) = &self.state else {
+                return None;
+            };
+            let mut be = st.big_endian;
+            let btype = rd32(&data[pos..], be);
+            if btype == SHB_TYPE {
+                match &data[pos + 8..pos + 12] {
+                    [0x1a, 0x2b, 0x3c, 0x4d] => be = true,
+                    [0x4d, 0x3c, 0x2b, 0x1a] => be = false,
+                    _ => return self.resync(SkipReason::BadRecordLength),
+                }
+            }
+            let blen = rd32(&data[pos + 4..], be);
+            if blen < 12 || blen % 4 != 0 || blen > MAX_BLOCK_LEN {
+                return self.resync(SkipReason::BadRecordLength);
+            }
+            let blen = blen as usize;
+            if blen > rest {
+                return if self.at_input_end {
+                    self.truncated()
+                } else {
+                    None
+                };
+            }
+            let block = &data[pos..pos + blen];
+            if rd32(&block[blen - 4..], be) as usize != blen {
+                return self.resync(SkipReason::BadBlockTrailer);
+            }
+            match btype {
+                SHB_TYPE => {
+                    let ok = match parse_sectionheaderblock(block) {
+                        Ok((_, shb)) => shb.major_version == 1,
+                        Err(_) => false,
+                    };
+                    self.state = ReaderState::Ng(NgState {
+                        section_offset: self.base + pos as u64,
+                        big_endian: be,
+                        ifaces: Vec::new(),
+                        unsupported: !ok,
+                    });
+                    self.pos += blen;
+                    if !ok {
+                        return Some(Event::Skip(Skip {
+                            reason: SkipReason::UnsupportedSection,
+                            detail: 0,
+                            bytes: blen as u64,
+                            at: self.loc(pos),
+                        }));
+                    }
+                    self.meta_bytes += blen as u64;
+                    continue;
+                }
+                _ if st.unsupported => {
+                    self.pos += blen;
+                    return Some(Event::Skip(Skip {
+                        reason: SkipReason::UnsupportedSection,
+                        detail: 0,
+                        bytes: blen as u64,
+                        at: self.loc(pos),
+                    }));
+                }
+                IDB_TYPE => {
+                    let parsed = if be {
+                        parse_interfacedescriptionblock_be(block)
+                    } else {
+                        parse_interfacedescriptionblock_le(block)
+                    };
+                    self.pos += blen;
+                    let iface = parsed.ok().and_then(|(_, idb)| {
+                        Some(Iface {
+                            link: LinkType(u32::from(idb.linktype.0 as u16)),
+                            snaplen: idb.snaplen,
+                            ts: TsConv::from_tsresol(idb.if_tsresol, idb.if_tsoffset)?,
+                        })
+                    });
+                    match iface {
+                        Some(iface) => {
+                            if let ReaderState::Ng(st) = &mut self.state {
+                                st.ifaces.push(iface);
+                            }
+                            self.meta_bytes += blen as u64;
+                            continue;
+                        }
+                        None => {
+                            // Keep interface numbering aligned with the file: later packet
+                            // blocks naming this interface count as unknown interface.
+                            if let ReaderState::Ng(st) = &mut self.state {
+                                st.ifaces.push(Iface {
+                                    link: LinkType(u32::MAX),
+                                    snaplen: 0,
+                                    ts: TsConv {
+                                        units_per_sec: 1_000_000,
+                                        offset_secs: 0,
+                                    },
+                                });
+                            }
+                            return Some(Event::Skip(Skip {
+                                reason: SkipReason::MalformedHeader,
+                                detail: crate::model::Layer::Link as u32,
+                                bytes: blen as u64,
+                                at: self.loc(pos),
+                            }));
+                        }
+                    }
+                }
+                EPB_TYPE | PB_TYPE => {
+                    if blen < 32 {
+                        return self.resync(SkipReason::BadRecordLength);
+                    }
+                    let (if_id, ts_units, caplen, origlen) = if btype == EPB_TYPE {
+                        (
+                            rd32(&block[8..], be),
+                            (u64::from(rd32(&block[12..], be)) << 32)
+                                | u64::from(rd32(&block[16..], be)),
+                            rd32(&block[20..], be),
+                            rd32(&block[24..], be),
+                        )
+                    } else {
+                        (
+                            u32::from(rd16(&block[8..], be)),
+                            (u64::from(rd32(&block[12..], be)) << 32)
+                                | u64::from(rd32(&block[16..], be)),
+                            rd32(&block[20..], be),
+                            rd32(&block[24..], be),
+                        )
+                    };
+                    if caplen as usize > blen - 32 {
+                        return self.resync(SkipReason::BadRecordLength);
+                    }
+                    return Some(self.ng_frame(pos, blen, if_id, Some(ts_units), caplen, origlen));
+                }
+                SPB_TYPE => {
+                    if blen < 16 {
+                        return self.resync(SkipReason::BadRecordLength);
+                    }
+                    let origlen = rd32(&block[8..], be);
+                    let snap = match &self.state {
+                        ReaderState::Ng(st) => st.ifaces.first().map_or(0, |i| i.snaplen),
+                        ReaderState::Pcap(_) => 0,
+                    };
+                    let mut caplen = origlen.min((blen - 16) as u32);
+                    if snap != 0 {
+                        caplen = caplen.min(snap);
+                    }
+                    return Some(self.ng_frame(pos, blen, 0, None, caplen, origlen));
+                }
+                _ => {
+                    // Name resolution, statistics, secrets, custom and unknown blocks carry
+                    // no packets; their bytes are accounted as metadata.
+                    self.pos += blen;
+                    self.meta_bytes += blen as u64;
+                    continue;
+                }
+            }
+        }
+    }
+
+    fn ng_frame(
+        &mut self,
+        pos: usize,
+        blen: usize,
+        if_id: u32,
+        ts_units: Option<u64>,
+        caplen: u32,
+        origlen: u32,
+    ) -> Event<'a> {
+        let hdr = if ts_units.is_some() { 28 } else { 12 };
+        let data = &self.data[pos + hdr..pos + hdr + caplen as usize];
+        let mut loc = self.loc(pos);
+        loc.interface = if_id;
+        self.pos += blen;
+        let iface = match &self.state {
+            ReaderState::Ng(st) => st.ifaces.get(if_id as usize).copied(),
+            ReaderState::Pcap(_) => None,
+        };
+        self.frame += 1;
+        match iface {
+            Some(iface) if iface.link.0 != u32::MAX => Event::Frame(RawFrame {
+                // A Simple Packet Block has no timestamp: it inherits none, and sorts first.
+                ts: ts_units.map_or(Timestamp(0), |u| iface.ts.to_ts(u)),
+                link: iface.link,
+                orig_len: origlen.max(caplen),
+                data,
+                loc,
+            }),
+            _ => Event::Skip(Skip {
+                reason: SkipReason::UnknownInterface,
+                detail: if_id,
+                bytes: blen as u64,
+                at: loc,
+            }),
+        }
+    }
+}
+
+impl<'a> Iterator for Records<'a> {
+    type Item = Event<'a>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Event<'a>> {
+        if let Some(p) = self.pending.take() {
+            return Some(Event::Skip(p));
+        }
+        if self.pos >= self.end {
+            return None;
+        }
+        match &self.state {
+            ReaderState::Pcap(p) => {
+                let p = *p;
+                self.next_pcap(p)
+            }
+            ReaderState::Ng(_) => self.next_ng(),
+        }
+    }
+}
+
+const SHB_TYPE: u32 = 0x0A0D_0D0A;
+const IDB_TYPE: u32 = 1;
+const PB_TYPE: u32 = 2;
+const SPB_TYPE: u32 = 3;
+const EPB_TYPE: u32 = 6;
+
+#[inline]
+fn rd32(b: &[u8], be: bool) -> u32 {
+    let a = [b[0], b[1], b[2], b[3]];
+    if be {
+        u32::from_be_bytes(a)
+    } else {
+        u32::from_le_bytes(a)
+    }
+}
+
+#[inline]
+fn rd16(b: &[u8], be: bool) -> u16 {
+    let a = [b[0], b[1]];
+    if be {
+        u16::from_be_bytes(a)
+    } else {
+        u16::from_le_bytes(a)
+    }
+}
+
+struct PcapRecordHeader {
+    secs: u32,
+    frac: u32,
+    caplen: u32,
+    origlen: u32,
+}
+
+#[inline]
+fn read_pcap_header(b: &[u8], be: bool) -> PcapRecordHeader {
+    PcapRecordHeader {
+        secs: rd32(b, be),
+        frac: rd32(&b[4..], be),
+        caplen: rd32(&b[8..], be),
+        origlen: rd32(&b[12..], be),
+    }
+}
+
+/// True when a pcap record header at `pos` looks like a real one.
+fn plausible_pcap(data: &[u8], pos: usize, p: &PcapParams) -> Option<(u32, usize)> {
+    let hdr = if p.modified { 24 } else { 16 };
+    if data.len() - pos < hdr {
+        return None;
+    }
+    let h = read_pcap_header(&data[pos..pos + 16], p.big_endian);
+    let frac_limit = if p.nanos { 1_000_000_000 } else { 1_000_000 };
+    if h.caplen > p.snaplen.max(MAX_CAPLEN)
+        || h.frac >= frac_limit
+        || h.origlen < h.caplen
+        || h.origlen > MAX_BLOCK_LEN
+        || h.secs == 0
+    {
+        return None;
+    }
+    let next = pos + hdr + h.caplen as usize;
+    (next <= data.len()).then_some((h.secs, next))
+}
+
+/// Finds the first offset at or after `from` where a chain of plausible pcap records starts
+/// (the chain may end exactly at the end of the data).
+pub fn find_pcap_record(data: &[u8], from: usize, p: &PcapParams) -> Option<usize> {
+    let hdr = if p.modified { 24 } else { 16 };
+    let last = data.len().checked_sub(hdr)?;
+    (from..=last).find(|&start| {
+        let mut pos = start;
+        let mut first_secs = None;
+        for _ in 0..RESYNC_CHAIN {
+            if pos == data.len() {
+                return true;
+            }
+            let Some((secs, next)) = plausible_pcap(data, pos, p) else {
+                return false;
+            };
+            let f = *first_secs.get_or_insert(secs);
+            if secs.abs_diff(f) > 3 * 86_400 {
+                return false;
+            }
+            pos = next;
+        }
+        true
+    })
+}
+
+fn plausible_ng(data: &[u8], pos: usize, be: bool) -> Option<usize> {
+    if data.len() - pos < 12 {
+        return None;
+    }
+    let btype = rd32(&data[pos..], be);
+    let known = matches!(btype, SHB_TYPE | 1..=10 | 0xBAD | 0x4000_0BAD);
+    if !known {
+        return None;
+    }
+    let blen = rd32(&data[pos + 4..], be) as usize;
+    if blen < 12 || blen % 4 != 0 || blen > MAX_BLOCK_LEN as usize || blen > data.len() - pos {
+        return None;
+    }
+    (rd32(&data[pos + blen - 4..], be) as usize == blen).then_some(pos + blen)
+}
+
+/// Finds the first 4-aligned offset at or after `from` where a chain of plausible pcapng
+/// blocks starts (alignment is relative to the data start, which is a block boundary).
+pub fn find_ng_block(data: &[u8], from: usize, be: bool) -> Option<usize> {
+    let mut start = from.div_ceil(4) * 4;
+    while start + 12 <= data.len() {
+        let mut pos = start;
+        let mut ok = true;
+        for _ in 0..RESYNC_CHAIN {
+            if pos == data.len() {
+                break;
+            }
+            match plausible_ng(data, pos, be) {
+                Some(n) => pos = n,
+                None => {
+                    ok = false;
+                    break;
+                }
+            }
+        }
+        if ok {
+            return Some(start);
+        }
+        start += 4;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binary_timestamp_resolution_is_understood() {
+        // 2^-10 seconds per unit: 1024 units are one second.
+        let c = TsConv::from_tsresol(0x8a, 0).unwrap();
+        assert_eq!(c.units_per_sec, 1024);
+        assert_eq!(c.to_ts(1024 + 512), Timestamp(1_500_000_000));
+        let c = TsConv::from_tsresol(9, 10).unwrap();
+        assert_eq!(c.to_ts(5), Timestamp(10_000_000_005));
+        assert!(TsConv::from_tsresol(20, 0).is_none());
+    }
+}

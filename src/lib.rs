@@ -1,0 +1,42 @@
+//! hoptrace reads packet captures (and, later, flow logs), reconstructs the path a
+//! specified communication took, attributes every hop to a provider and a jurisdiction, and
+//! writes the disclosure Article 30 of the Budapest Convention asks for.
+//!
+//! The work is a pipeline of stages, each in its own module and each owning one foreign
+//! crate: [`ingest`] turns files (pcap, pcapng, gzip/zstd, standard input) into frames with
+//! locators; [`decode`] turns frame bytes into [`PacketFacts`](decode::PacketFacts), one per
+//! IP layer, with every tunnel and shim kept; [`flow`] groups packets into bidirectional
+//! flows with a merge that is associative, so tables built in parallel or in separate runs
+//! combine exactly; [`report`] writes flow tables (CSV, JSON lines, Parquet). [`pipeline`]
+//! is the only module that runs several stages and the only user of rayon.
+//!
+//! ```
+//! use hoptrace::{FlowsConfig, flows};
+//! use hoptrace::synth::{Capture, Format, Pkt};
+//!
+//! // Write a tiny capture: one TCP handshake.
+//! let dir = tempfile::tempdir().unwrap();
+//! let path = dir.path().join("demo.pcap");
+//! let mut cap = Capture::new(Format::Pcap);
+//! let a = ([192, 0, 2, 1], 40000);
+//! let b = ([198, 51, 100, 7], 443);
+//! cap.push(1_000_000_000, &Pkt::tcp4(a, b, hoptrace::flow::tcp::SYN, b""));
+//! cap.push(1_010_000_000, &Pkt::tcp4(b, a, hoptrace::flow::tcp::SYN | hoptrace::flow::tcp::ACK, b""));
+//! std::fs::write(&path, cap.finish()).unwrap();
+//!
+//! let run = flows(&FlowsConfig::new(vec![path])).unwrap();
+//! assert_eq!(run.flows.flows.len(), 1);
+//! let f = &run.flows.flows[0];
+//! assert_eq!(f.pkts(), 2);
+//! assert_eq!(f.key.endpoint(f.orig_side()).port, 40000);
+//! ```
+
+pub mod decode;
+pub mod flow;
+pub mod ingest;
+pub mod model;
+pub mod pipeline;
+pub mod report;
+pub mod synth;
+
+pub use pipeline::{Error, FlowRun, FlowsConfig, InputSummary, flows};

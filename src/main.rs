@@ -1,0 +1,251 @@
+//! The `hoptrace` command: parses flags once into the library's plain configuration, runs
+//! the library, and maps the outcome to an exit status.
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use hoptrace::flow::FlowConfig;
+use hoptrace::report::{self, TableFormat};
+use hoptrace::{FlowsConfig, flows};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// Exit statuses (documented in the README).
+mod exit {
+    /// Everything was read.
+    pub const OK: u8 = 0;
+    /// The run finished, but some input could not be read (see the summary).
+    pub const SKIPPED: u8 = 1;
+    /// Bad command line (clap also uses 2).
+    pub const USAGE: u8 = 2;
+    /// Nothing could be done: no input readable, or the output could not be written.
+    pub const FATAL: u8 = 3;
+}
+
+#[derive(Parser)]
+#[command(
+    name = "hoptrace",
+    version,
+    about = "Reconstructs the path of a communication from packet captures and flow logs",
+    long_about = None
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Group the packets of captures into bidirectional flows (a table close to Zeek's conn.log)
+    Flows(FlowsArgs),
+}
+
+#[derive(Args)]
+struct FlowsArgs {
+    /// Capture files (pcap, pcapng, optionally gzip- or zstd-compressed), read as one
+    /// capture set in the order given; `-` reads standard input
+    #[arg(required = true, value_name = "INPUT")]
+    inputs: Vec<PathBuf>,
+    /// Write the table here instead of standard output
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Table format; by default from the output file's extension, else csv
+    #[arg(long, value_parser = ["csv", "jsonl", "parquet"])]
+    format: Option<String>,
+    /// Worker threads (0 = one per core)
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Idle timeout for every protocol (e.g. 90s, 5m); overrides the per-protocol defaults
+    #[arg(long, value_name = "DURATION")]
+    idle_timeout: Option<String>,
+    /// Idle timeout for TCP flows
+    #[arg(long, value_name = "DURATION", default_value = "300s")]
+    idle_timeout_tcp: String,
+    /// Idle timeout for UDP flows
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    idle_timeout_udp: String,
+    /// Idle timeout for ICMP and ICMPv6 flows
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    idle_timeout_icmp: String,
+    /// Idle timeout for flows of other protocols
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    idle_timeout_other: String,
+    /// Cut long flows at every multiple of this duration since the epoch (off by default)
+    #[arg(long, value_name = "DURATION")]
+    active_timeout: Option<String>,
+    /// Print no progress bar and no summary
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+/// Parses `90`, `90s`, `250ms`, `5m`, `1h` into nanoseconds.
+fn duration(flag: &str, s: &str) -> Result<i64> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let mult: f64 = match unit {
+        "ns" => 1.0,
+        "us" | "µs" => 1e3,
+        "ms" => 1e6,
+        "s" => 1e9,
+        "m" | "min" => 60e9,
+        "h" => 3600e9,
+        _ => bail!("{flag}: unknown unit in {s:?}; use ns, us, ms, s, m or h (e.g. 90s)"),
+    };
+    let v: f64 = num
+        .parse()
+        .with_context(|| format!("{flag}: {s:?} is not a duration (e.g. 90s, 5m)"))?;
+    if v <= 0.0 || !v.is_finite() {
+        bail!("{flag}: the duration must be greater than zero, got {s:?}");
+    }
+    Ok((v * mult) as i64)
+}
+
+fn flow_config(a: &FlowsArgs) -> Result<FlowConfig> {
+    let mut c = FlowConfig {
+        idle_tcp: duration("--idle-timeout-tcp", &a.idle_timeout_tcp)?,
+        idle_udp: duration("--idle-timeout-udp", &a.idle_timeout_udp)?,
+        idle_icmp: duration("--idle-timeout-icmp", &a.idle_timeout_icmp)?,
+        idle_other: duration("--idle-timeout-other", &a.idle_timeout_other)?,
+        ..FlowConfig::default()
+    };
+    if let Some(all) = &a.idle_timeout {
+        let v = duration("--idle-timeout", all)?;
+        c.idle_tcp = v;
+        c.idle_udp = v;
+        c.idle_icmp = v;
+        c.idle_other = v;
+    }
+    if let Some(act) = &a.active_timeout {
+        c.active = Some(duration("--active-timeout", act)?);
+    }
+    Ok(c)
+}
+
+fn run_flows(a: FlowsArgs) -> Result<u8> {
+    let format = match (&a.format, &a.output) {
+        (Some(f), _) => TableFormat::parse(f).context("--format: use csv, jsonl or parquet")?,
+        (None, Some(p)) => TableFormat::from_path(p).unwrap_or(TableFormat::Csv),
+        (None, None) => TableFormat::Csv,
+    };
+    #[cfg(not(feature = "parquet"))]
+    if format == TableFormat::Parquet {
+        bail!(report::ReportError::NoParquet);
+    }
+    let progress = Arc::new(AtomicU64::new(0));
+    let mut cfg = FlowsConfig::new(a.inputs.clone());
+    cfg.threads = a.threads;
+    cfg.flow = flow_config(&a)?;
+    cfg.progress = Some(Arc::clone(&progress));
+    let done = Arc::new(AtomicBool::new(false));
+    let bar = (!a.quiet && std::io::stderr().is_terminal())
+        .then(|| spawn_progress(&a.inputs, &progress, &done));
+    let run = flows(&cfg);
+    done.store(true, Ordering::Relaxed);
+    if let Some(h) = bar {
+        let _ = h.join();
+    }
+    let run = run?;
+    if !a.quiet {
+        eprint!("{}", report::summary_text(&run));
+    }
+    if run.nothing_read() {
+        eprintln!("error: none of the inputs could be read");
+        return Ok(exit::FATAL);
+    }
+    match &a.output {
+        Some(path) => {
+            let mut file = std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?;
+            report::write_flows(&run, format, &mut file)
+                .with_context(|| format!("writing {}", path.display()))?;
+            file.flush()
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let mut lock = stdout.lock();
+            report::write_flows(&run, format, &mut lock).context("writing standard output")?;
+        }
+    }
+    Ok(if run.skipped_input() {
+        exit::SKIPPED
+    } else {
+        exit::OK
+    })
+}
+
+/// Draws a progress bar over the bytes of the (uncompressed, on-disk) inputs.
+fn spawn_progress(
+    inputs: &[PathBuf],
+    progress: &Arc<AtomicU64>,
+    done: &Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    let total: u64 = inputs
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    let progress = Arc::clone(progress);
+    let done = Arc::clone(done);
+    std::thread::spawn(move || {
+        let start = std::time::Instant::now();
+        let mut bar: Option<indicatif::ProgressBar> = None;
+        while !done.load(Ordering::Relaxed) {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            // Short runs draw nothing.
+            if bar.is_none() && start.elapsed().as_millis() > 700 {
+                let b = indicatif::ProgressBar::new(total.max(1));
+                b.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "{spinner} {bytes}/{total_bytes} {bytes_per_sec} {wide_bar} {eta}",
+                    )
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                );
+                bar = Some(b);
+            }
+            if let Some(b) = &bar {
+                b.set_position(progress.load(Ordering::Relaxed).min(total));
+            }
+        }
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let res = match cli.command {
+        Command::Flows(a) => run_flows(a),
+    };
+    match res {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) {
+                return ExitCode::from(exit::OK);
+            }
+            eprintln!("error: {e:#}");
+            let usage = e.chain().any(|c| c.to_string().starts_with("--"));
+            ExitCode::from(if usage { exit::USAGE } else { exit::FATAL })
+        }
+    }
+}

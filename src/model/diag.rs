@@ -1,0 +1,355 @@
+//! Skips and problems as data: every frame or byte range that does not become a packet is
+//! counted under a named reason, with the first place it happened.
+
+use super::Locator;
+use std::collections::HashMap;
+use std::fmt;
+
+/// Why a frame, record or byte range did not become a packet on a flow.
+///
+/// Reasons marked *informational* are normal traffic that has no IP flow (ARP, spanning tree,
+/// PPP control); every other reason means evidence could not be read and makes a run end with
+/// the "skipped input" exit status.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+#[non_exhaustive]
+pub enum SkipReason {
+    /// A record cut off by the end of the input.
+    TruncatedRecord,
+    /// A record header with an impossible length; the reader resynchronised after it.
+    BadRecordLength,
+    /// Bytes between a bad record and the next record the reader could trust.
+    UnreadableBytes,
+    /// A pcapng block whose trailing length does not match its leading length.
+    BadBlockTrailer,
+    /// A pcapng section with a version this reader does not know.
+    UnsupportedSection,
+    /// A pcapng packet block naming an interface that no Interface Description Block defined.
+    UnknownInterface,
+    /// A frame on a link type hoptrace cannot decode; detail = link type number.
+    UnknownLinkType,
+    /// A header cut off by the capture length (snaplen) or a short frame; detail = [`Layer`].
+    TruncatedHeader,
+    /// A header whose fields contradict each other or the frame; detail = [`Layer`].
+    MalformedHeader,
+    /// Tunnels nested deeper than the decoder follows.
+    TunnelTooDeep,
+    /// Informational: a frame without IP (ARP, STP, LLDP, ...); detail = ethertype or PPP protocol.
+    NotIp,
+    /// Informational: an IP fragment whose datagram's first fragment never arrived, counted on
+    /// a flow without ports.
+    FragmentWithoutFirst,
+    /// Informational: fragments overlapping earlier fragments of the same datagram.
+    FragmentOverlap,
+    /// Informational: a fragmented datagram that never completed before it timed out.
+    FragmentIncomplete,
+    /// Informational: a packet whose timestamp is earlier than packets before it by more than
+    /// the idle timeout; it cannot join a flow that was already written out.
+    TimestampBackwards,
+}
+
+impl SkipReason {
+    /// True when the reason means evidence could not be read (exit status "skipped input").
+    pub fn is_problem(self) -> bool {
+        !matches!(
+            self,
+            SkipReason::NotIp
+                | SkipReason::FragmentWithoutFirst
+                | SkipReason::FragmentOverlap
+                | SkipReason::FragmentIncomplete
+                | SkipReason::TimestampBackwards
+        )
+    }
+
+    /// Stable snake_case name used in summaries and JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            SkipReason::TruncatedRecord => "truncated_record",
+            SkipReason::BadRecordLength => "bad_record_length",
+            SkipReason::UnreadableBytes => "unreadable_bytes",
+            SkipReason::BadBlockTrailer => "bad_block_trailer",
+            SkipReason::UnsupportedSection => "unsupported_section",
+            SkipReason::UnknownInterface => "unknown_interface",
+            SkipReason::UnknownLinkType => "unknown_link_type",
+            SkipReason::TruncatedHeader => "truncated_header",
+            SkipReason::MalformedHeader => "malformed_header",
+            SkipReason::TunnelTooDeep => "tunnel_too_deep",
+            SkipReason::NotIp => "not_ip",
+            SkipReason::FragmentWithoutFirst => "fragment_without_first",
+            SkipReason::FragmentOverlap => "fragment_overlap",
+            SkipReason::FragmentIncomplete => "fragment_incomplete",
+            SkipReason::TimestampBackwards => "timestamp_backwards",
+        }
+    }
+
+    /// Human-readable name of a reason's detail value.
+    pub fn detail_name(self, detail: u32) -> Option<String> {
+        match self {
+            SkipReason::UnknownLinkType => Some(format!("link type {detail}")),
+            SkipReason::TruncatedHeader | SkipReason::MalformedHeader => {
+                Layer::from_u32(detail).map(|l| l.name().to_string())
+            }
+            SkipReason::NotIp => Some(not_ip_name(detail)),
+            _ => None,
+        }
+    }
+}
+
+/// Names the non-IP payload recorded as the detail of [`SkipReason::NotIp`]: an ethertype
+/// (values >= 0x0600), an 802.3 length frame (LLC), or a PPP protocol (tagged 0x1_0000).
+fn not_ip_name(detail: u32) -> String {
+    if detail & 0x1_0000 != 0 {
+        let p = detail & 0xffff;
+        let n = match p {
+            0xc021 => "ppp lcp",
+            0xc023 => "ppp pap",
+            0xc223 => "ppp chap",
+            0x8021 => "ppp ipcp",
+            0x8057 => "ppp ipv6cp",
+            0x80fd => "ppp ccp",
+            _ => return format!("ppp protocol 0x{p:04x}"),
+        };
+        return n.to_string();
+    }
+    match detail {
+        0x0806 => "arp".into(),
+        0x8035 => "rarp".into(),
+        0x88cc => "lldp".into(),
+        0x8863 => "pppoe discovery".into(),
+        0x888e => "eapol".into(),
+        0x88e5 => "macsec".into(),
+        0x8809 => "slow protocols (lacp)".into(),
+        0x9000 => "loopback".into(),
+        0x0 => "llc (stp, cdp, ...)".into(),
+        d => format!("ethertype 0x{d:04x}"),
+    }
+}
+
+/// The header layer a decoding problem was found in (detail of truncation/malformation).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+#[repr(u32)]
+#[allow(missing_docs)]
+pub enum Layer {
+    Link = 1,
+    Vlan,
+    Mpls,
+    Pppoe,
+    Ppp,
+    Ipv4,
+    Ipv6,
+    Ipv6Ext,
+    Tcp,
+    Udp,
+    Icmp,
+    Icmpv6,
+    Sctp,
+    Gre,
+    Erspan,
+    Vxlan,
+    Geneve,
+    GtpU,
+    Teredo,
+    Ayiya,
+    Nflog,
+    VnTag,
+    Pbb,
+}
+
+impl Layer {
+    const ALL: [Layer; 23] = [
+        Layer::Link,
+        Layer::Vlan,
+        Layer::Mpls,
+        Layer::Pppoe,
+        Layer::Ppp,
+        Layer::Ipv4,
+        Layer::Ipv6,
+        Layer::Ipv6Ext,
+        Layer::Tcp,
+        Layer::Udp,
+        Layer::Icmp,
+        Layer::Icmpv6,
+        Layer::Sctp,
+        Layer::Gre,
+        Layer::Erspan,
+        Layer::Vxlan,
+        Layer::Geneve,
+        Layer::GtpU,
+        Layer::Teredo,
+        Layer::Ayiya,
+        Layer::Nflog,
+        Layer::VnTag,
+        Layer::Pbb,
+    ];
+
+    /// Inverse of `as u32`.
+    pub fn from_u32(v: u32) -> Option<Layer> {
+        Layer::ALL.iter().copied().find(|l| *l as u32 == v)
+    }
+
+    /// Lower-case protocol name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Layer::Link => "link layer",
+            Layer::Vlan => "802.1Q/802.1ad",
+            Layer::Mpls => "MPLS",
+            Layer::Pppoe => "PPPoE",
+            Layer::Ppp => "PPP",
+            Layer::Ipv4 => "IPv4",
+            Layer::Ipv6 => "IPv6",
+            Layer::Ipv6Ext => "IPv6 extension header",
+            Layer::Tcp => "TCP",
+            Layer::Udp => "UDP",
+            Layer::Icmp => "ICMP",
+            Layer::Icmpv6 => "ICMPv6",
+            Layer::Sctp => "SCTP",
+            Layer::Gre => "GRE",
+            Layer::Erspan => "ERSPAN",
+            Layer::Vxlan => "VXLAN",
+            Layer::Geneve => "Geneve",
+            Layer::GtpU => "GTP-U",
+            Layer::Teredo => "Teredo",
+            Layer::Ayiya => "AYIYA",
+            Layer::Nflog => "NFLOG",
+            Layer::VnTag => "VN-Tag",
+            Layer::Pbb => "802.1ah",
+        }
+    }
+}
+
+/// Count, bytes and first occurrence of one (input, reason, detail).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct SkipStat {
+    /// How many frames, records or byte ranges.
+    pub count: u64,
+    /// How many input bytes they covered.
+    pub bytes: u64,
+    /// Where the first one was (smallest locator).
+    pub first: Locator,
+}
+
+/// What a run could not use, by input, reason and detail; an associative, commutative merge.
+#[derive(Clone, Default, Debug, PartialEq)]
+pub struct Diagnostics {
+    map: HashMap<(u32, SkipReason, u32), SkipStat>,
+}
+
+impl Diagnostics {
+    /// Records one occurrence.
+    #[inline]
+    pub fn add(&mut self, reason: SkipReason, detail: u32, bytes: u64, at: Locator) {
+        self.add_n(reason, detail, 1, bytes, at);
+    }
+
+    /// Records `count` occurrences first seen at `at`.
+    pub fn add_n(&mut self, reason: SkipReason, detail: u32, count: u64, bytes: u64, at: Locator) {
+        let e = self
+            .map
+            .entry((at.input, reason, detail))
+            .or_insert(SkipStat {
+                count: 0,
+                bytes: 0,
+                first: at,
+            });
+        e.count += count;
+        e.bytes += bytes;
+        if (at.frame, at.offset) < (e.first.frame, e.first.offset) {
+            e.first = at;
+        }
+    }
+
+    /// Adds everything from `other`.
+    pub fn merge(&mut self, other: Diagnostics) {
+        for ((_, reason, detail), s) in other.map {
+            self.add_n(reason, detail, s.count, s.bytes, s.first);
+        }
+    }
+
+    /// Moves every entry of `input` to another input index and shifts frame numbers and
+    /// offsets, used when a chunk's local numbering becomes the input's numbering.
+    pub fn rebase(&mut self, from_input: u32, to_input: u32, frame_base: u64) {
+        let moved: Vec<_> = self
+            .map
+            .iter()
+            .filter(|((i, _, _), _)| *i == from_input)
+            .map(|(k, v)| (*k, *v))
+            .collect();
+        for (k, mut v) in moved {
+            self.map.remove(&k);
+            v.first.input = to_input;
+            v.first.frame += frame_base;
+            self.add_n(k.1, k.2, v.count, v.bytes, v.first);
+        }
+    }
+
+    /// Entries sorted by input, reason and detail.
+    pub fn entries(&self) -> Vec<(SkipReason, u32, SkipStat)> {
+        let mut v: Vec<_> = self.map.iter().map(|(k, s)| (*k, *s)).collect();
+        v.sort_by_key(|(k, _)| *k);
+        v.into_iter().map(|((_, r, d), s)| (r, d, s)).collect()
+    }
+
+    /// True when some evidence could not be read.
+    pub fn has_problems(&self) -> bool {
+        self.map.keys().any(|(_, r, _)| r.is_problem())
+    }
+
+    /// Total count for a reason over all inputs and details.
+    pub fn count(&self, reason: SkipReason) -> u64 {
+        self.map
+            .iter()
+            .filter(|((_, r, _), _)| *r == reason)
+            .map(|(_, s)| s.count)
+            .sum()
+    }
+
+    /// True when nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(frame: u64) -> Locator {
+        Locator {
+            input: 0,
+            interface: 0,
+            frame,
+            offset: frame * 100,
+        }
+    }
+
+    #[test]
+    fn merging_keeps_the_earliest_locator_and_sums() {
+        let mut a = Diagnostics::default();
+        a.add(SkipReason::TruncatedHeader, Layer::Tcp as u32, 60, at(9));
+        let mut b = Diagnostics::default();
+        b.add(SkipReason::TruncatedHeader, Layer::Tcp as u32, 40, at(3));
+        b.add(SkipReason::NotIp, 0x0806, 60, at(1));
+        a.merge(b);
+        let e = a.entries();
+        assert_eq!(e.len(), 2);
+        assert_eq!(e[0].0, SkipReason::TruncatedHeader);
+        assert_eq!(e[0].2.count, 2);
+        assert_eq!(e[0].2.bytes, 100);
+        assert_eq!(e[0].2.first.frame, 3);
+        assert!(a.has_problems());
+        assert_eq!(SkipReason::NotIp.detail_name(0x0806).unwrap(), "arp");
+    }
+
+    #[test]
+    fn informational_reasons_are_not_problems() {
+        let mut a = Diagnostics::default();
+        a.add(SkipReason::NotIp, 0x0806, 60, at(1));
+        a.add(SkipReason::FragmentOverlap, 0, 60, at(2));
+        assert!(!a.has_problems());
+    }
+}

@@ -1,0 +1,309 @@
+//! Shared vocabulary of every stage: capture time, addresses, protocols, locators.
+//!
+//! Std only. Nothing here knows about files, packets or reports; stages build on these types
+//! so that what crosses a stage boundary is small, owned and already validated.
+
+mod diag;
+mod time;
+
+pub use diag::{Diagnostics, Layer, SkipReason, SkipStat};
+pub use time::{Rfc3339, Seconds, Timestamp};
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// An IP address packed into 16 bytes plus a family flag, cheap to hash and compare.
+///
+/// IPv4 addresses are stored IPv4-mapped (`::ffff:a.b.c.d`) with `v4 = true`, so an IPv4
+/// address and the IPv6 address `::ffff:a.b.c.d` never compare equal.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Addr {
+    /// Address bytes in network order (IPv4 mapped into the last four).
+    pub bytes: [u8; 16],
+    /// True for IPv4.
+    pub v4: bool,
+}
+
+impl Addr {
+    /// Packs an IPv4 address given as four network-order bytes.
+    #[inline]
+    pub fn v4(b: [u8; 4]) -> Addr {
+        let mut bytes = [0u8; 16];
+        bytes[10] = 0xff;
+        bytes[11] = 0xff;
+        bytes[12..].copy_from_slice(&b);
+        Addr { bytes, v4: true }
+    }
+
+    /// Packs an IPv6 address given as sixteen network-order bytes.
+    #[inline]
+    pub fn v6(bytes: [u8; 16]) -> Addr {
+        Addr { bytes, v4: false }
+    }
+
+    /// The bytes that go on the wire: 4 for IPv4, 16 for IPv6.
+    #[inline]
+    pub fn wire_bytes(&self) -> &[u8] {
+        if self.v4 {
+            &self.bytes[12..]
+        } else {
+            &self.bytes[..]
+        }
+    }
+
+    /// Converts to the standard library type.
+    pub fn to_ip(&self) -> IpAddr {
+        if self.v4 {
+            IpAddr::V4(Ipv4Addr::new(
+                self.bytes[12],
+                self.bytes[13],
+                self.bytes[14],
+                self.bytes[15],
+            ))
+        } else {
+            IpAddr::V6(Ipv6Addr::from(self.bytes))
+        }
+    }
+}
+
+impl From<IpAddr> for Addr {
+    fn from(ip: IpAddr) -> Addr {
+        match ip {
+            IpAddr::V4(a) => Addr::v4(a.octets()),
+            IpAddr::V6(a) => Addr::v6(a.octets()),
+        }
+    }
+}
+
+impl fmt::Display for Addr {
+    /// RFC 5952 text for IPv6, dotted quad for IPv4.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.to_ip(), f)
+    }
+}
+
+impl fmt::Debug for Addr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// An address with a port, written `a.b.c.d:p` or `[v6]:p`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default)]
+pub struct Endpoint {
+    /// The address.
+    pub addr: Addr,
+    /// The port (or ICMP type/code equivalent; 0 where the protocol has none).
+    pub port: u16,
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.addr.v4 {
+            write!(f, "{}:{}", self.addr, self.port)
+        } else {
+            write!(f, "[{}]:{}", self.addr, self.port)
+        }
+    }
+}
+
+/// An IP protocol number (the IANA "Assigned Internet Protocol Numbers" registry).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default)]
+pub struct Proto(pub u8);
+
+impl Proto {
+    /// ICMP for IPv4.
+    pub const ICMP: Proto = Proto(1);
+    /// IPv4 encapsulated in IP.
+    pub const IPIP: Proto = Proto(4);
+    /// TCP.
+    pub const TCP: Proto = Proto(6);
+    /// UDP.
+    pub const UDP: Proto = Proto(17);
+    /// IPv6 encapsulated in IP.
+    pub const IPV6: Proto = Proto(41);
+    /// Generic Routing Encapsulation.
+    pub const GRE: Proto = Proto(47);
+    /// Encapsulating Security Payload.
+    pub const ESP: Proto = Proto(50);
+    /// ICMP for IPv6.
+    pub const ICMPV6: Proto = Proto(58);
+    /// SCTP.
+    pub const SCTP: Proto = Proto(132);
+
+    /// Lower-case name as Zeek and the IANA keyword list write it, or the number.
+    pub fn name(self) -> ProtoName {
+        ProtoName(self.0)
+    }
+
+    /// True for protocols whose flows are keyed on ports (TCP, UDP, SCTP, UDP-Lite, DCCP).
+    pub fn has_ports(self) -> bool {
+        matches!(self.0, 6 | 17 | 33 | 132 | 136)
+    }
+
+    /// True for ICMP and ICMPv6.
+    pub fn is_icmp(self) -> bool {
+        matches!(self.0, 1 | 58)
+    }
+
+    /// Parses a name (`tcp`, `udp`, `icmp`, ...) or a decimal protocol number.
+    pub fn parse(s: &str) -> Option<Proto> {
+        let s = s.trim();
+        if let Ok(n) = s.parse::<u8>() {
+            return Some(Proto(n));
+        }
+        (0..=255u8)
+            .map(Proto)
+            .find(|p| p.known_name().is_some_and(|n| n.eq_ignore_ascii_case(s)))
+    }
+
+    fn known_name(self) -> Option<&'static str> {
+        Some(match self.0 {
+            0 => "hopopt",
+            1 => "icmp",
+            2 => "igmp",
+            4 => "ipip",
+            6 => "tcp",
+            17 => "udp",
+            33 => "dccp",
+            41 => "ipv6",
+            46 => "rsvp",
+            47 => "gre",
+            50 => "esp",
+            51 => "ah",
+            58 => "icmp6",
+            89 => "ospf",
+            103 => "pim",
+            112 => "vrrp",
+            115 => "l2tp",
+            132 => "sctp",
+            136 => "udplite",
+            _ => return None,
+        })
+    }
+}
+
+/// Display adapter for [`Proto::name`].
+pub struct ProtoName(u8);
+
+impl fmt::Display for ProtoName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match Proto(self.0).known_name() {
+            Some(n) => f.write_str(n),
+            None => write!(f, "{}", self.0),
+        }
+    }
+}
+
+/// A capture link-layer header type (the tcpdump.org LINKTYPE_ registry), kept open so
+/// unknown values survive to be counted.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default)]
+pub struct LinkType(pub u32);
+
+impl LinkType {
+    /// BSD loopback, host byte order address family.
+    pub const NULL: LinkType = LinkType(0);
+    /// Ethernet II / 802.3.
+    pub const ETHERNET: LinkType = LinkType(1);
+    /// PPP, with or without HDLC address/control bytes.
+    pub const PPP: LinkType = LinkType(9);
+    /// OpenBSD DLT_RAW value seen in some files.
+    pub const RAW_12: LinkType = LinkType(12);
+    /// OpenBSD/FreeBSD DLT_RAW value seen in some files.
+    pub const RAW_14: LinkType = LinkType(14);
+    /// PPP in HDLC-like framing.
+    pub const PPP_HDLC: LinkType = LinkType(50);
+    /// PPPoE session payload (PPP protocol field first).
+    pub const PPP_ETHER: LinkType = LinkType(51);
+    /// Raw IPv4 or IPv6, version from the first nibble.
+    pub const RAW: LinkType = LinkType(101);
+    /// Cisco HDLC.
+    pub const C_HDLC: LinkType = LinkType(104);
+    /// OpenBSD loopback, network byte order address family.
+    pub const LOOP: LinkType = LinkType(108);
+    /// Linux "cooked" capture v1.
+    pub const LINUX_SLL: LinkType = LinkType(113);
+    /// Raw IPv4.
+    pub const IPV4: LinkType = LinkType(228);
+    /// Raw IPv6.
+    pub const IPV6: LinkType = LinkType(229);
+    /// Linux netfilter NFLOG.
+    pub const NFLOG: LinkType = LinkType(239);
+    /// Linux "cooked" capture v2.
+    pub const LINUX_SLL2: LinkType = LinkType(276);
+}
+
+/// Where a piece of evidence was found: input file, interface, frame (1-based, as Wireshark
+/// numbers them) and byte offset of the record in the (decompressed) input.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default)]
+pub struct Locator {
+    /// Index of the input in the run's input list.
+    pub input: u32,
+    /// Capture interface (pcapng interface id; 0 for classic pcap).
+    pub interface: u32,
+    /// Frame number within the input, counting from 1.
+    pub frame: u64,
+    /// Byte offset of the frame's record header within the input.
+    pub offset: u64,
+}
+
+/// One side of a bidirectional flow, in the canonical order of its key.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Side {
+    /// The endpoint that sorts lower in the flow key.
+    Lo,
+    /// The endpoint that sorts higher in the flow key.
+    Hi,
+}
+
+impl Side {
+    /// The other side.
+    #[inline]
+    pub fn other(self) -> Side {
+        match self {
+            Side::Lo => Side::Hi,
+            Side::Hi => Side::Lo,
+        }
+    }
+
+    /// 0 for `Lo`, 1 for `Hi`, for indexing per-side arrays.
+    #[inline]
+    pub fn idx(self) -> usize {
+        match self {
+            Side::Lo => 0,
+            Side::Hi => 1,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv4_and_mapped_ipv6_stay_distinct() {
+        let a = Addr::v4([10, 0, 0, 1]);
+        let b = Addr::from("::ffff:10.0.0.1".parse::<IpAddr>().unwrap());
+        assert_ne!(a, b);
+        assert_eq!(a.to_string(), "10.0.0.1");
+        assert_eq!(b.to_string(), "::ffff:10.0.0.1");
+    }
+
+    #[test]
+    fn endpoints_print_ipv6_in_brackets() {
+        let e = Endpoint {
+            addr: Addr::from("2001:db8::1".parse::<IpAddr>().unwrap()),
+            port: 443,
+        };
+        assert_eq!(e.to_string(), "[2001:db8::1]:443");
+    }
+
+    #[test]
+    fn protocol_names_parse_both_ways() {
+        assert_eq!(Proto::parse("TCP"), Some(Proto::TCP));
+        assert_eq!(Proto::parse("icmp6"), Some(Proto::ICMPV6));
+        assert_eq!(Proto::parse("253"), Some(Proto(253)));
+        assert_eq!(Proto(253).name().to_string(), "253");
+        assert_eq!(Proto::parse("nonsense"), None);
+    }
+}

@@ -1,0 +1,122 @@
+//! Capture time: nanoseconds since the Unix epoch, UTC.
+
+use std::fmt;
+
+/// A point in time as nanoseconds since 1970-01-01T00:00:00Z.
+///
+/// Every timestamp becomes a `Timestamp` at ingest; the library never reads the wall clock.
+/// The range of `i64` nanoseconds covers the years 1677 to 2262, which holds every value a
+/// pcap (32-bit seconds) or pcapng (64-bit units) file can carry at nanosecond resolution or
+/// coarser, except far-future garbage, which ingest clamps and reports.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// The earliest representable time, used as "not set" for maxima.
+    pub const MIN: Timestamp = Timestamp(i64::MIN);
+    /// The latest representable time, used as "not set" for minima.
+    pub const MAX: Timestamp = Timestamp(i64::MAX);
+
+    /// Builds a timestamp from seconds and nanoseconds, saturating at the ends of the range.
+    #[inline]
+    pub fn from_secs_nanos(secs: i64, nanos: u32) -> Timestamp {
+        Timestamp(
+            secs.saturating_mul(1_000_000_000)
+                .saturating_add(i64::from(nanos)),
+        )
+    }
+
+    /// Nanoseconds since the epoch.
+    #[inline]
+    pub fn nanos(self) -> i64 {
+        self.0
+    }
+
+    /// Signed distance `self - earlier` in nanoseconds, saturating.
+    #[inline]
+    pub fn since(self, earlier: Timestamp) -> i64 {
+        self.0.saturating_sub(earlier.0)
+    }
+
+    /// RFC 3339 text in UTC with nanoseconds, e.g. `2011-03-18T19:06:07.096535000Z`.
+    pub fn rfc3339(self) -> Rfc3339 {
+        Rfc3339(self)
+    }
+}
+
+/// Display adapter for [`Timestamp::rfc3339`].
+pub struct Rfc3339(Timestamp);
+
+impl fmt::Display for Rfc3339 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ns = self.0.0;
+        let secs = ns.div_euclid(1_000_000_000);
+        let frac = ns.rem_euclid(1_000_000_000);
+        let days = secs.div_euclid(86_400);
+        let sod = secs.rem_euclid(86_400);
+        let (y, m, d) = civil_from_days(days);
+        write!(
+            f,
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{frac:09}Z",
+            sod / 3600,
+            (sod / 60) % 60,
+            sod % 60
+        )
+    }
+}
+
+/// Gregorian date from days since 1970-01-01 (proleptic calendar, valid for the whole `i64`
+/// nanosecond range). This is the well-known era-based conversion; a date crate would bring
+/// time zones and parsing we do not need in the hot output path.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// A duration in nanoseconds written as seconds with nine decimals (`3.157831000`).
+pub struct Seconds(pub i64);
+
+impl fmt::Display for Seconds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sign = if self.0 < 0 { "-" } else { "" };
+        let a = self.0.unsigned_abs();
+        write!(f, "{sign}{}.{:09}", a / 1_000_000_000, a % 1_000_000_000)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_rfc3339_with_nanoseconds() {
+        let t = Timestamp::from_secs_nanos(1_300_475_167, 96_535_000);
+        assert_eq!(t.rfc3339().to_string(), "2011-03-18T19:06:07.096535000Z");
+        assert_eq!(
+            Timestamp(0).rfc3339().to_string(),
+            "1970-01-01T00:00:00.000000000Z"
+        );
+        assert_eq!(
+            Timestamp(-1).rfc3339().to_string(),
+            "1969-12-31T23:59:59.999999999Z"
+        );
+        // A leap day.
+        let t = Timestamp::from_secs_nanos(951_782_400, 0);
+        assert_eq!(t.rfc3339().to_string(), "2000-02-29T00:00:00.000000000Z");
+    }
+
+    #[test]
+    fn formats_durations_as_decimal_seconds() {
+        assert_eq!(Seconds(3_157_831_000).to_string(), "3.157831000");
+        assert_eq!(Seconds(0).to_string(), "0.000000000");
+        assert_eq!(Seconds(-5).to_string(), "-0.000000005");
+    }
+}

@@ -1,0 +1,287 @@
+//! Flow table rows and their CSV and JSON-lines writers.
+
+use crate::decode::Encap;
+use crate::flow::{Flow, FlowKey, FlowSet, community_id, conn_state, flags_text};
+use crate::model::{Proto, Seconds};
+use crate::pipeline::FlowRun;
+use serde::Serialize;
+use std::io::{self, Write};
+
+/// The columns of a flow table, in order.
+pub const FLOW_COLUMNS: [&str; 27] = [
+    "ts",
+    "duration",
+    "proto",
+    "src_ip",
+    "src_port",
+    "dst_ip",
+    "dst_port",
+    "orig_pkts",
+    "orig_bytes",
+    "resp_pkts",
+    "resp_bytes",
+    "conn_state",
+    "history",
+    "community_id",
+    "encap",
+    "tunnel_parent",
+    "vlan",
+    "ttl_orig_min",
+    "ttl_orig_max",
+    "ttl_resp_min",
+    "ttl_resp_max",
+    "orig_flags",
+    "resp_flags",
+    "ip_proto",
+    "input",
+    "interface",
+    "first_frame",
+];
+
+/// One flow as written: `src` is the originator (SYN sender for TCP, else first sender).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct FlowRow {
+    /// First packet, RFC 3339 UTC with nanoseconds.
+    pub ts: String,
+    /// Nanoseconds since the epoch of `ts` (not written to CSV/JSON; used by Parquet).
+    #[serde(skip)]
+    pub ts_ns: i64,
+    /// Seconds from first to last packet.
+    pub duration: f64,
+    /// Duration in nanoseconds (not written to CSV/JSON; used by CSV text and Parquet).
+    #[serde(skip)]
+    pub duration_ns: i64,
+    /// Transport protocol name.
+    pub proto: String,
+    /// Originator address.
+    pub src_ip: String,
+    /// Originator port (ICMP: type).
+    pub src_port: u16,
+    /// Responder address.
+    pub dst_ip: String,
+    /// Responder port (ICMP: counterpart type or code).
+    pub dst_port: u16,
+    /// Packets from the originator.
+    pub orig_pkts: u64,
+    /// IP bytes from the originator.
+    pub orig_bytes: u64,
+    /// Packets from the responder.
+    pub resp_pkts: u64,
+    /// IP bytes from the responder.
+    pub resp_bytes: u64,
+    /// Zeek-style connection state.
+    pub conn_state: &'static str,
+    /// Zeek-style TCP history.
+    pub history: String,
+    /// Community ID v1.
+    pub community_id: String,
+    /// Encapsulation layers, outermost first (` / ` between layers, ` | ` between chains).
+    pub encap: String,
+    /// Community IDs of the carrier flows (innermost tunnel of each chain), comma-separated.
+    pub tunnel_parent: String,
+    /// VLAN ids (`outer.inner`).
+    pub vlan: String,
+    /// Smallest TTL the originator sent.
+    pub ttl_orig_min: Option<u8>,
+    /// Largest TTL the originator sent.
+    pub ttl_orig_max: Option<u8>,
+    /// Smallest TTL the responder sent.
+    pub ttl_resp_min: Option<u8>,
+    /// Largest TTL the responder sent.
+    pub ttl_resp_max: Option<u8>,
+    /// TCP flags the originator sent (`FSRPAUEC` letters).
+    pub orig_flags: String,
+    /// TCP flags the responder sent.
+    pub resp_flags: String,
+    /// IP protocol number.
+    pub ip_proto: u8,
+    /// Input file of the first packet.
+    pub input: String,
+    /// Capture interface of the first packet.
+    pub interface: u32,
+    /// Frame number of the first packet in its input (from 1).
+    pub first_frame: u64,
+}
+
+/// The rows of a run's flow table, in output order.
+pub fn flow_rows(run: &FlowRun) -> Vec<FlowRow> {
+    let names: Vec<String> = run
+        .inputs
+        .iter()
+        .map(|i| i.name.display().to_string())
+        .collect();
+    run.flows
+        .flows
+        .iter()
+        .map(|f| flow_row(f, &run.flows, &names))
+        .collect()
+}
+
+fn carrier_key(t: &crate::decode::Tunnel) -> FlowKey {
+    FlowKey::new(
+        t.src,
+        t.sport,
+        t.dst,
+        t.dport,
+        t.proto,
+        false,
+        Default::default(),
+    )
+    .0
+}
+
+fn flow_row(f: &Flow, set: &FlowSet, names: &[String]) -> FlowRow {
+    let orig = f.orig_side();
+    let resp = orig.other();
+    let (o, r) = (&f.dir[orig.idx()], &f.dir[resp.idx()]);
+    let first = f.first_ts();
+    let last = o.last.max(r.last);
+    let (src, dst) = (f.key.endpoint(orig), f.key.endpoint(resp));
+    let mut encap = String::new();
+    let mut parents: Vec<String> = Vec::new();
+    for (n, c) in f.chains.all().enumerate() {
+        let chain = set.chain(c);
+        if chain.is_empty() {
+            continue;
+        }
+        if n > 0 && !encap.is_empty() {
+            encap.push_str(" | ");
+        }
+        for (i, e) in chain.iter().enumerate() {
+            if i > 0 {
+                encap.push_str(" / ");
+            }
+            encap.push_str(&e.to_string());
+        }
+        if let Some(Encap::Tunnel(t)) = chain.iter().rev().find(|e| matches!(e, Encap::Tunnel(_))) {
+            let id = community_id(&carrier_key(t), 0);
+            if !parents.contains(&id) {
+                parents.push(id);
+            }
+        }
+    }
+    let ttl = |d: &crate::flow::DirStats, min: bool| {
+        (d.pkts > 0).then_some(if min { d.ttl_min } else { d.ttl_max })
+    };
+    let tcp = f.key.proto == Proto::TCP;
+    FlowRow {
+        ts: first.rfc3339().to_string(),
+        ts_ns: first.0,
+        duration: last.since(first) as f64 / 1e9,
+        duration_ns: last.since(first),
+        proto: proto_name(f.key.proto),
+        src_ip: src.addr.to_string(),
+        src_port: src.port,
+        dst_ip: dst.addr.to_string(),
+        dst_port: dst.port,
+        orig_pkts: o.pkts,
+        orig_bytes: o.bytes,
+        resp_pkts: r.pkts,
+        resp_bytes: r.bytes,
+        conn_state: conn_state(f.key.proto, &f.history, orig, r.pkts),
+        history: f.history.text(orig),
+        community_id: community_id(&f.key, 0),
+        encap,
+        tunnel_parent: parents.join(","),
+        vlan: f.key.ctx.vlan_text(),
+        ttl_orig_min: ttl(o, true),
+        ttl_orig_max: ttl(o, false),
+        ttl_resp_min: ttl(r, true),
+        ttl_resp_max: ttl(r, false),
+        orig_flags: if tcp {
+            flags_text(o.tcp_flags)
+        } else {
+            String::new()
+        },
+        resp_flags: if tcp {
+            flags_text(r.tcp_flags)
+        } else {
+            String::new()
+        },
+        ip_proto: f.key.proto.0,
+        input: names
+            .get(f.first_loc.input as usize)
+            .cloned()
+            .unwrap_or_default(),
+        interface: f.first_loc.interface,
+        first_frame: f.first_loc.frame,
+    }
+}
+
+/// Zeek's protocol names: `icmp` for both ICMP versions, `unknown_transport` otherwise.
+fn proto_name(p: Proto) -> String {
+    match p.0 {
+        6 | 17 | 132 => p.name().to_string(),
+        1 | 58 => "icmp".into(),
+        _ => p.name().to_string(),
+    }
+}
+
+fn csv_field(w: &mut dyn Write, s: &str) -> io::Result<()> {
+    if s.contains([',', '"', '\n', '\r']) {
+        w.write_all(b"\"")?;
+        w.write_all(s.replace('"', "\"\"").as_bytes())?;
+        w.write_all(b"\"")
+    } else {
+        w.write_all(s.as_bytes())
+    }
+}
+
+fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
+    v.map_or_else(String::new, |x| x.to_string())
+}
+
+/// Writes rows as CSV with a header line.
+pub fn write_csv(rows: &[FlowRow], out: &mut dyn Write) -> io::Result<()> {
+    let mut w = io::BufWriter::with_capacity(1 << 16, out);
+    w.write_all(FLOW_COLUMNS.join(",").as_bytes())?;
+    w.write_all(b"\n")?;
+    for r in rows {
+        write!(
+            w,
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},",
+            r.ts,
+            Seconds(r.duration_ns),
+            r.proto,
+            r.src_ip,
+            r.src_port,
+            r.dst_ip,
+            r.dst_port,
+            r.orig_pkts,
+            r.orig_bytes,
+            r.resp_pkts,
+            r.resp_bytes,
+            r.conn_state,
+            r.history,
+            r.community_id,
+        )?;
+        csv_field(&mut w, &r.encap)?;
+        w.write_all(b",")?;
+        csv_field(&mut w, &r.tunnel_parent)?;
+        write!(
+            w,
+            ",{},{},{},{},{},{},{},{},",
+            r.vlan,
+            opt(r.ttl_orig_min),
+            opt(r.ttl_orig_max),
+            opt(r.ttl_resp_min),
+            opt(r.ttl_resp_max),
+            r.orig_flags,
+            r.resp_flags,
+            r.ip_proto,
+        )?;
+        csv_field(&mut w, &r.input)?;
+        writeln!(w, ",{},{}", r.interface, r.first_frame)?;
+    }
+    w.flush()
+}
+
+/// Writes rows as JSON lines.
+pub fn write_jsonl(rows: &[FlowRow], out: &mut dyn Write) -> io::Result<()> {
+    let mut w = io::BufWriter::with_capacity(1 << 16, out);
+    for r in rows {
+        serde_json::to_writer(&mut w, r)?;
+        w.write_all(b"\n")?;
+    }
+    w.flush()
+}

@@ -1,0 +1,92 @@
+//! Report: the external schema. Flow tables as CSV, JSON lines and Parquet (polars, behind
+//! the `parquet` feature), and the run summary.
+//!
+//! Everything written here is a pure function of the run's result: no clock, no thread
+//! count, no hash order. Column names follow Zeek's conn.log where a column means the same.
+
+mod flows;
+#[cfg(feature = "parquet")]
+mod parquet;
+mod summary;
+
+pub use flows::{FLOW_COLUMNS, FlowRow, flow_rows, write_csv, write_jsonl};
+pub use summary::summary_text;
+
+use crate::pipeline::FlowRun;
+use std::io::Write;
+use std::path::Path;
+
+/// A flow table file format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TableFormat {
+    /// Comma-separated values with a header line (RFC 4180 quoting).
+    Csv,
+    /// One JSON object per line.
+    Jsonl,
+    /// Apache Parquet (needs the `parquet` feature).
+    Parquet,
+}
+
+impl TableFormat {
+    /// The format a file name's extension implies.
+    pub fn from_path(p: &Path) -> Option<TableFormat> {
+        match p.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+            "csv" => Some(TableFormat::Csv),
+            "jsonl" | "ndjson" | "json" => Some(TableFormat::Jsonl),
+            "parquet" | "pq" => Some(TableFormat::Parquet),
+            _ => None,
+        }
+    }
+
+    /// Parses `csv`, `jsonl` or `parquet`.
+    pub fn parse(s: &str) -> Option<TableFormat> {
+        match s.to_ascii_lowercase().as_str() {
+            "csv" => Some(TableFormat::Csv),
+            "jsonl" | "ndjson" => Some(TableFormat::Jsonl),
+            "parquet" => Some(TableFormat::Parquet),
+            _ => None,
+        }
+    }
+}
+
+/// Problems writing a report.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReportError {
+    /// Writing failed.
+    #[error("writing the flow table: {0}")]
+    Io(#[from] std::io::Error),
+    /// Parquet output was asked for but is not compiled in.
+    #[error(
+        "Parquet output is not available in this build (built without the `parquet` feature); \
+         use --format csv or jsonl, or rebuild with default features"
+    )]
+    NoParquet,
+    /// The Parquet writer failed.
+    #[error("writing Parquet: {0}")]
+    Parquet(String),
+}
+
+/// Writes a run's flows as a table in `format`.
+pub fn write_flows(
+    run: &FlowRun,
+    format: TableFormat,
+    out: &mut dyn Write,
+) -> Result<(), ReportError> {
+    let rows = flow_rows(run);
+    match format {
+        TableFormat::Csv => write_csv(&rows, out)?,
+        TableFormat::Jsonl => write_jsonl(&rows, out)?,
+        TableFormat::Parquet => {
+            #[cfg(feature = "parquet")]
+            {
+                parquet::write_parquet(&rows, out)?;
+            }
+            #[cfg(not(feature = "parquet"))]
+            {
+                return Err(ReportError::NoParquet);
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,55 @@
+//! Flow tables as Parquet, through polars. The only user of polars.
+
+use super::ReportError;
+use super::flows::FlowRow;
+use polars::prelude::*;
+use std::io::Write;
+
+fn col<T, P>(name: &str, rows: &[FlowRow], f: impl Fn(&FlowRow) -> T) -> Column
+where
+    Series: NamedFrom<Vec<T>, P>,
+    P: ?Sized,
+{
+    Column::new(name.into(), rows.iter().map(f).collect::<Vec<T>>())
+}
+
+/// Writes rows as one Parquet file: `ts` as a UTC nanosecond timestamp, `duration` in
+/// seconds, empty optional values as nulls.
+pub(super) fn write_parquet(rows: &[FlowRow], out: &mut dyn Write) -> Result<(), ReportError> {
+    let err = |e: PolarsError| ReportError::Parquet(e.to_string());
+    let ts = Int64Chunked::from_vec("ts".into(), rows.iter().map(|r| r.ts_ns).collect())
+        .into_datetime(TimeUnit::Nanoseconds, Some(TimeZone::UTC))
+        .into_column();
+    let columns = vec![
+        ts,
+        col("duration", rows, |r| r.duration),
+        col("proto", rows, |r| r.proto.clone()),
+        col("src_ip", rows, |r| r.src_ip.clone()),
+        col("src_port", rows, |r| u32::from(r.src_port)),
+        col("dst_ip", rows, |r| r.dst_ip.clone()),
+        col("dst_port", rows, |r| u32::from(r.dst_port)),
+        col("orig_pkts", rows, |r| r.orig_pkts),
+        col("orig_bytes", rows, |r| r.orig_bytes),
+        col("resp_pkts", rows, |r| r.resp_pkts),
+        col("resp_bytes", rows, |r| r.resp_bytes),
+        col("conn_state", rows, |r| r.conn_state.to_string()),
+        col("history", rows, |r| r.history.clone()),
+        col("community_id", rows, |r| r.community_id.clone()),
+        col("encap", rows, |r| r.encap.clone()),
+        col("tunnel_parent", rows, |r| r.tunnel_parent.clone()),
+        col("vlan", rows, |r| r.vlan.clone()),
+        col("ttl_orig_min", rows, |r| r.ttl_orig_min.map(u32::from)),
+        col("ttl_orig_max", rows, |r| r.ttl_orig_max.map(u32::from)),
+        col("ttl_resp_min", rows, |r| r.ttl_resp_min.map(u32::from)),
+        col("ttl_resp_max", rows, |r| r.ttl_resp_max.map(u32::from)),
+        col("orig_flags", rows, |r| r.orig_flags.clone()),
+        col("resp_flags", rows, |r| r.resp_flags.clone()),
+        col("ip_proto", rows, |r| u32::from(r.ip_proto)),
+        col("input", rows, |r| r.input.clone()),
+        col("interface", rows, |r| r.interface),
+        col("first_frame", rows, |r| r.first_frame),
+    ];
+    let mut df = DataFrame::new(rows.len(), columns).map_err(err)?;
+    ParquetWriter::new(out).finish(&mut df).map_err(err)?;
+    Ok(())
+}

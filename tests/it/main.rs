@@ -1,0 +1,19 @@
+//! The integration tests: one crate, one module per area.
+
+// Helpers shared by the modules below.
+mod support;
+
+// Reading every container variant and damaged files.
+mod formats;
+// Every link type, shim and tunnel, from captures the tests write themselves.
+mod decoding;
+// Flow semantics: keys, directions, timeouts, fragments, merges.
+mod flows;
+// The command line as a user runs it.
+mod cli;
+// Same input, same bytes out, whatever the thread count or chunk size.
+mod determinism;
+// Random and mutated input never panics.
+mod robustness;
+// Real captures and reference outputs from ../shared/data (HOPTRACE_SHARED_DATA).
+mod conformance;

@@ -1,0 +1,74 @@
+//! Helpers: running the library on in-memory captures and looking flows up.
+
+use hoptrace::flow::Flow;
+use hoptrace::{FlowRun, FlowsConfig, flows};
+use std::path::{Path, PathBuf};
+
+/// A temporary directory that lives as long as the value.
+pub struct Dir(pub tempfile::TempDir);
+
+impl Dir {
+    pub fn new() -> Dir {
+        Dir(tempfile::tempdir().expect("temporary directory"))
+    }
+
+    /// Writes a file and returns its path.
+    pub fn write(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let p = self.0.path().join(name);
+        std::fs::write(&p, bytes).expect("writing a test file");
+        p
+    }
+
+    pub fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+/// Runs the flow stage over files with default settings.
+pub fn run_files(paths: &[PathBuf]) -> FlowRun {
+    flows(&FlowsConfig::new(paths.to_vec())).expect("run starts")
+}
+
+/// Writes `bytes` to a temporary file and runs the flow stage on it.
+pub fn run_bytes(bytes: &[u8]) -> FlowRun {
+    let d = Dir::new();
+    let p = d.write("capture", bytes);
+    run_files(&[p])
+}
+
+/// A flow as `proto src:port > dst:port orig/resp` (src = originator), for compact asserts.
+pub fn describe(f: &Flow) -> String {
+    let o = f.orig_side();
+    let r = o.other();
+    format!(
+        "{} {} > {} {}/{}",
+        f.key.proto.name(),
+        f.key.endpoint(o),
+        f.key.endpoint(r),
+        f.dir[o.idx()].pkts,
+        f.dir[r.idx()].pkts
+    )
+}
+
+/// All flows of a run, described.
+pub fn described(run: &FlowRun) -> Vec<String> {
+    run.flows.flows.iter().map(describe).collect()
+}
+
+/// The path to a file of the shared reference data, or None (after saying so once) when
+/// `HOPTRACE_SHARED_DATA` is not set.
+pub fn shared(rel: &str) -> Option<PathBuf> {
+    static SAID: std::sync::Once = std::sync::Once::new();
+    match std::env::var_os("HOPTRACE_SHARED_DATA") {
+        Some(root) => Some(Path::new(&root).join(rel)),
+        None => {
+            SAID.call_once(|| {
+                println!(
+                    "conformance suite skipped: HOPTRACE_SHARED_DATA is not set \
+                     (point it at ../shared/data to run it)"
+                )
+            });
+            None
+        }
+    }
+}
