@@ -406,10 +406,11 @@ pub fn teredo(ipv6_packet: &[u8]) -> Vec<u8> {
     v
 }
 
-/// An AYIYA header (16-byte identity, no signature, forward) and IP packet.
+/// An AYIYA header (16-byte identity, 20-byte SHA-1 signature, forward) and IP packet.
 pub fn ayiya(next: u8, ip: &[u8]) -> Vec<u8> {
     let mut v = vec![0x41, 0x52, 0x11, next, 0, 0, 0, 0];
     v.extend_from_slice(&[0xee; 16]);
+    v.extend_from_slice(&[0x5a; 20]);
     v.extend_from_slice(ip);
     v
 }
