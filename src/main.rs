@@ -75,6 +75,9 @@ struct FlowsArgs {
     /// Cut long flows at every multiple of this duration since the epoch (off by default)
     #[arg(long, value_name = "DURATION")]
     active_timeout: Option<String>,
+    /// How plain capture files are read: positional reads (default) or a memory map
+    #[arg(long, value_parser = ["read", "mmap"], default_value = "read")]
+    io: String,
     /// Print no progress bar and no summary
     #[arg(short, long)]
     quiet: bool,
@@ -141,6 +144,11 @@ fn run_flows(a: FlowsArgs) -> Result<u8> {
     cfg.threads = a.threads;
     cfg.flow = flow_config(&a)?;
     cfg.progress = Some(Arc::clone(&progress));
+    cfg.read_mode = if a.io == "mmap" {
+        hoptrace::ingest::ReadMode::Mmap
+    } else {
+        hoptrace::ingest::ReadMode::Read
+    };
     let done = Arc::new(AtomicBool::new(false));
     let bar = (!a.quiet && std::io::stderr().is_terminal())
         .then(|| spawn_progress(&a.inputs, &progress, &done));
@@ -161,15 +169,20 @@ fn run_flows(a: FlowsArgs) -> Result<u8> {
         Some(path) => {
             let mut file = std::fs::File::create(path)
                 .with_context(|| format!("cannot create {}", path.display()))?;
-            report::write_flows(&run, format, &mut file)
+            let mut w = std::io::BufWriter::with_capacity(1 << 20, &mut file);
+            hoptrace::pipeline::write_flows(&run, format, &mut w, a.threads)
                 .with_context(|| format!("writing {}", path.display()))?;
+            w.flush()
+                .with_context(|| format!("writing {}", path.display()))?;
+            drop(w);
             file.flush()
                 .with_context(|| format!("writing {}", path.display()))?;
         }
         None => {
             let stdout = std::io::stdout();
             let mut lock = stdout.lock();
-            report::write_flows(&run, format, &mut lock).context("writing standard output")?;
+            hoptrace::pipeline::write_flows(&run, format, &mut lock, a.threads)
+                .context("writing standard output")?;
         }
     }
     Ok(if run.skipped_input() {

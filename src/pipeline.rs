@@ -11,11 +11,13 @@
 use crate::decode::{Decoded, decode};
 use crate::flow::{FlowConfig, FlowSet, FlowTable};
 use crate::ingest::{
-    self, Body, ChunkPlan, Compression, Event, IngestError, Input, ReaderState, Records,
+    self, Body, ChunkPlan, Compression, Event, FileChunk, IngestError, Input, ReaderState, Records,
     StreamBlock, StreamSplitter,
 };
 use crate::model::{Locator, SkipReason, Timestamp};
+use crate::report::{self, ReportError, TableFormat};
 use rayon::prelude::*;
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,6 +41,8 @@ pub struct FlowsConfig {
     pub chunk_bytes: usize,
     /// Incremented with the bytes read, for progress display.
     pub progress: Option<Arc<AtomicU64>>,
+    /// How plain capture files are read.
+    pub read_mode: ingest::ReadMode,
 }
 
 impl FlowsConfig {
@@ -50,6 +54,7 @@ impl FlowsConfig {
             flow: FlowConfig::default(),
             chunk_bytes: DEFAULT_CHUNK_BYTES,
             progress: None,
+            read_mode: ingest::ReadMode::default(),
         }
     }
 }
@@ -128,6 +133,12 @@ enum Job {
         input: u32,
         block: StreamBlock,
     },
+    File {
+        input: u32,
+        file: Arc<std::fs::File>,
+        len: u64,
+        chunk: FileChunk,
+    },
     Failed {
         input: u32,
         error: IngestError,
@@ -136,6 +147,7 @@ enum Job {
 
 struct ChunkOut {
     table: FlowTable,
+    error: Option<std::io::Error>,
     start: u64,
     next: u64,
     state: Option<ReaderState>,
@@ -153,19 +165,8 @@ pub fn flows(cfg: &FlowsConfig) -> Result<FlowRun, Error> {
     if cfg.inputs.is_empty() {
         return Err(Error::NoInputs);
     }
-    let threads = if cfg.threads == 0 {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    } else {
-        cfg.threads
-    };
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(|i| format!("hoptrace-worker-{i}"))
-        .build()
-        .map_err(|e| Error::Threads {
-            threads,
-            reason: e.to_string(),
-        })?;
+    let pool = pool(cfg.threads)?;
+    let threads = pool.current_num_threads();
     Ok(pool.install(|| run(cfg, threads)))
 }
 
@@ -174,9 +175,10 @@ fn run(cfg: &FlowsConfig, threads: usize) -> FlowRun {
     let (tx, rx) = mpsc::sync_channel::<Job>(window * 2);
     let inputs = cfg.inputs.clone();
     let chunk_bytes = cfg.chunk_bytes;
+    let mode = cfg.read_mode;
     let producer = std::thread::Builder::new()
         .name("hoptrace-reader".into())
-        .spawn(move || produce(&inputs, chunk_bytes, &tx));
+        .spawn(move || produce(&inputs, chunk_bytes, mode, &tx));
     let mut summaries: Vec<InputSummary> = cfg
         .inputs
         .iter()
@@ -186,6 +188,9 @@ fn run(cfg: &FlowsConfig, threads: usize) -> FlowRun {
         })
         .collect();
     let mut acc = FlowTable::new(cfg.flow);
+    // Emptied chunk tables, kept with their allocations for the next chunks.
+    let spare: std::sync::Mutex<Vec<FlowTable>> = std::sync::Mutex::new(Vec::new());
+    let buffers: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
     // Where the previous chunk of the current input ended, to check the next one against.
     let mut expect: Option<(u32, u64, ReaderState)> = None;
     let mut frames_before: Vec<u64> = vec![0; cfg.inputs.len()];
@@ -201,8 +206,26 @@ fn run(cfg: &FlowsConfig, threads: usize) -> FlowRun {
                 let out = match &job {
                     Job::Chunk {
                         input, data, plan, ..
-                    } => Some(read_chunk(*input, data, plan, cfg)),
-                    Job::Block { input, block } => Some(read_block(*input, block, cfg)),
+                    } => {
+                        let out = read_chunk(*input, data, plan, cfg, take(&spare, cfg));
+                        data.release(plan.start..out.next as usize);
+                        Some(out)
+                    }
+                    Job::Block { input, block } => {
+                        Some(read_block(*input, block, cfg, take(&spare, cfg)))
+                    }
+                    Job::File {
+                        input,
+                        file,
+                        len,
+                        chunk,
+                    } => {
+                        let mut buf = take_buf(&buffers);
+                        let out =
+                            read_file(*input, file, *len, chunk, cfg, take(&spare, cfg), &mut buf);
+                        give_buf(&buffers, buf);
+                        Some(out)
+                    }
                     Job::Opened { .. } | Job::Failed { .. } => None,
                 };
                 (out, job)
@@ -241,7 +264,7 @@ fn run(cfg: &FlowsConfig, threads: usize) -> FlowRun {
                             state: state.clone(),
                             exact: true,
                         };
-                        out = read_chunk(input, &data, &fixed, cfg);
+                        out = read_chunk(input, &data, &fixed, cfg, take(&spare, cfg));
                     }
                     if plan.exact {
                         // The file header before the first record.
@@ -249,23 +272,75 @@ fn run(cfg: &FlowsConfig, threads: usize) -> FlowRun {
                     }
                     expect = Some((input, out.next, out.end_state.clone()));
                     let i = input as usize;
-                    absorb(
+                    let t = absorb(
                         &mut acc,
                         &mut summaries[i],
                         &mut frames_before[i],
                         input,
                         out,
                     );
+                    give(&spare, t);
+                }
+                (
+                    Job::File {
+                        input,
+                        file,
+                        len,
+                        chunk,
+                    },
+                    Some(mut out),
+                ) => {
+                    if let Some((ei, next, state)) = &expect
+                        && *ei == input
+                        && (out.start != *next || out.state.as_ref() != Some(state))
+                    {
+                        // The chunk found its start by resynchronisation and it is not
+                        // where the chunk before it really ended: read it again from there.
+                        give(
+                            &spare,
+                            std::mem::replace(&mut out.table, FlowTable::new(cfg.flow)),
+                        );
+                        let fixed = FileChunk {
+                            boundary: *next,
+                            end: chunk.end.max(*next),
+                            start: Some(*next),
+                            state: state.clone(),
+                        };
+                        let mut buf = take_buf(&buffers);
+                        out =
+                            read_file(input, &file, len, &fixed, cfg, take(&spare, cfg), &mut buf);
+                        give_buf(&buffers, buf);
+                    }
+                    expect = Some((input, out.next, out.end_state.clone()));
+                    let i = input as usize;
+                    if let Some(source) = out.error.take()
+                        && summaries[i].error.is_none()
+                    {
+                        let e = IngestError::Io {
+                            path: summaries[i].name.clone(),
+                            source,
+                        };
+                        summaries[i].error = Some(e.to_string());
+                    }
+                    let t = absorb(
+                        &mut acc,
+                        &mut summaries[i],
+                        &mut frames_before[i],
+                        input,
+                        out,
+                    );
+                    give(&spare, t);
                 }
                 (Job::Block { input, .. }, Some(out)) => {
                     let i = input as usize;
-                    absorb(
+                    let t = absorb(
                         &mut acc,
                         &mut summaries[i],
                         &mut frames_before[i],
                         input,
                         out,
                     );
+                    give(&spare, t);
                     expect = None;
                 }
                 _ => {}
@@ -281,14 +356,30 @@ fn run(cfg: &FlowsConfig, threads: usize) -> FlowRun {
     }
 }
 
-/// Appends one job's table to the run's table and updates the input's summary.
+/// A recycled (or new) table for one chunk.
+fn take(spare: &std::sync::Mutex<Vec<FlowTable>>, cfg: &FlowsConfig) -> FlowTable {
+    spare
+        .lock()
+        .ok()
+        .and_then(|mut v| v.pop())
+        .unwrap_or_else(|| FlowTable::with_capacity(cfg.flow, 8192))
+}
+
+fn give(spare: &std::sync::Mutex<Vec<FlowTable>>, t: FlowTable) {
+    if let Ok(mut v) = spare.lock() {
+        v.push(t);
+    }
+}
+
+/// Appends one job's table to the run's table, updates the input's summary, and returns
+/// the emptied job table.
 fn absorb(
     acc: &mut FlowTable,
     summary: &mut InputSummary,
     frames_before: &mut u64,
     input: u32,
     mut out: ChunkOut,
-) {
+) -> FlowTable {
     out.table.rebase_frames(input, *frames_before);
     *frames_before += out.frames;
     summary.frames += out.frames;
@@ -299,14 +390,20 @@ fn absorb(
             None => (a, b),
         });
     }
-    acc.append(out.table);
+    acc.append_from(&mut out.table);
+    out.table
 }
 
 /// Opens the inputs in order and cuts them into jobs.
-fn produce(inputs: &[PathBuf], chunk_bytes: usize, tx: &mpsc::SyncSender<Job>) {
+fn produce(
+    inputs: &[PathBuf],
+    chunk_bytes: usize,
+    mode: ingest::ReadMode,
+    tx: &mpsc::SyncSender<Job>,
+) {
     for (i, path) in inputs.iter().enumerate() {
         let input = i as u32;
-        let opened = match ingest::open(path) {
+        let opened = match ingest::open_with(path, mode) {
             Ok(o) => o,
             Err(error) => {
                 if tx.send(Job::Failed { input, error }).is_err() {
@@ -327,6 +424,32 @@ fn produce(inputs: &[PathBuf], chunk_bytes: usize, tx: &mpsc::SyncSender<Job>) {
         }
         let container = opened.container;
         match opened.body {
+            Body::File { file, len } => {
+                let chunks = match ingest::plan_file_chunks(&file, len, &container, chunk_bytes) {
+                    Ok(c) => c,
+                    Err(source) => {
+                        let error = IngestError::Io {
+                            path: path.clone(),
+                            source,
+                        };
+                        if tx.send(Job::Failed { input, error }).is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                };
+                for chunk in chunks {
+                    let job = Job::File {
+                        input,
+                        file: Arc::clone(&file),
+                        len,
+                        chunk,
+                    };
+                    if tx.send(job).is_err() {
+                        return;
+                    }
+                }
+            }
             Body::Bytes(bytes) => {
                 let data = Arc::new(bytes);
                 for plan in ingest::plan_chunks(&data, &container, chunk_bytes) {
@@ -366,7 +489,13 @@ fn produce(inputs: &[PathBuf], chunk_bytes: usize, tx: &mpsc::SyncSender<Job>) {
     }
 }
 
-fn read_chunk(input: u32, data: &[u8], plan: &ChunkPlan, cfg: &FlowsConfig) -> ChunkOut {
+fn read_chunk(
+    input: u32,
+    data: &[u8],
+    plan: &ChunkPlan,
+    cfg: &FlowsConfig,
+    table: FlowTable,
+) -> ChunkOut {
     let rec = Records::new(
         data,
         0,
@@ -377,8 +506,7 @@ fn read_chunk(input: u32, data: &[u8], plan: &ChunkPlan, cfg: &FlowsConfig) -> C
         1,
         true,
     );
-    let mut out = read_records(rec, cfg);
-    out.start = plan.start as u64;
+    let mut out = read_records(rec, cfg, table);
     out.state = if plan.exact {
         None
     } else {
@@ -387,7 +515,7 @@ fn read_chunk(input: u32, data: &[u8], plan: &ChunkPlan, cfg: &FlowsConfig) -> C
     out
 }
 
-fn read_block(input: u32, block: &StreamBlock, cfg: &FlowsConfig) -> ChunkOut {
+fn read_block(input: u32, block: &StreamBlock, cfg: &FlowsConfig, table: FlowTable) -> ChunkOut {
     let rec = Records::new(
         &block.data,
         block.base,
@@ -398,44 +526,54 @@ fn read_block(input: u32, block: &StreamBlock, cfg: &FlowsConfig) -> ChunkOut {
         1,
         block.last,
     );
-    let mut out = read_records(rec, cfg);
+    let mut out = read_records(rec, cfg, table);
     out.start = block.base + block.start as u64;
     out.bytes += block.start as u64;
     out
 }
 
-/// Decodes every record of a walker into a fresh flow table.
-fn read_records(mut rec: Records<'_>, cfg: &FlowsConfig) -> ChunkOut {
+/// Decodes one event into a table.
+#[inline]
+fn handle(
+    ev: Event<'_>,
+    table: &mut FlowTable,
+    dec: &mut Decoded,
+    time: &mut Option<(Timestamp, Timestamp)>,
+) {
+    match ev {
+        Event::Frame(f) => {
+            decode(&f, dec);
+            let packets = dec.packets();
+            if let Some((reason, detail)) = dec.problem {
+                let bytes = if packets.is_empty() {
+                    f.data.len() as u64
+                } else {
+                    0
+                };
+                table.diag.add(reason, detail, bytes, f.loc);
+            }
+            table.add_frame(packets, dec.encap(), f.ts, f.loc);
+            *time = Some(match *time {
+                Some((a, b)) => (a.min(f.ts), b.max(f.ts)),
+                None => (f.ts, f.ts),
+            });
+        }
+        Event::Skip(s) => {
+            if s.reason == SkipReason::UnknownInterface {
+                table.frames += 1;
+            }
+            table.diag.add_n(s.reason, s.detail, 1, s.bytes, s.at);
+        }
+    }
+}
+
+/// Decodes every record of a walker into `table`.
+fn read_records(mut rec: Records<'_>, cfg: &FlowsConfig, mut table: FlowTable) -> ChunkOut {
     let start = rec.next_offset();
-    let mut table = FlowTable::new(cfg.flow);
     let mut dec = Decoded::default();
     let mut time: Option<(Timestamp, Timestamp)> = None;
     for ev in rec.by_ref() {
-        match ev {
-            Event::Frame(f) => {
-                decode(&f, &mut dec);
-                let packets = dec.packets();
-                if let Some((reason, detail)) = dec.problem {
-                    let bytes = if packets.is_empty() {
-                        f.data.len() as u64
-                    } else {
-                        0
-                    };
-                    table.diag.add(reason, detail, bytes, f.loc);
-                }
-                table.add_frame(packets, dec.encap(), f.ts, f.loc);
-                time = Some(match time {
-                    Some((a, b)) => (a.min(f.ts), b.max(f.ts)),
-                    None => (f.ts, f.ts),
-                });
-            }
-            Event::Skip(s) => {
-                if s.reason == SkipReason::UnknownInterface {
-                    table.frames += 1;
-                }
-                table.diag.add_n(s.reason, s.detail, 1, s.bytes, s.at);
-            }
-        }
+        handle(ev, &mut table, &mut dec, &mut time);
     }
     let next = rec.next_offset();
     if let Some(p) = &cfg.progress {
@@ -445,12 +583,130 @@ fn read_records(mut rec: Records<'_>, cfg: &FlowsConfig) -> ChunkOut {
         frames: rec.next_frame() - 1,
         end_state: rec.state().clone(),
         table,
+        error: None,
         start,
         next,
         state: None,
         bytes: next - start,
         time,
     }
+}
+
+/// Reads one chunk of a plain file into `table`.
+fn read_file(
+    input: u32,
+    file: &std::fs::File,
+    len: u64,
+    chunk: &FileChunk,
+    cfg: &FlowsConfig,
+    mut table: FlowTable,
+    buf: &mut Vec<u8>,
+) -> ChunkOut {
+    let mut dec = Decoded::default();
+    let mut time: Option<(Timestamp, Timestamp)> = None;
+    let assumed = chunk.start.is_none().then(|| chunk.state.clone());
+    let res = ingest::walk_file_chunk(file, len, chunk, input, buf, |ev| {
+        handle(ev, &mut table, &mut dec, &mut time)
+    });
+    match res {
+        Ok(end) => {
+            if let Some(p) = &cfg.progress {
+                p.fetch_add(end.next - end.start, Ordering::Relaxed);
+            }
+            ChunkOut {
+                table,
+                error: None,
+                start: end.start,
+                next: end.next,
+                state: assumed,
+                end_state: end.state,
+                frames: end.frames,
+                // The first chunk also covers the file header before its first record.
+                bytes: end.next - if chunk.boundary == 0 { 0 } else { end.start },
+                time,
+            }
+        }
+        Err(source) => ChunkOut {
+            frames: table.frames,
+            table,
+            error: Some(source),
+            start: chunk.start.unwrap_or(chunk.boundary),
+            next: chunk.end,
+            state: assumed,
+            end_state: chunk.state.clone(),
+            bytes: 0,
+            time,
+        },
+    }
+}
+
+fn take_buf(pool: &std::sync::Mutex<Vec<Vec<u8>>>) -> Vec<u8> {
+    pool.lock()
+        .ok()
+        .and_then(|mut v| v.pop())
+        .unwrap_or_default()
+}
+
+fn give_buf(pool: &std::sync::Mutex<Vec<Vec<u8>>>, b: Vec<u8>) {
+    if let Ok(mut v) = pool.lock() {
+        v.push(b);
+    }
+}
+
+/// Writes a run's flow table, encoding rows in parallel (the bytes are the same as
+/// [`report::write_flows`](crate::report::write_flows) writes).
+pub fn write_flows(
+    run: &FlowRun,
+    format: TableFormat,
+    out: &mut dyn Write,
+    threads: usize,
+) -> Result<(), ReportError> {
+    const ROWS: usize = 8192;
+    if format == TableFormat::Parquet {
+        return report::write_flows(run, format, out);
+    }
+    let n = run.flows.flows.len();
+    let ranges: Vec<std::ops::Range<usize>> =
+        (0..n).step_by(ROWS).map(|s| s..(s + ROWS).min(n)).collect();
+    let encode = |r: &std::ops::Range<usize>| -> std::io::Result<Vec<u8>> {
+        let rows = report::flow_rows_range(run, r.clone());
+        let mut buf = Vec::with_capacity(rows.len() * 300);
+        match format {
+            TableFormat::Csv => report::write_csv_rows(&rows, &mut buf)?,
+            _ => report::write_jsonl(&rows, &mut buf)?,
+        }
+        Ok(buf)
+    };
+    if format == TableFormat::Csv {
+        out.write_all(&report::csv_header())?;
+    }
+    let pool = pool(threads).map_err(|e| ReportError::Io(std::io::Error::other(e.to_string())))?;
+    // Encode a window of ranges in parallel, write it, go on: memory stays bounded.
+    for window in ranges.chunks(pool.current_num_threads() * 4) {
+        let bufs: Vec<std::io::Result<Vec<u8>>> =
+            pool.install(|| window.par_iter().map(encode).collect());
+        for b in bufs {
+            out.write_all(&b?)?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn pool(threads: usize) -> Result<rayon::ThreadPool, Error> {
+    let threads = if threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        threads
+    };
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("hoptrace-worker-{i}"))
+        .build()
+        .map_err(|e| Error::Threads {
+            threads,
+            reason: e.to_string(),
+        })
 }
 
 /// Where a frame came from, for tools that report on single frames.

@@ -10,16 +10,16 @@ use sha1::{Digest, Sha1};
 /// for one-way ICMP), ICMP ports are already the port equivalents, and protocols without
 /// ports hash no port bytes, as the spec says.
 pub fn community_id(key: &FlowKey, seed: u16) -> String {
-    let mut h = Sha1::new();
-    h.update(seed.to_be_bytes());
-    h.update(key.lo.addr.wire_bytes());
-    h.update(key.hi.addr.wire_bytes());
-    h.update([key.proto.0, 0]);
+    let mut input = Vec::with_capacity(40);
+    input.extend_from_slice(&seed.to_be_bytes());
+    key.lo().addr.wire_bytes(&mut input);
+    key.hi().addr.wire_bytes(&mut input);
+    input.extend_from_slice(&[key.proto.0, 0]);
     if key.proto.has_ports() || key.proto.is_icmp() {
-        h.update(key.lo.port.to_be_bytes());
-        h.update(key.hi.port.to_be_bytes());
+        input.extend_from_slice(&key.lo().port.to_be_bytes());
+        input.extend_from_slice(&key.hi().port.to_be_bytes());
     }
-    let digest = h.finalize();
+    let digest = Sha1::digest(&input);
     let mut s = String::with_capacity(30);
     s.push_str("1:");
     base64::engine::general_purpose::STANDARD.encode_string(digest, &mut s);

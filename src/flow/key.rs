@@ -10,18 +10,42 @@ use crate::model::{Addr, Endpoint, Proto, Side};
 /// the lower endpoint is hashed first. ICMP messages use Zeek's port equivalents: a request
 /// and its reply type share a key; one-way messages (errors, unknown types) keep their
 /// sender first and are never reordered.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 pub struct FlowKey {
-    /// Lower endpoint (the sender for one-way ICMP).
-    pub lo: Endpoint,
-    /// Higher endpoint (the receiver for one-way ICMP).
-    pub hi: Endpoint,
+    lo_addr: [u64; 2],
+    hi_addr: [u64; 2],
+    lo_port: u16,
+    hi_port: u16,
     /// Transport protocol.
     pub proto: Proto,
-    /// One-way ICMP message: endpoints are in sender order, not canonical order.
-    pub one_way: bool,
-    /// Overlay and VLAN context.
-    pub ctx: Context,
+    /// Bit 0: one-way ICMP; bit 1: IPv4.
+    bits: u8,
+    vlan: [u16; 2],
+    tunnel_kind: u8,
+    tunnel_id: u32,
+}
+
+impl std::hash::Hash for FlowKey {
+    /// Hashes the key as six words (it is hashed once per packet).
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        h.write_u64(self.lo_addr[0]);
+        h.write_u64(self.lo_addr[1]);
+        h.write_u64(self.hi_addr[0]);
+        h.write_u64(self.hi_addr[1]);
+        h.write_u64(
+            u64::from(self.lo_port)
+                | u64::from(self.hi_port) << 16
+                | u64::from(self.proto.0) << 32
+                | u64::from(self.bits) << 40
+                | u64::from(self.tunnel_kind) << 48,
+        );
+        h.write_u64(
+            u64::from(self.vlan[0])
+                | u64::from(self.vlan[1]) << 16
+                | u64::from(self.tunnel_id) << 32,
+        );
+    }
 }
 
 impl FlowKey {
@@ -36,6 +60,34 @@ impl FlowKey {
             (0, 0, false)
         };
         FlowKey::new(p.src, sport, p.dst, dport, p.proto, one_way, p.ctx)
+    }
+
+    /// The lower endpoint (the sender for one-way ICMP).
+    #[inline]
+    pub fn lo(&self) -> Endpoint {
+        self.endpoint(Side::Lo)
+    }
+
+    /// The higher endpoint (the receiver for one-way ICMP).
+    #[inline]
+    pub fn hi(&self) -> Endpoint {
+        self.endpoint(Side::Hi)
+    }
+
+    /// One-way ICMP message: endpoints are in sender order, not canonical order.
+    #[inline]
+    pub fn one_way(&self) -> bool {
+        self.bits & 1 != 0
+    }
+
+    /// Overlay and VLAN context.
+    #[inline]
+    pub fn ctx(&self) -> Context {
+        Context {
+            vlan: self.vlan,
+            tunnel_kind: self.tunnel_kind,
+            tunnel_id: self.tunnel_id,
+        }
     }
 
     /// Builds a key from a sender and a receiver, canonicalising unless `one_way`.
@@ -57,18 +109,22 @@ impl FlowKey {
             addr: dst,
             port: dport,
         };
-        let (lo, hi, side) = if one_way || (s.addr.bytes, s.port) <= (d.addr.bytes, d.port) {
+        let (lo, hi, side) = if one_way || (s.addr, s.port) <= (d.addr, d.port) {
             (s, d, Side::Lo)
         } else {
             (d, s, Side::Hi)
         };
         (
             FlowKey {
-                lo,
-                hi,
+                lo_addr: [lo.addr.hi, lo.addr.lo],
+                hi_addr: [hi.addr.hi, hi.addr.lo],
+                lo_port: lo.port,
+                hi_port: hi.port,
                 proto,
-                one_way,
-                ctx,
+                bits: u8::from(one_way) | (u8::from(src.v4) << 1),
+                vlan: ctx.vlan,
+                tunnel_kind: ctx.tunnel_kind,
+                tunnel_id: ctx.tunnel_id,
             },
             side,
         )
@@ -77,17 +133,25 @@ impl FlowKey {
     /// The endpoint of a side.
     #[inline]
     pub fn endpoint(&self, side: Side) -> Endpoint {
-        match side {
-            Side::Lo => self.lo,
-            Side::Hi => self.hi,
+        let (a, port) = match side {
+            Side::Lo => (self.lo_addr, self.lo_port),
+            Side::Hi => (self.hi_addr, self.hi_port),
+        };
+        Endpoint {
+            addr: Addr {
+                hi: a[0],
+                lo: a[1],
+                v4: self.bits & 2 != 0,
+            },
+            port,
         }
     }
 
     /// The same flow with ports 0: where fragments go whose first fragment never came.
     pub fn without_ports(&self) -> FlowKey {
         let mut k = *self;
-        k.lo.port = 0;
-        k.hi.port = 0;
+        k.lo_port = 0;
+        k.hi_port = 0;
         k
     }
 }
@@ -155,7 +219,7 @@ mod tests {
         let (b, sb) = FlowKey::of(&facts([10, 0, 0, 1], 80, [10, 0, 0, 2], 4000, Proto::TCP));
         assert_eq!(a, b);
         assert_ne!(sa, sb);
-        assert_eq!(a.lo.port, 80);
+        assert_eq!(a.lo().port, 80);
     }
 
     #[test]
@@ -166,14 +230,29 @@ mod tests {
         let (e1, s1) = FlowKey::of(&facts([10, 0, 0, 2], 3, [10, 0, 0, 1], 3, Proto::ICMP));
         let (e2, _) = FlowKey::of(&facts([10, 0, 0, 1], 3, [10, 0, 0, 2], 3, Proto::ICMP));
         assert_ne!(e1, e2);
-        assert!(e1.one_way);
+        assert!(e1.one_way());
         assert_eq!(s1, Side::Lo);
-        assert_eq!(e1.lo.addr, Addr::v4([10, 0, 0, 2]));
+        assert_eq!(e1.lo().addr, Addr::v4([10, 0, 0, 2]));
     }
 
     #[test]
     fn protocols_without_ports_ignore_port_fields() {
         let (k, _) = FlowKey::of(&facts([10, 0, 0, 2], 99, [10, 0, 0, 1], 98, Proto::GRE));
-        assert_eq!((k.lo.port, k.hi.port), (0, 0));
+        assert_eq!((k.lo().port, k.hi().port), (0, 0));
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    #[test]
+    fn hot_structures_stay_small() {
+        // Hashed and copied once per packet: keep them within one cache line.
+        assert_eq!(std::mem::size_of::<super::FlowKey>(), 48);
+        assert!(std::mem::size_of::<crate::decode::PacketFacts>() <= 128);
+        println!(
+            "flow {} facts {}",
+            std::mem::size_of::<crate::flow::Flow>(),
+            std::mem::size_of::<crate::decode::PacketFacts>()
+        );
     }
 }

@@ -138,6 +138,8 @@ pub struct Flow {
     slice: i64,
     /// This is the first segment of its key in the table it was built in.
     table_first: bool,
+    /// Joined into an earlier segment when tables were appended: no longer a flow.
+    dead: bool,
 }
 
 impl Flow {
@@ -157,13 +159,14 @@ impl Flow {
             depth,
             slice,
             table_first: false,
+            dead: false,
         }
     }
 
     /// The originator: the sender of the first SYN; failing that, the receiver of the first
     /// SYN+ACK; failing that, the sender of the first packet.
     pub fn orig_side(&self) -> Side {
-        if self.key.one_way {
+        if self.key.one_way() {
             return Side::Lo;
         }
         self.syn_side
@@ -220,7 +223,7 @@ impl Flow {
     }
 
     /// Appends a later segment of the same key.
-    fn join(&mut self, later: Flow) {
+    fn join(&mut self, later: &Flow) {
         for i in 0..2 {
             self.dir[i].merge(&later.dir[i]);
         }
@@ -416,8 +419,10 @@ impl Interner {
 #[derive(Clone, Debug)]
 pub struct FlowTable {
     cfg: FlowConfig,
-    open: Map<FlowKey, Flow>,
-    done: Vec<Flow>,
+    /// Every segment, in creation order (joined ones marked dead).
+    flows: Vec<Flow>,
+    /// The latest segment of each key that a later packet may still continue.
+    open: Map<FlowKey, u32>,
     chains: Interner,
     frags: Map<FragId, FragEntry>,
     /// What could not be used.
@@ -435,8 +440,8 @@ impl FlowTable {
     pub fn new(cfg: FlowConfig) -> FlowTable {
         FlowTable {
             cfg,
+            flows: Vec::new(),
             open: new_map(),
-            done: Vec::new(),
             chains: Interner::default(),
             frags: new_map(),
             diag: Diagnostics::default(),
@@ -452,9 +457,17 @@ impl FlowTable {
         &self.cfg
     }
 
+    /// An empty table with room for `flows` flows before it grows.
+    pub fn with_capacity(cfg: FlowConfig, flows: usize) -> FlowTable {
+        let mut t = FlowTable::new(cfg);
+        t.flows.reserve(flows);
+        t.open.reserve(flows);
+        t
+    }
+
     /// Number of flows so far.
     pub fn len(&self) -> usize {
-        self.open.len() + self.done.len()
+        self.flows.iter().filter(|f| !f.dead).count()
     }
 
     /// True when no flow was seen.
@@ -518,7 +531,7 @@ impl FlowTable {
         let idle = self.cfg.idle(key.proto);
         match self.open.entry(key) {
             Entry::Occupied(mut e) => {
-                let f = e.get_mut();
+                let f = &mut self.flows[*e.get() as usize];
                 let split = ts.since(f.max_ts) > idle
                     || f.slice != slice
                     || (pure_syn && f.history.finished());
@@ -527,8 +540,8 @@ impl FlowTable {
                     n.starts_with_syn = pure_syn;
                     n.chains.first = chain;
                     n.count(side, p, ts, chain);
-                    let old = std::mem::replace(f, n);
-                    self.done.push(old);
+                    *e.get_mut() = self.flows.len() as u32;
+                    self.flows.push(n);
                 } else {
                     f.count(side, p, ts, chain);
                 }
@@ -539,7 +552,8 @@ impl FlowTable {
                 n.table_first = true;
                 n.chains.first = chain;
                 n.count(side, p, ts, chain);
-                e.insert(n);
+                e.insert(self.flows.len() as u32);
+                self.flows.push(n);
             }
         }
     }
@@ -548,13 +562,14 @@ impl FlowTable {
     fn count_bare(&mut self, key: FlowKey, side: Side, b: &Bare) {
         let slice = self.cfg.slice(b.ts);
         match self.open.entry(key) {
-            Entry::Occupied(mut e) => e.get_mut().count_bare(side, b),
+            Entry::Occupied(e) => self.flows[*e.get() as usize].count_bare(side, b),
             Entry::Vacant(e) => {
                 let mut n = Flow::new(key, side, b.ts, b.loc, 0, slice);
                 n.table_first = true;
                 n.chains.first = b.chain;
                 n.count_bare(side, b);
-                e.insert(n);
+                e.insert(self.flows.len() as u32);
+                self.flows.push(n);
             }
         }
     }
@@ -719,7 +734,7 @@ impl FlowTable {
                 l.frame += base;
             }
         };
-        for f in self.open.values_mut().chain(self.done.iter_mut()) {
+        for f in &mut self.flows {
             fix(&mut f.first_loc);
         }
         for e in self.frags.values_mut() {
@@ -733,14 +748,27 @@ impl FlowTable {
 
     /// Joins a table built from the stretch of capture that directly follows this one.
     pub fn append(&mut self, mut later: FlowTable) {
+        self.append_from(&mut later);
+    }
+
+    /// Like [`append`](Self::append), but leaves `later` empty with its allocations kept,
+    /// ready to be filled again (the pipeline recycles its per-chunk tables this way).
+    pub fn append_from(&mut self, later: &mut FlowTable) {
+        let later_chains = std::mem::take(&mut later.chains);
+        let later_diag = std::mem::take(&mut later.diag);
+        let (later_frames, later_decoded, later_max) =
+            (later.frames, later.frames_decoded, later.max_ts);
+        later.frames = 0;
+        later.frames_decoded = 0;
+        later.max_ts = Timestamp::MIN;
+        later.last_sweep = Timestamp::MIN;
         // Chain ids of `later` become ids of this table.
-        let map: Vec<ChainId> = later
-            .chains
+        let map: Vec<ChainId> = later_chains
             .chains
             .iter()
             .map(|c| self.chains.intern(c))
             .collect();
-        for f in later.open.values_mut().chain(later.done.iter_mut()) {
+        for f in &mut later.flows {
             f.chains.remap(&map);
         }
         for e in later.frags.values_mut() {
@@ -750,48 +778,39 @@ impl FlowTable {
         }
         // The first segment of each key in `later` may continue this table's open flow.
         let cfg = self.cfg;
-        let join = |open: &mut Map<FlowKey, Flow>, done: &mut Vec<Flow>, b: Flow| -> (Flow, bool) {
-            match open.remove(&b.key) {
-                Some(mut a) => {
-                    let joinable = b.start_ts.since(a.max_ts) <= cfg.idle(b.key.proto)
-                        && a.slice == b.slice
-                        && !(b.starts_with_syn && a.history.finished());
-                    if joinable {
-                        a.join(b);
-                        (a, true)
-                    } else {
-                        done.push(a);
-                        (b, false)
-                    }
-                }
-                None => (b, false),
+        let base = self.flows.len();
+        self.flows.append(&mut later.flows);
+        // Where each of `later`'s segments went: itself, or the segment it joined.
+        let mut moved: Vec<u32> = (base..self.flows.len()).map(|i| i as u32).collect();
+        for i in base..self.flows.len() {
+            if !self.flows[i].table_first {
+                continue;
             }
-        };
-        let mut later_done = Vec::with_capacity(later.done.len());
-        for b in later.done {
-            if b.table_first {
-                let (f, _) = join(&mut self.open, &mut self.done, b);
-                later_done.push(f);
-            } else {
-                later_done.push(b);
-            }
-        }
-        let mut later_open: Vec<Flow> = later.open.into_values().collect();
-        // Deterministic order for the moves below (the map's order is not).
-        later_open.sort_by_key(|f| f.key);
-        for b in later_open {
-            let f = if b.table_first {
-                join(&mut self.open, &mut self.done, b).0
-            } else {
-                b
+            let key = self.flows[i].key;
+            let Some(a) = self.open.remove(&key) else {
+                continue;
             };
-            if let Some(prev) = self.open.insert(f.key, f) {
-                self.done.push(prev);
+            let (head, tail) = self.flows.split_at_mut(i);
+            let (a_flow, b) = (&mut head[a as usize], &tail[0]);
+            let joinable = b.start_ts.since(a_flow.max_ts) <= cfg.idle(key.proto)
+                && a_flow.slice == b.slice
+                && !(b.starts_with_syn && a_flow.history.finished());
+            if joinable {
+                a_flow.join(b);
+                tail[0].dead = true;
+                moved[i - base] = a;
+            } else {
+                // An earlier segment of the key exists now: this one no longer starts it.
+                tail[0].table_first = false;
             }
         }
-        self.done.extend(later_done);
+        let mut later_open: Vec<(FlowKey, u32)> = later.open.drain().collect();
+        later_open.sort_unstable_by_key(|(_, i)| *i);
+        for (key, i) in later_open {
+            self.open.insert(key, moved[i as usize]);
+        }
         // Datagram records continue across the boundary too.
-        let mut later_frags: Vec<(FragId, FragEntry)> = later.frags.into_iter().collect();
+        let mut later_frags: Vec<(FragId, FragEntry)> = later.frags.drain().collect();
         later_frags.sort_by_key(|(_, e)| (e.first_loc.input, e.first_loc.frame));
         for (id, b) in later_frags {
             let merged = match self.frags.remove(&id) {
@@ -817,10 +836,10 @@ impl FlowTable {
                 self.flush_pending(id, key, side);
             }
         }
-        self.diag.merge(later.diag);
-        self.frames += later.frames;
-        self.frames_decoded += later.frames_decoded;
-        self.max_ts = self.max_ts.max(later.max_ts);
+        self.diag.merge(later_diag);
+        self.frames += later_frames;
+        self.frames_decoded += later_decoded;
+        self.max_ts = self.max_ts.max(later_max);
         self.evict_idle();
     }
 
@@ -834,18 +853,9 @@ impl FlowTable {
         }
         self.last_sweep = now;
         let cfg = self.cfg;
-        let mut idle: Vec<FlowKey> = self
-            .open
-            .iter()
-            .filter(|(k, f)| now.since(f.max_ts) > cfg.idle(k.proto))
-            .map(|(k, _)| *k)
-            .collect();
-        idle.sort_unstable();
-        for k in idle {
-            if let Some(f) = self.open.remove(&k) {
-                self.done.push(f);
-            }
-        }
+        let flows = &self.flows;
+        self.open
+            .retain(|k, i| now.since(flows[*i as usize].max_ts) <= cfg.idle(k.proto));
     }
 
     /// Ends the table: closes datagram records and returns every flow in output order
@@ -856,24 +866,33 @@ impl FlowTable {
         for (id, e) in frags {
             self.finish_frag(id, e);
         }
-        let mut flows = self.done;
-        flows.extend(self.open.into_values());
-        flows.sort_by(|a, b| {
-            (
-                a.first_ts(),
-                a.first_loc.input,
-                a.first_loc.frame,
-                a.depth,
-                a.key,
-            )
-                .cmp(&(
-                    b.first_ts(),
-                    b.first_loc.input,
-                    b.first_loc.frame,
-                    b.depth,
-                    b.key,
-                ))
+        // Sort small keys, then move each flow once.
+        let mut order: Vec<(Timestamp, u32, u64, u8, u32)> = self
+            .flows
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| !f.dead)
+            .map(|(i, f)| {
+                (
+                    f.first_ts(),
+                    f.first_loc.input,
+                    f.first_loc.frame,
+                    f.depth,
+                    i as u32,
+                )
+            })
+            .collect();
+        let all = &self.flows;
+        order.sort_unstable_by(|a, b| {
+            (a.0, a.1, a.2, a.3)
+                .cmp(&(b.0, b.1, b.2, b.3))
+                .then_with(|| all[a.4 as usize].key.cmp(&all[b.4 as usize].key))
         });
+        let mut slots: Vec<Option<Flow>> = self.flows.into_iter().map(Some).collect();
+        let flows: Vec<Flow> = order
+            .iter()
+            .filter_map(|o| slots[o.4 as usize].take())
+            .collect();
         FlowSet {
             flows,
             chains: self.chains.chains,

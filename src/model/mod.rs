@@ -12,14 +12,17 @@ pub use time::{Rfc3339, Seconds, Timestamp};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-/// An IP address packed into 16 bytes plus a family flag, cheap to hash and compare.
+/// An IP address as two 64-bit words plus a family flag: cheap to hash and compare.
 ///
 /// IPv4 addresses are stored IPv4-mapped (`::ffff:a.b.c.d`) with `v4 = true`, so an IPv4
-/// address and the IPv6 address `::ffff:a.b.c.d` never compare equal.
+/// address and the IPv6 address `::ffff:a.b.c.d` never compare equal. The words are the
+/// address read big-endian, so their order is the byte order Community ID sorts by.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct Addr {
-    /// Address bytes in network order (IPv4 mapped into the last four).
-    pub bytes: [u8; 16],
+    /// The upper 64 bits of the address.
+    pub hi: u64,
+    /// The lower 64 bits (IPv4: `0xffff_xxxx_xxxx`).
+    pub lo: u64,
     /// True for IPv4.
     pub v4: bool,
 }
@@ -28,40 +31,49 @@ impl Addr {
     /// Packs an IPv4 address given as four network-order bytes.
     #[inline]
     pub fn v4(b: [u8; 4]) -> Addr {
-        let mut bytes = [0u8; 16];
-        bytes[10] = 0xff;
-        bytes[11] = 0xff;
-        bytes[12..].copy_from_slice(&b);
-        Addr { bytes, v4: true }
+        Addr {
+            hi: 0,
+            lo: 0xffff_0000_0000 | u64::from(u32::from_be_bytes(b)),
+            v4: true,
+        }
     }
 
     /// Packs an IPv6 address given as sixteen network-order bytes.
     #[inline]
     pub fn v6(bytes: [u8; 16]) -> Addr {
-        Addr { bytes, v4: false }
+        let b = u128::from_be_bytes(bytes);
+        Addr {
+            hi: (b >> 64) as u64,
+            lo: b as u64,
+            v4: false,
+        }
     }
 
-    /// The bytes that go on the wire: 4 for IPv4, 16 for IPv6.
+    /// The address as one number (big-endian reading of its bytes).
     #[inline]
-    pub fn wire_bytes(&self) -> &[u8] {
-        if self.v4 {
-            &self.bytes[12..]
-        } else {
-            &self.bytes[..]
-        }
+    pub fn bits(&self) -> u128 {
+        (u128::from(self.hi) << 64) | u128::from(self.lo)
+    }
+
+    /// The sixteen bytes of the (IPv4-mapped for IPv4) address in network order.
+    #[inline]
+    pub fn octets(&self) -> [u8; 16] {
+        self.bits().to_be_bytes()
+    }
+
+    /// Appends the bytes that go on the wire (4 for IPv4, 16 for IPv6) to `out`.
+    #[inline]
+    pub fn wire_bytes(&self, out: &mut Vec<u8>) {
+        let b = self.octets();
+        out.extend_from_slice(if self.v4 { &b[12..] } else { &b[..] });
     }
 
     /// Converts to the standard library type.
     pub fn to_ip(&self) -> IpAddr {
         if self.v4 {
-            IpAddr::V4(Ipv4Addr::new(
-                self.bytes[12],
-                self.bytes[13],
-                self.bytes[14],
-                self.bytes[15],
-            ))
+            IpAddr::V4(Ipv4Addr::from(self.lo as u32))
         } else {
-            IpAddr::V6(Ipv6Addr::from(self.bytes))
+            IpAddr::V6(Ipv6Addr::from(self.bits()))
         }
     }
 }

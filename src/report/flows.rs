@@ -105,16 +105,27 @@ pub struct FlowRow {
 
 /// The rows of a run's flow table, in output order.
 pub fn flow_rows(run: &FlowRun) -> Vec<FlowRow> {
+    flow_rows_range(run, 0..run.flows.flows.len())
+}
+
+/// The rows of the flows `range` of a run's flow table.
+pub fn flow_rows_range(run: &FlowRun, range: std::ops::Range<usize>) -> Vec<FlowRow> {
     let names: Vec<String> = run
         .inputs
         .iter()
         .map(|i| i.name.display().to_string())
         .collect();
-    run.flows
-        .flows
+    run.flows.flows[range]
         .iter()
         .map(|f| flow_row(f, &run.flows, &names))
         .collect()
+}
+
+/// The CSV header line.
+pub fn csv_header() -> Vec<u8> {
+    let mut h = FLOW_COLUMNS.join(",").into_bytes();
+    h.push(b'\n');
+    h
 }
 
 fn carrier_key(t: &crate::decode::Tunnel) -> FlowKey {
@@ -183,7 +194,7 @@ fn flow_row(f: &Flow, set: &FlowSet, names: &[String]) -> FlowRow {
         community_id: community_id(&f.key, 0),
         encap,
         tunnel_parent: parents.join(","),
-        vlan: f.key.ctx.vlan_text(),
+        vlan: f.key.ctx().vlan_text(),
         ttl_orig_min: ttl(o, true),
         ttl_orig_max: ttl(o, false),
         ttl_resp_min: ttl(r, true),
@@ -233,9 +244,13 @@ fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
 
 /// Writes rows as CSV with a header line.
 pub fn write_csv(rows: &[FlowRow], out: &mut dyn Write) -> io::Result<()> {
+    out.write_all(&csv_header())?;
+    write_csv_rows(rows, out)
+}
+
+/// Writes rows as CSV lines, without the header.
+pub fn write_csv_rows(rows: &[FlowRow], out: &mut dyn Write) -> io::Result<()> {
     let mut w = io::BufWriter::with_capacity(1 << 16, out);
-    w.write_all(FLOW_COLUMNS.join(",").as_bytes())?;
-    w.write_all(b"\n")?;
     for r in rows {
         write!(
             w,

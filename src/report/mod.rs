@@ -9,7 +9,12 @@ mod flows;
 mod parquet;
 mod summary;
 
-pub use flows::{FLOW_COLUMNS, FlowRow, flow_rows, write_csv, write_jsonl};
+pub use flows::{
+    FLOW_COLUMNS, FlowRow, csv_header, flow_rows, flow_rows_range, write_csv, write_csv_rows,
+    write_jsonl,
+};
+#[cfg(feature = "parquet")]
+pub use parquet::write_parquet;
 pub use summary::summary_text;
 
 use crate::pipeline::FlowRun;
@@ -80,7 +85,7 @@ pub fn write_flows(
         TableFormat::Parquet => {
             #[cfg(feature = "parquet")]
             {
-                parquet::write_parquet(&rows, out)?;
+                write_parquet(&rows, out)?;
             }
             #[cfg(not(feature = "parquet"))]
             {

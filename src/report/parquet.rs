@@ -15,7 +15,7 @@ where
 
 /// Writes rows as one Parquet file: `ts` as a UTC nanosecond timestamp, `duration` in
 /// seconds, empty optional values as nulls.
-pub(super) fn write_parquet(rows: &[FlowRow], out: &mut dyn Write) -> Result<(), ReportError> {
+pub fn write_parquet(rows: &[FlowRow], out: &mut dyn Write) -> Result<(), ReportError> {
     let err = |e: PolarsError| ReportError::Parquet(e.to_string());
     let ts = Int64Chunked::from_vec("ts".into(), rows.iter().map(|r| r.ts_ns).collect())
         .into_datetime(TimeUnit::Nanoseconds, Some(TimeZone::UTC))

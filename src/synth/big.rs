@@ -190,12 +190,14 @@ impl BigCapture {
         // Pareto(alpha 1.2) sizes: most flows are a handful of packets, a few are huge.
         let pareto = 3.0 / rng.unit().max(1e-9).powf(1.0 / 1.2);
         let total = match kind {
-            Kind::Tcp => (pareto as u32).clamp(6, 200_000),
-            Kind::Udp => (pareto as u32 / 2).clamp(1, 50_000),
+            Kind::Tcp => (pareto as u32).clamp(6, 20_000),
+            Kind::Udp => (pareto as u32 / 2).clamp(1, 5_000),
             Kind::Icmp => 2 * (1 + rng.below(4) as u32),
         };
         stats.inner_flows += 1;
+        // VXLAN uses one carrier flow per direction; a one-packet flow has one direction.
         stats.flows += match wrap {
+            Wrap::Vxlan if total == 1 => 2,
             Wrap::Vxlan => 3,
             Wrap::Gre => 2,
             _ => 1,
@@ -301,8 +303,15 @@ fn frame(f: &Flow, rng: &mut Rng) -> Vec<u8> {
         Wrap::Vlan => pkt::eth(num::VLAN, &pkt::vlan(100 + (f.id % 50) as u16, et, &ip)),
         Wrap::Vxlan => {
             // One VTEP pair per flow, one source port per direction.
-            let a = [172, 16, (f.id >> 8) as u8, f.id as u8];
-            let b = [172, 17, (f.id >> 8) as u8, f.id as u8];
+            // 20 bits of flow id in the VTEP addresses: unique per flow.
+            let hi = 16 + ((f.id >> 16) & 0x0f) as u8;
+            let a = [172, hi, (f.id >> 8) as u8, f.id as u8];
+            let b = [
+                100,
+                64 + ((f.id >> 16) & 0x3f) as u8,
+                (f.id >> 8) as u8,
+                f.id as u8,
+            ];
             let (src, dst, sp) = if from_client {
                 (a, b, 50_000)
             } else {
@@ -313,8 +322,18 @@ fn frame(f: &Flow, rng: &mut Rng) -> Vec<u8> {
             pkt::eth(num::IPV4, &pkt::Pkt::udp4_ip((src, sp), (dst, 4789), &vx))
         }
         Wrap::Gre => {
-            let a = [172, 18, (f.id >> 8) as u8, f.id as u8];
-            let b = [172, 19, (f.id >> 8) as u8, f.id as u8];
+            let a = [
+                192,
+                168 + ((f.id >> 16) & 0x07) as u8,
+                (f.id >> 8) as u8,
+                f.id as u8,
+            ];
+            let b = [
+                100,
+                100 + ((f.id >> 16) & 0x1f) as u8,
+                (f.id >> 8) as u8,
+                f.id as u8,
+            ];
             let (src, dst) = if from_client { (a, b) } else { (b, a) };
             let g = pkt::gre(et, None, None, &ip);
             pkt::eth(num::IPV4, &pkt::ipv4(src, dst, num::GRE, &g))

@@ -104,7 +104,7 @@ fn zeek_tally(rows: &[ZeekRow]) -> Tally {
 fn our_tally(flows: &[Flow], keep: impl Fn(&Flow) -> bool) -> Tally {
     let mut t = Tally::new();
     for f in flows.iter().filter(|f| keep(f)) {
-        let (lo, hi) = (f.key.lo, f.key.hi);
+        let (lo, hi) = (f.key.lo(), f.key.hi());
         tally_add(
             &mut t,
             f.key.proto.0,
@@ -168,7 +168,7 @@ fn check_zeek(group: &str, pcap: &str) {
     if tunnel_log.exists() {
         let tunnels = read_zeek_log(&tunnel_log);
         for c in &carriers {
-            let (a, b) = (c.key.lo.addr.to_ip(), c.key.hi.addr.to_ip());
+            let (a, b) = (c.key.lo().addr.to_ip(), c.key.hi().addr.to_ip());
             assert!(
                 tunnels.iter().any(|t| {
                     let (x, y) = (t.get("id.orig_h"), t.get("id.resp_h"));
@@ -358,9 +358,9 @@ fn check_tshark(group: &str, pcap: &str, ipv4_only: bool) {
         .flows
         .flows
         .iter()
-        .filter(|f| !ipv4_only || f.key.lo.addr.v4)
+        .filter(|f| !ipv4_only || f.key.lo().addr.v4)
     {
-        let (lo, hi) = (f.key.lo.addr.to_ip(), f.key.hi.addr.to_ip());
+        let (lo, hi) = (f.key.lo().addr.to_ip(), f.key.hi().addr.to_ip());
         let (plo, phi) = (f.dir[0].pkts, f.dir[1].pkts);
         // Orient like tshark's row if it exists, else lower address first. tshark books
         // every frame between an address and itself as A -> B.
