@@ -365,7 +365,9 @@ fn take(spare: &std::sync::Mutex<Vec<FlowTable>>, cfg: &FlowsConfig) -> FlowTabl
         .unwrap_or_else(|| FlowTable::with_capacity(cfg.flow, 8192))
 }
 
-fn give(spare: &std::sync::Mutex<Vec<FlowTable>>, t: FlowTable) {
+fn give(spare: &std::sync::Mutex<Vec<FlowTable>>, mut t: FlowTable) {
+    // A table discarded after a wrong guess still holds flows: never reuse them.
+    t.clear();
     if let Ok(mut v) = spare.lock() {
         v.push(t);
     }

@@ -452,6 +452,19 @@ impl FlowTable {
         }
     }
 
+    /// Empties the table, keeping its allocations.
+    pub fn clear(&mut self) {
+        self.flows.clear();
+        self.open.clear();
+        self.chains = Interner::default();
+        self.frags.clear();
+        self.diag = Diagnostics::default();
+        self.max_ts = Timestamp::MIN;
+        self.last_sweep = Timestamp::MIN;
+        self.frames = 0;
+        self.frames_decoded = 0;
+    }
+
     /// The grouping rules.
     pub fn config(&self) -> &FlowConfig {
         &self.cfg

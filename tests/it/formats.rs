@@ -1,1 +1,387 @@
-//! formats
+//! Reading every container variant, compressed and damaged files, in every read mode.
+
+use crate::support::{Dir, described, run_bytes};
+use hoptrace::flow::tcp::{ACK, SYN};
+use hoptrace::ingest::ReadMode;
+use hoptrace::model::SkipReason;
+use hoptrace::report::flow_rows;
+use hoptrace::synth::pkt::{self, Pkt, num};
+use hoptrace::synth::{Capture, Format, gzip, zstd};
+use hoptrace::{FlowRun, FlowsConfig, flows};
+
+const A: ([u8; 4], u16) = ([192, 0, 2, 1], 40000);
+const B: ([u8; 4], u16) = ([198, 51, 100, 2], 443);
+/// 2021-06-01T00:00:00.123456789Z
+const T0: i64 = 1_622_505_600_123_456_789;
+
+fn three_packets(format: Format) -> Vec<u8> {
+    let mut c = Capture::new(format);
+    c.push(T0, &Pkt::tcp4(A, B, SYN, b""));
+    c.push(T0 + 1_000, &Pkt::tcp4(B, A, SYN | ACK, b""));
+    c.push(T0 + 2_000_000_001, &Pkt::tcp4(A, B, ACK, b"hello"));
+    c.finish()
+}
+
+fn expect_three(run: &FlowRun, ns: bool) {
+    assert_eq!(
+        described(run),
+        ["tcp 192.0.2.1:40000 > 198.51.100.2:443 2/1"]
+    );
+    let r = &flow_rows(run)[0];
+    if ns {
+        assert_eq!(r.ts, "2021-06-01T00:00:00.123456789Z");
+        assert_eq!(r.duration, 2.000000001);
+    } else {
+        assert_eq!(r.ts, "2021-06-01T00:00:00.123456000Z");
+        assert_eq!(r.duration, 2.000000000);
+    }
+    // The third packet is an ACK carrying data: D, not A (as Zeek writes it).
+    assert_eq!(r.history, "ShD");
+    assert!(!run.skipped_input(), "{:?}", run.flows.diag.entries());
+}
+
+#[test]
+fn pcap_in_both_byte_orders_and_both_resolutions() {
+    expect_three(&run_bytes(&three_packets(Format::Pcap)), false);
+    expect_three(&run_bytes(&three_packets(Format::PcapBe)), false);
+    expect_three(&run_bytes(&three_packets(Format::PcapNs)), true);
+    expect_three(&run_bytes(&three_packets(Format::PcapNsBe)), true);
+}
+
+#[test]
+fn modified_pcap_has_longer_record_headers() {
+    expect_three(&run_bytes(&three_packets(Format::PcapModified)), false);
+}
+
+#[test]
+fn pcapng_in_both_byte_orders() {
+    expect_three(&run_bytes(&three_packets(Format::PcapNg)), false);
+    expect_three(&run_bytes(&three_packets(Format::PcapNgBe)), false);
+}
+
+#[test]
+fn pcapng_interfaces_keep_their_own_link_type_and_resolution() {
+    let mut c = Capture::new(Format::PcapNg);
+    let raw_ns = c.add_interface(101, 9, 0);
+    let bin = c.add_interface(1, 0x80 | 10, 0);
+    let shifted = c.add_interface(1, 6, 1_000);
+    c.push_on(0, T0, &Pkt::tcp4(A, B, SYN, b""), 54);
+    let ip = Pkt::tcp4_ip(B, A, SYN | ACK, b"");
+    c.push_on(raw_ns, T0 + 7, &ip, ip.len() as u32);
+    let f = Pkt::tcp4(A, B, ACK, b"");
+    c.push_on(bin, 1_024_000_000_000, &f, f.len() as u32);
+    c.push_on(shifted, 0, &f, f.len() as u32);
+    let run = run_bytes(&c.finish());
+    assert_eq!(
+        described(&run),
+        ["tcp 192.0.2.1:40000 > 198.51.100.2:443 3/1"]
+    );
+    let r = &flow_rows(&run)[0];
+    // The binary-resolution packet is at 1000 s (2^-10 s units), the offset one at 1000 s:
+    // the earliest time; the first frame in the file is still the one on interface 0.
+    assert_eq!(r.ts, "1970-01-01T00:16:40.000000000Z");
+    assert_eq!((r.interface, r.first_frame), (0, 1));
+    let times: Vec<_> = run.flows.flows[0].dir.iter().map(|d| d.last.0).collect();
+    assert!(
+        times.contains(&(T0 + 7)),
+        "nanosecond interface keeps nanoseconds"
+    );
+}
+
+#[test]
+fn pcapng_sections_may_change_byte_order_and_interfaces() {
+    let mut c = Capture::new(Format::PcapNg);
+    c.push(T0, &Pkt::tcp4(A, B, SYN, b""));
+    c.section(true);
+    c.add_interface(101, 6, 0);
+    c.push(T0 + 1_000, &Pkt::tcp4_ip(B, A, SYN | ACK, b""));
+    let run = run_bytes(&c.finish());
+    assert_eq!(
+        described(&run),
+        ["tcp 192.0.2.1:40000 > 198.51.100.2:443 1/1"]
+    );
+}
+
+#[test]
+fn simple_and_obsolete_packet_blocks_and_other_blocks() {
+    // A Simple Packet Block has no timestamp: its packet is at time 0, as libpcap reads
+    // it, so the packet after it is written close to that.
+    let mut c = Capture::new(Format::PcapNg);
+    c.push_simple(&Pkt::tcp4(A, B, SYN, b""));
+    c.push_block(4, &[0, 0, 0, 0]); // name resolution, empty
+    c.push_block(5, &[0; 12]); // interface statistics
+    c.push_block(0x0BAD, &[1, 2, 3, 4, 5, 6, 7, 8]); // custom
+    c.push_obsolete(0, 1_000_000, &Pkt::tcp4(B, A, SYN | ACK, b""));
+    let run = run_bytes(&c.finish());
+    assert_eq!(
+        described(&run),
+        ["tcp 192.0.2.1:40000 > 198.51.100.2:443 1/1"]
+    );
+    assert!(!run.skipped_input());
+}
+
+#[test]
+fn packet_blocks_naming_an_undefined_interface_are_skipped_and_counted() {
+    let mut c = Capture::new(Format::PcapNg);
+    c.push(T0, &Pkt::tcp4(A, B, SYN, b""));
+    let f = Pkt::tcp4(B, A, SYN | ACK, b"");
+    c.push_on(7, T0, &f, f.len() as u32);
+    let run = run_bytes(&c.finish());
+    assert_eq!(run.flows.diag.count(SkipReason::UnknownInterface), 1);
+    assert_eq!(run.inputs[0].frames, 2);
+    assert!(run.skipped_input());
+}
+
+#[test]
+fn compressed_inputs_are_recognised_by_magic_not_name() {
+    let plain = three_packets(Format::Pcap);
+    let d = Dir::new();
+    let gz = d.write("capture.pcap", &gzip(&plain));
+    let zs = d.write("capture.bin", &zstd(&plain));
+    let run = flows(&FlowsConfig::new(vec![gz, zs])).unwrap();
+    // Two files of one capture set: the same flow, seen twice, counted twice.
+    assert_eq!(
+        described(&run),
+        ["tcp 192.0.2.1:40000 > 198.51.100.2:443 4/2"]
+    );
+    let names: Vec<_> = run.inputs.iter().map(|i| i.compression).collect();
+    use hoptrace::ingest::Compression;
+    assert_eq!(names, [Some(Compression::Gzip), Some(Compression::Zstd)]);
+}
+
+#[test]
+fn concatenated_gzip_members_are_one_stream() {
+    let plain = three_packets(Format::Pcap);
+    let (head, tail) = plain.split_at(24 + 16 + 54 + 7);
+    let mut gz = gzip(head);
+    gz.extend(gzip(tail));
+    expect_three(&run_bytes(&gz), false);
+}
+
+/// A capture big enough to be cut into many chunks.
+fn many_flows(format: Format, n: u32) -> Vec<u8> {
+    let mut c = Capture::new(format);
+    for i in 0..n {
+        let a = ([10, 0, (i >> 8) as u8, i as u8], 1000 + (i % 50) as u16);
+        let b = ([10, 1, 0, 1], 80);
+        let t = T0 + i64::from(i) * 1_000_000;
+        c.push(t, &Pkt::tcp4(a, b, SYN, &[0; 300]));
+        c.push(t + 10, &Pkt::tcp4(b, a, SYN | ACK, &[0; 300]));
+    }
+    c.finish()
+}
+
+fn run_cfg(bytes: &[u8], chunk: usize, threads: usize, mode: ReadMode) -> Vec<String> {
+    let d = Dir::new();
+    let p = d.write("c", bytes);
+    let dir = format!("{}/", d.path().display());
+    let mut cfg = FlowsConfig::new(vec![p]);
+    cfg.chunk_bytes = chunk;
+    cfg.threads = threads;
+    cfg.read_mode = mode;
+    let run = flows(&cfg).unwrap();
+    let mut out = Vec::new();
+    hoptrace::report::write_flows(&run, hoptrace::report::TableFormat::Csv, &mut out).unwrap();
+    // Every run has its own temporary directory: leave it out of the input column.
+    String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| l.replace(&dir, ""))
+        .collect()
+}
+
+#[test]
+fn chunked_reading_gives_the_same_table_in_every_mode() {
+    for format in [
+        Format::Pcap,
+        Format::PcapNg,
+        Format::PcapNsBe,
+        Format::PcapNgBe,
+    ] {
+        let bytes = many_flows(format, 3000);
+        let whole = run_cfg(&bytes, 1 << 30, 1, ReadMode::Read);
+        assert_eq!(whole.len(), 3001);
+        for mode in [ReadMode::Read, ReadMode::Mmap] {
+            for threads in [1, 3] {
+                assert_eq!(
+                    run_cfg(&bytes, 64 * 1024, threads, mode),
+                    whole,
+                    "{format:?} {mode:?} {threads} threads"
+                );
+            }
+        }
+        assert_eq!(run_cfg(&gzip(&bytes), 64 * 1024, 2, ReadMode::Read), whole);
+    }
+}
+
+#[test]
+fn a_chunk_that_guesses_its_start_wrong_is_read_again() {
+    // Packet payloads made of plausible pcap record headers (each a zero-length record)
+    // fool the resynchronisation of any chunk boundary that falls inside them; the check
+    // against the previous chunk's real end must catch it.
+    let mut c = Capture::new(Format::Pcap);
+    let mut fake = Vec::new();
+    for _ in 0..200 {
+        fake.extend_from_slice(&1_600_000_000u32.to_le_bytes());
+        fake.extend_from_slice(&0u32.to_le_bytes());
+        fake.extend_from_slice(&0u32.to_le_bytes());
+        fake.extend_from_slice(&0u32.to_le_bytes());
+    }
+    for i in 0..400u32 {
+        let a = ([10, 0, (i >> 8) as u8, i as u8], 1000);
+        c.push(T0 + i64::from(i), &Pkt::udp4(a, ([10, 1, 0, 1], 53), &fake));
+    }
+    let bytes = c.finish();
+    let whole = run_cfg(&bytes, 1 << 30, 1, ReadMode::Read);
+    assert_eq!(whole.len(), 401);
+    assert_eq!(run_cfg(&bytes, 64 * 1024, 2, ReadMode::Read), whole);
+    assert_eq!(run_cfg(&bytes, 64 * 1024, 2, ReadMode::Mmap), whole);
+}
+
+#[test]
+fn a_truncated_last_record_is_reported_and_the_rest_read() {
+    let mut bytes = three_packets(Format::Pcap);
+    bytes.truncate(bytes.len() - 10);
+    let run = run_bytes(&bytes);
+    assert_eq!(
+        described(&run),
+        ["tcp 192.0.2.1:40000 > 198.51.100.2:443 1/1"]
+    );
+    let e = run.flows.diag.entries();
+    assert_eq!(e.len(), 1);
+    assert_eq!(e[0].0, SkipReason::TruncatedRecord);
+    assert_eq!(e[0].2.first.frame, 3);
+    assert!(run.skipped_input());
+}
+
+#[test]
+fn a_corrupt_record_length_is_skipped_and_reading_resumes() {
+    let mut c = Capture::new(Format::Pcap);
+    for i in 0..20u32 {
+        let a = ([10, 0, 0, i as u8], 1000);
+        c.push(
+            T0 + i64::from(i) * 1000,
+            &Pkt::udp4(a, ([10, 1, 0, 1], 53), b"x"),
+        );
+    }
+    let mut bytes = c.finish();
+    // Frame 5's captured length becomes impossible.
+    let rec = 16 + bytes[24 + 8] as usize;
+    let at = 24 + 4 * rec + 8;
+    bytes[at..at + 4].copy_from_slice(&0x7fff_ffffu32.to_le_bytes());
+    let run = run_bytes(&bytes);
+    assert_eq!(run.flows.flows.len(), 19);
+    assert_eq!(run.flows.diag.count(SkipReason::BadRecordLength), 1);
+    assert_eq!(run.flows.diag.count(SkipReason::UnreadableBytes), 1);
+    let bad = run
+        .flows
+        .diag
+        .entries()
+        .into_iter()
+        .find(|e| e.0 == SkipReason::BadRecordLength)
+        .unwrap();
+    assert_eq!(bad.2.first.offset, (24 + 4 * rec) as u64);
+}
+
+#[test]
+fn a_corrupt_pcapng_block_trailer_is_skipped_and_reading_resumes() {
+    let mut c = Capture::new(Format::PcapNg);
+    for i in 0..20u32 {
+        let a = ([10, 0, 0, i as u8], 1000);
+        c.push(
+            T0 + i64::from(i) * 1000,
+            &Pkt::udp4(a, ([10, 1, 0, 1], 53), b"x"),
+        );
+    }
+    let mut bytes = c.finish();
+    // Find the third EPB and break its trailing length.
+    let mut pos = 0;
+    let mut epb = 0;
+    while pos < bytes.len() {
+        let t = u32::from_le_bytes(bytes[pos..pos + 4].try_into().unwrap());
+        let l = u32::from_le_bytes(bytes[pos + 4..pos + 8].try_into().unwrap()) as usize;
+        if t == 6 {
+            epb += 1;
+            if epb == 3 {
+                bytes[pos + l - 4] ^= 0xff;
+                break;
+            }
+        }
+        pos += l;
+    }
+    let run = run_bytes(&bytes);
+    assert_eq!(run.flows.flows.len(), 19);
+    assert_eq!(run.flows.diag.count(SkipReason::BadBlockTrailer), 1);
+}
+
+#[test]
+fn a_file_with_only_a_header_has_no_flows_and_no_problems() {
+    let run = run_bytes(&Capture::new(Format::Pcap).finish());
+    assert!(run.flows.flows.is_empty());
+    assert!(!run.skipped_input());
+    assert_eq!(run.inputs[0].container, Some("pcap"));
+}
+
+#[test]
+fn unreadable_inputs_are_listed_and_the_others_read() {
+    let d = Dir::new();
+    let empty = d.write("empty.pcap", b"");
+    let text = d.write("notes.txt", b"this is not a capture at all");
+    let old = d.write("v1.pcap", &{
+        let mut b = three_packets(Format::Pcap);
+        b[4] = 1;
+        b
+    });
+    let good = d.write("good.pcap", &three_packets(Format::Pcap));
+    let missing = d.path().join("missing.pcap");
+    let run = flows(&FlowsConfig::new(vec![empty, text, old, good, missing])).unwrap();
+    assert_eq!(run.flows.flows.len(), 1);
+    let errors: Vec<String> = run
+        .inputs
+        .iter()
+        .map(|i| i.error.clone().unwrap_or_default())
+        .collect();
+    assert!(errors[0].contains("empty input"), "{}", errors[0]);
+    assert!(
+        errors[1].contains("not a pcap, pcapng, gzip or zstd file"),
+        "{}",
+        errors[1]
+    );
+    assert!(errors[1].contains("74686973"), "{}", errors[1]);
+    assert!(
+        errors[2].contains("pcap version 1.4 is not supported"),
+        "{}",
+        errors[2]
+    );
+    assert!(errors[3].is_empty());
+    assert!(errors[4].contains("cannot read"), "{}", errors[4]);
+    assert!(run.skipped_input());
+    assert!(!run.nothing_read());
+}
+
+#[test]
+fn frames_are_numbered_across_chunks_like_wireshark() {
+    let bytes = many_flows(Format::Pcap, 2000);
+    let d = Dir::new();
+    let p = d.write("c", &bytes);
+    let mut cfg = FlowsConfig::new(vec![p]);
+    cfg.chunk_bytes = 64 * 1024;
+    let run = flows(&cfg).unwrap();
+    // Flow i starts at frame 2i+1.
+    for (i, f) in run.flows.flows.iter().enumerate() {
+        assert_eq!(f.first_loc.frame, 2 * i as u64 + 1);
+    }
+    let last = run.flows.flows.last().unwrap();
+    let rec = 16 + 14 + 20 + 20 + 300;
+    assert_eq!(last.first_loc.offset, 24 + (2 * 1999) * rec as u64);
+}
+
+#[test]
+fn vlan_frames_through_the_whole_path() {
+    let p = Pkt::tcp4_ip(A, B, SYN, b"");
+    let frame = pkt::eth(num::VLAN, &pkt::vlan(7, num::IPV4, &p));
+    let mut c = Capture::new(Format::PcapNg);
+    c.push(T0, &frame);
+    let r = &flow_rows(&run_bytes(&c.finish()))[0];
+    assert_eq!((r.vlan.as_str(), r.encap.as_str()), ("7", "vlan:7"));
+}
