@@ -39,4 +39,4 @@ pub mod pipeline;
 pub mod report;
 pub mod synth;
 
-pub use pipeline::{Error, FlowRun, FlowsConfig, InputSummary, flows};
+pub use pipeline::{Error, FlowRun, FlowsConfig, InputSummary, PartialRun, flows, partial};

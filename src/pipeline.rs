@@ -162,6 +162,40 @@ struct ChunkOut {
 /// Inputs that cannot be opened or stop being readable are listed in the summaries and the
 /// rest is still read; `Err` is only for a run that cannot start.
 pub fn flows(cfg: &FlowsConfig) -> Result<FlowRun, Error> {
+    Ok(partial(cfg)?.finish())
+}
+
+/// A partial aggregate: the flow table of some inputs, not yet finished, so that the
+/// table of the inputs that follow them (built in another run, on another machine) can be
+/// appended. `a.append(b)` then `finish()` gives what one run over `a`'s and `b`'s inputs
+/// gives, and appending is associative.
+#[derive(Debug)]
+pub struct PartialRun {
+    /// The unfinished table.
+    pub table: FlowTable,
+    /// One summary per input.
+    pub inputs: Vec<InputSummary>,
+}
+
+impl PartialRun {
+    /// Appends the partial run of the inputs that follow this run's inputs.
+    pub fn append(&mut self, mut later: PartialRun) {
+        later.table.renumber_inputs(self.inputs.len() as u32);
+        self.table.append(later.table);
+        self.inputs.extend(later.inputs);
+    }
+
+    /// Finishes the table: every flow in output order.
+    pub fn finish(self) -> FlowRun {
+        FlowRun {
+            flows: self.table.finish(),
+            inputs: self.inputs,
+        }
+    }
+}
+
+/// Reads every input into a [`PartialRun`].
+pub fn partial(cfg: &FlowsConfig) -> Result<PartialRun, Error> {
     if cfg.inputs.is_empty() {
         return Err(Error::NoInputs);
     }
@@ -170,7 +204,7 @@ pub fn flows(cfg: &FlowsConfig) -> Result<FlowRun, Error> {
     Ok(pool.install(|| run(cfg, threads)))
 }
 
-fn run(cfg: &FlowsConfig, threads: usize) -> FlowRun {
+fn run(cfg: &FlowsConfig, threads: usize) -> PartialRun {
     let window = threads * 2;
     let (tx, rx) = mpsc::sync_channel::<Job>(window * 2);
     let inputs = cfg.inputs.clone();
@@ -350,8 +384,8 @@ fn run(cfg: &FlowsConfig, threads: usize) -> FlowRun {
     if let Ok(p) = producer {
         let _ = p.join();
     }
-    FlowRun {
-        flows: acc.finish(),
+    PartialRun {
+        table: acc,
         inputs: summaries,
     }
 }

@@ -256,13 +256,23 @@ struct FragId {
     ctx: Context,
 }
 
+/// Where a datagram's fragments are counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Resolved {
+    key: FlowKey,
+    side: Side,
+    /// The segment, once one of the datagram's packets was counted.
+    seg: Option<u32>,
+}
+
 /// What is known of one fragmented datagram.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct FragEntry {
     first_ts: Timestamp,
     last_ts: Timestamp,
-    /// The datagram's flow and the side that sent it, once known.
-    flow: Option<(FlowKey, Side)>,
+    /// The datagram's flow, the side that sent it, and the flow segment (index into the
+    /// table's flows) its packets are counted on, once known.
+    flow: Option<Resolved>,
     /// Fragments seen before the flow was known.
     pending: Vec<Bare>,
     /// Byte ranges received.
@@ -345,7 +355,7 @@ impl FragEntry {
 
 /// The flow a datagram's gathered header bytes name, once they hold the ports (or ICMP type
 /// and code).
-fn flow_from_head(id: &FragId, e: &FragEntry) -> Option<(FlowKey, Side)> {
+fn flow_from_head(id: &FragId, e: &FragEntry) -> Option<Resolved> {
     let need: u16 = if id.proto.is_icmp() {
         0b11
     } else if id.proto.has_ports() {
@@ -372,7 +382,12 @@ fn flow_from_head(id: &FragId, e: &FragEntry) -> Option<(FlowKey, Side)> {
         s.sport = u16::from_be_bytes([h[0], h[1]]);
         s.dport = u16::from_be_bytes([h[2], h[3]]);
     }
-    Some(FlowKey::of(&s))
+    let (key, side) = FlowKey::of(&s);
+    Some(Resolved {
+        key,
+        side,
+        seg: None,
+    })
 }
 
 /// Interned encapsulation chains; id 0 is the empty chain.
@@ -425,9 +440,14 @@ pub struct FlowTable {
     open: Map<FlowKey, u32>,
     chains: Interner,
     frags: Map<FragId, FragEntry>,
+    /// Datagram records that timed out before their flow was known: an earlier table,
+    /// appended later, may still hold their first fragment, so they stay open until then.
+    expired: Vec<(FragId, FragEntry)>,
     /// What could not be used.
     pub diag: Diagnostics,
     max_ts: Timestamp,
+    /// Earliest packet time in the table.
+    min_ts: Timestamp,
     last_sweep: Timestamp,
     /// Frames counted, and how many of them became packets on flows.
     pub frames: u64,
@@ -444,8 +464,10 @@ impl FlowTable {
             open: new_map(),
             chains: Interner::default(),
             frags: new_map(),
+            expired: Vec::new(),
             diag: Diagnostics::default(),
             max_ts: Timestamp::MIN,
+            min_ts: Timestamp::MAX,
             last_sweep: Timestamp::MIN,
             frames: 0,
             frames_decoded: 0,
@@ -458,8 +480,10 @@ impl FlowTable {
         self.open.clear();
         self.chains = Interner::default();
         self.frags.clear();
+        self.expired.clear();
         self.diag = Diagnostics::default();
         self.max_ts = Timestamp::MIN;
+        self.min_ts = Timestamp::MAX;
         self.last_sweep = Timestamp::MIN;
         self.frames = 0;
         self.frames_decoded = 0;
@@ -503,6 +527,9 @@ impl FlowTable {
             return;
         }
         self.frames_decoded += 1;
+        if ts < self.min_ts {
+            self.min_ts = ts;
+        }
         if ts < self.max_ts {
             if ts.since(self.max_ts) < -self.cfg.min_idle() {
                 self.diag.add(SkipReason::TimestampBackwards, 0, 0, loc);
@@ -527,6 +554,7 @@ impl FlowTable {
         }
     }
 
+    /// Counts a packet on the flow of `key` and returns the index of the segment used.
     #[inline]
     fn count(
         &mut self,
@@ -536,7 +564,7 @@ impl FlowTable {
         chain: ChainId,
         ts: Timestamp,
         loc: Locator,
-    ) {
+    ) -> u32 {
         let slice = self.cfg.slice(ts);
         let pure_syn = p.proto == Proto::TCP
             && p.ports_known
@@ -553,10 +581,13 @@ impl FlowTable {
                     n.starts_with_syn = pure_syn;
                     n.chains.first = chain;
                     n.count(side, p, ts, chain);
-                    *e.get_mut() = self.flows.len() as u32;
+                    let i = self.flows.len() as u32;
+                    *e.get_mut() = i;
                     self.flows.push(n);
+                    i
                 } else {
                     f.count(side, p, ts, chain);
+                    *e.get()
                 }
             }
             Entry::Vacant(e) => {
@@ -565,24 +596,47 @@ impl FlowTable {
                 n.table_first = true;
                 n.chains.first = chain;
                 n.count(side, p, ts, chain);
-                e.insert(self.flows.len() as u32);
+                let i = self.flows.len() as u32;
+                e.insert(i);
                 self.flows.push(n);
+                i
             }
         }
     }
 
-    /// Counts a packet without transport header on the current flow of `key`.
-    fn count_bare(&mut self, key: FlowKey, side: Side, b: &Bare) {
+    /// Counts a packet without transport header on the current flow of `key` and returns
+    /// the segment used.
+    fn count_bare(&mut self, key: FlowKey, side: Side, b: &Bare) -> u32 {
         let slice = self.cfg.slice(b.ts);
         match self.open.entry(key) {
-            Entry::Occupied(e) => self.flows[*e.get() as usize].count_bare(side, b),
+            Entry::Occupied(e) => {
+                self.flows[*e.get() as usize].count_bare(side, b);
+                *e.get()
+            }
             Entry::Vacant(e) => {
                 let mut n = Flow::new(key, side, b.ts, b.loc, 0, slice);
                 n.table_first = true;
                 n.chains.first = b.chain;
                 n.count_bare(side, b);
-                e.insert(self.flows.len() as u32);
+                let i = self.flows.len() as u32;
+                e.insert(i);
                 self.flows.push(n);
+                i
+            }
+        }
+    }
+
+    /// Counts a datagram's packet on the segment the datagram was resolved to.
+    fn count_resolved(&mut self, id: FragId, r: Resolved, b: &Bare) {
+        match r.seg {
+            Some(seg) => self.flows[seg as usize].count_bare(r.side, b),
+            None => {
+                let seg = self.count_bare(r.key, r.side, b);
+                if let Some(e) = self.frags.get_mut(&id)
+                    && let Some(f) = &mut e.flow
+                {
+                    f.seg = Some(seg);
+                }
             }
         }
     }
@@ -608,7 +662,7 @@ impl FlowTable {
             .get(&id)
             .is_some_and(|e| ts.since(e.last_ts) > timeout);
         if expired && let Some(old) = self.frags.remove(&id) {
-            self.finish_frag(id, old);
+            self.retire_frag(id, old);
         }
         let e = self
             .frags
@@ -625,48 +679,44 @@ impl FlowTable {
             loc,
             chain,
         };
-        let mut resolved_now = None;
-        if let Some((key, side)) = e.flow {
-            // The datagram's flow is known: count the fragment there.
-            if f.offset == 0 && p.ports_known {
-                resolved_now = Some((key, side, Some(*p)));
-            } else {
-                resolved_now = Some((key, side, None));
+        let known = e.flow;
+        let first_with_ports = f.offset == 0 && p.ports_known;
+        match known {
+            Some(r) => match r.seg {
+                // A first fragment after the flow was known from later fragments' bytes.
+                Some(seg) if first_with_ports => {
+                    self.flows[seg as usize].count(r.side, p, ts, chain)
+                }
+                _ => self.count_resolved(id, r, &bare),
+            },
+            None if first_with_ports => {
+                let (key, side) = FlowKey::of(p);
+                let seg = self.count(key, side, p, chain, ts, loc);
+                if let Some(e) = self.frags.get_mut(&id) {
+                    e.flow = Some(Resolved {
+                        key,
+                        side,
+                        seg: Some(seg),
+                    });
+                }
+                self.flush_pending(id);
             }
-        } else if f.offset == 0 && p.ports_known {
-            let (key, side) = FlowKey::of(p);
-            e.flow = Some((key, side));
-            resolved_now = Some((key, side, Some(*p)));
-        } else {
-            // Gather the transport header's first bytes from whatever fragments hold them;
-            // once the ports are known the datagram's flow is known.
-            for i in 0..usize::from(f.head_len) {
-                let pos = f.offset as usize + i;
-                if pos < 16 && e.head_have & (1 << pos) == 0 {
-                    e.head[pos] = f.head[i];
-                    e.head_have |= 1 << pos;
+            None => {
+                // Gather the transport header's first bytes from whatever fragments hold
+                // them; once the ports are known the datagram's flow is known.
+                for i in 0..usize::from(f.head_len) {
+                    let pos = f.offset as usize + i;
+                    if pos < 16 && e.head_have & (1 << pos) == 0 {
+                        e.head[pos] = f.head[i];
+                        e.head_have |= 1 << pos;
+                    }
+                }
+                e.pending.push(bare);
+                if let Some(r) = flow_from_head(&id, e) {
+                    e.flow = Some(r);
+                    self.flush_pending(id);
                 }
             }
-            e.pending.push(bare);
-            if let Some(flow) = flow_from_head(&id, e) {
-                e.flow = Some(flow);
-                resolved_now = Some((flow.0, flow.1, None));
-            }
-        }
-        match resolved_now {
-            Some((key, side, Some(first))) => {
-                self.count(key, side, &first, chain, ts, loc);
-                self.flush_pending(id, key, side);
-            }
-            Some((key, side, None)) => {
-                if self.frags.get(&id).is_some_and(|e| !e.pending.is_empty()) {
-                    // Resolved from gathered header bytes: this fragment is pending too.
-                    self.flush_pending(id, key, side);
-                } else {
-                    self.count_bare(key, side, &bare);
-                }
-            }
-            None => {}
         }
         if let Some(e) = self.frags.get(&id)
             && e.flow.is_some()
@@ -678,13 +728,41 @@ impl FlowTable {
         }
     }
 
-    fn flush_pending(&mut self, id: FragId, key: FlowKey, side: Side) {
-        let pending = match self.frags.get_mut(&id) {
-            Some(e) => std::mem::take(&mut e.pending),
+    /// Counts a resolved datagram's waiting fragments on its segment.
+    fn flush_pending(&mut self, id: FragId) {
+        let (pending, r) = match self.frags.get_mut(&id) {
+            Some(e) => match e.flow {
+                Some(r) => (std::mem::take(&mut e.pending), r),
+                None => return,
+            },
             None => return,
         };
+        let mut r = r;
         for b in &pending {
-            self.count_bare(key, side, b);
+            self.count_resolved(id, r, b);
+            if r.seg.is_none() {
+                r.seg = self.frags.get(&id).and_then(|e| e.flow).and_then(|f| f.seg);
+            }
+        }
+    }
+
+    /// Puts a datagram record back, or closes it when it is complete and settled.
+    fn keep_or_finish_frag(&mut self, id: FragId, e: FragEntry) {
+        if e.flow.is_some() && e.pending.is_empty() && e.complete() {
+            self.finish_frag(id, e);
+        } else {
+            self.frags.insert(id, e);
+        }
+    }
+
+    /// Retires a timed-out datagram record. A record that starts within the fragment
+    /// timeout of this table's first packet may still meet a record of the table before
+    /// this one (appended later), so it stays open until then; any other is closed.
+    fn retire_frag(&mut self, id: FragId, e: FragEntry) {
+        if e.first_ts.since(self.min_ts) <= self.cfg.frag_timeout {
+            self.expired.push((id, e));
+        } else {
+            self.finish_frag(id, e);
         }
     }
 
@@ -696,19 +774,39 @@ impl FlowTable {
                 .add(SkipReason::FragmentOverlap, 0, 0, e.first_loc);
         }
         if !e.pending.is_empty() {
-            let (key, side) = match e.flow {
-                Some(f) => f,
+            match e.flow {
+                Some(Resolved {
+                    seg: Some(seg),
+                    side,
+                    ..
+                }) => {
+                    for b in &e.pending {
+                        self.flows[seg as usize].count_bare(side, b);
+                    }
+                }
+                Some(Resolved { key, side, .. }) => {
+                    let seg = self.count_bare(key, side, &e.pending[0]);
+                    for b in &e.pending[1..] {
+                        self.flows[seg as usize].count_bare(side, b);
+                    }
+                }
                 None => {
+                    // Nothing shows which communication the datagram belongs to: it is a
+                    // record of its own, with ports unknown, never merged with another.
                     let n = e.pending.len() as u64;
                     let bytes = e.pending.iter().map(|b| u64::from(b.ip_len)).sum();
                     self.diag
                         .add_n(SkipReason::FragmentWithoutFirst, 0, n, bytes, e.first_loc);
-                    let (k, s) = FlowKey::new(id.src, 0, id.dst, 0, id.proto, false, id.ctx);
-                    (k.without_ports(), s)
+                    let (k, side) = FlowKey::new(id.src, 0, id.dst, 0, id.proto, false, id.ctx);
+                    let first = &e.pending[0];
+                    let slice = self.cfg.slice(first.ts);
+                    let mut f = Flow::new(k.without_ports(), side, first.ts, first.loc, 0, slice);
+                    f.chains.first = first.chain;
+                    for b in &e.pending {
+                        f.count_bare(side, b);
+                    }
+                    self.flows.push(f);
                 }
-            };
-            for b in &e.pending {
-                self.count_bare(key, side, b);
             }
         }
         if !e.complete() {
@@ -723,15 +821,16 @@ impl FlowTable {
     fn sweep_frags(&mut self, now: Timestamp) {
         self.last_sweep = now;
         let timeout = self.cfg.frag_timeout;
-        let expired: Vec<FragId> = self
+        let mut expired: Vec<(FragId, Locator)> = self
             .frags
             .iter()
-            .filter(|(_, e)| e.flow.is_some() && now.since(e.last_ts) > timeout)
-            .map(|(k, _)| *k)
+            .filter(|(_, e)| now.since(e.last_ts) > timeout)
+            .map(|(k, e)| (*k, e.first_loc))
             .collect();
-        for id in expired {
+        expired.sort_by_key(|(_, l)| (l.input, l.frame, l.offset));
+        for (id, _) in expired {
             if let Some(e) = self.frags.remove(&id) {
-                self.finish_frag(id, e);
+                self.retire_frag(id, e);
             }
         }
     }
@@ -750,13 +849,39 @@ impl FlowTable {
         for f in &mut self.flows {
             fix(&mut f.first_loc);
         }
-        for e in self.frags.values_mut() {
+        for e in self
+            .frags
+            .values_mut()
+            .chain(self.expired.iter_mut().map(|(_, e)| e))
+        {
             fix(&mut e.first_loc);
             for b in &mut e.pending {
                 fix(&mut b.loc);
             }
         }
         self.diag.rebase(input, input, base);
+    }
+
+    /// Adds `offset` to every input index (for a table built in a separate run whose inputs
+    /// come after another run's inputs).
+    pub fn renumber_inputs(&mut self, offset: u32) {
+        if offset == 0 {
+            return;
+        }
+        for f in &mut self.flows {
+            f.first_loc.input += offset;
+        }
+        for e in self
+            .frags
+            .values_mut()
+            .chain(self.expired.iter_mut().map(|(_, e)| e))
+        {
+            e.first_loc.input += offset;
+            for b in &mut e.pending {
+                b.loc.input += offset;
+            }
+        }
+        self.diag.shift_inputs(offset);
     }
 
     /// Joins a table built from the stretch of capture that directly follows this one.
@@ -769,8 +894,13 @@ impl FlowTable {
     pub fn append_from(&mut self, later: &mut FlowTable) {
         let later_chains = std::mem::take(&mut later.chains);
         let later_diag = std::mem::take(&mut later.diag);
-        let (later_frames, later_decoded, later_max) =
-            (later.frames, later.frames_decoded, later.max_ts);
+        let (later_frames, later_decoded, later_max, later_min) = (
+            later.frames,
+            later.frames_decoded,
+            later.max_ts,
+            later.min_ts,
+        );
+        later.min_ts = Timestamp::MAX;
         later.frames = 0;
         later.frames_decoded = 0;
         later.max_ts = Timestamp::MIN;
@@ -784,13 +914,61 @@ impl FlowTable {
         for f in &mut later.flows {
             f.chains.remap(&map);
         }
-        for e in later.frags.values_mut() {
+        for e in later
+            .frags
+            .values_mut()
+            .chain(later.expired.iter_mut().map(|(_, e)| e))
+        {
             for b in &mut e.pending {
                 b.chain = map[b.chain as usize];
             }
         }
-        // The first segment of each key in `later` may continue this table's open flow.
         let cfg = self.cfg;
+        // Datagram records continue across the boundary, replayed in time order (for one
+        // datagram id, the records that expired inside `later` come before its current
+        // one). Fragments that belong to a flow of this table are counted first, because
+        // they move that flow's last packet time, which decides the joins below; records
+        // whose flow lives in `later` are settled after the joins.
+        let mut later_frags: Vec<(FragId, FragEntry)> = std::mem::take(&mut later.expired);
+        later_frags.extend(later.frags.drain());
+        later_frags
+            .sort_by_key(|(_, e)| (e.first_loc.input, e.first_loc.frame, e.first_loc.offset));
+        let mut deferred: Vec<(FragId, FragEntry)> = Vec::new();
+        for (id, mut b) in later_frags {
+            if deferred.iter().any(|(d, _)| *d == id) {
+                deferred.push((id, b));
+                continue;
+            }
+            match self.frags.remove(&id) {
+                Some(mut a) if b.first_ts.since(a.last_ts) <= cfg.frag_timeout => {
+                    match a.flow {
+                        Some(Resolved {
+                            seg: Some(seg),
+                            side,
+                            ..
+                        }) => {
+                            for p in std::mem::take(&mut b.pending) {
+                                self.flows[seg as usize].count_bare(side, &p);
+                            }
+                            // `b`'s own flow (a duplicate first fragment) is not needed.
+                            b.flow = None;
+                            a.absorb(b);
+                            self.keep_or_finish_frag(id, a);
+                        }
+                        _ => {
+                            self.frags.insert(id, a);
+                            deferred.push((id, b));
+                        }
+                    }
+                }
+                Some(a) => {
+                    self.retire_frag(id, a);
+                    deferred.push((id, b));
+                }
+                None => deferred.push((id, b)),
+            }
+        }
+        // The first segment of each key in `later` may continue this table's open flow.
         let base = self.flows.len();
         self.flows.append(&mut later.flows);
         // Where each of `later`'s segments went: itself, or the segment it joined.
@@ -822,37 +1000,40 @@ impl FlowTable {
         for (key, i) in later_open {
             self.open.insert(key, moved[i as usize]);
         }
-        // Datagram records continue across the boundary too.
-        let mut later_frags: Vec<(FragId, FragEntry)> = later.frags.drain().collect();
-        later_frags.sort_by_key(|(_, e)| (e.first_loc.input, e.first_loc.frame));
-        for (id, b) in later_frags {
-            let merged = match self.frags.remove(&id) {
+        for (id, mut b) in deferred {
+            if let Some(r) = &mut b.flow
+                && let Some(seg) = &mut r.seg
+            {
+                *seg = moved[*seg as usize];
+            }
+            let mut merged = match self.frags.remove(&id) {
                 Some(mut a) if b.first_ts.since(a.last_ts) <= cfg.frag_timeout => {
                     a.absorb(b);
                     a
                 }
                 Some(a) => {
-                    self.finish_frag(id, a);
+                    self.retire_frag(id, a);
                     b
                 }
                 None => b,
             };
-            let mut merged = merged;
             if merged.flow.is_none() {
                 merged.flow = flow_from_head(&id, &merged);
             }
+            let flush = merged.flow.is_some() && !merged.pending.is_empty();
             self.frags.insert(id, merged);
-            if let Some(e) = self.frags.get(&id)
-                && let Some((key, side)) = e.flow
-                && !e.pending.is_empty()
-            {
-                self.flush_pending(id, key, side);
+            if flush {
+                self.flush_pending(id);
+            }
+            if let Some(e) = self.frags.remove(&id) {
+                self.keep_or_finish_frag(id, e);
             }
         }
         self.diag.merge(later_diag);
         self.frames += later_frames;
         self.frames_decoded += later_decoded;
         self.max_ts = self.max_ts.max(later_max);
+        self.min_ts = self.min_ts.min(later_min);
         self.evict_idle();
     }
 
@@ -874,7 +1055,8 @@ impl FlowTable {
     /// Ends the table: closes datagram records and returns every flow in output order
     /// (first packet time, then input and frame, then encapsulation depth and key).
     pub fn finish(mut self) -> FlowSet {
-        let mut frags: Vec<(FragId, FragEntry)> = self.frags.drain().collect();
+        let mut frags: Vec<(FragId, FragEntry)> = std::mem::take(&mut self.expired);
+        frags.extend(self.frags.drain());
         frags.sort_by_key(|(_, e)| (e.first_loc.input, e.first_loc.frame, e.first_loc.offset));
         for (id, e) in frags {
             self.finish_frag(id, e);

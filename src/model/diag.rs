@@ -281,6 +281,15 @@ impl Diagnostics {
         }
     }
 
+    /// Adds `offset` to every input index.
+    pub fn shift_inputs(&mut self, offset: u32) {
+        let old = std::mem::take(&mut self.map);
+        for ((i, r, d), mut v) in old {
+            v.first.input += offset;
+            self.map.insert((i + offset, r, d), v);
+        }
+    }
+
     /// Entries sorted by input, reason and detail.
     pub fn entries(&self) -> Vec<(SkipReason, u32, SkipStat)> {
         let mut v: Vec<_> = self.map.iter().map(|(k, s)| (*k, *s)).collect();
