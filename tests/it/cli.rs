@@ -1,1 +1,198 @@
-//! cli
+//! The command line as a user runs it: output formats, standard input, summaries and
+//! exit statuses.
+
+use crate::support::Dir;
+use hoptrace::flow::tcp::{ACK, SYN};
+use hoptrace::synth::pkt::Pkt;
+use hoptrace::synth::{Capture, Format, gzip};
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+const A: ([u8; 4], u16) = ([192, 0, 2, 1], 40000);
+const B: ([u8; 4], u16) = ([198, 51, 100, 2], 443);
+
+fn capture() -> Vec<u8> {
+    let mut c = Capture::new(Format::Pcap);
+    c.push(1_000_000_000, &Pkt::tcp4(A, B, SYN, b""));
+    c.push(1_100_000_000, &Pkt::tcp4(B, A, SYN | ACK, b""));
+    c.push(1_200_000_000, &Pkt::udp4(A, ([198, 51, 100, 3], 53), b"q"));
+    c.finish()
+}
+
+fn hoptrace(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hoptrace"))
+        .args(args)
+        .output()
+        .expect("running hoptrace")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn flows_prints_a_csv_table_and_a_summary() {
+    let d = Dir::new();
+    let p = d.write("c.pcap", &capture());
+    let out = hoptrace(&["flows", p.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines[0].starts_with("ts,duration,proto,src_ip,src_port,dst_ip,dst_port,"));
+    assert_eq!(lines.len(), 3);
+    assert!(lines[1].contains(",tcp,192.0.2.1,40000,198.51.100.2,443,1,40,1,40,"));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("1 input (1 read), 3 frames, 2 flows"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_output_format_follows_the_file_name_or_the_flag() {
+    let d = Dir::new();
+    let p = d.write("c.pcap", &capture());
+    let jsonl = d.path().join("flows.jsonl");
+    let out = hoptrace(&[
+        "flows",
+        "-q",
+        p.to_str().unwrap(),
+        "-o",
+        jsonl.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stderr.is_empty(), "--quiet prints nothing");
+    let body = std::fs::read_to_string(&jsonl).unwrap();
+    let first: serde_json::Value = serde_json::from_str(body.lines().next().unwrap()).unwrap();
+    assert_eq!(first["proto"], "tcp");
+    assert_eq!(first["community_id"].as_str().unwrap().len(), 30);
+    let out = hoptrace(&["flows", "-q", "--format", "jsonl", p.to_str().unwrap()]);
+    assert!(text(&out.stdout).starts_with('{'));
+}
+
+#[cfg(feature = "parquet")]
+#[test]
+fn parquet_output_holds_the_same_rows() {
+    let d = Dir::new();
+    let p = d.write("c.pcap", &capture());
+    let pq = d.path().join("flows.parquet");
+    let out = hoptrace(&[
+        "flows",
+        "-q",
+        p.to_str().unwrap(),
+        "-o",
+        pq.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let bytes = std::fs::read(&pq).unwrap();
+    assert_eq!(&bytes[..4], b"PAR1");
+    assert_eq!(&bytes[bytes.len() - 4..], b"PAR1");
+}
+
+#[cfg(not(feature = "parquet"))]
+#[test]
+fn parquet_without_the_feature_says_how_to_get_it() {
+    let d = Dir::new();
+    let p = d.write("c.pcap", &capture());
+    let out = hoptrace(&["flows", p.to_str().unwrap(), "--format", "parquet"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(text(&out.stderr).contains("rebuild with default features"));
+}
+
+#[test]
+fn standard_input_is_read_with_a_dash_even_compressed() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hoptrace"))
+        .args(["flows", "-q", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&gzip(&capture()))
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).lines().count(), 3);
+}
+
+#[test]
+fn skipped_input_gives_exit_status_1_with_file_and_offset() {
+    let d = Dir::new();
+    let mut bytes = capture();
+    bytes.truncate(bytes.len() - 5);
+    let p = d.write("cut.pcap", &bytes);
+    let out = hoptrace(&["flows", p.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("warning:"), "{stderr}");
+    assert!(
+        stderr.contains("cut.pcap: truncated_record: 1 (first at frame 3, byte offset 164)"),
+        "{stderr}"
+    );
+    // The readable part is still in the table.
+    assert_eq!(text(&out.stdout).lines().count(), 2);
+}
+
+#[test]
+fn unreadable_only_input_is_fatal_with_status_3() {
+    let d = Dir::new();
+    let p = d.write("notes.txt", b"hello, this is text");
+    let out = hoptrace(&["flows", p.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("notes.txt: not a pcap, pcapng, gzip or zstd file"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn usage_errors_give_status_2_and_name_the_flag() {
+    let out = hoptrace(&["flows"]);
+    assert_eq!(out.status.code(), Some(2));
+    let d = Dir::new();
+    let p = d.write("c.pcap", &capture());
+    let out = hoptrace(&["flows", p.to_str().unwrap(), "--idle-timeout", "soon"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--idle-timeout"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = hoptrace(&["flows", p.to_str().unwrap(), "--idle-timeout", "0s"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn timeouts_from_the_command_line_change_the_grouping() {
+    let mut c = Capture::new(Format::Pcap);
+    c.push(0, &Pkt::udp4(A, B, b"1"));
+    c.push(30_000_000_000, &Pkt::udp4(A, B, b"2"));
+    let d = Dir::new();
+    let p = d.write("c.pcap", &c.finish());
+    let n = |extra: &[&str]| {
+        let mut args = vec!["flows", "-q", p.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        text(&hoptrace(&args).stdout).lines().count() - 1
+    };
+    assert_eq!(n(&[]), 1);
+    assert_eq!(n(&["--idle-timeout-udp", "10s"]), 2);
+    assert_eq!(n(&["--idle-timeout", "20s"]), 2);
+    assert_eq!(n(&["--active-timeout", "1m"]), 1);
+}
+
+#[test]
+fn thread_count_and_read_mode_do_not_change_the_output() {
+    let d = Dir::new();
+    let p = d.write("c.pcap", &capture());
+    let base = hoptrace(&["flows", "-q", p.to_str().unwrap()]).stdout;
+    for args in [["--threads", "1"], ["--threads", "3"], ["--io", "mmap"]] {
+        let mut a = vec!["flows", "-q", p.to_str().unwrap()];
+        a.extend_from_slice(&args);
+        assert_eq!(hoptrace(&a).stdout, base, "{args:?}");
+    }
+}

@@ -1,1 +1,117 @@
-//! determinism
+//! Same input, same bytes out: whatever the thread count, chunk size, read mode,
+//! compression, or whether rows are encoded in parallel.
+
+use crate::support::Dir;
+use hoptrace::ingest::ReadMode;
+use hoptrace::report::TableFormat;
+use hoptrace::synth::{BigCapture, Format, gzip, zstd};
+use hoptrace::{FlowRun, FlowsConfig, flows};
+
+fn big(format: Format) -> (Vec<u8>, hoptrace::synth::BigStats) {
+    let mut out = Vec::new();
+    let g = BigCapture {
+        packets: 40_000,
+        concurrency: 300,
+        format,
+        ..BigCapture::default()
+    };
+    let stats = g.write_to(&mut out).unwrap();
+    (out, stats)
+}
+
+fn table(run: &FlowRun, format: TableFormat) -> Vec<u8> {
+    let mut out = Vec::new();
+    hoptrace::report::write_flows(run, format, &mut out).unwrap();
+    out
+}
+
+fn run(path: &std::path::Path, threads: usize, chunk: usize, mode: ReadMode) -> FlowRun {
+    let mut cfg = FlowsConfig::new(vec![path.to_path_buf()]);
+    cfg.threads = threads;
+    cfg.chunk_bytes = chunk;
+    cfg.read_mode = mode;
+    flows(&cfg).unwrap()
+}
+
+#[test]
+fn the_table_is_the_same_for_any_thread_count_chunk_size_and_read_mode() {
+    let (bytes, stats) = big(Format::Pcap);
+    let d = Dir::new();
+    let p = d.write("big.pcap", &bytes);
+    let reference = run(&p, 1, 1 << 30, ReadMode::Read);
+    assert_eq!(reference.flows.flows.len() as u64, stats.flows);
+    assert_eq!(reference.inputs[0].frames, stats.packets);
+    let expect = table(&reference, TableFormat::Csv);
+    for (threads, chunk, mode) in [
+        (2, 64 * 1024, ReadMode::Read),
+        (4, 200 * 1024, ReadMode::Read),
+        (3, 64 * 1024, ReadMode::Mmap),
+        (1, 1 << 20, ReadMode::Mmap),
+    ] {
+        let got = table(&run(&p, threads, chunk, mode), TableFormat::Csv);
+        assert!(
+            got == expect,
+            "{threads} threads, {chunk}-byte chunks, {mode:?}: the table differs"
+        );
+    }
+}
+
+#[test]
+fn compressed_copies_give_the_same_table() {
+    let (bytes, _) = big(Format::Pcap);
+    let d = Dir::new();
+    let plain = d.write("big.pcap", &bytes);
+    let gz = d.write("big.pcap.gz", &gzip(&bytes));
+    let zs = d.write("big.pcap.zst", &zstd(&bytes));
+    let strip = |t: Vec<u8>, name: &str| String::from_utf8(t).unwrap().replace(name, "INPUT");
+    let p = plain.to_string_lossy().to_string();
+    let expect = strip(
+        table(&run(&plain, 2, 1 << 20, ReadMode::Read), TableFormat::Csv),
+        &p,
+    );
+    for f in [gz, zs] {
+        let n = f.to_string_lossy().to_string();
+        let got = strip(
+            table(&run(&f, 2, 256 * 1024, ReadMode::Read), TableFormat::Csv),
+            &n,
+        );
+        assert!(got == expect, "{n} differs from the plain file");
+    }
+}
+
+#[test]
+fn pcapng_and_pcap_of_the_same_packets_give_the_same_flows() {
+    let (a, _) = big(Format::Pcap);
+    let (b, _) = big(Format::PcapNg);
+    let d = Dir::new();
+    let pa = d.write("a", &a);
+    let pb = d.write("b", &b);
+    let ra = run(&pa, 2, 128 * 1024, ReadMode::Read);
+    let rb = run(&pb, 2, 128 * 1024, ReadMode::Read);
+    // Only the byte offsets differ (pcapng records are longer).
+    let key = |r: &FlowRun| -> Vec<String> {
+        hoptrace::report::flow_rows(r)
+            .into_iter()
+            .map(|x| {
+                format!(
+                    "{} {} {} {} {}",
+                    x.ts, x.community_id, x.orig_pkts, x.resp_pkts, x.first_frame
+                )
+            })
+            .collect()
+    };
+    assert_eq!(key(&ra), key(&rb));
+}
+
+#[test]
+fn parallel_row_encoding_writes_what_sequential_encoding_writes() {
+    let (bytes, _) = big(Format::Pcap);
+    let d = Dir::new();
+    let p = d.write("big.pcap", &bytes);
+    let r = run(&p, 2, 1 << 20, ReadMode::Read);
+    for format in [TableFormat::Csv, TableFormat::Jsonl] {
+        let mut par = Vec::new();
+        hoptrace::pipeline::write_flows(&r, format, &mut par, 3).unwrap();
+        assert!(par == table(&r, format), "{format:?}");
+    }
+}
