@@ -12,7 +12,7 @@ use crate::decode::{Decoded, decode};
 use crate::flow::{FlowConfig, FlowSet, FlowTable};
 use crate::ingest::{
     self, Body, ChunkPlan, Compression, Event, FileChunk, IngestError, Input, ReaderState, Records,
-    StreamBlock, StreamSplitter,
+    Span, StreamBlock, StreamSplitter,
 };
 use crate::model::{Locator, SkipReason, Timestamp};
 use crate::report::{self, ReportError, TableFormat};
@@ -534,13 +534,15 @@ fn read_chunk(
 ) -> ChunkOut {
     let rec = Records::new(
         data,
-        0,
-        plan.start,
-        plan.end,
+        Span {
+            base: 0,
+            pos: plan.start,
+            end: plan.end,
+            at_input_end: true,
+        },
         plan.state.clone(),
         input,
         1,
-        true,
     );
     let mut out = read_records(rec, cfg, table);
     out.state = if plan.exact {
@@ -554,13 +556,15 @@ fn read_chunk(
 fn read_block(input: u32, block: &StreamBlock, cfg: &FlowsConfig, table: FlowTable) -> ChunkOut {
     let rec = Records::new(
         &block.data,
-        block.base,
-        block.start,
-        block.data.len(),
+        Span {
+            base: block.base,
+            pos: block.start,
+            end: block.data.len(),
+            at_input_end: block.last,
+        },
         block.state.clone(),
         input,
         1,
-        block.last,
     );
     let mut out = read_records(rec, cfg, table);
     out.start = block.base + block.start as u64;

@@ -9,7 +9,7 @@ mod records;
 
 pub use records::{
     Event, Iface, MAX_BLOCK_LEN, MAX_CAPLEN, NgState, PcapParams, RawFrame, ReaderState, Records,
-    Skip, TsConv, find_ng_block, find_pcap_record,
+    Skip, Span, TsConv, find_ng_block, find_pcap_record,
 };
 
 use crate::model::LinkType;
@@ -366,13 +366,15 @@ pub fn plan_file_chunks(
             head.truncate(n);
             let mut r = Records::new(
                 &head,
-                0,
-                0,
-                head.len(),
+                Span {
+                    base: 0,
+                    pos: 0,
+                    end: head.len(),
+                    at_input_end: n as u64 == len,
+                },
                 container.initial_state(),
                 0,
                 1,
-                n as u64 == len,
             );
             let mut found = false;
             for ev in r.by_ref() {
@@ -477,13 +479,15 @@ pub fn walk_file_chunk(
         let end_rel = chunk.end.saturating_sub(base) as usize;
         let mut w = Records::new(
             &buf[..valid],
-            base,
-            pos,
-            end_rel,
+            Span {
+                base,
+                pos,
+                end: end_rel,
+                at_input_end: at_end,
+            },
             state,
             input,
             frame,
-            at_end,
         );
         for ev in w.by_ref() {
             on_event(ev);
@@ -796,13 +800,15 @@ pub fn plan_chunks(data: &[u8], container: &Container, chunk_bytes: usize) -> Ve
         Container::PcapNg => {
             let mut r = Records::new(
                 data,
-                0,
-                0,
-                data.len(),
+                Span {
+                    base: 0,
+                    pos: 0,
+                    end: data.len(),
+                    at_input_end: true,
+                },
                 container.initial_state(),
                 0,
                 1,
-                true,
             );
             loop {
                 match r.next() {
@@ -959,13 +965,15 @@ impl Iterator for StreamSplitter {
             let start = skip.min(buf.len());
             let mut walker = Records::new(
                 &buf,
-                self.base,
-                start,
-                buf.len(),
+                Span {
+                    base: self.base,
+                    pos: start,
+                    end: buf.len(),
+                    at_input_end: self.eof,
+                },
                 self.state.clone(),
                 0,
                 1,
-                self.eof,
             );
             for _ in walker.by_ref() {}
             let cut = walker.pos();

@@ -143,6 +143,19 @@ pub enum ReaderState {
     Ng(NgState),
 }
 
+/// Where in a buffer a walker starts and stops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Span {
+    /// Input offset of the buffer's first byte.
+    pub base: u64,
+    /// Position of the first record in the buffer.
+    pub pos: usize,
+    /// Records starting at or after this position are left to the next walker.
+    pub end: usize,
+    /// The buffer ends where the input ends (a partial record there is truncated).
+    pub at_input_end: bool,
+}
+
 /// Walks the records of `data[pos..]`, yielding those that start before `end`.
 ///
 /// `base` is the input offset of `data[0]`; `at_input_end` says whether `data` ends where
@@ -162,27 +175,24 @@ pub struct Records<'a> {
 }
 
 impl<'a> Records<'a> {
-    /// Creates a walker over `data[pos..]` that stops at the first record starting at or
-    /// after `end`.
+    /// Creates a walker over `data[span.pos..]` that stops at the first record starting at
+    /// or after `span.end`, for input number `input`, numbering frames from `first_frame`.
     pub fn new(
         data: &'a [u8],
-        base: u64,
-        pos: usize,
-        end: usize,
+        span: Span,
         state: ReaderState,
         input: u32,
         first_frame: u64,
-        at_input_end: bool,
     ) -> Records<'a> {
         Records {
             data,
-            base,
-            pos,
-            end: end.min(data.len()),
+            base: span.base,
+            pos: span.pos,
+            end: span.end.min(data.len()),
             state,
             input,
             frame: first_frame,
-            at_input_end,
+            at_input_end: span.at_input_end,
             pending: None,
             meta_bytes: 0,
         }
@@ -336,7 +346,7 @@ impl<'a> Records<'a> {
                 }
             }
             let blen = rd32(&data[pos + 4..], be);
-            if blen < 12 || blen % 4 != 0 || blen > MAX_BLOCK_LEN {
+            if blen < 12 || !blen.is_multiple_of(4) || blen > MAX_BLOCK_LEN {
                 return self.resync(SkipReason::BadRecordLength);
             }
             let blen = blen as usize;
@@ -658,7 +668,11 @@ fn plausible_ng(data: &[u8], pos: usize, be: bool) -> Option<usize> {
         return None;
     }
     let blen = rd32(&data[pos + 4..], be) as usize;
-    if blen < 12 || blen % 4 != 0 || blen > MAX_BLOCK_LEN as usize || blen > data.len() - pos {
+    if blen < 12
+        || !blen.is_multiple_of(4)
+        || blen > MAX_BLOCK_LEN as usize
+        || blen > data.len() - pos
+    {
         return None;
     }
     (rd32(&data[pos + blen - 4..], be) as usize == blen).then_some(pos + blen)

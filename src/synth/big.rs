@@ -223,7 +223,7 @@ fn frame(f: &Flow, rng: &mut Rng) -> Vec<u8> {
             _ if n + 3 >= f.total => (f.total - n) % 2 == 1,
             _ => rng.below(3) != 0,
         },
-        _ => n % 2 == 0,
+        _ => n.is_multiple_of(2),
     };
     let flags = match f.kind {
         Kind::Tcp if n == 0 => SYN,
@@ -255,7 +255,7 @@ fn frame(f: &Flow, rng: &mut Rng) -> Vec<u8> {
                     a.1,
                     b.1,
                     n,
-                    flags | PSH * u8::from(payload_len > 0),
+                    flags | (PSH * u8::from(payload_len > 0)),
                     &payload,
                 );
                 pkt::ipv6(a.0, b.0, num::TCP, &seg)
@@ -277,7 +277,7 @@ fn frame(f: &Flow, rng: &mut Rng) -> Vec<u8> {
                     a.1,
                     b.1,
                     n,
-                    flags | PSH * u8::from(payload_len > 0),
+                    flags | (PSH * u8::from(payload_len > 0)),
                     &payload,
                 );
                 pkt::ipv4(a.0, b.0, num::TCP, &seg)
