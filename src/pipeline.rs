@@ -694,7 +694,7 @@ fn give_buf(pool: &std::sync::Mutex<Vec<Vec<u8>>>, b: Vec<u8>) {
 }
 
 /// Writes a run's flow table, encoding rows in parallel (the bytes are the same as
-/// [`report::write_flows`](crate::report::write_flows) writes).
+/// [`report::write_flows`] writes).
 pub fn write_flows(
     run: &FlowRun,
     format: TableFormat,

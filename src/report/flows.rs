@@ -150,12 +150,15 @@ fn flow_row(f: &Flow, set: &FlowSet, names: &[String]) -> FlowRow {
     let (src, dst) = (f.key.endpoint(orig), f.key.endpoint(resp));
     let mut encap = String::new();
     let mut parents: Vec<String> = Vec::new();
-    for (n, c) in f.chains.all().enumerate() {
+    let mut shown: Vec<&[Encap]> = Vec::new();
+    for c in f.chains.all() {
         let chain = set.chain(c);
-        if chain.is_empty() {
+        // The return direction of a tunnel (endpoints swapped) is the same path.
+        if chain.is_empty() || shown.iter().any(|s| mirrors(s, chain)) {
             continue;
         }
-        if n > 0 && !encap.is_empty() {
+        shown.push(chain);
+        if !encap.is_empty() {
             encap.push_str(" | ");
         }
         for (i, e) in chain.iter().enumerate() {
@@ -217,6 +220,20 @@ fn flow_row(f: &Flow, set: &FlowSet, names: &[String]) -> FlowRow {
         interface: f.first_loc.interface,
         first_frame: f.first_loc.frame,
     }
+}
+
+/// True when two chains are the same layers with every tunnel's endpoints swapped.
+fn mirrors(a: &[Encap], b: &[Encap]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| match (x, y) {
+            (Encap::Tunnel(s), Encap::Tunnel(t)) => {
+                s.kind == t.kind
+                    && s.proto == t.proto
+                    && s.id == t.id
+                    && (s.src, s.sport, s.dst, s.dport) == (t.dst, t.dport, t.src, t.sport)
+            }
+            _ => x == y,
+        })
 }
 
 /// Zeek's protocol names: `icmp` for both ICMP versions, `unknown_transport` otherwise.

@@ -7,8 +7,10 @@
 
 mod big;
 mod capture;
+mod demo;
 pub mod pkt;
 
 pub use big::{BigCapture, BigStats};
 pub use capture::{Capture, Format, gzip, zstd};
+pub use demo::{DEMO_T0, demo_capture};
 pub use pkt::Pkt;

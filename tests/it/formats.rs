@@ -385,3 +385,21 @@ fn vlan_frames_through_the_whole_path() {
     let r = &flow_rows(&run_bytes(&c.finish()))[0];
     assert_eq!((r.vlan.as_str(), r.encap.as_str()), ("7", "vlan:7"));
 }
+
+#[test]
+fn the_bundled_demo_capture_is_what_the_generator_writes() {
+    // Regenerate with UPDATE_TESTDATA=1 after changing the generator.
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/demo.pcapng");
+    let fresh = hoptrace::synth::demo_capture();
+    if std::env::var_os("UPDATE_TESTDATA").is_some() {
+        std::fs::write(&path, &fresh).unwrap();
+    }
+    let shipped = std::fs::read(&path).expect("testdata/demo.pcapng");
+    assert!(
+        shipped == fresh,
+        "testdata/demo.pcapng is stale: run with UPDATE_TESTDATA=1"
+    );
+    let run = crate::support::run_files(&[path]);
+    assert!(!run.skipped_input(), "{:?}", run.flows.diag.entries());
+    assert_eq!(run.flows.flows.len(), 10);
+}
