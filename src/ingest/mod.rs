@@ -157,19 +157,6 @@ pub enum Bytes {
 }
 
 impl Bytes {
-    /// Maps the pages of `range` in one system call before they are read, instead of one
-    /// page fault per few pages (a no-op for owned buffers and where unsupported).
-    pub fn populate(&self, range: std::ops::Range<usize>) {
-        #[cfg(target_os = "linux")]
-        if let Bytes::Mapped(m) = self {
-            let (start, len) = page_span(range, m.len());
-            // Failure (old kernels) only costs speed.
-            let _ = m.advise_range(memmap2::Advice::PopulateRead, start, len);
-        }
-        #[cfg(not(target_os = "linux"))]
-        let _ = range;
-    }
-
     /// Unmaps the pages of `range` after they were read, so the process's resident memory
     /// does not grow with the size of the input. The file's pages stay in the page cache;
     /// reading them again maps them again.
@@ -195,14 +182,6 @@ impl Bytes {
         #[cfg(not(unix))]
         let _ = range;
     }
-}
-
-#[cfg(target_os = "linux")]
-fn page_span(range: std::ops::Range<usize>, len: usize) -> (usize, usize) {
-    let page = 4096;
-    let start = range.start / page * page;
-    let end = range.end.min(len);
-    (start, end.saturating_sub(start))
 }
 
 impl AsRef<[u8]> for Bytes {
