@@ -78,6 +78,13 @@ struct FlowsArgs {
     /// How plain capture files are read: positional reads (default) or a memory map
     #[arg(long, value_parser = ["read", "mmap"], default_value = "read")]
     io: String,
+    /// Flows held in memory before finished ones are spilled to disk (sorted runs merged
+    /// back in order when the table is written)
+    #[arg(long, value_name = "N", default_value_t = 2_000_000)]
+    max_flows: usize,
+    /// Directory for spilled flows (default: the system's temporary directory)
+    #[arg(long, value_name = "DIR")]
+    spill_dir: Option<PathBuf>,
     /// Print no progress bar and no summary
     #[arg(short, long)]
     quiet: bool,
@@ -144,6 +151,10 @@ fn run_flows(a: FlowsArgs) -> Result<u8> {
     cfg.threads = a.threads;
     cfg.flow = flow_config(&a)?;
     cfg.progress = Some(Arc::clone(&progress));
+    cfg.spill = Some(hoptrace::pipeline::SpillConfig {
+        dir: a.spill_dir.clone().unwrap_or_else(std::env::temp_dir),
+        max_flows: a.max_flows.max(1),
+    });
     cfg.read_mode = if a.io == "mmap" {
         hoptrace::ingest::ReadMode::Mmap
     } else {

@@ -147,6 +147,41 @@ impl FlowKey {
         }
     }
 
+    /// The key as 48 bytes (for spilling flows to disk).
+    pub fn to_bytes(&self) -> [u8; 48] {
+        let mut b = [0u8; 48];
+        b[0..8].copy_from_slice(&self.lo_addr[0].to_le_bytes());
+        b[8..16].copy_from_slice(&self.lo_addr[1].to_le_bytes());
+        b[16..24].copy_from_slice(&self.hi_addr[0].to_le_bytes());
+        b[24..32].copy_from_slice(&self.hi_addr[1].to_le_bytes());
+        b[32..34].copy_from_slice(&self.lo_port.to_le_bytes());
+        b[34..36].copy_from_slice(&self.hi_port.to_le_bytes());
+        b[36] = self.proto.0;
+        b[37] = self.bits;
+        b[38..40].copy_from_slice(&self.vlan[0].to_le_bytes());
+        b[40..42].copy_from_slice(&self.vlan[1].to_le_bytes());
+        b[42] = self.tunnel_kind;
+        b[44..48].copy_from_slice(&self.tunnel_id.to_le_bytes());
+        b
+    }
+
+    /// The inverse of [`to_bytes`](Self::to_bytes).
+    pub fn from_bytes(b: &[u8; 48]) -> FlowKey {
+        let u64_at = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap_or([0; 8]));
+        let u16_at = |i: usize| u16::from_le_bytes([b[i], b[i + 1]]);
+        FlowKey {
+            lo_addr: [u64_at(0), u64_at(8)],
+            hi_addr: [u64_at(16), u64_at(24)],
+            lo_port: u16_at(32),
+            hi_port: u16_at(34),
+            proto: Proto(b[36]),
+            bits: b[37],
+            vlan: [u16_at(38), u16_at(40)],
+            tunnel_kind: b[42],
+            tunnel_id: u32::from_le_bytes([b[44], b[45], b[46], b[47]]),
+        }
+    }
+
     /// The same flow with ports 0: where fragments go whose first fragment never came.
     pub fn without_ports(&self) -> FlowKey {
         let mut k = *self;

@@ -136,6 +136,26 @@ impl History {
         }
     }
 
+    /// The record as 17 bytes (for spilling flows to disk).
+    pub fn to_bytes(&self) -> [u8; 17] {
+        let mut b = [0u8; 17];
+        b[..2].copy_from_slice(&self.seen.to_le_bytes());
+        b[2] = self.len;
+        b[3..].copy_from_slice(&self.events);
+        b
+    }
+
+    /// The inverse of [`to_bytes`](Self::to_bytes).
+    pub fn from_bytes(b: [u8; 17]) -> History {
+        let mut events = [0u8; 14];
+        events.copy_from_slice(&b[3..]);
+        History {
+            seen: u16::from_le_bytes([b[0], b[1]]),
+            len: b[2].min(14),
+            events,
+        }
+    }
+
     /// Appends the first occurrences of `later` that this history does not have.
     pub fn append(&mut self, later: &History) {
         for &code in &later.events[..later.len as usize] {

@@ -179,6 +179,114 @@ impl Flow {
         self.dir[0].first.min(self.dir[1].first)
     }
 
+    /// The order flows are written in: first packet time, input, frame, encapsulation depth,
+    /// key.
+    pub fn order_key(&self) -> (Timestamp, u32, u64, u8, FlowKey) {
+        (
+            self.first_ts(),
+            self.first_loc.input,
+            self.first_loc.frame,
+            self.depth,
+            self.key,
+        )
+    }
+
+    /// Appends the flow's binary encoding (for spilling finished flows to disk).
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.key.to_bytes());
+        for d in &self.dir {
+            for v in [d.pkts, d.bytes, d.payload_bytes] {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            out.extend_from_slice(&d.first.0.to_le_bytes());
+            out.extend_from_slice(&d.last.0.to_le_bytes());
+            out.extend_from_slice(&[d.ttl_min, d.ttl_max, d.tcp_flags]);
+        }
+        for t in [self.start_ts.0, self.max_ts.0, self.slice] {
+            out.extend_from_slice(&t.to_le_bytes());
+        }
+        out.extend_from_slice(&self.first_loc.input.to_le_bytes());
+        out.extend_from_slice(&self.first_loc.interface.to_le_bytes());
+        out.extend_from_slice(&self.first_loc.frame.to_le_bytes());
+        out.extend_from_slice(&self.first_loc.offset.to_le_bytes());
+        let side = |s: Option<Side>| match s {
+            None => 0u8,
+            Some(Side::Lo) => 1,
+            Some(Side::Hi) => 2,
+        };
+        out.extend_from_slice(&[
+            side(Some(self.first_side)),
+            side(self.syn_side),
+            side(self.synack_side),
+            u8::from(self.starts_with_syn)
+                | u8::from(self.table_first) << 1
+                | u8::from(self.dead) << 2,
+            self.depth,
+        ]);
+        out.extend_from_slice(&self.history.to_bytes());
+        out.extend_from_slice(&self.chains.first.to_le_bytes());
+        out.extend_from_slice(&(self.chains.more.len() as u32).to_le_bytes());
+        for c in &self.chains.more {
+            out.extend_from_slice(&c.to_le_bytes());
+        }
+    }
+
+    /// Decodes a flow written by [`encode`](Self::encode); returns it and the bytes used.
+    pub fn decode(b: &[u8]) -> Option<(Flow, usize)> {
+        let mut r = Reader { b, at: 0 };
+        let key = FlowKey::from_bytes(r.take(48)?.try_into().ok()?);
+        let mut dir = [DirStats::default(); 2];
+        for d in &mut dir {
+            d.pkts = r.u64()?;
+            d.bytes = r.u64()?;
+            d.payload_bytes = r.u64()?;
+            d.first = Timestamp(r.u64()? as i64);
+            d.last = Timestamp(r.u64()? as i64);
+            let t = r.take(3)?;
+            (d.ttl_min, d.ttl_max, d.tcp_flags) = (t[0], t[1], t[2]);
+        }
+        let start_ts = Timestamp(r.u64()? as i64);
+        let max_ts = Timestamp(r.u64()? as i64);
+        let slice = r.u64()? as i64;
+        let first_loc = Locator {
+            input: r.u32()?,
+            interface: r.u32()?,
+            frame: r.u64()?,
+            offset: r.u64()?,
+        };
+        let m = r.take(5)?;
+        let side = |v: u8| match v {
+            1 => Some(Side::Lo),
+            2 => Some(Side::Hi),
+            _ => None,
+        };
+        let history = History::from_bytes(r.take(17)?.try_into().ok()?);
+        let first = r.u32()?;
+        let n = r.u32()? as usize;
+        let mut more = Vec::with_capacity(n.min(1024));
+        for _ in 0..n {
+            more.push(r.u32()?);
+        }
+        let f = Flow {
+            key,
+            dir,
+            start_ts,
+            max_ts,
+            first_loc,
+            first_side: side(m[0]).unwrap_or(Side::Lo),
+            syn_side: side(m[1]),
+            synack_side: side(m[2]),
+            starts_with_syn: m[3] & 1 != 0,
+            history,
+            chains: Chains { first, more },
+            depth: m[4],
+            slice,
+            table_first: m[3] & 2 != 0,
+            dead: m[3] & 4 != 0,
+        };
+        Some((f, r.at))
+    }
+
     /// Packets in both directions.
     pub fn pkts(&self) -> u64 {
         self.dir[0].pkts + self.dir[1].pkts
@@ -234,6 +342,28 @@ impl Flow {
         for c in later.chains.all() {
             self.chains.add(c);
         }
+    }
+}
+
+/// Reads little-endian fields from a byte slice.
+struct Reader<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let s = self.b.get(self.at..self.at.checked_add(n)?)?;
+        self.at += n;
+        Some(s)
+    }
+
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
     }
 }
 
@@ -1052,6 +1182,66 @@ impl FlowTable {
             .retain(|k, i| now.since(flows[*i as usize].max_ts) <= cfg.idle(k.proto));
     }
 
+    /// Number of flow segments held (for deciding when to spill).
+    pub fn held(&self) -> usize {
+        self.flows.len()
+    }
+
+    /// Removes and returns, in output order, the flows no later packet or fragment can
+    /// change: not open, not waiting for fragments. Only for a table nothing will be
+    /// appended to the left of (a run's own table), because a closed segment may still
+    /// join the open segment of a table before it.
+    pub fn take_finished(&mut self) -> Vec<Flow> {
+        let n = self.flows.len();
+        let mut keep = vec![false; n];
+        for &i in self.open.values() {
+            keep[i as usize] = true;
+        }
+        for e in self
+            .frags
+            .values()
+            .chain(self.expired.iter().map(|(_, e)| e))
+        {
+            if let Some(Resolved { seg: Some(seg), .. }) = e.flow {
+                keep[seg as usize] = true;
+            }
+        }
+        let mut remap = vec![u32::MAX; n];
+        let mut kept = Vec::with_capacity(self.open.len());
+        let mut done = Vec::new();
+        for (i, f) in self.flows.drain(..).enumerate() {
+            if f.dead {
+                continue;
+            }
+            if keep[i] {
+                remap[i] = kept.len() as u32;
+                kept.push(f);
+            } else {
+                done.push(f);
+            }
+        }
+        self.flows = kept;
+        for i in self.open.values_mut() {
+            *i = remap[*i as usize];
+        }
+        for e in self
+            .frags
+            .values_mut()
+            .chain(self.expired.iter_mut().map(|(_, e)| e))
+        {
+            if let Some(Resolved { seg: Some(seg), .. }) = &mut e.flow {
+                *seg = remap[*seg as usize];
+            }
+        }
+        done.sort_unstable_by_key(Flow::order_key);
+        done
+    }
+
+    /// The encapsulation chains interned so far, by [`ChainId`].
+    pub fn chains(&self) -> &[Box<[Encap]>] {
+        &self.chains.chains
+    }
+
     /// Ends the table: closes datagram records and returns every flow in output order
     /// (first packet time, then input and frame, then encapsulation depth and key).
     pub fn finish(mut self) -> FlowSet {
@@ -1118,5 +1308,43 @@ impl FlowSet {
     /// The encapsulation layers of a chain.
     pub fn chain(&self, id: ChainId) -> &[Encap] {
         self.chains.get(id as usize).map_or(&[], |c| c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flows_survive_their_binary_encoding() {
+        let mut t = FlowTable::new(FlowConfig::default());
+        let p = PacketFacts {
+            src: Addr::v4([10, 0, 0, 1]),
+            dst: Addr::v6([0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]),
+            sport: 1234,
+            dport: 443,
+            proto: Proto::TCP,
+            ip_len: 60,
+            ttl: 61,
+            tcp_flags: tcp::SYN,
+            ports_known: true,
+            ..PacketFacts::default()
+        };
+        let loc = Locator {
+            input: 2,
+            interface: 1,
+            frame: 77,
+            offset: 9000,
+        };
+        t.add_frame(&[p], &[], Timestamp(5), loc);
+        let mut f = t.flows[0].clone();
+        f.chains.more = vec![3, 9];
+        let mut buf = Vec::new();
+        f.encode(&mut buf);
+        buf.extend_from_slice(b"trailing");
+        let (g, used) = Flow::decode(&buf).expect("decodes");
+        assert_eq!(g, f);
+        assert_eq!(&buf[used..], b"trailing");
+        assert!(Flow::decode(&buf[..used - 1]).is_none());
     }
 }

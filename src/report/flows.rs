@@ -1,7 +1,7 @@
 //! Flow table rows and their CSV and JSON-lines writers.
 
 use crate::decode::Encap;
-use crate::flow::{Flow, FlowKey, FlowSet, community_id, conn_state, flags_text};
+use crate::flow::{Flow, FlowKey, community_id, conn_state, flags_text};
 use crate::model::{Proto, Seconds};
 use crate::pipeline::FlowRun;
 use serde::Serialize;
@@ -108,16 +108,32 @@ pub fn flow_rows(run: &FlowRun) -> Vec<FlowRow> {
     flow_rows_range(run, 0..run.flows.flows.len())
 }
 
-/// The rows of the flows `range` of a run's flow table.
+/// The rows of the flows `range` of a run's in-memory flow table.
 pub fn flow_rows_range(run: &FlowRun, range: std::ops::Range<usize>) -> Vec<FlowRow> {
-    let names: Vec<String> = run
-        .inputs
+    rows_of(
+        &run.flows.flows[range],
+        &run.flows.chains,
+        &input_names(run),
+    )
+}
+
+/// The names of a run's inputs, as written in the `input` column.
+pub fn input_names(run: &FlowRun) -> Vec<String> {
+    run.inputs
         .iter()
         .map(|i| i.name.display().to_string())
-        .collect();
-    run.flows.flows[range]
-        .iter()
-        .map(|f| flow_row(f, &run.flows, &names))
+        .collect()
+}
+
+/// The rows of some flows, given the encapsulation chains and input names of their run.
+pub fn rows_of<'a>(
+    flows: impl IntoIterator<Item = &'a Flow>,
+    chains: &[Box<[Encap]>],
+    names: &[String],
+) -> Vec<FlowRow> {
+    flows
+        .into_iter()
+        .map(|f| flow_row(f, chains, names))
         .collect()
 }
 
@@ -141,7 +157,7 @@ fn carrier_key(t: &crate::decode::Tunnel) -> FlowKey {
     .0
 }
 
-fn flow_row(f: &Flow, set: &FlowSet, names: &[String]) -> FlowRow {
+fn flow_row(f: &Flow, chains: &[Box<[Encap]>], names: &[String]) -> FlowRow {
     let orig = f.orig_side();
     let resp = orig.other();
     let (o, r) = (&f.dir[orig.idx()], &f.dir[resp.idx()]);
@@ -152,7 +168,7 @@ fn flow_row(f: &Flow, set: &FlowSet, names: &[String]) -> FlowRow {
     let mut parents: Vec<String> = Vec::new();
     let mut shown: Vec<&[Encap]> = Vec::new();
     for c in f.chains.all() {
-        let chain = set.chain(c);
+        let chain: &[Encap] = chains.get(c as usize).map_or(&[], |c| c);
         // The return direction of a tunnel (endpoints swapped) is the same path.
         if chain.is_empty() || shown.iter().any(|s| mirrors(s, chain)) {
             continue;

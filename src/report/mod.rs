@@ -10,11 +10,11 @@ mod parquet;
 mod summary;
 
 pub use flows::{
-    FLOW_COLUMNS, FlowRow, csv_header, flow_rows, flow_rows_range, write_csv, write_csv_rows,
-    write_jsonl,
+    FLOW_COLUMNS, FlowRow, csv_header, flow_rows, flow_rows_range, input_names, rows_of, write_csv,
+    write_csv_rows, write_jsonl,
 };
 #[cfg(feature = "parquet")]
-pub use parquet::write_parquet;
+pub use parquet::{write_parquet, write_parquet_batches};
 pub use summary::summary_text;
 
 use crate::pipeline::FlowRun;
@@ -72,7 +72,8 @@ pub enum ReportError {
     Parquet(String),
 }
 
-/// Writes a run's flows as a table in `format`.
+/// Writes a run's in-memory flows as a table in `format` (see
+/// [`pipeline::write_flows`](crate::pipeline::write_flows) for runs that spilled).
 pub fn write_flows(
     run: &FlowRun,
     format: TableFormat,

@@ -13,10 +13,36 @@ where
     Column::new(name.into(), rows.iter().map(f).collect::<Vec<T>>())
 }
 
+fn err(e: PolarsError) -> ReportError {
+    ReportError::Parquet(e.to_string())
+}
+
 /// Writes rows as one Parquet file: `ts` as a UTC nanosecond timestamp, `duration` in
 /// seconds, empty optional values as nulls.
 pub fn write_parquet(rows: &[FlowRow], out: &mut dyn Write) -> Result<(), ReportError> {
-    let err = |e: PolarsError| ReportError::Parquet(e.to_string());
+    let mut df = frame(rows)?;
+    ParquetWriter::new(out).finish(&mut df).map_err(err)?;
+    Ok(())
+}
+
+/// Writes batches of rows as one Parquet file, a row group per batch, so the whole table
+/// never has to be in memory.
+pub fn write_parquet_batches(
+    mut batches: impl Iterator<Item = Result<Vec<FlowRow>, ReportError>>,
+    out: &mut dyn Write,
+) -> Result<(), ReportError> {
+    let first = batches.next().transpose()?.unwrap_or_default();
+    let df = frame(&first)?;
+    let mut w = ParquetWriter::new(out).batched(df.schema()).map_err(err)?;
+    w.write_batch(&df).map_err(err)?;
+    for b in batches {
+        w.write_batch(&frame(&b?)?).map_err(err)?;
+    }
+    w.finish().map_err(err)?;
+    Ok(())
+}
+
+fn frame(rows: &[FlowRow]) -> Result<DataFrame, ReportError> {
     let ts = Int64Chunked::from_vec("ts".into(), rows.iter().map(|r| r.ts_ns).collect())
         .into_datetime(TimeUnit::Nanoseconds, Some(TimeZone::UTC))
         .into_column();
@@ -49,7 +75,5 @@ pub fn write_parquet(rows: &[FlowRow], out: &mut dyn Write) -> Result<(), Report
         col("interface", rows, |r| r.interface),
         col("first_frame", rows, |r| r.first_frame),
     ];
-    let mut df = DataFrame::new(rows.len(), columns).map_err(err)?;
-    ParquetWriter::new(out).finish(&mut df).map_err(err)?;
-    Ok(())
+    DataFrame::new(rows.len(), columns).map_err(err)
 }

@@ -16,7 +16,7 @@ pub fn summary_text(run: &FlowRun) -> String {
         if run.inputs.len() == 1 { "" } else { "s" },
         read,
         frames,
-        run.flows.flows.len()
+        run.flow_count()
     );
     for i in &run.inputs {
         match (&i.container, &i.error) {

@@ -115,3 +115,49 @@ fn parallel_row_encoding_writes_what_sequential_encoding_writes() {
         assert!(par == table(&r, format), "{format:?}");
     }
 }
+
+/// 20,000 short flows spread over 200 s: most finish long before the capture ends.
+fn long_capture() -> Vec<u8> {
+    use hoptrace::synth::Capture;
+    use hoptrace::synth::pkt::Pkt;
+    let mut c = Capture::new(Format::Pcap);
+    for i in 0..20_000u32 {
+        let a = ([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 5000);
+        let t = i64::from(i) * 10_000_000;
+        c.push(t, &Pkt::udp4(a, ([192, 0, 2, 53], 53), b"query"));
+        c.push(t + 1000, &Pkt::udp4(([192, 0, 2, 53], 53), a, b"answer"));
+    }
+    c.finish()
+}
+
+#[test]
+fn spilling_finished_flows_to_disk_gives_the_same_table() {
+    let d = Dir::new();
+    let p = d.write("long.pcap", &long_capture());
+    let spill_dir = d.path().join("spill");
+    std::fs::create_dir(&spill_dir).unwrap();
+    let mut cfg = FlowsConfig::new(vec![p]);
+    cfg.chunk_bytes = 64 * 1024;
+    let in_memory = flows(&cfg).unwrap();
+    cfg.spill = Some(hoptrace::pipeline::SpillConfig {
+        dir: spill_dir.clone(),
+        max_flows: 500,
+    });
+    let spilled = flows(&cfg).unwrap();
+    assert!(spilled.spilled.runs() > 1, "nothing was spilled");
+    assert!(spilled.flows.flows.len() < 10_000);
+    assert_eq!(spilled.flow_count(), 20_000);
+    for format in [TableFormat::Csv, TableFormat::Jsonl] {
+        let mut a = Vec::new();
+        let mut b = Vec::new();
+        hoptrace::pipeline::write_flows(&in_memory, format, &mut a, 2).unwrap();
+        hoptrace::pipeline::write_flows(&spilled, format, &mut b, 2).unwrap();
+        assert!(a == b, "{format:?}: spilled output differs");
+    }
+    drop(spilled);
+    assert_eq!(
+        std::fs::read_dir(&spill_dir).unwrap().count(),
+        0,
+        "run files are removed"
+    );
+}

@@ -8,6 +8,10 @@
 //! ended is read again from the right place, so the result is exactly that of one
 //! sequential pass and never depends on the thread count.
 
+mod spill;
+
+pub use spill::{Merged, SpillConfig, Spilled};
+
 use crate::decode::{Decoded, decode};
 use crate::flow::{FlowConfig, FlowSet, FlowTable};
 use crate::ingest::{
@@ -43,6 +47,9 @@ pub struct FlowsConfig {
     pub progress: Option<Arc<AtomicU64>>,
     /// How plain capture files are read.
     pub read_mode: ingest::ReadMode,
+    /// Spill finished flows to disk past a number of flows in memory (off by default: the
+    /// library keeps every flow in memory unless asked).
+    pub spill: Option<SpillConfig>,
 }
 
 impl FlowsConfig {
@@ -55,6 +62,7 @@ impl FlowsConfig {
             chunk_bytes: DEFAULT_CHUNK_BYTES,
             progress: None,
             read_mode: ingest::ReadMode::default(),
+            spill: None,
         }
     }
 }
@@ -83,13 +91,25 @@ pub struct InputSummary {
 /// The result of [`flows`].
 #[derive(Debug)]
 pub struct FlowRun {
-    /// The flows, in output order.
+    /// The flows held in memory, in output order (all of them unless spilling was on).
     pub flows: FlowSet,
     /// One summary per input, in input order.
     pub inputs: Vec<InputSummary>,
+    /// Flows spilled to disk; [`FlowRun::merged`] gives every flow in output order.
+    pub spilled: Spilled,
 }
 
 impl FlowRun {
+    /// Every flow, in memory or spilled, in output order.
+    pub fn merged(&self) -> std::io::Result<Merged<'_>> {
+        Merged::new(&self.flows.flows, &self.spilled)
+    }
+
+    /// Number of flows, in memory and spilled.
+    pub fn flow_count(&self) -> u64 {
+        self.flows.flows.len() as u64 + self.spilled.len()
+    }
+
     /// True when something could not be read: an input, a record or a header.
     pub fn skipped_input(&self) -> bool {
         self.flows.diag.has_problems() || self.inputs.iter().any(|i| i.error.is_some())
@@ -116,6 +136,17 @@ pub enum Error {
     /// No inputs were given.
     #[error("no input files given")]
     NoInputs,
+    /// Finished flows could not be written to the spill directory.
+    #[error(
+        "cannot spill finished flows to {dir}: {source}; free space there or pick another directory"
+    )]
+    Spill {
+        /// The spill directory.
+        dir: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 enum Job {
@@ -162,7 +193,17 @@ struct ChunkOut {
 /// Inputs that cannot be opened or stop being readable are listed in the summaries and the
 /// rest is still read; `Err` is only for a run that cannot start.
 pub fn flows(cfg: &FlowsConfig) -> Result<FlowRun, Error> {
-    Ok(partial(cfg)?.finish())
+    if cfg.inputs.is_empty() {
+        return Err(Error::NoInputs);
+    }
+    let pool = pool(cfg.threads)?;
+    let threads = pool.current_num_threads();
+    let (partial, spilled) = pool.install(|| run(cfg, threads, cfg.spill.as_ref()))?;
+    Ok(FlowRun {
+        flows: partial.table.finish(),
+        inputs: partial.inputs,
+        spilled,
+    })
 }
 
 /// A partial aggregate: the flow table of some inputs, not yet finished, so that the
@@ -190,6 +231,7 @@ impl PartialRun {
         FlowRun {
             flows: self.table.finish(),
             inputs: self.inputs,
+            spilled: Spilled::default(),
         }
     }
 }
@@ -201,10 +243,16 @@ pub fn partial(cfg: &FlowsConfig) -> Result<PartialRun, Error> {
     }
     let pool = pool(cfg.threads)?;
     let threads = pool.current_num_threads();
-    Ok(pool.install(|| run(cfg, threads)))
+    // A partial table may be appended to an earlier one: nothing of it can be spilled.
+    Ok(pool.install(|| run(cfg, threads, None))?.0)
 }
 
-fn run(cfg: &FlowsConfig, threads: usize) -> PartialRun {
+fn run(
+    cfg: &FlowsConfig,
+    threads: usize,
+    spill: Option<&SpillConfig>,
+) -> Result<(PartialRun, Spilled), Error> {
+    let mut spilled = Spilled::default();
     let window = threads * 2;
     let (tx, rx) = mpsc::sync_channel::<Job>(window * 2);
     let inputs = cfg.inputs.clone();
@@ -380,14 +428,28 @@ fn run(cfg: &FlowsConfig, threads: usize) -> PartialRun {
                 _ => {}
             }
         }
+        if let Some(sp) = spill
+            && acc.held() > sp.max_flows
+        {
+            let done = acc.take_finished();
+            spilled
+                .write_run(&sp.dir, &done)
+                .map_err(|source| Error::Spill {
+                    dir: sp.dir.clone(),
+                    source,
+                })?;
+        }
     }
     if let Ok(p) = producer {
         let _ = p.join();
     }
-    PartialRun {
-        table: acc,
-        inputs: summaries,
-    }
+    Ok((
+        PartialRun {
+            table: acc,
+            inputs: summaries,
+        },
+        spilled,
+    ))
 }
 
 /// A recycled (or new) table for one chunk.
@@ -693,8 +755,8 @@ fn give_buf(pool: &std::sync::Mutex<Vec<Vec<u8>>>, b: Vec<u8>) {
     }
 }
 
-/// Writes a run's flow table, encoding rows in parallel (the bytes are the same as
-/// [`report::write_flows`] writes).
+/// Writes a run's flow table, encoding rows in parallel and merging spilled flows back in
+/// order (the bytes are the same as [`report::write_flows`] writes for a run held in memory).
 pub fn write_flows(
     run: &FlowRun,
     format: TableFormat,
@@ -702,29 +764,62 @@ pub fn write_flows(
     threads: usize,
 ) -> Result<(), ReportError> {
     const ROWS: usize = 8192;
+    let names = report::input_names(run);
+    let chains = &run.flows.chains;
+    let pool = pool(threads).map_err(|e| ReportError::Io(std::io::Error::other(e.to_string())))?;
+    let window = pool.current_num_threads() * 4 * ROWS;
+    let mut merged = run.merged()?;
+    let mut next_window =
+        || -> Result<Vec<std::borrow::Cow<'_, crate::flow::Flow>>, ReportError> {
+            let mut w = Vec::with_capacity(window);
+            while w.len() < window {
+                match merged.next_flow()? {
+                    Some(f) => w.push(f),
+                    None => break,
+                }
+            }
+            Ok(w)
+        };
     if format == TableFormat::Parquet {
-        return report::write_flows(run, format, out);
-    }
-    let n = run.flows.flows.len();
-    let ranges: Vec<std::ops::Range<usize>> =
-        (0..n).step_by(ROWS).map(|s| s..(s + ROWS).min(n)).collect();
-    let encode = |r: &std::ops::Range<usize>| -> std::io::Result<Vec<u8>> {
-        let rows = report::flow_rows_range(run, r.clone());
-        let mut buf = Vec::with_capacity(rows.len() * 300);
-        match format {
-            TableFormat::Csv => report::write_csv_rows(&rows, &mut buf)?,
-            _ => report::write_jsonl(&rows, &mut buf)?,
+        #[cfg(feature = "parquet")]
+        {
+            let batches = std::iter::from_fn(|| match next_window() {
+                Ok(w) if w.is_empty() => None,
+                Ok(w) => Some(Ok(report::rows_of(
+                    w.iter().map(|c| c.as_ref()),
+                    chains,
+                    &names,
+                ))),
+                Err(e) => Some(Err(e)),
+            });
+            return report::write_parquet_batches(batches, out);
         }
-        Ok(buf)
-    };
+        #[cfg(not(feature = "parquet"))]
+        return Err(ReportError::NoParquet);
+    }
     if format == TableFormat::Csv {
         out.write_all(&report::csv_header())?;
     }
-    let pool = pool(threads).map_err(|e| ReportError::Io(std::io::Error::other(e.to_string())))?;
-    // Encode a window of ranges in parallel, write it, go on: memory stays bounded.
-    for window in ranges.chunks(pool.current_num_threads() * 4) {
-        let bufs: Vec<std::io::Result<Vec<u8>>> =
-            pool.install(|| window.par_iter().map(encode).collect());
+    // Encode a window of flows in parallel, write it, go on: memory stays bounded.
+    loop {
+        let flows = next_window()?;
+        if flows.is_empty() {
+            break;
+        }
+        let bufs: Vec<std::io::Result<Vec<u8>>> = pool.install(|| {
+            flows
+                .par_chunks(ROWS)
+                .map(|chunk| {
+                    let rows = report::rows_of(chunk.iter().map(|c| c.as_ref()), chains, &names);
+                    let mut buf = Vec::with_capacity(rows.len() * 300);
+                    match format {
+                        TableFormat::Csv => report::write_csv_rows(&rows, &mut buf)?,
+                        _ => report::write_jsonl(&rows, &mut buf)?,
+                    }
+                    Ok(buf)
+                })
+                .collect()
+        });
         for b in bufs {
             out.write_all(&b?)?;
         }
