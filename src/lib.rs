@@ -31,6 +31,28 @@
 //! assert_eq!(f.key.endpoint(f.orig_side()).port, 40000);
 //! ```
 
+//!
+//! To look at packets one at a time instead, stream them:
+//!
+//! ```
+//! use hoptrace::pipeline::{PacketEvent, packets};
+//!
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let path = dir.path().join("demo.pcapng");
+//! # std::fs::write(&path, hoptrace::synth::demo_capture()).unwrap();
+//! let mut tunnelled = 0;
+//! for event in packets(&path)? {
+//!     if let PacketEvent::Packet(p) = event? {
+//!         // One PacketFacts per IP header: a VXLAN frame has the carrier and the inner.
+//!         if p.packets.len() > 1 {
+//!             tunnelled += 1;
+//!         }
+//!     }
+//! }
+//! assert_eq!(tunnelled, 11);
+//! # Ok::<(), hoptrace::ingest::IngestError>(())
+//! ```
+
 pub mod decode;
 pub mod flow;
 pub mod ingest;

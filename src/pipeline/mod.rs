@@ -8,8 +8,10 @@
 //! ended is read again from the right place, so the result is exactly that of one
 //! sequential pass and never depends on the thread count.
 
+mod packets;
 mod spill;
 
+pub use packets::{Packet, PacketEvent, Packets, packets};
 pub use spill::{Merged, SpillConfig, Spilled};
 
 use crate::decode::{Decoded, decode};

@@ -403,3 +403,36 @@ fn the_bundled_demo_capture_is_what_the_generator_writes() {
     assert!(!run.skipped_input(), "{:?}", run.flows.diag.entries());
     assert_eq!(run.flows.flows.len(), 10);
 }
+
+#[test]
+fn packets_streams_decoded_frames_from_plain_and_compressed_inputs() {
+    use hoptrace::pipeline::{PacketEvent, packets};
+    let demo = hoptrace::synth::demo_capture();
+    let d = Dir::new();
+    let plain = d.write("demo.pcapng", &demo);
+    let gz = d.write("demo.pcapng.gz", &gzip(&demo));
+    let collect = |p: &std::path::Path| -> Vec<PacketEvent> {
+        packets(p).unwrap().map(|e| e.unwrap()).collect()
+    };
+    let a = collect(&plain);
+    assert_eq!(a.len(), 24);
+    assert_eq!(a, collect(&gz));
+    let PacketEvent::Packet(first) = &a[0] else {
+        panic!("a frame")
+    };
+    assert_eq!(first.loc.frame, 1);
+    assert!(first.packets.is_empty(), "the first frame is ARP");
+    assert_eq!(first.problem.map(|p| p.0), Some(SkipReason::NotIp));
+    let tunnelled = a
+        .iter()
+        .filter_map(|e| match e {
+            PacketEvent::Packet(p) if p.packets.len() == 2 => Some(p),
+            _ => None,
+        })
+        .count();
+    assert_eq!(
+        tunnelled,
+        8 + 2 + 1,
+        "VXLAN, GRE and 6in4 frames carry two IP headers"
+    );
+}
