@@ -42,7 +42,7 @@ pub enum PacketEvent {
 enum Source {
     Bytes(Bytes),
     Stream {
-        splitter: StreamSplitter,
+        splitter: Box<StreamSplitter>,
         block: Option<StreamBlock>,
     },
 }
