@@ -69,7 +69,7 @@ pub fn packets(path: &Path) -> Result<Packets, IngestError> {
         Body::Stream { .. } => {
             match StreamSplitter::new(input, crate::pipeline::DEFAULT_CHUNK_BYTES) {
                 Ok(splitter) => Source::Stream {
-                    splitter,
+                    splitter: Box::new(splitter),
                     block: None,
                 },
                 Err(_) => return unreachable_file(path),
