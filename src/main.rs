@@ -36,10 +36,34 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per process; boxing the larger variant would only add indirection.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Group the packets of captures into bidirectional flows (a table close to Zeek's conn.log)
     Flows(FlowsArgs),
+    /// Merge partial flow tables (written by `flows --partial`) of consecutive parts of one
+    /// capture set into the table one run over all of it gives
+    Merge(MergeArgs),
+}
+
+#[derive(Args)]
+struct MergeArgs {
+    /// Partial tables, in capture order
+    #[arg(required = true, value_name = "PARTIAL")]
+    partials: Vec<PathBuf>,
+    /// Write the table here instead of standard output
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Table format; by default from the output file's extension, else csv
+    #[arg(long, value_parser = ["csv", "jsonl", "parquet"])]
+    format: Option<String>,
+    /// Worker threads for encoding rows (0 = one per core)
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Print no summary
+    #[arg(short, long)]
+    quiet: bool,
 }
 
 #[derive(Args)]
@@ -54,6 +78,10 @@ struct FlowsArgs {
     /// Table format; by default from the output file's extension, else csv
     #[arg(long, value_parser = ["csv", "jsonl", "parquet"])]
     format: Option<String>,
+    /// Write the unfinished flow table to FILE instead of a table, for `hoptrace merge`
+    /// with the tables of the parts of the capture set that come before and after
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["output", "format"])]
+    partial: Option<PathBuf>,
     /// Worker threads (0 = one per core)
     #[arg(long, default_value_t = 0)]
     threads: usize,
@@ -136,16 +164,48 @@ fn flow_config(a: &FlowsArgs) -> Result<FlowConfig> {
     Ok(c)
 }
 
-fn run_flows(a: FlowsArgs) -> Result<u8> {
-    let format = match (&a.format, &a.output) {
+fn table_format(format: &Option<String>, output: &Option<PathBuf>) -> Result<TableFormat> {
+    let f = match (format, output) {
         (Some(f), _) => TableFormat::parse(f).context("--format: use csv, jsonl or parquet")?,
         (None, Some(p)) => TableFormat::from_path(p).unwrap_or(TableFormat::Csv),
         (None, None) => TableFormat::Csv,
     };
     #[cfg(not(feature = "parquet"))]
-    if format == TableFormat::Parquet {
+    if f == TableFormat::Parquet {
         bail!(report::ReportError::NoParquet);
     }
+    Ok(f)
+}
+
+/// Writes a finished run's table where the flags say.
+fn write_table(
+    run: &hoptrace::FlowRun,
+    format: TableFormat,
+    output: &Option<PathBuf>,
+    threads: usize,
+) -> Result<()> {
+    match output {
+        Some(path) => {
+            let mut file = std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?;
+            let mut w = std::io::BufWriter::with_capacity(1 << 20, &mut file);
+            hoptrace::pipeline::write_flows(run, format, &mut w, threads)
+                .with_context(|| format!("writing {}", path.display()))?;
+            w.flush()
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let mut lock = stdout.lock();
+            hoptrace::pipeline::write_flows(run, format, &mut lock, threads)
+                .context("writing standard output")?;
+        }
+    }
+    Ok(())
+}
+
+fn run_flows(a: FlowsArgs) -> Result<u8> {
+    let format = table_format(&a.format, &a.output)?;
     let progress = Arc::new(AtomicU64::new(0));
     let mut cfg = FlowsConfig::new(a.inputs.clone());
     cfg.threads = a.threads;
@@ -163,6 +223,38 @@ fn run_flows(a: FlowsArgs) -> Result<u8> {
     let done = Arc::new(AtomicBool::new(false));
     let bar = (!a.quiet && std::io::stderr().is_terminal())
         .then(|| spawn_progress(&a.inputs, &progress, &done));
+    if let Some(path) = &a.partial {
+        let part = hoptrace::partial(&cfg);
+        done.store(true, Ordering::Relaxed);
+        if let Some(h) = bar {
+            let _ = h.join();
+        }
+        let part = part?;
+        let mut file = std::fs::File::create(path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, &mut file);
+        part.save(&mut w)
+            .and_then(|()| w.flush())
+            .with_context(|| format!("writing {}", path.display()))?;
+        let problems =
+            part.table.diag.has_problems() || part.inputs.iter().any(|i| i.error.is_some());
+        let nothing = part.inputs.iter().all(|i| i.container.is_none());
+        if !a.quiet {
+            eprintln!(
+                "partial flow table of {} input{} written to {}",
+                part.inputs.len(),
+                if part.inputs.len() == 1 { "" } else { "s" },
+                path.display()
+            );
+        }
+        return Ok(if nothing {
+            exit::FATAL
+        } else if problems {
+            exit::SKIPPED
+        } else {
+            exit::OK
+        });
+    }
     let run = flows(&cfg);
     done.store(true, Ordering::Relaxed);
     if let Some(h) = bar {
@@ -176,26 +268,34 @@ fn run_flows(a: FlowsArgs) -> Result<u8> {
         eprintln!("error: none of the inputs could be read");
         return Ok(exit::FATAL);
     }
-    match &a.output {
-        Some(path) => {
-            let mut file = std::fs::File::create(path)
-                .with_context(|| format!("cannot create {}", path.display()))?;
-            let mut w = std::io::BufWriter::with_capacity(1 << 20, &mut file);
-            hoptrace::pipeline::write_flows(&run, format, &mut w, a.threads)
-                .with_context(|| format!("writing {}", path.display()))?;
-            w.flush()
-                .with_context(|| format!("writing {}", path.display()))?;
-            drop(w);
-            file.flush()
-                .with_context(|| format!("writing {}", path.display()))?;
-        }
-        None => {
-            let stdout = std::io::stdout();
-            let mut lock = stdout.lock();
-            hoptrace::pipeline::write_flows(&run, format, &mut lock, a.threads)
-                .context("writing standard output")?;
+    write_table(&run, format, &a.output, a.threads)?;
+    Ok(if run.skipped_input() {
+        exit::SKIPPED
+    } else {
+        exit::OK
+    })
+}
+
+fn run_merge(a: MergeArgs) -> Result<u8> {
+    let format = table_format(&a.format, &a.output)?;
+    let mut acc: Option<hoptrace::PartialRun> = None;
+    for p in &a.partials {
+        let part = hoptrace::PartialRun::load(p)?;
+        match &mut acc {
+            None => acc = Some(part),
+            Some(acc) => acc
+                .append(part)
+                .with_context(|| format!("merging {}", p.display()))?,
         }
     }
+    let Some(acc) = acc else {
+        bail!("no partial tables given");
+    };
+    let run = acc.finish();
+    if !a.quiet {
+        eprint!("{}", report::summary_text(&run));
+    }
+    write_table(&run, format, &a.output, a.threads)?;
     Ok(if run.skipped_input() {
         exit::SKIPPED
     } else {
@@ -257,6 +357,7 @@ fn main() -> ExitCode {
     };
     let res = match cli.command {
         Command::Flows(a) => run_flows(a),
+        Command::Merge(a) => run_merge(a),
     };
     match res {
         Ok(code) => ExitCode::from(code),

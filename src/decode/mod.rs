@@ -16,7 +16,7 @@ mod link;
 mod tunnel;
 
 use crate::ingest::RawFrame;
-use crate::model::{Addr, Layer, Proto, SkipReason};
+use crate::model::{Addr, BinReader, BinWriter, Layer, Proto, SkipReason};
 use std::fmt;
 
 /// How many IP layers (and so tunnels) one frame may nest before decoding stops.
@@ -150,6 +150,97 @@ impl fmt::Display for Encap {
                 Ok(())
             }
         }
+    }
+}
+
+impl TunnelKind {
+    const ALL: [TunnelKind; 11] = [
+        TunnelKind::Gre,
+        TunnelKind::Erspan1,
+        TunnelKind::Erspan2,
+        TunnelKind::Erspan3,
+        TunnelKind::Pptp,
+        TunnelKind::IpInIp,
+        TunnelKind::Vxlan,
+        TunnelKind::Geneve,
+        TunnelKind::GtpU,
+        TunnelKind::Teredo,
+        TunnelKind::Ayiya,
+    ];
+}
+
+impl Encap {
+    /// Writes the layer.
+    pub fn encode(&self, w: &mut BinWriter) {
+        match self {
+            Encap::Vlan(v) => {
+                w.u8(0);
+                w.u16(*v);
+            }
+            Encap::VnTag => w.u8(1),
+            Encap::Pbb(i) => {
+                w.u8(2);
+                w.u32(*i);
+            }
+            Encap::Mpls(l) => {
+                w.u8(3);
+                w.u32(*l);
+            }
+            Encap::Pppoe(s) => {
+                w.u8(4);
+                w.u16(*s);
+            }
+            Encap::Tunnel(t) => {
+                w.u8(5);
+                w.u8(t.kind as u8);
+                t.src.encode(w);
+                t.dst.encode(w);
+                w.u8(t.proto.0);
+                w.u16(t.sport);
+                w.u16(t.dport);
+                w.opt(t.id, |w, v| w.u32(v));
+            }
+        }
+    }
+
+    /// Reads a layer written by [`encode`](Self::encode).
+    pub fn decode(r: &mut BinReader<'_>) -> Option<Encap> {
+        Some(match r.u8()? {
+            0 => Encap::Vlan(r.u16()?),
+            1 => Encap::VnTag,
+            2 => Encap::Pbb(r.u32()?),
+            3 => Encap::Mpls(r.u32()?),
+            4 => Encap::Pppoe(r.u16()?),
+            5 => Encap::Tunnel(Tunnel {
+                kind: *TunnelKind::ALL.get(usize::from(r.u8()?))?,
+                src: Addr::decode(r)?,
+                dst: Addr::decode(r)?,
+                proto: Proto(r.u8()?),
+                sport: r.u16()?,
+                dport: r.u16()?,
+                id: r.opt(|r| r.u32())?,
+            }),
+            _ => return None,
+        })
+    }
+}
+
+impl Context {
+    /// Writes the context.
+    pub fn encode(&self, w: &mut BinWriter) {
+        w.u16(self.vlan[0]);
+        w.u16(self.vlan[1]);
+        w.u8(self.tunnel_kind);
+        w.u32(self.tunnel_id);
+    }
+
+    /// Reads a context written by [`encode`](Self::encode).
+    pub fn decode(r: &mut BinReader<'_>) -> Option<Context> {
+        Some(Context {
+            vlan: [r.u16()?, r.u16()?],
+            tunnel_kind: r.u8()?,
+            tunnel_id: r.u32()?,
+        })
     }
 }
 

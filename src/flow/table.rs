@@ -3,7 +3,9 @@
 use super::key::FlowKey;
 use super::stats::{DirStats, History, tcp};
 use crate::decode::{Context, Encap, Fragment, PacketFacts};
-use crate::model::{Addr, Diagnostics, Locator, Proto, Side, SkipReason, Timestamp};
+use crate::model::{
+    Addr, BinReader, BinWriter, Diagnostics, Locator, Proto, Side, SkipReason, Timestamp,
+};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
@@ -193,81 +195,87 @@ impl Flow {
 
     /// Appends the flow's binary encoding (for spilling finished flows to disk).
     pub fn encode(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.key.to_bytes());
+        let mut w = BinWriter {
+            buf: std::mem::take(out),
+        };
+        self.write(&mut w);
+        *out = w.buf;
+    }
+
+    fn write(&self, w: &mut BinWriter) {
+        w.buf.extend_from_slice(&self.key.to_bytes());
         for d in &self.dir {
-            for v in [d.pkts, d.bytes, d.payload_bytes] {
-                out.extend_from_slice(&v.to_le_bytes());
-            }
-            out.extend_from_slice(&d.first.0.to_le_bytes());
-            out.extend_from_slice(&d.last.0.to_le_bytes());
-            out.extend_from_slice(&[d.ttl_min, d.ttl_max, d.tcp_flags]);
+            w.u64(d.pkts);
+            w.u64(d.bytes);
+            w.u64(d.payload_bytes);
+            w.i64(d.first.0);
+            w.i64(d.last.0);
+            w.u8(d.ttl_min);
+            w.u8(d.ttl_max);
+            w.u8(d.tcp_flags);
         }
-        for t in [self.start_ts.0, self.max_ts.0, self.slice] {
-            out.extend_from_slice(&t.to_le_bytes());
-        }
-        out.extend_from_slice(&self.first_loc.input.to_le_bytes());
-        out.extend_from_slice(&self.first_loc.interface.to_le_bytes());
-        out.extend_from_slice(&self.first_loc.frame.to_le_bytes());
-        out.extend_from_slice(&self.first_loc.offset.to_le_bytes());
+        w.i64(self.start_ts.0);
+        w.i64(self.max_ts.0);
+        w.i64(self.slice);
+        self.first_loc.encode(w);
         let side = |s: Option<Side>| match s {
             None => 0u8,
             Some(Side::Lo) => 1,
             Some(Side::Hi) => 2,
         };
-        out.extend_from_slice(&[
-            side(Some(self.first_side)),
-            side(self.syn_side),
-            side(self.synack_side),
-            u8::from(self.starts_with_syn)
-                | u8::from(self.table_first) << 1
-                | u8::from(self.dead) << 2,
-            self.depth,
-        ]);
-        out.extend_from_slice(&self.history.to_bytes());
-        out.extend_from_slice(&self.chains.first.to_le_bytes());
-        out.extend_from_slice(&(self.chains.more.len() as u32).to_le_bytes());
+        w.u8(side(Some(self.first_side)));
+        w.u8(side(self.syn_side));
+        w.u8(side(self.synack_side));
+        w.u8(u8::from(self.starts_with_syn)
+            | u8::from(self.table_first) << 1
+            | u8::from(self.dead) << 2);
+        w.u8(self.depth);
+        w.buf.extend_from_slice(&self.history.to_bytes());
+        w.u32(self.chains.first);
+        w.u32(self.chains.more.len() as u32);
         for c in &self.chains.more {
-            out.extend_from_slice(&c.to_le_bytes());
+            w.u32(*c);
         }
     }
 
     /// Decodes a flow written by [`encode`](Self::encode); returns it and the bytes used.
     pub fn decode(b: &[u8]) -> Option<(Flow, usize)> {
-        let mut r = Reader { b, at: 0 };
+        let mut r = BinReader::new(b);
+        let f = Flow::read(&mut r)?;
+        Some((f, r.at))
+    }
+
+    fn read(r: &mut BinReader<'_>) -> Option<Flow> {
         let key = FlowKey::from_bytes(r.take(48)?.try_into().ok()?);
         let mut dir = [DirStats::default(); 2];
         for d in &mut dir {
             d.pkts = r.u64()?;
             d.bytes = r.u64()?;
             d.payload_bytes = r.u64()?;
-            d.first = Timestamp(r.u64()? as i64);
-            d.last = Timestamp(r.u64()? as i64);
-            let t = r.take(3)?;
-            (d.ttl_min, d.ttl_max, d.tcp_flags) = (t[0], t[1], t[2]);
+            d.first = Timestamp(r.i64()?);
+            d.last = Timestamp(r.i64()?);
+            d.ttl_min = r.u8()?;
+            d.ttl_max = r.u8()?;
+            d.tcp_flags = r.u8()?;
         }
-        let start_ts = Timestamp(r.u64()? as i64);
-        let max_ts = Timestamp(r.u64()? as i64);
-        let slice = r.u64()? as i64;
-        let first_loc = Locator {
-            input: r.u32()?,
-            interface: r.u32()?,
-            frame: r.u64()?,
-            offset: r.u64()?,
-        };
-        let m = r.take(5)?;
+        let start_ts = Timestamp(r.i64()?);
+        let max_ts = Timestamp(r.i64()?);
+        let slice = r.i64()?;
+        let first_loc = Locator::decode(r)?;
         let side = |v: u8| match v {
             1 => Some(Side::Lo),
             2 => Some(Side::Hi),
             _ => None,
         };
+        let m = r.take(5)?;
         let history = History::from_bytes(r.take(17)?.try_into().ok()?);
         let first = r.u32()?;
-        let n = r.u32()? as usize;
-        let mut more = Vec::with_capacity(n.min(1024));
+        let n = r.count()?;
+        let mut more = Vec::with_capacity(n);
         for _ in 0..n {
             more.push(r.u32()?);
         }
-        let f = Flow {
+        Some(Flow {
             key,
             dir,
             start_ts,
@@ -283,8 +291,7 @@ impl Flow {
             slice,
             table_first: m[3] & 2 != 0,
             dead: m[3] & 4 != 0,
-        };
-        Some((f, r.at))
+        })
     }
 
     /// Packets in both directions.
@@ -342,28 +349,6 @@ impl Flow {
         for c in later.chains.all() {
             self.chains.add(c);
         }
-    }
-}
-
-/// Reads little-endian fields from a byte slice.
-struct Reader<'a> {
-    b: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let s = self.b.get(self.at..self.at.checked_add(n)?)?;
-        self.at += n;
-        Some(s)
-    }
-
-    fn u64(&mut self) -> Option<u64> {
-        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
-    }
-
-    fn u32(&mut self) -> Option<u32> {
-        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
     }
 }
 
@@ -480,6 +465,96 @@ impl FragEntry {
             }
         }
         self.overlap |= later.overlap;
+    }
+}
+
+impl FragId {
+    fn encode(&self, w: &mut BinWriter) {
+        self.src.encode(w);
+        self.dst.encode(w);
+        w.u8(self.proto.0);
+        w.u32(self.id);
+        self.ctx.encode(w);
+    }
+
+    fn decode(r: &mut BinReader<'_>) -> Option<FragId> {
+        Some(FragId {
+            src: Addr::decode(r)?,
+            dst: Addr::decode(r)?,
+            proto: Proto(r.u8()?),
+            id: r.u32()?,
+            ctx: Context::decode(r)?,
+        })
+    }
+}
+
+impl FragEntry {
+    fn encode(&self, w: &mut BinWriter) {
+        w.i64(self.first_ts.0);
+        w.i64(self.last_ts.0);
+        w.opt(self.flow, |w, f| {
+            w.buf.extend_from_slice(&f.key.to_bytes());
+            w.u8(f.side.idx() as u8);
+            w.opt(f.seg, |w, s| w.u32(s));
+        });
+        w.u32(self.pending.len() as u32);
+        for b in &self.pending {
+            w.i64(b.ts.0);
+            w.u32(b.ip_len);
+            w.u8(b.ttl);
+            b.loc.encode(w);
+            w.u32(b.chain);
+        }
+        w.u32(self.ranges.len() as u32);
+        for (a, b) in &self.ranges {
+            w.u32(*a);
+            w.u32(*b);
+        }
+        w.opt(self.total, |w, t| w.u32(t));
+        w.buf.extend_from_slice(&self.head);
+        w.u16(self.head_have);
+        w.u8(u8::from(self.overlap));
+        self.first_loc.encode(w);
+    }
+
+    fn decode(r: &mut BinReader<'_>) -> Option<FragEntry> {
+        let first_ts = Timestamp(r.i64()?);
+        let last_ts = Timestamp(r.i64()?);
+        let flow = r.opt(|r| {
+            Some(Resolved {
+                key: FlowKey::from_bytes(r.take(48)?.try_into().ok()?),
+                side: if r.u8()? == 0 { Side::Lo } else { Side::Hi },
+                seg: r.opt(|r| r.u32())?,
+            })
+        })?;
+        let mut pending = Vec::new();
+        for _ in 0..r.count()? {
+            pending.push(Bare {
+                ts: Timestamp(r.i64()?),
+                ip_len: r.u32()?,
+                ttl: r.u8()?,
+                loc: Locator::decode(r)?,
+                chain: r.u32()?,
+            });
+        }
+        let mut ranges = Vec::new();
+        for _ in 0..r.count()? {
+            ranges.push((r.u32()?, r.u32()?));
+        }
+        let total = r.opt(|r| r.u32())?;
+        let head: [u8; 16] = r.take(16)?.try_into().ok()?;
+        Some(FragEntry {
+            first_ts,
+            last_ts,
+            flow,
+            pending,
+            ranges,
+            total,
+            head,
+            head_have: r.u16()?,
+            overlap: r.u8()? != 0,
+            first_loc: Locator::decode(r)?,
+        })
     }
 }
 
@@ -1180,6 +1255,132 @@ impl FlowTable {
         let flows = &self.flows;
         self.open
             .retain(|k, i| now.since(flows[*i as usize].max_ts) <= cfg.idle(k.proto));
+    }
+
+    /// Writes the whole table, unfinished, so that it can be appended to or finished by
+    /// another process (see `hoptrace::pipeline::PartialRun::save`).
+    pub fn encode(&self, w: &mut BinWriter) {
+        let c = &self.cfg;
+        for v in [
+            c.idle_tcp,
+            c.idle_udp,
+            c.idle_icmp,
+            c.idle_other,
+            c.frag_timeout,
+        ] {
+            w.i64(v);
+        }
+        w.opt(c.active, |w, v| w.i64(v));
+        w.u32(self.flows.len() as u32);
+        for f in &self.flows {
+            f.write(w);
+        }
+        let mut open: Vec<(&FlowKey, &u32)> = self.open.iter().collect();
+        open.sort_unstable_by_key(|(_, i)| **i);
+        w.u32(open.len() as u32);
+        for (k, i) in open {
+            w.buf.extend_from_slice(&k.to_bytes());
+            w.u32(*i);
+        }
+        w.u32(self.chains.chains.len() as u32);
+        for chain in &self.chains.chains {
+            w.u32(chain.len() as u32);
+            for e in chain.iter() {
+                e.encode(w);
+            }
+        }
+        let mut frags: Vec<(&FragId, &FragEntry)> = self.frags.iter().collect();
+        frags.sort_by_key(|(_, e)| (e.first_loc.input, e.first_loc.frame, e.first_loc.offset));
+        for list in [frags, self.expired.iter().map(|(k, e)| (k, e)).collect()] {
+            w.u32(list.len() as u32);
+            for (id, e) in list {
+                id.encode(w);
+                e.encode(w);
+            }
+        }
+        self.diag.encode(w);
+        for t in [self.max_ts, self.min_ts, self.last_sweep] {
+            w.i64(t.0);
+        }
+        w.u64(self.frames);
+        w.u64(self.frames_decoded);
+    }
+
+    /// Reads a table written by [`encode`](Self::encode); `None` when the bytes are damaged.
+    pub fn decode(r: &mut BinReader<'_>) -> Option<FlowTable> {
+        let cfg = FlowConfig {
+            idle_tcp: r.i64()?,
+            idle_udp: r.i64()?,
+            idle_icmp: r.i64()?,
+            idle_other: r.i64()?,
+            frag_timeout: r.i64()?,
+            active: r.opt(|r| r.i64())?,
+        };
+        let mut t = FlowTable::new(cfg);
+        for _ in 0..r.count()? {
+            t.flows.push(Flow::read(r)?);
+        }
+        for _ in 0..r.count()? {
+            let k = FlowKey::from_bytes(r.take(48)?.try_into().ok()?);
+            let i = r.u32()?;
+            if i as usize >= t.flows.len() {
+                return None;
+            }
+            t.open.insert(k, i);
+        }
+        let mut chains = Vec::new();
+        for _ in 0..r.count()? {
+            let n = r.count()?;
+            let mut c = Vec::with_capacity(n);
+            for _ in 0..n {
+                c.push(Encap::decode(r)?);
+            }
+            chains.push(c.into_boxed_slice());
+        }
+        let n_chains = chains.len();
+        for chain in chains.into_iter().skip(1) {
+            t.chains.intern(&chain);
+        }
+        // Every chain id must name a chain (distinct chains keep their ids when interned).
+        if t.chains.chains.len() != n_chains.max(1)
+            || t.flows
+                .iter()
+                .any(|f| f.chains.all().any(|c| c as usize >= n_chains.max(1)))
+        {
+            return None;
+        }
+        let n = t.flows.len() as u32;
+        let chains_n = t.chains.chains.len() as u32;
+        let valid = |e: &FragEntry| {
+            e.pending.iter().all(|b| b.chain < chains_n)
+                && match e.flow {
+                    Some(Resolved { seg: Some(s), .. }) => s < n,
+                    _ => true,
+                }
+        };
+        for _ in 0..r.count()? {
+            let id = FragId::decode(r)?;
+            let e = FragEntry::decode(r)?;
+            if !valid(&e) {
+                return None;
+            }
+            t.frags.insert(id, e);
+        }
+        for _ in 0..r.count()? {
+            let id = FragId::decode(r)?;
+            let e = FragEntry::decode(r)?;
+            if !valid(&e) {
+                return None;
+            }
+            t.expired.push((id, e));
+        }
+        t.diag = Diagnostics::decode(r)?;
+        t.max_ts = Timestamp(r.i64()?);
+        t.min_ts = Timestamp(r.i64()?);
+        t.last_sweep = Timestamp(r.i64()?);
+        t.frames = r.u64()?;
+        t.frames_decoded = r.u64()?;
+        Some(t)
     }
 
     /// Number of flow segments held (for deciding when to spill).

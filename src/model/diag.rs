@@ -48,6 +48,34 @@ pub enum SkipReason {
 }
 
 impl SkipReason {
+    const ALL: [SkipReason; 15] = [
+        SkipReason::TruncatedRecord,
+        SkipReason::BadRecordLength,
+        SkipReason::UnreadableBytes,
+        SkipReason::BadBlockTrailer,
+        SkipReason::UnsupportedSection,
+        SkipReason::UnknownInterface,
+        SkipReason::UnknownLinkType,
+        SkipReason::TruncatedHeader,
+        SkipReason::MalformedHeader,
+        SkipReason::TunnelTooDeep,
+        SkipReason::NotIp,
+        SkipReason::FragmentWithoutFirst,
+        SkipReason::FragmentOverlap,
+        SkipReason::FragmentIncomplete,
+        SkipReason::TimestampBackwards,
+    ];
+
+    /// A stable number for files (the position in the list above; new reasons go last).
+    pub fn code(self) -> u8 {
+        SkipReason::ALL.iter().position(|r| *r == self).unwrap_or(0) as u8
+    }
+
+    /// The inverse of [`code`](Self::code).
+    pub fn from_code(c: u8) -> Option<SkipReason> {
+        SkipReason::ALL.get(usize::from(c)).copied()
+    }
+
     /// True when the reason means evidence could not be read (exit status "skipped input").
     pub fn is_problem(self) -> bool {
         !matches!(
@@ -295,6 +323,38 @@ impl Diagnostics {
         let mut v: Vec<_> = self.map.iter().map(|(k, s)| (*k, *s)).collect();
         v.sort_by_key(|(k, _)| *k);
         v.into_iter().map(|((_, r, d), s)| (r, d, s)).collect()
+    }
+
+    /// Writes every entry.
+    pub fn encode(&self, w: &mut super::BinWriter) {
+        let mut v: Vec<_> = self.map.iter().collect();
+        v.sort_by_key(|(k, _)| **k);
+        w.u32(v.len() as u32);
+        for ((input, reason, detail), s) in v {
+            w.u32(*input);
+            w.u8(reason.code());
+            w.u32(*detail);
+            w.u64(s.count);
+            w.u64(s.bytes);
+            s.first.encode(w);
+        }
+    }
+
+    /// Reads entries written by [`encode`](Self::encode).
+    pub fn decode(r: &mut super::BinReader<'_>) -> Option<Diagnostics> {
+        let mut d = Diagnostics::default();
+        for _ in 0..r.count()? {
+            let input = r.u32()?;
+            let reason = SkipReason::from_code(r.u8()?)?;
+            let detail = r.u32()?;
+            let stat = SkipStat {
+                count: r.u64()?,
+                bytes: r.u64()?,
+                first: Locator::decode(r)?,
+            };
+            d.map.insert((input, reason, detail), stat);
+        }
+        Some(d)
     }
 
     /// True when some evidence could not be read.

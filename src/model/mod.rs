@@ -3,8 +3,11 @@
 //! Std only. Nothing here knows about files, packets or reports; stages build on these types
 //! so that what crosses a stage boundary is small, owned and already validated.
 
+mod bin;
 mod diag;
 mod time;
+
+pub use bin::{BinReader, BinWriter};
 
 pub use diag::{Diagnostics, Layer, SkipReason, SkipStat};
 pub use time::{Rfc3339, Seconds, Timestamp};
@@ -75,6 +78,44 @@ impl Addr {
         } else {
             IpAddr::V6(Ipv6Addr::from(self.bits()))
         }
+    }
+}
+
+impl Addr {
+    /// Writes the address (17 bytes).
+    pub fn encode(&self, w: &mut BinWriter) {
+        w.u64(self.hi);
+        w.u64(self.lo);
+        w.u8(u8::from(self.v4));
+    }
+
+    /// Reads an address written by [`encode`](Self::encode).
+    pub fn decode(r: &mut BinReader<'_>) -> Option<Addr> {
+        Some(Addr {
+            hi: r.u64()?,
+            lo: r.u64()?,
+            v4: r.u8()? != 0,
+        })
+    }
+}
+
+impl Locator {
+    /// Writes the locator.
+    pub fn encode(&self, w: &mut BinWriter) {
+        w.u32(self.input);
+        w.u32(self.interface);
+        w.u64(self.frame);
+        w.u64(self.offset);
+    }
+
+    /// Reads a locator written by [`encode`](Self::encode).
+    pub fn decode(r: &mut BinReader<'_>) -> Option<Locator> {
+        Some(Locator {
+            input: r.u32()?,
+            interface: r.u32()?,
+            frame: r.u64()?,
+            offset: r.u64()?,
+        })
     }
 }
 

@@ -90,6 +90,54 @@ pub struct InputSummary {
     pub time_range: Option<(Timestamp, Timestamp)>,
 }
 
+const PARTIAL_MAGIC: &[u8] = b"HOPTRACE-PARTIAL";
+const PARTIAL_VERSION: u32 = 1;
+
+impl InputSummary {
+    fn encode(&self, w: &mut crate::model::BinWriter) {
+        w.str(&self.name.to_string_lossy());
+        w.opt(self.compression, |w, c| {
+            w.u8(match c {
+                Compression::None => 0,
+                Compression::Gzip => 1,
+                Compression::Zstd => 2,
+            })
+        });
+        w.opt(self.container, |w, c| w.str(c));
+        w.opt(self.file_size, |w, v| w.u64(v));
+        w.u64(self.bytes);
+        w.u64(self.frames);
+        w.opt(self.error.as_deref(), |w, e| w.str(e));
+        w.opt(self.time_range, |w, (a, b)| {
+            w.i64(a.0);
+            w.i64(b.0);
+        });
+    }
+
+    fn decode(r: &mut crate::model::BinReader<'_>) -> Option<InputSummary> {
+        Some(InputSummary {
+            name: PathBuf::from(r.str()?),
+            compression: r.opt(|r| match r.u8()? {
+                0 => Some(Compression::None),
+                1 => Some(Compression::Gzip),
+                2 => Some(Compression::Zstd),
+                _ => None,
+            })?,
+            container: r.opt(|r| {
+                let s = r.str()?;
+                ["pcap", "pcap (ns)", "pcap (modified)", "pcapng"]
+                    .into_iter()
+                    .find(|c| *c == s)
+            })?,
+            file_size: r.opt(|r| r.u64())?,
+            bytes: r.u64()?,
+            frames: r.u64()?,
+            error: r.opt(|r| r.str())?,
+            time_range: r.opt(|r| Some((Timestamp(r.i64()?), Timestamp(r.i64()?))))?,
+        })
+    }
+}
+
 /// The result of [`flows`].
 #[derive(Debug)]
 pub struct FlowRun {
@@ -138,6 +186,17 @@ pub enum Error {
     /// No inputs were given.
     #[error("no input files given")]
     NoInputs,
+    /// Partial tables built with different flow rules cannot be merged.
+    #[error(
+        "partial flow tables were built with different timeouts ({ours} and {theirs}); \
+         build them with the same --idle-timeout and --active-timeout flags"
+    )]
+    Incompatible {
+        /// This table's rules.
+        ours: String,
+        /// The other table's rules.
+        theirs: String,
+    },
     /// Finished flows could not be written to the spill directory.
     #[error(
         "cannot spill finished flows to {dir}: {source}; free space there or pick another directory"
@@ -221,11 +280,74 @@ pub struct PartialRun {
 }
 
 impl PartialRun {
-    /// Appends the partial run of the inputs that follow this run's inputs.
-    pub fn append(&mut self, mut later: PartialRun) {
+    /// Appends the partial run of the inputs that follow this run's inputs. Both must have
+    /// been built with the same flow rules.
+    pub fn append(&mut self, mut later: PartialRun) -> Result<(), Error> {
+        if later.table.config() != self.table.config() {
+            return Err(Error::Incompatible {
+                ours: format!("{:?}", self.table.config()),
+                theirs: format!("{:?}", later.table.config()),
+            });
+        }
         later.table.renumber_inputs(self.inputs.len() as u32);
         self.table.append(later.table);
         self.inputs.extend(later.inputs);
+        Ok(())
+    }
+
+    /// Writes the partial run to a file another process can load and append to. The format
+    /// is hoptrace's own (magic `HOPTRACE-PARTIAL`, a version, then the unfinished table and
+    /// the input summaries); it is meant for moving tables between runs of the same
+    /// hoptrace version, not for archiving.
+    pub fn save(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        let mut w = crate::model::BinWriter::default();
+        w.buf.extend_from_slice(PARTIAL_MAGIC);
+        w.u32(PARTIAL_VERSION);
+        w.u32(self.inputs.len() as u32);
+        for i in &self.inputs {
+            i.encode(&mut w);
+        }
+        self.table.encode(&mut w);
+        out.write_all(&w.buf)
+    }
+
+    /// Loads a partial run written by [`save`](Self::save).
+    pub fn load(path: &std::path::Path) -> Result<PartialRun, IngestError> {
+        let bytes = std::fs::read(path).map_err(|source| IngestError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let bad = |what: &str| IngestError::Unsupported {
+            path: path.to_path_buf(),
+            what: what.to_string(),
+            offset: 0,
+        };
+        if !bytes.starts_with(PARTIAL_MAGIC) {
+            return Err(bad(
+                "not a hoptrace partial flow table (write one with `hoptrace flows --partial FILE`)",
+            ));
+        }
+        let mut r = crate::model::BinReader::new(&bytes[PARTIAL_MAGIC.len()..]);
+        match r.u32() {
+            Some(PARTIAL_VERSION) => {}
+            Some(v) => {
+                return Err(bad(&format!(
+                    "partial flow table format version {v}; this hoptrace reads version {PARTIAL_VERSION}"
+                )));
+            }
+            None => return Err(bad("truncated partial flow table")),
+        }
+        let damaged = || bad("damaged partial flow table");
+        let n = r.count().ok_or_else(damaged)?;
+        let mut inputs = Vec::with_capacity(n);
+        for _ in 0..n {
+            inputs.push(InputSummary::decode(&mut r).ok_or_else(damaged)?);
+        }
+        let table = FlowTable::decode(&mut r).ok_or_else(damaged)?;
+        if !r.is_done() {
+            return Err(damaged());
+        }
+        Ok(PartialRun { table, inputs })
     }
 
     /// Finishes the table: every flow in output order.

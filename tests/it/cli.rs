@@ -196,3 +196,35 @@ fn thread_count_and_read_mode_do_not_change_the_output() {
         assert_eq!(hoptrace(&a).stdout, base, "{args:?}");
     }
 }
+
+#[test]
+fn partial_tables_of_separate_runs_merge_on_the_command_line() {
+    let mut c1 = Capture::new(Format::Pcap);
+    c1.push(1_000_000_000, &Pkt::tcp4(A, B, SYN, b""));
+    let mut c2 = Capture::new(Format::Pcap);
+    c2.push(1_100_000_000, &Pkt::tcp4(B, A, SYN | ACK, b""));
+    c2.push(1_200_000_000, &Pkt::udp4(A, ([198, 51, 100, 3], 53), b"q"));
+    let d = Dir::new();
+    let f1 = d.write("1.pcap", &c1.finish());
+    let f2 = d.write("2.pcap", &c2.finish());
+    let p1 = d.path().join("1.htp");
+    let p2 = d.path().join("2.htp");
+    for (f, p) in [(&f1, &p1), (&f2, &p2)] {
+        let out = hoptrace(&[
+            "flows",
+            "-q",
+            f.to_str().unwrap(),
+            "--partial",
+            p.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    }
+    let merged = hoptrace(&["merge", "-q", p1.to_str().unwrap(), p2.to_str().unwrap()]);
+    assert_eq!(merged.status.code(), Some(0), "{}", text(&merged.stderr));
+    let one = hoptrace(&["flows", "-q", f1.to_str().unwrap(), f2.to_str().unwrap()]);
+    assert_eq!(text(&merged.stdout), text(&one.stdout));
+    assert!(text(&merged.stdout).contains(",tcp,192.0.2.1,40000,198.51.100.2,443,1,40,1,40,"));
+    let bad = hoptrace(&["merge", f1.to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(3));
+    assert!(text(&bad.stderr).contains("not a hoptrace partial flow table"));
+}

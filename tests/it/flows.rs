@@ -330,16 +330,23 @@ fn check_merge(frames: &[(i64, Vec<u8>)], cuts: &[usize]) {
     let files = split_files(&d, frames, cuts);
     let one = flows(&FlowsConfig::new(files.clone())).unwrap();
     let part = |i: usize| partial(&FlowsConfig::new(vec![files[i].clone()])).unwrap();
+    // Through the file format, as separate processes would hand them over.
+    let saved = |i: usize| {
+        let mut buf = Vec::new();
+        part(i).save(&mut buf).unwrap();
+        let p = d.write(&format!("part{i}.htp"), &buf);
+        hoptrace::PartialRun::load(&p).unwrap()
+    };
     // (a . b) . c
-    let mut left = part(0);
+    let mut left = saved(0);
     for i in 1..files.len() {
-        left.append(part(i));
+        left.append(saved(i)).unwrap();
     }
     // a . (b . c)
     let mut right = part(files.len() - 1);
     for i in (0..files.len() - 1).rev() {
         let mut p = part(i);
-        p.append(right);
+        p.append(right).unwrap();
         right = p;
     }
     let expect = table_text(&one);
@@ -441,4 +448,29 @@ fn regression_2_fragment_records_that_expire_near_a_table_start_stay_open() {
         (0, 61),
     ];
     check_picks(&picks, 31, 19);
+}
+
+#[test]
+fn damaged_and_incompatible_partial_tables_are_refused() {
+    let d = Dir::new();
+    let f = conversation();
+    let files = split_files(&d, &f, &[4]);
+    let mut buf = Vec::new();
+    partial(&FlowsConfig::new(vec![files[0].clone()]))
+        .unwrap()
+        .save(&mut buf)
+        .unwrap();
+    for cut in [10, buf.len() / 2, buf.len() - 1] {
+        let p = d.write("cut.htp", &buf[..cut]);
+        let e = hoptrace::PartialRun::load(&p).unwrap_err().to_string();
+        assert!(e.contains("partial flow table"), "{e}");
+    }
+    let p = d.write("text.htp", b"hello");
+    let e = hoptrace::PartialRun::load(&p).unwrap_err().to_string();
+    assert!(e.contains("not a hoptrace partial flow table"), "{e}");
+    let mut a = partial(&FlowsConfig::new(vec![files[0].clone()])).unwrap();
+    let mut cfg = FlowsConfig::new(vec![files[1].clone()]);
+    cfg.flow.idle_udp = 5 * SEC;
+    let e = a.append(partial(&cfg).unwrap()).unwrap_err().to_string();
+    assert!(e.contains("different timeouts"), "{e}");
 }
