@@ -318,27 +318,28 @@ fn spawn_progress(
     let done = Arc::clone(done);
     std::thread::spawn(move || {
         let start = std::time::Instant::now();
-        let mut bar: Option<indicatif::ProgressBar> = None;
+        // Drawn only after 700 ms, so short runs print nothing; created now so that its
+        // rate estimate has the whole run behind it.
+        let bar = indicatif::ProgressBar::with_draw_target(
+            Some(total.max(1)),
+            indicatif::ProgressDrawTarget::hidden(),
+        );
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {bytes}/{total_bytes} {bytes_per_sec} {wide_bar} {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        let mut shown = false;
         while !done.load(Ordering::Relaxed) {
             std::thread::sleep(std::time::Duration::from_millis(100));
-            // Short runs draw nothing.
-            if bar.is_none() && start.elapsed().as_millis() > 700 {
-                let b = indicatif::ProgressBar::new(total.max(1));
-                b.set_style(
-                    indicatif::ProgressStyle::with_template(
-                        "{spinner} {bytes}/{total_bytes} {bytes_per_sec} {wide_bar} {eta}",
-                    )
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-                );
-                bar = Some(b);
-            }
-            if let Some(b) = &bar {
-                b.set_position(progress.load(Ordering::Relaxed).min(total));
+            bar.set_position(progress.load(Ordering::Relaxed).min(total));
+            if !shown && start.elapsed().as_millis() > 700 {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                shown = true;
             }
         }
-        if let Some(b) = bar {
-            b.finish_and_clear();
-        }
+        bar.finish_and_clear();
     })
 }
 

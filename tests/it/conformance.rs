@@ -455,3 +455,28 @@ const TSHARK_SKIP: [(&str, &str, &str); 3] = [
         "tshark refuses the file too (no table)",
     ),
 ];
+
+#[test]
+fn overlapping_fragments_are_reported_where_zeek_reports_them() {
+    // Zeek's reassembly events (zeek-events.output) name fragment_overlap or
+    // fragment_inconsistency for captures 1, 2 and 4; every fragment still lands on its
+    // datagram's flow (none is without its first fragment).
+    let Some(dir) = shared("captures/zeek-ipv4-fragments") else {
+        return;
+    };
+    use hoptrace::model::SkipReason;
+    for (file, overlap) in [
+        ("fragmented-1.pcap", true),
+        ("fragmented-2.pcap", true),
+        ("fragmented-3.pcap", false),
+        ("fragmented-4.pcap", true),
+    ] {
+        let run = run_files(&[dir.join(file)]);
+        let d = &run.flows.diag;
+        assert_eq!(d.count(SkipReason::FragmentOverlap) > 0, overlap, "{file}");
+        assert_eq!(d.count(SkipReason::FragmentWithoutFirst), 0, "{file}");
+        let frames = run.inputs[0].frames;
+        let on_flows: u64 = run.flows.flows.iter().map(|f| f.pkts()).sum();
+        assert_eq!(on_flows, frames, "{file}: every fragment is on a flow");
+    }
+}
