@@ -458,18 +458,19 @@ fn run(
                     },
                     Some(mut out),
                 ) => {
-                    if let Some((ei, next, state)) = &expect
-                        && *ei == input
-                        && (out.start != *next || out.state.as_ref() != Some(state))
-                    {
+                    if let Some((next, state)) = wrong_start(&expect, input, &out) {
                         // The chunk guessed its start wrong: read it again from where the
                         // chunk before it really ended.
                         let fixed = ChunkPlan {
-                            start: *next as usize,
+                            start: next as usize,
                             end: plan.end,
-                            state: state.clone(),
+                            state,
                             exact: true,
                         };
+                        give(
+                            &spare,
+                            std::mem::replace(&mut out.table, FlowTable::new(cfg.flow)),
+                        );
                         out = read_chunk(input, &data, &fixed, cfg, take(&spare, cfg));
                     }
                     if plan.exact {
@@ -478,14 +479,14 @@ fn run(
                     }
                     expect = Some((input, out.next, out.end_state.clone()));
                     let i = input as usize;
-                    let t = absorb(
+                    absorb(
                         &mut acc,
                         &mut summaries[i],
                         &mut frames_before[i],
                         input,
                         out,
+                        &spare,
                     );
-                    give(&spare, t);
                 }
                 (
                     Job::File {
@@ -496,22 +497,19 @@ fn run(
                     },
                     Some(mut out),
                 ) => {
-                    if let Some((ei, next, state)) = &expect
-                        && *ei == input
-                        && (out.start != *next || out.state.as_ref() != Some(state))
-                    {
+                    if let Some((next, state)) = wrong_start(&expect, input, &out) {
                         // The chunk found its start by resynchronisation and it is not
                         // where the chunk before it really ended: read it again from there.
+                        let fixed = FileChunk {
+                            boundary: next,
+                            end: chunk.end.max(next),
+                            start: Some(next),
+                            state,
+                        };
                         give(
                             &spare,
                             std::mem::replace(&mut out.table, FlowTable::new(cfg.flow)),
                         );
-                        let fixed = FileChunk {
-                            boundary: *next,
-                            end: chunk.end.max(*next),
-                            start: Some(*next),
-                            state: state.clone(),
-                        };
                         let mut buf = take_buf(&buffers);
                         out =
                             read_file(input, &file, len, &fixed, cfg, take(&spare, cfg), &mut buf);
@@ -519,34 +517,25 @@ fn run(
                     }
                     expect = Some((input, out.next, out.end_state.clone()));
                     let i = input as usize;
-                    if let Some(source) = out.error.take()
-                        && summaries[i].error.is_none()
-                    {
-                        let e = IngestError::Io {
-                            path: summaries[i].name.clone(),
-                            source,
-                        };
-                        summaries[i].error = Some(e.to_string());
-                    }
-                    let t = absorb(
+                    absorb(
                         &mut acc,
                         &mut summaries[i],
                         &mut frames_before[i],
                         input,
                         out,
+                        &spare,
                     );
-                    give(&spare, t);
                 }
                 (Job::Block { input, .. }, Some(out)) => {
                     let i = input as usize;
-                    let t = absorb(
+                    absorb(
                         &mut acc,
                         &mut summaries[i],
                         &mut frames_before[i],
                         input,
                         out,
+                        &spare,
                     );
-                    give(&spare, t);
                     expect = None;
                 }
                 _ => {}
@@ -593,15 +582,42 @@ fn give(spare: &std::sync::Mutex<Vec<FlowTable>>, mut t: FlowTable) {
     }
 }
 
-/// Appends one job's table to the run's table, updates the input's summary, and returns
-/// the emptied job table.
+/// Where a chunk should have started, when its guess (found by resynchronisation, with
+/// an assumed reader state) differs from where the chunk before it really ended.
+fn wrong_start(
+    expect: &Option<(u32, u64, ReaderState)>,
+    input: u32,
+    out: &ChunkOut,
+) -> Option<(u64, ReaderState)> {
+    match expect {
+        Some((i, next, state))
+            if *i == input && (out.start != *next || out.state.as_ref() != Some(state)) =>
+        {
+            Some((*next, state.clone()))
+        }
+        _ => None,
+    }
+}
+
+/// Appends one job's table to the run's table, updates the input's summary, and gives the
+/// emptied job table back for reuse.
 fn absorb(
     acc: &mut FlowTable,
     summary: &mut InputSummary,
     frames_before: &mut u64,
     input: u32,
     mut out: ChunkOut,
-) -> FlowTable {
+    spare: &std::sync::Mutex<Vec<FlowTable>>,
+) {
+    if let Some(source) = out.error.take()
+        && summary.error.is_none()
+    {
+        let e = IngestError::Io {
+            path: summary.name.clone(),
+            source,
+        };
+        summary.error = Some(e.to_string());
+    }
     out.table.rebase_frames(input, *frames_before);
     *frames_before += out.frames;
     summary.frames += out.frames;
@@ -613,7 +629,7 @@ fn absorb(
         });
     }
     acc.append_from(&mut out.table);
-    out.table
+    give(spare, out.table);
 }
 
 /// Opens the inputs in order and cuts them into jobs.
