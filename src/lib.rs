@@ -54,6 +54,7 @@
 //! ```
 
 pub mod decode;
+pub mod enrich;
 pub mod flow;
 pub mod ingest;
 pub mod model;

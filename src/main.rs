@@ -12,6 +12,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+#[path = "cli/enrich.rs"]
+mod enrich_cmd;
+
 /// Exit statuses (documented in the README).
 mod exit {
     /// Everything was read.
@@ -45,6 +48,12 @@ enum Command {
     /// Merge partial flow tables (written by `flows --partial`) of consecutive parts of one
     /// capture set into the table one run over all of it gives
     Merge(MergeArgs),
+    /// Attribute addresses: class, embedded IPv4, ASN, organisation, country,
+    /// jurisdiction and treaty status, with the sources of every answer
+    Lookup(enrich_cmd::LookupArgs),
+    /// Build, pack and describe the databases `lookup` and `flows --enrich` read
+    #[command(subcommand)]
+    Db(enrich_cmd::DbCommand),
 }
 
 #[derive(Args)]
@@ -64,6 +73,12 @@ struct MergeArgs {
     /// Print no summary
     #[arg(short, long)]
     quiet: bool,
+    /// Add provider and country columns (src_asn, src_as_org, src_country, dst_asn,
+    /// dst_as_org, dst_country)
+    #[arg(long)]
+    enrich: bool,
+    #[command(flatten)]
+    db: enrich_cmd::DbArgs,
 }
 
 #[derive(Args)]
@@ -116,6 +131,12 @@ struct FlowsArgs {
     /// Print no progress bar and no summary
     #[arg(short, long)]
     quiet: bool,
+    /// Add provider and country columns (src_asn, src_as_org, src_country, dst_asn,
+    /// dst_as_org, dst_country), looked up once per distinct address
+    #[arg(long, conflicts_with = "partial")]
+    enrich: bool,
+    #[command(flatten)]
+    db: enrich_cmd::DbArgs,
 }
 
 /// Parses `90`, `90s`, `250ms`, `5m`, `1h` into nanoseconds.
@@ -177,19 +198,35 @@ fn table_format(format: &Option<String>, output: &Option<PathBuf>) -> Result<Tab
     Ok(f)
 }
 
-/// Writes a finished run's table where the flags say.
+/// Opens the databases for `--enrich`, or says that the database flags need it.
+fn enricher(enrich: bool, db: &enrich_cmd::DbArgs) -> Result<Option<hoptrace::enrich::Enricher>> {
+    if !enrich {
+        if db.any() {
+            bail!("--db, --bundled, --providers and --jurisdictions need --enrich");
+        }
+        return Ok(None);
+    }
+    db.enricher().map(Some)
+}
+
+/// Writes a finished run's table where the flags say; with an enricher, adds the provider
+/// columns and prints what enrichment found.
 fn write_table(
     run: &hoptrace::FlowRun,
     format: TableFormat,
     output: &Option<PathBuf>,
     threads: usize,
+    enricher: Option<&hoptrace::enrich::Enricher>,
+    quiet: bool,
 ) -> Result<()> {
+    let cache = enricher.map(hoptrace::enrich::AddrCache::new);
+    let cache = cache.as_ref();
     match output {
         Some(path) => {
             let mut file = std::fs::File::create(path)
                 .with_context(|| format!("cannot create {}", path.display()))?;
             let mut w = std::io::BufWriter::with_capacity(1 << 20, &mut file);
-            hoptrace::pipeline::write_flows(run, format, &mut w, threads)
+            hoptrace::pipeline::write_flows_enriched(run, format, &mut w, threads, cache)
                 .with_context(|| format!("writing {}", path.display()))?;
             w.flush()
                 .with_context(|| format!("writing {}", path.display()))?;
@@ -197,15 +234,32 @@ fn write_table(
         None => {
             let stdout = std::io::stdout();
             let mut lock = stdout.lock();
-            hoptrace::pipeline::write_flows(run, format, &mut lock, threads)
+            hoptrace::pipeline::write_flows_enriched(run, format, &mut lock, threads, cache)
                 .context("writing standard output")?;
         }
+    }
+    if let Some(cache) = cache
+        && !quiet
+    {
+        let dates = run
+            .inputs
+            .iter()
+            .filter_map(|i| i.time_range)
+            .fold(
+                None,
+                |acc: Option<(hoptrace::model::Timestamp, hoptrace::model::Timestamp)>, (a, b)| {
+                    Some(acc.map_or((a, b), |(x, y)| (x.min(a), y.max(b))))
+                },
+            )
+            .map(|(a, b)| (hoptrace::model::Date::of(a), hoptrace::model::Date::of(b)));
+        eprint!("{}", report::enrich_summary_text(cache, dates));
     }
     Ok(())
 }
 
 fn run_flows(a: FlowsArgs) -> Result<u8> {
     let format = table_format(&a.format, &a.output)?;
+    let enricher = enricher(a.enrich, &a.db)?;
     let progress = Arc::new(AtomicU64::new(0));
     let mut cfg = FlowsConfig::new(a.inputs.clone());
     cfg.threads = a.threads;
@@ -268,7 +322,14 @@ fn run_flows(a: FlowsArgs) -> Result<u8> {
         eprintln!("error: none of the inputs could be read");
         return Ok(exit::FATAL);
     }
-    write_table(&run, format, &a.output, a.threads)?;
+    write_table(
+        &run,
+        format,
+        &a.output,
+        a.threads,
+        enricher.as_ref(),
+        a.quiet,
+    )?;
     Ok(if run.skipped_input() {
         exit::SKIPPED
     } else {
@@ -278,6 +339,7 @@ fn run_flows(a: FlowsArgs) -> Result<u8> {
 
 fn run_merge(a: MergeArgs) -> Result<u8> {
     let format = table_format(&a.format, &a.output)?;
+    let enricher = enricher(a.enrich, &a.db)?;
     let mut acc: Option<hoptrace::PartialRun> = None;
     for p in &a.partials {
         let part = hoptrace::PartialRun::load(p)?;
@@ -295,7 +357,14 @@ fn run_merge(a: MergeArgs) -> Result<u8> {
     if !a.quiet {
         eprint!("{}", report::summary_text(&run));
     }
-    write_table(&run, format, &a.output, a.threads)?;
+    write_table(
+        &run,
+        format,
+        &a.output,
+        a.threads,
+        enricher.as_ref(),
+        a.quiet,
+    )?;
     Ok(if run.skipped_input() {
         exit::SKIPPED
     } else {
@@ -359,6 +428,8 @@ fn main() -> ExitCode {
     let res = match cli.command {
         Command::Flows(a) => run_flows(a),
         Command::Merge(a) => run_merge(a),
+        Command::Lookup(a) => enrich_cmd::run_lookup(a),
+        Command::Db(c) => enrich_cmd::run_db(c),
     };
     match res {
         Ok(code) => ExitCode::from(code),

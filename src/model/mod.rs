@@ -10,7 +10,7 @@ mod time;
 pub use bin::{BinReader, BinWriter};
 
 pub use diag::{Diagnostics, Layer, SkipReason, SkipStat};
-pub use time::{Rfc3339, Seconds, Timestamp};
+pub use time::{Date, Rfc3339, Seconds, Timestamp};
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

@@ -81,6 +81,87 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// A calendar day (UTC), as days since 1970-01-01. Used for "as of" dates: database build
+/// dates, treaty entry into force, the date of a communication.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct Date(pub i64);
+
+impl Date {
+    /// The day a timestamp falls on (UTC).
+    pub fn of(t: Timestamp) -> Date {
+        Date(t.0.div_euclid(86_400 * 1_000_000_000))
+    }
+
+    /// The day `secs` seconds after the epoch falls on (UTC).
+    pub fn from_unix_secs(secs: i64) -> Date {
+        Date(secs.div_euclid(86_400))
+    }
+
+    /// Builds a date from year, month (1-12) and day (1-31); `None` if it does not exist.
+    pub fn from_ymd(y: i64, m: u32, d: u32) -> Option<Date> {
+        let dim = match m {
+            1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+            4 | 6 | 9 | 11 => 30,
+            2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+            2 => 28,
+            _ => return None,
+        };
+        if d == 0 || d > dim {
+            return None;
+        }
+        Some(Date(days_from_civil(y, m, d)))
+    }
+
+    /// Parses `YYYY-MM-DD` (ISO 8601 calendar date).
+    pub fn parse(s: &str) -> Option<Date> {
+        let b = s.as_bytes();
+        if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+            return None;
+        }
+        let num = |r: std::ops::Range<usize>| -> Option<u32> {
+            let t = &s[r];
+            t.bytes()
+                .all(|c| c.is_ascii_digit())
+                .then(|| t.parse().ok())
+                .flatten()
+        };
+        Date::from_ymd(i64::from(num(0..4)?), num(5..7)?, num(8..10)?)
+    }
+
+    /// Year, month, day.
+    pub fn ymd(self) -> (i64, u32, u32) {
+        civil_from_days(self.0)
+    }
+
+    /// Midnight UTC at the start of the day.
+    pub fn start(self) -> Timestamp {
+        Timestamp(self.0.saturating_mul(86_400 * 1_000_000_000))
+    }
+
+    /// Whole days from `earlier` to `self` (negative if `earlier` is later).
+    pub fn days_since(self, earlier: Date) -> i64 {
+        self.0 - earlier.0
+    }
+}
+
+impl fmt::Display for Date {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (y, m, d) = self.ymd();
+        write!(f, "{y:04}-{m:02}-{d:02}")
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (inverse of `civil_from_days`).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// A duration in nanoseconds written as seconds with nine decimals (`3.157831000`).
 pub struct Seconds(pub i64);
 
@@ -95,6 +176,42 @@ impl fmt::Display for Seconds {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_round_trip_and_reject_impossible_days() {
+        for (txt, days) in [
+            ("1970-01-01", 0),
+            ("2000-02-29", 11_016),
+            ("2026-08-18", 20_683),
+            ("1969-12-31", -1),
+        ] {
+            let d = Date::parse(txt).unwrap();
+            assert_eq!(d.0, days, "{txt}");
+            assert_eq!(d.to_string(), txt);
+        }
+        for bad in [
+            "2026-02-29",
+            "2026-13-01",
+            "2026-00-10",
+            "2026-1-01",
+            "20260101",
+            "2026-01-3x",
+        ] {
+            assert_eq!(Date::parse(bad), None, "{bad}");
+        }
+        assert_eq!(
+            Date::of(Timestamp(1_300_475_167_096_535_000)).to_string(),
+            "2011-03-18"
+        );
+        assert_eq!(
+            Date::parse("2011-03-18")
+                .unwrap()
+                .start()
+                .rfc3339()
+                .to_string(),
+            "2011-03-18T00:00:00.000000000Z"
+        );
+    }
 
     #[test]
     fn formats_rfc3339_with_nanoseconds() {

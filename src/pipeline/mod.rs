@@ -15,6 +15,7 @@ pub use packets::{Packet, PacketEvent, Packets, packets};
 pub use spill::{Merged, SpillConfig, Spilled};
 
 use crate::decode::{Decoded, decode};
+use crate::enrich::{AddrCache, Attribution, Enricher};
 use crate::flow::{FlowConfig, FlowSet, FlowTable};
 use crate::ingest::{
     self, Body, ChunkPlan, Compression, Event, FileChunk, IngestError, Input, ReaderState, Records,
@@ -903,6 +904,18 @@ pub fn write_flows(
     out: &mut dyn Write,
     threads: usize,
 ) -> Result<(), ReportError> {
+    write_flows_enriched(run, format, out, threads, None)
+}
+
+/// [`write_flows`] with the `--enrich` columns: provider and country of both addresses,
+/// looked up once per distinct address (the cache is shared by the encoding threads).
+pub fn write_flows_enriched(
+    run: &FlowRun,
+    format: TableFormat,
+    out: &mut dyn Write,
+    threads: usize,
+    enrich: Option<&AddrCache<'_>>,
+) -> Result<(), ReportError> {
     const ROWS: usize = 8192;
     let names = report::input_names(run);
     let chains = &run.flows.chains;
@@ -925,20 +938,27 @@ pub fn write_flows(
         {
             let batches = std::iter::from_fn(|| match next_window() {
                 Ok(w) if w.is_empty() => None,
-                Ok(w) => Some(Ok(report::rows_of(
-                    w.iter().map(|c| c.as_ref()),
-                    chains,
-                    &names,
-                ))),
+                Ok(w) => Some(Ok(pool.install(|| {
+                    w.par_chunks(ROWS)
+                        .flat_map_iter(|chunk| {
+                            report::rows_of(
+                                chunk.iter().map(|c| c.as_ref()),
+                                chains,
+                                &names,
+                                enrich,
+                            )
+                        })
+                        .collect()
+                }))),
                 Err(e) => Some(Err(e)),
             });
-            return report::write_parquet_batches(batches, out);
+            return report::write_parquet_batches(batches, enrich.is_some(), out);
         }
         #[cfg(not(feature = "parquet"))]
         return Err(ReportError::NoParquet);
     }
     if format == TableFormat::Csv {
-        out.write_all(&report::csv_header())?;
+        out.write_all(&report::csv_header_for(enrich.is_some()))?;
     }
     // Encode a window of flows in parallel, write it, go on: memory stays bounded.
     loop {
@@ -950,7 +970,8 @@ pub fn write_flows(
             flows
                 .par_chunks(ROWS)
                 .map(|chunk| {
-                    let rows = report::rows_of(chunk.iter().map(|c| c.as_ref()), chains, &names);
+                    let rows =
+                        report::rows_of(chunk.iter().map(|c| c.as_ref()), chains, &names, enrich);
                     let mut buf = Vec::with_capacity(rows.len() * 300);
                     match format {
                         TableFormat::Csv => report::write_csv_rows(&rows, &mut buf)?,
@@ -966,6 +987,16 @@ pub fn write_flows(
     }
     out.flush()?;
     Ok(())
+}
+
+/// Attributes addresses in parallel, answers in input order.
+pub fn attribute(
+    enricher: &Enricher,
+    ips: &[std::net::IpAddr],
+    threads: usize,
+) -> Result<Vec<Attribution>, Error> {
+    let pool = pool(threads)?;
+    Ok(pool.install(|| ips.par_iter().map(|&ip| enricher.lookup(ip)).collect()))
 }
 
 fn pool(threads: usize) -> Result<rayon::ThreadPool, Error> {

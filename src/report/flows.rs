@@ -1,6 +1,7 @@
 //! Flow table rows and their CSV and JSON-lines writers.
 
 use crate::decode::Encap;
+use crate::enrich::{AddrCache, country_text};
 use crate::flow::{Flow, FlowKey, community_id, conn_state, flags_text};
 use crate::model::{Proto, Seconds};
 use crate::pipeline::FlowRun;
@@ -37,6 +38,33 @@ pub const FLOW_COLUMNS: [&str; 27] = [
     "interface",
     "first_frame",
 ];
+
+/// The columns `--enrich` adds, after [`FLOW_COLUMNS`].
+pub const ENRICH_COLUMNS: [&str; 6] = [
+    "src_asn",
+    "src_as_org",
+    "src_country",
+    "dst_asn",
+    "dst_as_org",
+    "dst_country",
+];
+
+/// Provider and country of a flow's two addresses (`--enrich`).
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, Default)]
+pub struct RowEnrichment {
+    /// Originator's autonomous system.
+    pub src_asn: Option<u32>,
+    /// Originator's AS organisation.
+    pub src_as_org: Option<String>,
+    /// Originator's country (ISO 3166-1 alpha-2).
+    pub src_country: Option<String>,
+    /// Responder's autonomous system.
+    pub dst_asn: Option<u32>,
+    /// Responder's AS organisation.
+    pub dst_as_org: Option<String>,
+    /// Responder's country.
+    pub dst_country: Option<String>,
+}
 
 /// One flow as written: `src` is the originator (SYN sender for TCP, else first sender).
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -101,6 +129,9 @@ pub struct FlowRow {
     pub interface: u32,
     /// Frame number of the first packet in its input (from 1).
     pub first_frame: u64,
+    /// Provider and country of both addresses, when the table is enriched.
+    #[serde(flatten)]
+    pub enrich: Option<RowEnrichment>,
 }
 
 /// The rows of a run's flow table, in output order.
@@ -114,6 +145,7 @@ pub fn flow_rows_range(run: &FlowRun, range: std::ops::Range<usize>) -> Vec<Flow
         &run.flows.flows[range],
         &run.flows.chains,
         &input_names(run),
+        None,
     )
 }
 
@@ -125,21 +157,51 @@ pub fn input_names(run: &FlowRun) -> Vec<String> {
         .collect()
 }
 
-/// The rows of some flows, given the encapsulation chains and input names of their run.
+/// The rows of some flows, given the encapsulation chains and input names of their run,
+/// enriched through `enrich` if given.
 pub fn rows_of<'a>(
     flows: impl IntoIterator<Item = &'a Flow>,
     chains: &[Box<[Encap]>],
     names: &[String],
+    enrich: Option<&AddrCache<'_>>,
 ) -> Vec<FlowRow> {
     flows
         .into_iter()
-        .map(|f| flow_row(f, chains, names))
+        .map(|f| {
+            let mut row = flow_row(f, chains, names);
+            if let Some(cache) = enrich {
+                let (s, d) = (
+                    f.key.endpoint(f.orig_side()),
+                    f.key.endpoint(f.orig_side().other()),
+                );
+                let (s, d) = (cache.brief(s.addr.to_ip()), cache.brief(d.addr.to_ip()));
+                let cc = |c: Option<[u8; 2]>| c.map(country_text);
+                row.enrich = Some(RowEnrichment {
+                    src_asn: s.asn,
+                    src_as_org: s.as_org.map(|o| o.to_string()),
+                    src_country: cc(s.country),
+                    dst_asn: d.asn,
+                    dst_as_org: d.as_org.map(|o| o.to_string()),
+                    dst_country: cc(d.country),
+                });
+            }
+            row
+        })
         .collect()
 }
 
 /// The CSV header line.
 pub fn csv_header() -> Vec<u8> {
-    let mut h = FLOW_COLUMNS.join(",").into_bytes();
+    csv_header_for(false)
+}
+
+/// The CSV header line, with the `--enrich` columns if `enriched`.
+pub fn csv_header_for(enriched: bool) -> Vec<u8> {
+    let mut cols: Vec<&str> = FLOW_COLUMNS.to_vec();
+    if enriched {
+        cols.extend(ENRICH_COLUMNS);
+    }
+    let mut h = cols.join(",").into_bytes();
     h.push(b'\n');
     h
 }
@@ -235,6 +297,7 @@ fn flow_row(f: &Flow, chains: &[Box<[Encap]>], names: &[String]) -> FlowRow {
             .unwrap_or_default(),
         interface: f.first_loc.interface,
         first_frame: f.first_loc.frame,
+        enrich: None,
     }
 }
 
@@ -319,7 +382,20 @@ pub fn write_csv_rows(rows: &[FlowRow], out: &mut dyn Write) -> io::Result<()> {
             r.ip_proto,
         )?;
         csv_field(&mut w, &r.input)?;
-        writeln!(w, ",{},{}", r.interface, r.first_frame)?;
+        write!(w, ",{},{}", r.interface, r.first_frame)?;
+        if let Some(e) = &r.enrich {
+            write!(w, ",{},", opt(e.src_asn))?;
+            csv_field(&mut w, e.src_as_org.as_deref().unwrap_or(""))?;
+            write!(
+                w,
+                ",{},{},",
+                e.src_country.as_deref().unwrap_or(""),
+                opt(e.dst_asn)
+            )?;
+            csv_field(&mut w, e.dst_as_org.as_deref().unwrap_or(""))?;
+            write!(w, ",{}", e.dst_country.as_deref().unwrap_or(""))?;
+        }
+        w.write_all(b"\n")?;
     }
     w.flush()
 }

@@ -5,13 +5,18 @@
 //! count, no hash order. Column names follow Zeek's conn.log where a column means the same.
 
 mod flows;
+mod lookup;
 #[cfg(feature = "parquet")]
 mod parquet;
 mod summary;
 
 pub use flows::{
-    FLOW_COLUMNS, FlowRow, csv_header, flow_rows, flow_rows_range, input_names, rows_of, write_csv,
-    write_csv_rows, write_jsonl,
+    ENRICH_COLUMNS, FLOW_COLUMNS, FlowRow, RowEnrichment, csv_header, csv_header_for, flow_rows,
+    flow_rows_range, input_names, rows_of, write_csv, write_csv_rows, write_jsonl,
+};
+pub use lookup::{
+    AddressOut, Between, BlockOut, InstrumentOut, JurisdictionOut, LookupContext, ProviderOut,
+    SourceOut, address_out, address_text, enrich_summary_text, sources_text,
 };
 #[cfg(feature = "parquet")]
 pub use parquet::{write_parquet, write_parquet_batches};

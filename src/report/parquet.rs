@@ -20,33 +20,34 @@ fn err(e: PolarsError) -> ReportError {
 /// Writes rows as one Parquet file: `ts` as a UTC nanosecond timestamp, `duration` in
 /// seconds, empty optional values as nulls.
 pub fn write_parquet(rows: &[FlowRow], out: &mut dyn Write) -> Result<(), ReportError> {
-    let mut df = frame(rows)?;
+    let mut df = frame(rows, rows.first().is_some_and(|r| r.enrich.is_some()))?;
     ParquetWriter::new(out).finish(&mut df).map_err(err)?;
     Ok(())
 }
 
 /// Writes batches of rows as one Parquet file, a row group per batch, so the whole table
-/// never has to be in memory.
+/// never has to be in memory; `enriched` adds the `--enrich` columns.
 pub fn write_parquet_batches(
     mut batches: impl Iterator<Item = Result<Vec<FlowRow>, ReportError>>,
+    enriched: bool,
     out: &mut dyn Write,
 ) -> Result<(), ReportError> {
     let first = batches.next().transpose()?.unwrap_or_default();
-    let df = frame(&first)?;
+    let df = frame(&first, enriched)?;
     let mut w = ParquetWriter::new(out).batched(df.schema()).map_err(err)?;
     w.write_batch(&df).map_err(err)?;
     for b in batches {
-        w.write_batch(&frame(&b?)?).map_err(err)?;
+        w.write_batch(&frame(&b?, enriched)?).map_err(err)?;
     }
     w.finish().map_err(err)?;
     Ok(())
 }
 
-fn frame(rows: &[FlowRow]) -> Result<DataFrame, ReportError> {
+fn frame(rows: &[FlowRow], enriched: bool) -> Result<DataFrame, ReportError> {
     let ts = Int64Chunked::from_vec("ts".into(), rows.iter().map(|r| r.ts_ns).collect())
         .into_datetime(TimeUnit::Nanoseconds, Some(TimeZone::UTC))
         .into_column();
-    let columns = vec![
+    let mut columns = vec![
         ts,
         col("duration", rows, |r| r.duration),
         col("proto", rows, |r| r.proto.clone()),
@@ -75,5 +76,16 @@ fn frame(rows: &[FlowRow]) -> Result<DataFrame, ReportError> {
         col("interface", rows, |r| r.interface),
         col("first_frame", rows, |r| r.first_frame),
     ];
+    if enriched {
+        let e = |r: &FlowRow| r.enrich.clone().unwrap_or_default();
+        columns.extend([
+            col("src_asn", rows, |r| e(r).src_asn),
+            col("src_as_org", rows, |r| e(r).src_as_org),
+            col("src_country", rows, |r| e(r).src_country),
+            col("dst_asn", rows, |r| e(r).dst_asn),
+            col("dst_as_org", rows, |r| e(r).dst_as_org),
+            col("dst_country", rows, |r| e(r).dst_country),
+        ]);
+    }
     DataFrame::new(rows.len(), columns).map_err(err)
 }

@@ -8,6 +8,7 @@
 mod big;
 mod capture;
 mod demo;
+pub mod mmdb;
 pub mod pkt;
 
 pub use big::{BigCapture, BigStats};

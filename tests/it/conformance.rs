@@ -480,3 +480,281 @@ fn overlapping_fragments_are_reported_where_zeek_reports_them() {
         assert_eq!(on_flows, frames, "{file}: every fragment is on a flow");
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Enrichment: MaxMind's official test databases and the bundled data's upstream files.
+
+fn mmdb_source_networks(json: &Path) -> Vec<(ipnetwork::IpNetwork, serde_json::Value)> {
+    let text = std::fs::read_to_string(json).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v.as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|o| o.as_object().unwrap().iter())
+        .map(|(k, v)| (k.parse().unwrap(), v.clone()))
+        .collect()
+}
+
+/// Every network of a test database's JSON source, looked up at its first address: where
+/// the database answers with that network or a wider one, the fields must be the source's.
+fn check_mmdb_against_source(
+    db: &str,
+    json: &str,
+    want: impl Fn(&serde_json::Value) -> hoptrace::enrich::Fields,
+) {
+    let (Some(dbp), Some(jsonp)) = (
+        shared(&format!("maxmind-test/test-data/{db}")),
+        shared(&format!("maxmind-test/source-data/{json}")),
+    ) else {
+        return;
+    };
+    let src = hoptrace::enrich::Source::open(&dbp).unwrap();
+    let nets = mmdb_source_networks(&jsonp);
+    let (mut compared, mut total) = (0, 0);
+    for (net, value) in &nets {
+        total += 1;
+        let (fields, matched) = src
+            .lookup(net.network())
+            .unwrap()
+            .unwrap_or_else(|| panic!("{db}: nothing for {net}"));
+        let matched: ipnetwork::IpNetwork = matched.unwrap().parse().unwrap();
+        // The writer merges neighbours with equal data (the match is then wider); a more
+        // specific network of the source may cover the first address (narrower: skip).
+        if matched.prefix() > net.prefix() {
+            continue;
+        }
+        compared += 1;
+        assert_eq!(fields, want(value), "{db}: {net}");
+    }
+    assert!(
+        compared * 10 >= total * 9,
+        "{db}: only {compared} of {total} compared"
+    );
+}
+
+fn cc(v: &serde_json::Value) -> Option<[u8; 2]> {
+    v.as_str().map(|s| [s.as_bytes()[0], s.as_bytes()[1]])
+}
+
+#[test]
+fn geolite2_asn_test_database_matches_its_source() {
+    check_mmdb_against_source("GeoLite2-ASN-Test.mmdb", "GeoLite2-ASN-Test.json", |v| {
+        hoptrace::enrich::Fields {
+            asn: v["autonomous_system_number"].as_u64().map(|n| n as u32),
+            as_org: v["autonomous_system_organization"]
+                .as_str()
+                .map(String::from),
+            ..Default::default()
+        }
+    });
+}
+
+#[test]
+fn geoip2_country_test_database_matches_its_source() {
+    check_mmdb_against_source(
+        "GeoIP2-Country-Test.mmdb",
+        "GeoIP2-Country-Test.json",
+        |v| hoptrace::enrich::Fields {
+            country: cc(&v["country"]["iso_code"]),
+            registered_country: cc(&v["registered_country"]["iso_code"]),
+            ..Default::default()
+        },
+    );
+}
+
+#[test]
+fn geoip2_isp_test_database_matches_its_source() {
+    check_mmdb_against_source("GeoIP2-ISP-Test.mmdb", "GeoIP2-ISP-Test.json", |v| {
+        hoptrace::enrich::Fields {
+            asn: v["autonomous_system_number"].as_u64().map(|n| n as u32),
+            as_org: v["autonomous_system_organization"]
+                .as_str()
+                .map(String::from),
+            isp: v["isp"].as_str().map(String::from),
+            organization: v["organization"].as_str().map(String::from),
+            ..Default::default()
+        }
+    });
+}
+
+#[test]
+fn maxmind_test_databases_answer_the_documented_examples() {
+    let Some(dir) = shared("maxmind-test/test-data") else {
+        return;
+    };
+    let open = |f: &str| hoptrace::enrich::Source::open(&dir.join(f)).unwrap();
+    let e = hoptrace::enrich::Enricher::new(vec![
+        open("GeoLite2-ASN-Test.mmdb"),
+        open("GeoIP2-Country-Test.mmdb"),
+        open("GeoIP2-Connection-Type-Test.mmdb"),
+        open("GeoIP2-Anonymous-IP-Test.mmdb"),
+        open("GeoIP2-City-Test.mmdb"),
+        open("GeoIP2-Enterprise-Test.mmdb"),
+    ]);
+    let a = e.lookup("89.160.20.112".parse().unwrap());
+    assert_eq!(a.fields.asn, Some(29518));
+    assert_eq!(a.fields.as_org.as_deref(), Some("Bredband2 AB"));
+    assert_eq!(a.fields.country, Some(*b"SE"));
+    assert_eq!(a.fields.city.as_deref(), Some("Linköping"));
+    let j = e.lookup("2001:218::".parse().unwrap());
+    assert_eq!(j.fields.country, Some(*b"JP"));
+    let gb = e.lookup("81.2.69.160".parse().unwrap());
+    assert_eq!(gb.fields.country, Some(*b"GB"));
+    let us = e.lookup("216.160.83.56".parse().unwrap());
+    assert_eq!(us.fields.country, Some(*b"US"));
+    let ct = e.lookup("1.0.128.0".parse().unwrap());
+    assert_eq!(ct.fields.connection_type.as_deref(), Some("Cable/DSL"));
+    let anon = e.lookup("1.2.0.1".parse().unwrap());
+    assert!(
+        anon.fields.anonymous.contains(&"anonymous"),
+        "{:?}",
+        anon.fields
+    );
+    // Enterprise keeps ASN and ISP under `traits`.
+    let ent = open("GeoIP2-Enterprise-Test.mmdb");
+    let (f, _) = ent.lookup("74.209.24.0".parse().unwrap()).unwrap().unwrap();
+    assert_eq!(f.asn, Some(14671));
+    assert_eq!(f.isp.as_deref(), Some("Fairpoint Communications"));
+}
+
+#[test]
+fn every_broken_maxmind_database_fails_at_open_naming_the_file() {
+    let Some(root) = shared("maxmind-test") else {
+        return;
+    };
+    let mut files: Vec<std::path::PathBuf> = Vec::new();
+    for sub in ["libmaxminddb", "maxminddb-golang", "maxminddb-python"] {
+        for e in std::fs::read_dir(root.join("bad-data").join(sub)).unwrap() {
+            files.push(e.unwrap().path());
+        }
+    }
+    for f in [
+        "GeoIP2-City-Test-Broken-Double-Format.mmdb",
+        "GeoIP2-City-Test-Invalid-Node-Count.mmdb",
+        "MaxMind-DB-test-broken-pointers-24.mmdb",
+        "MaxMind-DB-test-broken-search-tree-24.mmdb",
+    ] {
+        files.push(root.join("test-data").join(f));
+    }
+    assert_eq!(files.len(), 25);
+    for f in &files {
+        let name = f.file_name().unwrap().to_str().unwrap();
+        let t = std::time::Instant::now();
+        let err = hoptrace::enrich::Source::open(f)
+            .err()
+            .unwrap_or_else(|| panic!("{name} opened"))
+            .to_string();
+        assert!(err.contains(name), "{err}");
+        assert!(t.elapsed().as_secs() < 10, "{name} took {:?}", t.elapsed());
+        // Opened without the check, lookups give errors or answers, never a panic.
+        if let Ok(s) = hoptrace::enrich::Source::from_bytes(std::fs::read(f).unwrap(), name, "") {
+            for ip in [
+                "1.1.1.1",
+                "89.160.20.112",
+                "2001:218::",
+                "::1.2.3.4",
+                "255.255.255.255",
+            ] {
+                let _ = s.lookup(ip.parse().unwrap());
+            }
+        }
+    }
+    // The valid test databases open, except the ones with no field hoptrace reads.
+    for e in std::fs::read_dir(root.join("test-data")).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_str().unwrap().to_string();
+        if files.contains(&p) || !name.ends_with(".mmdb") {
+            continue;
+        }
+        let r = hoptrace::enrich::Source::open(&p);
+        let useless = name.starts_with("MaxMind-DB-") || name == "GeoIP2-Domain-Test.mmdb";
+        match r {
+            Ok(_) => assert!(!useless, "{name} should be refused as the wrong type"),
+            Err(e) => assert!(
+                useless && e.to_string().contains("wrong database type"),
+                "{name}: {e}"
+            ),
+        }
+    }
+}
+
+#[test]
+fn bundled_data_is_rebuilt_byte_for_byte_from_its_upstream_files() {
+    use hoptrace::enrich::{RangeBuilder, RangeMeta, Scope, bundled};
+    let Some(dir) = shared("ip-location-db") else {
+        return;
+    };
+    let mut b = RangeBuilder::default();
+    for f in ["asn-ipv4.csv", "asn-ipv6.csv"] {
+        b.add_asn_csv(f, &std::fs::read(dir.join("asn").join(f)).unwrap());
+    }
+    assert!(
+        b.problems.is_empty(),
+        "{:?}",
+        &b.problems[..3.min(b.problems.len())]
+    );
+    let (table, report) = b.finish(RangeMeta {
+        name: bundled::ASN_NAME.to_string(),
+        scope: Scope::Public,
+        date: hoptrace::model::Date::parse(bundled::DATE),
+        built_from: vec![],
+        attribution: bundled::ASN_ATTRIBUTION.to_string(),
+    });
+    assert_eq!(report.rows, 411_961 + 103_197);
+    assert_eq!(report.overlaps.len(), 1, "{:?}", report.overlaps);
+    assert!(
+        table.to_bytes() == bundled::ASN_TABLE,
+        "data/asn.htdb is not what db build makes"
+    );
+    let upstream =
+        std::fs::read(dir.join("geo-whois-asn-country-mmdb/geo-whois-asn-country.mmdb")).unwrap();
+    assert!(zstd::decode_all(bundled::COUNTRY_MMDB).unwrap() == upstream);
+    let sha = hoptrace::enrich::sha256_hex(&upstream);
+    assert_eq!(
+        sha,
+        "c5f7c0e9bd6a6ccb5a2e9634764544a0d08bd0bd8788b8aedfac87bea184c652"
+    );
+}
+
+#[test]
+fn bundled_asn_data_answers_like_its_upstream_rows() {
+    let Some(dir) = shared("ip-location-db/asn") else {
+        return;
+    };
+    let e = hoptrace::enrich::Enricher::bundled().unwrap();
+    let asn = &e.sources[0];
+    let mut checked = 0;
+    for f in ["asn-ipv4.csv", "asn-ipv6.csv"] {
+        let mut rdr = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_path(dir.join(f))
+            .unwrap();
+        for (i, r) in rdr.records().enumerate() {
+            let r = r.unwrap();
+            // Every 97th row, at both ends of its range; the one overlapping pair of rows
+            // upstream (214.95.0.0-215.0.255.255 and 215.0.0.0-215.1.3.255) is skipped.
+            if i % 97 != 0 || r[0].starts_with("214.95.") {
+                continue;
+            }
+            for end in [&r[0], &r[1]] {
+                let ip: IpAddr = end.parse().unwrap();
+                let (fields, _) = asn.lookup(ip).unwrap().unwrap();
+                assert_eq!(
+                    fields.asn,
+                    Some(r[2].parse().unwrap()),
+                    "{f} row {}: {ip}",
+                    i + 1
+                );
+                // Organisation names are stored trimmed (a few upstream rows end in spaces).
+                assert_eq!(
+                    fields.as_org.as_deref(),
+                    Some(r[3].trim()),
+                    "{f} row {}",
+                    i + 1
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 10_000, "{checked}");
+}

@@ -11,6 +11,10 @@ mod decoding;
 mod flows;
 // The command line as a user runs it.
 mod cli;
+// Address classes, databases, provenance and jurisdictions.
+mod enrich;
+// `lookup`, `db` and `flows --enrich` as a user runs them.
+mod enrich_cli;
 // Same input, same bytes out, whatever the thread count or chunk size.
 mod determinism;
 // Random and mutated input never panics.
