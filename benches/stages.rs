@@ -158,7 +158,28 @@ fn stages(c: &mut Criterion) {
             );
         })
     });
+    let enricher = hoptrace::enrich::Enricher::bundled().expect("bundled data");
+    g.bench_function("csv table, enriched", |b| {
+        b.iter(|| {
+            let cache = hoptrace::enrich::AddrCache::new(&enricher);
+            let mut out = Vec::with_capacity(64 << 20);
+            hoptrace::pipeline::write_flows_enriched(
+                &run,
+                hoptrace::report::TableFormat::Csv,
+                &mut out,
+                0,
+                Some(&cache),
+            )
+            .expect("writing to memory");
+            assert_eq!(
+                out.iter().filter(|&&c| c == b'\n').count() as u64,
+                stats.flows + 1
+            );
+        })
+    });
     g.finish();
+
+    enrich(c, &enricher);
 
     // End to end through the pipeline, by thread count.
     let mut g = c.benchmark_group("pipeline");
@@ -181,6 +202,58 @@ fn stages(c: &mut Criterion) {
     }
     g.finish();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Addresses spread over the whole space (an LCG, as maxminddb's own benches do), so the
+/// lookups are not all cache hits; about a tenth are IPv6.
+fn addresses(n: usize) -> Vec<std::net::IpAddr> {
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    (0..n)
+        .map(|i| {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            if i % 10 == 0 {
+                // Global unicast IPv6 (2000::/3), where the bundled data has its ranges.
+                let hi = (0x2000u128 | ((x >> 48) as u128 & 0x0fff)) << 112;
+                std::net::IpAddr::V6(std::net::Ipv6Addr::from(hi | u128::from(x) << 32))
+            } else {
+                std::net::IpAddr::V4(std::net::Ipv4Addr::from((x >> 32) as u32))
+            }
+        })
+        .collect()
+}
+
+fn enrich(c: &mut Criterion, e: &hoptrace::enrich::Enricher) {
+    const N: usize = 100_000;
+    let ips = addresses(N);
+    let mut g = c.benchmark_group("enrich");
+    g.throughput(Throughput::Elements(N as u64));
+    g.sample_size(10);
+    g.bench_function("classify", |b| {
+        b.iter(|| {
+            let global = ips
+                .iter()
+                .filter(|&&ip| hoptrace::enrich::classify(ip).globally_reachable)
+                .count();
+            assert!(global > N / 2, "{global}");
+        })
+    });
+    for threads in [1usize, 2] {
+        g.bench_with_input(
+            BenchmarkId::new("lookup, bundled data", threads),
+            &threads,
+            |b, &threads| {
+                b.iter(|| {
+                    let a = hoptrace::pipeline::attribute(e, &ips, threads).expect("a pool");
+                    let with_asn = a.iter().filter(|a| a.fields.asn.is_some()).count();
+                    // Most of the routed IPv4 space has an ASN.
+                    assert!(with_asn > N / 3, "{with_asn}");
+                })
+            },
+        );
+    }
+    g.finish();
 }
 
 criterion_group!(benches, stages);

@@ -70,7 +70,7 @@ impl DbArgs {
 
 #[derive(Args)]
 pub struct LookupArgs {
-    /// IPv4 or IPv6 addresses
+    /// IPv4 or IPv6 addresses; `-` alone reads them from standard input
     #[arg(required = true, value_name = "IP")]
     pub ips: Vec<String>,
     #[command(flatten)]
@@ -102,7 +102,13 @@ fn parse_date(flag: &str, s: &str) -> Result<Date> {
     Date::parse(s).with_context(|| format!("{flag}: {s:?} is not a date; use YYYY-MM-DD"))
 }
 
-pub fn run_lookup(a: LookupArgs) -> Result<u8> {
+pub fn run_lookup(mut a: LookupArgs) -> Result<u8> {
+    if a.ips == ["-"] {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .context("reading addresses from standard input")?;
+        a.ips = text.split_whitespace().map(str::to_string).collect();
+    }
     let date = match &a.date {
         Some(d) => Some(parse_date("--date", d)?),
         None => None,

@@ -102,6 +102,28 @@ fn lookup_text_names_sources_and_treaties_between_two_countries() {
 }
 
 #[test]
+fn lookup_reads_addresses_from_standard_input() {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hoptrace"))
+        .args(["lookup", "--json", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"8.8.8.8\n10.0.0.1 1.1.1.1\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let v = json(&out);
+    assert_eq!(v.as_array().unwrap().len(), 3);
+    assert_eq!(v[2]["asn"], 13335);
+}
+
+#[test]
 fn lookup_reports_bad_arguments_and_goes_on() {
     let out = hoptrace(&["lookup", "--json", "8.8.8.8", "not-an-ip", "[2001:db8::1]"]);
     assert_eq!(out.status.code(), Some(1));
