@@ -76,7 +76,8 @@ pub struct LookupArgs {
     #[command(flatten)]
     pub db: DbArgs,
     /// Date of the communication (YYYY-MM-DD): treaty status on that date, and a note when
-    /// a database was built long before or after it. Default: today
+    /// a database was built long before or after it. Without it, treaty status is given
+    /// for today
     #[arg(long, value_name = "DATE")]
     pub date: Option<String>,
     /// Requesting country (ISO 3166-1 alpha-2): list the instruments between it and each

@@ -53,6 +53,8 @@ pub struct InstrumentOut {
     pub applies: &'static str,
     /// Why.
     pub reason: String,
+    /// The jurisdictions table's sources for both countries' rows.
+    pub sources: String,
 }
 
 /// The jurisdiction of an address's country.
@@ -92,6 +94,8 @@ pub struct Between {
     pub date: String,
     /// Each instrument.
     pub instruments: Vec<InstrumentOut>,
+    /// The jurisdictions table's as-of date.
+    pub as_of: String,
 }
 
 /// A provider directory entry.
@@ -195,8 +199,10 @@ fn jurisdiction_out(e: &Enricher, j: &Jurisdiction, ctx: &LookupContext) -> Juri
                     instrument: i.name,
                     applies: i.applies.as_str(),
                     reason: i.reason,
+                    sources: i.sources,
                 })
                 .collect(),
+            as_of: e.jurisdictions.as_of(),
         }),
         _ => None,
     };
@@ -399,7 +405,10 @@ pub fn address_text(o: &AddressOut) -> String {
         if let Some(b) = &j.between {
             line(
                 "requests",
-                &format!("from {} to {} on {}:", b.requesting, j.country, b.date),
+                &format!(
+                    "from {} to {} on {} ({}):",
+                    b.requesting, j.country, b.date, b.as_of
+                ),
             );
             for i in &b.instruments {
                 line(

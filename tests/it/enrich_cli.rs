@@ -68,6 +68,13 @@ fn lookup_json_has_one_object_per_address_in_input_order() {
     assert_eq!(field(2, "embedded_ipv4"), "8.8.8.8");
     assert_eq!(field(2, "asn"), 15169);
     assert_eq!(field(3, "address_class"), "shared");
+    assert_eq!(field(3, "address_block")["network"], "100.64.0.0/10");
+    assert!(
+        field(3, "address_block")["registry"]
+            .as_str()
+            .unwrap()
+            .contains("2025-10-09")
+    );
     assert_eq!(field(4, "address_class"), "documentation");
     // Field order is the report's, not alphabetical.
     let raw = text(&out.stdout);
@@ -88,7 +95,10 @@ fn lookup_text_names_sources_and_treaties_between_two_countries() {
     let t = text(&out.stdout);
     assert!(t.contains("AS15169 Google LLC"), "{t}");
     assert!(t.contains("IE (Ireland)"), "{t}");
-    assert!(t.contains("from DE to IE on 2026-09-01"), "{t}");
+    assert!(
+        t.contains("from DE to IE on 2026-09-01 (jurisdictions table compiled"),
+        "{t}"
+    );
     assert!(
         t.contains("EU e-Evidence Regulation (EU) 2023/1543: yes"),
         "{t}"
@@ -99,6 +109,21 @@ fn lookup_text_names_sources_and_treaties_between_two_countries() {
     );
     assert!(t.contains("IP to ASN data: RouteViews"), "{t}");
     assert!(t.contains("last updated 2025-10-09"), "{t}");
+    let out = hoptrace(&[
+        "lookup",
+        "--json",
+        "2a00:1450:4001:80b::200e",
+        "--requesting",
+        "DE",
+        "--date",
+        "2026-09-01",
+    ]);
+    let v = json(&out);
+    let b = &v[0]["jurisdiction"]["between"];
+    assert_eq!(b["requesting"], "DE");
+    assert_eq!(b["instruments"][2]["applies"], "yes");
+    let src = b["instruments"][0]["sources"].as_str().unwrap();
+    assert!(src.contains("BC:INV") && src.contains("BC:TRB07"), "{src}");
 }
 
 #[test]
@@ -168,6 +193,10 @@ fn lookup_with_given_databases_and_a_provider_directory() {
     assert_eq!(v[0]["asn"], 64496);
     assert_eq!(v[0]["country"], "GB");
     assert_eq!(v[0]["provider"]["legal_name"], "Example Transit Limited");
+    assert_eq!(
+        v[0]["provider"]["law_enforcement_contact"],
+        "le@transit.example.net"
+    );
     assert_eq!(
         v[0]["sources"].as_array().unwrap().len(),
         2,
