@@ -32,8 +32,11 @@ pub struct FlowConfig {
     /// When set, flows are cut at every multiple of this many nanoseconds since the epoch,
     /// so no record spans more than that; off by default.
     pub active: Option<i64>,
-    /// Fragments of one datagram more than this far apart (ns) are different datagrams.
-    /// Default 60 s (the Linux `ipfrag_time` is 30 s; captures may be slower than hosts).
+    /// Fragments of one datagram id more than this far apart (ns) are different datagrams;
+    /// closer ones belong to one record even after it completed (a repeated fragment is an
+    /// overlap, not a new datagram), so records depend only on time, never on where a
+    /// capture was cut. Default 60 s (the Linux `ipfrag_time` is 30 s; captures may be
+    /// slower than hosts).
     pub frag_timeout: i64,
 }
 
@@ -116,10 +119,15 @@ pub struct Flow {
     pub key: FlowKey,
     /// What each side sent, indexed by [`Side::idx`].
     pub dir: [DirStats; 2],
-    /// Time of the flow's first packet in capture order.
+    /// Time of the segment's first packet with a transport header (a whole packet or a
+    /// first fragment), in capture order. With `last_ported`, what splits and joins
+    /// segments: later fragments are counted on their datagram's segment but never decide
+    /// where a segment ends, so segments do not depend on where a capture is cut.
     pub start_ts: Timestamp,
     /// Latest packet time.
     pub max_ts: Timestamp,
+    /// Latest time of a packet with a transport header.
+    pub last_ported: Timestamp,
     /// Where the first packet was.
     pub first_loc: Locator,
     /// Side that sent the first packet.
@@ -151,6 +159,7 @@ impl Flow {
             dir: [DirStats::default(); 2],
             start_ts: ts,
             max_ts: ts,
+            last_ported: ts,
             first_loc: loc,
             first_side: side,
             syn_side: None,
@@ -216,6 +225,7 @@ impl Flow {
         }
         w.i64(self.start_ts.0);
         w.i64(self.max_ts.0);
+        w.i64(self.last_ported.0);
         w.i64(self.slice);
         self.first_loc.encode(w);
         let side = |s: Option<Side>| match s {
@@ -260,6 +270,7 @@ impl Flow {
         }
         let start_ts = Timestamp(r.i64()?);
         let max_ts = Timestamp(r.i64()?);
+        let last_ported = Timestamp(r.i64()?);
         let slice = r.i64()?;
         let first_loc = Locator::decode(r)?;
         let side = |v: u8| match v {
@@ -280,6 +291,7 @@ impl Flow {
             dir,
             start_ts,
             max_ts,
+            last_ported,
             first_loc,
             first_side: side(m[0]).unwrap_or(Side::Lo),
             syn_side: side(m[1]),
@@ -310,6 +322,9 @@ impl Flow {
         if ts > self.max_ts {
             self.max_ts = ts;
         }
+        if ts > self.last_ported {
+            self.last_ported = ts;
+        }
         if p.proto == Proto::TCP && p.ports_known {
             let syn = flags & tcp::SYN != 0;
             let ack = flags & tcp::ACK != 0;
@@ -332,17 +347,23 @@ impl Flow {
         }
         if (b.loc.input, b.loc.frame) < (self.first_loc.input, self.first_loc.frame) {
             self.first_loc = b.loc;
-            self.start_ts = b.ts;
         }
         self.chains.add(b.chain);
     }
 
-    /// Appends a later segment of the same key.
+    /// Appends a later segment of the same key. The later segment may hold an earlier
+    /// frame (a fragment counted back onto it): the earliest frame is the flow's first.
     fn join(&mut self, later: &Flow) {
         for i in 0..2 {
             self.dir[i].merge(&later.dir[i]);
         }
+        if (later.first_loc.input, later.first_loc.frame)
+            < (self.first_loc.input, self.first_loc.frame)
+        {
+            self.first_loc = later.first_loc;
+        }
         self.max_ts = self.max_ts.max(later.max_ts);
+        self.last_ported = self.last_ported.max(later.last_ported);
         self.syn_side = self.syn_side.or(later.syn_side);
         self.synack_side = self.synack_side.or(later.synack_side);
         self.history.append(&later.history);
@@ -778,7 +799,7 @@ impl FlowTable {
         match self.open.entry(key) {
             Entry::Occupied(mut e) => {
                 let f = &mut self.flows[*e.get() as usize];
-                let split = ts.since(f.max_ts) > idle
+                let split = ts.since(f.last_ported) > idle
                     || f.slice != slice
                     || (pure_syn && f.history.finished());
                 if split {
@@ -846,6 +867,19 @@ impl FlowTable {
         }
     }
 
+    /// True while an earlier table (appended before this one) may still hold fragments of
+    /// the datagram, among them an earlier first fragment: the record starts within the
+    /// fragment timeout of this table's first packet. Such a record's later fragments wait
+    /// (uncounted) until it is settled, so that they go to the segment of the datagram's
+    /// earliest first fragment however the capture was cut.
+    fn head_open(&self, e: &FragEntry) -> bool {
+        e.first_ts.since(self.min_ts) <= self.cfg.frag_timeout
+    }
+
+    /// One IP fragment. A first fragment (with ports) is counted like any packet, on its
+    /// own flow; the datagram's record takes the flow of its earliest first fragment, and
+    /// its other fragments are counted there. A record lasts while fragments of its id keep
+    /// arriving within the fragment timeout, complete or not.
     fn fragment(
         &mut self,
         p: &PacketFacts,
@@ -877,36 +911,26 @@ impl FlowTable {
         if e.add_range(&f) && !e.overlap {
             e.overlap = true;
         }
-        let bare = Bare {
-            ts,
-            ip_len: p.ip_len,
-            ttl: p.ttl,
-            loc,
-            chain,
-        };
-        let known = e.flow;
-        let first_with_ports = f.offset == 0 && p.ports_known;
-        match known {
-            Some(r) => match r.seg {
-                // A first fragment after the flow was known from later fragments' bytes.
-                Some(seg) if first_with_ports => {
-                    self.flows[seg as usize].count(r.side, p, ts, chain)
+        if f.offset == 0 && p.ports_known {
+            // A first fragment: a packet with ports, counted (and splitting its flow) like
+            // any other. The earliest one names the datagram's flow.
+            let (key, side) = FlowKey::of(p);
+            let seg = self.count(key, side, p, chain, ts, loc);
+            if let Some(e) = self.frags.get_mut(&id) {
+                match &mut e.flow {
+                    None => {
+                        e.flow = Some(Resolved {
+                            key,
+                            side,
+                            seg: Some(seg),
+                        })
+                    }
+                    Some(r) if r.seg.is_none() && r.key == key => r.seg = Some(seg),
+                    Some(_) => {}
                 }
-                _ => self.count_resolved(id, r, &bare),
-            },
-            None if first_with_ports => {
-                let (key, side) = FlowKey::of(p);
-                let seg = self.count(key, side, p, chain, ts, loc);
-                if let Some(e) = self.frags.get_mut(&id) {
-                    e.flow = Some(Resolved {
-                        key,
-                        side,
-                        seg: Some(seg),
-                    });
-                }
-                self.flush_pending(id);
             }
-            None => {
+        } else {
+            if e.flow.is_none() {
                 // Gather the transport header's first bytes from whatever fragments hold
                 // them; once the ports are known the datagram's flow is known.
                 for i in 0..usize::from(f.head_len) {
@@ -916,20 +940,24 @@ impl FlowTable {
                         e.head_have |= 1 << pos;
                     }
                 }
-                e.pending.push(bare);
-                if let Some(r) = flow_from_head(&id, e) {
-                    e.flow = Some(r);
-                    self.flush_pending(id);
-                }
+            }
+            e.pending.push(Bare {
+                ts,
+                ip_len: p.ip_len,
+                ttl: p.ttl,
+                loc,
+                chain,
+            });
+            if e.flow.is_none() {
+                e.flow = flow_from_head(&id, e);
             }
         }
         if let Some(e) = self.frags.get(&id)
             && e.flow.is_some()
-            && e.complete()
-            && e.pending.is_empty()
-            && let Some(done) = self.frags.remove(&id)
+            && !e.pending.is_empty()
+            && !self.head_open(e)
         {
-            self.finish_frag(id, done);
+            self.flush_pending(id);
         }
     }
 
@@ -948,15 +976,6 @@ impl FlowTable {
             if r.seg.is_none() {
                 r.seg = self.frags.get(&id).and_then(|e| e.flow).and_then(|f| f.seg);
             }
-        }
-    }
-
-    /// Puts a datagram record back, or closes it when it is complete and settled.
-    fn keep_or_finish_frag(&mut self, id: FragId, e: FragEntry) {
-        if e.flow.is_some() && e.pending.is_empty() && e.complete() {
-            self.finish_frag(id, e);
-        } else {
-            self.frags.insert(id, e);
         }
     }
 
@@ -1106,6 +1125,8 @@ impl FlowTable {
             later.min_ts,
         );
         later.min_ts = Timestamp::MAX;
+        // Settling datagram records below asks whether an earlier table may still matter.
+        self.min_ts = self.min_ts.min(later_min);
         later.frames = 0;
         later.frames_decoded = 0;
         later.max_ts = Timestamp::MIN;
@@ -1131,9 +1152,9 @@ impl FlowTable {
         let cfg = self.cfg;
         // Datagram records continue across the boundary, replayed in time order (for one
         // datagram id, the records that expired inside `later` come before its current
-        // one). Fragments that belong to a flow of this table are counted first, because
-        // they move that flow's last packet time, which decides the joins below; records
-        // whose flow lives in `later` are settled after the joins.
+        // one). Fragments that belong to a flow of this table are counted on it first;
+        // records whose flow lives in `later` are settled after the joins (fragments never
+        // decide joins: only packets with a transport header do).
         let mut later_frags: Vec<(FragId, FragEntry)> = std::mem::take(&mut later.expired);
         later_frags.extend(later.frags.drain());
         later_frags
@@ -1147,18 +1168,20 @@ impl FlowTable {
             match self.frags.remove(&id) {
                 Some(mut a) if b.first_ts.since(a.last_ts) <= cfg.frag_timeout => {
                     match a.flow {
+                        // `a` holds the datagram's earliest first fragment and no earlier
+                        // table can hold one: `b`'s fragments are counted on its segment.
                         Some(Resolved {
                             seg: Some(seg),
                             side,
                             ..
-                        }) => {
+                        }) if !self.head_open(&a) => {
                             for p in std::mem::take(&mut b.pending) {
                                 self.flows[seg as usize].count_bare(side, &p);
                             }
-                            // `b`'s own flow (a duplicate first fragment) is not needed.
+                            // `b`'s first fragments were counted on their own flows.
                             b.flow = None;
                             a.absorb(b);
-                            self.keep_or_finish_frag(id, a);
+                            self.frags.insert(id, a);
                         }
                         _ => {
                             self.frags.insert(id, a);
@@ -1188,7 +1211,7 @@ impl FlowTable {
             };
             let (head, tail) = self.flows.split_at_mut(i);
             let (a_flow, b) = (&mut head[a as usize], &tail[0]);
-            let joinable = b.start_ts.since(a_flow.max_ts) <= cfg.idle(key.proto)
+            let joinable = b.start_ts.since(a_flow.last_ported) <= cfg.idle(key.proto)
                 && a_flow.slice == b.slice
                 && !(b.starts_with_syn && a_flow.history.finished());
             if joinable {
@@ -1225,20 +1248,20 @@ impl FlowTable {
             if merged.flow.is_none() {
                 merged.flow = flow_from_head(&id, &merged);
             }
-            let flush = merged.flow.is_some() && !merged.pending.is_empty();
+            let flush =
+                merged.flow.is_some() && !merged.pending.is_empty() && !self.head_open(&merged);
             self.frags.insert(id, merged);
             if flush {
                 self.flush_pending(id);
             }
             if let Some(e) = self.frags.remove(&id) {
-                self.keep_or_finish_frag(id, e);
+                self.frags.insert(id, e);
             }
         }
         self.diag.merge(later_diag);
         self.frames += later_frames;
         self.frames_decoded += later_decoded;
         self.max_ts = self.max_ts.max(later_max);
-        self.min_ts = self.min_ts.min(later_min);
         self.evict_idle();
     }
 

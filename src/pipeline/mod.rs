@@ -92,7 +92,7 @@ pub struct InputSummary {
 }
 
 const PARTIAL_MAGIC: &[u8] = b"HOPTRACE-PARTIAL";
-const PARTIAL_VERSION: u32 = 1;
+const PARTIAL_VERSION: u32 = 2;
 
 impl InputSummary {
     fn encode(&self, w: &mut crate::model::BinWriter) {

@@ -418,7 +418,7 @@ fn check_picks(picks: &[(usize, i64)], cut_a: usize, cut_b: usize) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
     #[test]
     fn merging_is_associative_for_any_cut(
@@ -428,6 +428,96 @@ proptest! {
     ) {
         check_picks(&picks, cut_a, cut_b);
     }
+}
+
+#[test]
+fn regression_3_a_repeated_last_fragment_after_a_completed_datagram() {
+    // Last fragment, first fragment (the datagram completes), the last fragment again, a
+    // TCP packet; cut into three files. When completion closed a record, the repeat became
+    // an orphan row or joined the first fragment depending on the cut.
+    check_picks(&[(7, 0), (6, 0), (7, 0), (0, 0)], 2, 5);
+    let frames: Vec<(i64, Vec<u8>)> = [7, 6, 7]
+        .iter()
+        .map(|&k| {
+            let d = udp_datagram(2000);
+            let f = if k == 6 {
+                frag4(5, 0, true, &d[..1480])
+            } else {
+                frag4(5, 1480, false, &d[1480..])
+            };
+            (0, f)
+        })
+        .collect();
+    let run = run_bytes(&capture(&frames));
+    let r = flow_rows(&run);
+    assert_eq!(r.len(), 1, "the repeat is counted on the datagram's flow");
+    assert_eq!((r[0].src_port, r[0].orig_pkts), (40000, 3));
+    assert!(
+        run.flows
+            .diag
+            .entries()
+            .iter()
+            .any(|(r, _, _)| *r == SkipReason::FragmentOverlap)
+    );
+}
+
+#[test]
+fn regression_4_later_fragments_never_decide_where_a_flow_splits() {
+    // A UDP packet, the datagram's last fragment 5 s later, its first fragment 56 s after
+    // that (61 s after the UDP packet, past the 60 s UDP idle timeout), then TCP. Only
+    // packets with ports decide segments: the datagram opens a second segment, which also
+    // holds its earlier last fragment, however the capture is cut.
+    for g in [0, 30, 89] {
+        check_picks(&[(4, 0), (7, 5), (6, 56), (0, g)], 1, 2);
+        check_picks(&[(4, 0), (7, 5), (6, 56), (0, g)], 2, 3);
+    }
+    let frames = [(4, 0), (7, 5), (6, 61)].map(|(k, t)| {
+        let d = udp_datagram(2000);
+        let f = match k {
+            4 => Pkt::udp4(C, S, b"u"),
+            6 => frag4(5, 0, true, &d[..1480]),
+            _ => frag4(5, 1480, false, &d[1480..]),
+        };
+        (t * SEC, f)
+    });
+    let r = rows(&frames);
+    assert_eq!(r.len(), 2, "{r:?}");
+    assert_eq!((r[0].orig_pkts, r[1].orig_pkts), (1, 2));
+    assert_eq!(
+        r[1].first_frame, 2,
+        "the waiting fragment is the segment's first frame"
+    );
+    // A fragment between two packets 61 s apart does not bridge them either.
+    check_picks(
+        &[
+            (0, 0),
+            (0, 0),
+            (6, 0),
+            (4, 0),
+            (0, 0),
+            (7, 23),
+            (4, 38),
+            (0, 0),
+            (0, 0),
+            (0, 0),
+            (0, 0),
+            (0, 0),
+        ],
+        39,
+        4,
+    );
+}
+
+#[test]
+fn regression_5_a_joined_segment_keeps_the_earliest_frame() {
+    // The last fragment waits in the first part, the UDP packet is in the second, the first
+    // fragment in the third: the flow's first frame is the waiting fragment's.
+    let syn = (0, 0);
+    check_picks(
+        &[syn, syn, syn, syn, syn, (7, 0), (4, 0), syn, (6, 0), syn],
+        27,
+        16,
+    );
 }
 
 #[test]
