@@ -165,6 +165,18 @@ fn udp_datagram(len: usize) -> Vec<u8> {
     pkt::udp(Pseudo::V4(C.0, S.0), C.1, S.1, &vec![0x42; len])
 }
 
+fn frag4_from_s(id: u16, off: u16, more: bool, data: &[u8]) -> Vec<u8> {
+    let mut ip = Ip4::new(S.0, C.0, num::UDP);
+    ip.id = id;
+    ip.frag_offset = off;
+    ip.more = more;
+    pkt::eth(num::IPV4, &ip.build(data))
+}
+
+fn udp_datagram_from_s(len: usize) -> Vec<u8> {
+    pkt::udp(Pseudo::V4(S.0, C.0), S.1, C.1, &vec![0x43; len])
+}
+
 #[test]
 fn later_fragments_are_counted_on_their_flow_in_either_order() {
     let d = udp_datagram(2000);
@@ -399,6 +411,12 @@ fn check_picks(picks: &[(usize, i64)], cut_a: usize, cut_b: usize) {
         // Two fragments of one UDP datagram of the same 5-tuple as the UDP packets.
         frag4(5, 0, true, &udp_datagram(2000)[..1480]),
         frag4(5, 1480, false, &udp_datagram(2000)[1480..]),
+        // Another datagram (id 9) with a tiny first fragment: just the UDP header.
+        frag4(9, 0, true, &udp_datagram(100)[..8]),
+        frag4(9, 8, false, &udp_datagram(100)[8..]),
+        // A datagram from the responder (same id 5, other direction: another record).
+        frag4_from_s(5, 0, true, &udp_datagram_from_s(2000)[..1480]),
+        frag4_from_s(5, 1480, false, &udp_datagram_from_s(2000)[1480..]),
     ];
     let mut t = 0;
     let frames: Vec<(i64, Vec<u8>)> = picks
@@ -422,7 +440,7 @@ proptest! {
 
     #[test]
     fn merging_is_associative_for_any_cut(
-        picks in proptest::collection::vec((0usize..8, 0i64..90), 3..40),
+        picks in proptest::collection::vec((0usize..12, 0i64..90), 3..40),
         cut_a in 1usize..40,
         cut_b in 1usize..40,
     ) {
