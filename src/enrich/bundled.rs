@@ -35,14 +35,15 @@ pub const COUNTRY_ATTRIBUTION: &str = "IP to country data: geo-whois-asn-country
 
 /// The bundled sources: ASN first, then country.
 pub fn sources() -> Result<Vec<Source>, EnrichError> {
-    Ok(vec![
-        Source::from_bytes(ASN_TABLE.to_vec(), "bundled:data/asn.htdb", ASN_ATTRIBUTION)?,
-        Source::from_bytes(
-            COUNTRY_MMDB.to_vec(),
-            "bundled:data/country.mmdb.zst",
-            COUNTRY_ATTRIBUTION,
-        )?,
-    ])
+    let asn = Source::from_bytes(ASN_TABLE.to_vec(), "bundled:data/asn.htdb", ASN_ATTRIBUTION)?;
+    let mut country = Source::from_bytes(
+        COUNTRY_MMDB.to_vec(),
+        "bundled:data/country.mmdb.zst",
+        COUNTRY_ATTRIBUTION,
+    )?;
+    // The country database's metadata has no description: name the snapshot.
+    country.info.version = format!("{VERSION} geo-whois-asn-country");
+    Ok(vec![asn, country])
 }
 
 /// The attribution lines every report that used the bundled data carries.
