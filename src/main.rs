@@ -198,6 +198,15 @@ fn table_format(format: &Option<String>, output: &Option<PathBuf>) -> Result<Tab
     Ok(f)
 }
 
+/// The exit status of a finished run.
+fn run_status(run: &hoptrace::FlowRun) -> u8 {
+    if run.skipped_input() {
+        exit::SKIPPED
+    } else {
+        exit::OK
+    }
+}
+
 /// Opens the databases for `--enrich`, or says that the database flags need it.
 fn enricher(enrich: bool, db: &enrich_cmd::DbArgs) -> Result<Option<hoptrace::enrich::Enricher>> {
     if !enrich {
@@ -330,11 +339,7 @@ fn run_flows(a: FlowsArgs) -> Result<u8> {
         enricher.as_ref(),
         a.quiet,
     )?;
-    Ok(if run.skipped_input() {
-        exit::SKIPPED
-    } else {
-        exit::OK
-    })
+    Ok(run_status(&run))
 }
 
 fn run_merge(a: MergeArgs) -> Result<u8> {
@@ -365,11 +370,7 @@ fn run_merge(a: MergeArgs) -> Result<u8> {
         enricher.as_ref(),
         a.quiet,
     )?;
-    Ok(if run.skipped_input() {
-        exit::SKIPPED
-    } else {
-        exit::OK
-    })
+    Ok(run_status(&run))
 }
 
 /// Draws a progress bar over the bytes of the (uncompressed, on-disk) inputs.

@@ -147,29 +147,9 @@ struct City<'a> {
     names: Option<Names<'a>>,
 }
 
-/// The `traits` map of Enterprise and City records.
-#[derive(Deserialize, Default)]
-struct Traits<'a> {
-    autonomous_system_number: Option<u32>,
-    #[serde(borrow)]
-    autonomous_system_organization: Option<&'a str>,
-    #[serde(borrow)]
-    isp: Option<&'a str>,
-    #[serde(borrow)]
-    organization: Option<&'a str>,
-    #[serde(borrow)]
-    connection_type: Option<&'a str>,
-    is_anonymous: Option<bool>,
-    is_anonymous_vpn: Option<bool>,
-    is_hosting_provider: Option<bool>,
-    is_public_proxy: Option<bool>,
-    is_residential_proxy: Option<bool>,
-    is_tor_exit_node: Option<bool>,
-    is_anonymous_proxy: Option<bool>,
-}
-
-/// A record: the trait fields at the top level (ASN, ISP, Anonymous-IP, Connection-Type
-/// databases) or under `traits` (Enterprise), plus the country and city fields.
+/// A record of any of the shapes read: the trait fields at the top level (ASN, ISP,
+/// Anonymous-IP, Connection-Type databases) or in a nested `traits` map (Enterprise, City),
+/// plus the country and city fields.
 #[derive(Deserialize, Default)]
 struct Record<'a> {
     autonomous_system_number: Option<u32>,
@@ -197,7 +177,7 @@ struct Record<'a> {
     #[serde(borrow)]
     city: Option<City<'a>>,
     #[serde(borrow)]
-    traits: Option<Traits<'a>>,
+    traits: Option<Box<Record<'a>>>,
 }
 
 fn country(code: Option<&str>) -> Option<[u8; 2]> {
@@ -208,7 +188,7 @@ fn country(code: Option<&str>) -> Option<[u8; 2]> {
 
 impl Record<'_> {
     fn into_fields(mut self) -> Fields {
-        let t = self.traits.take().unwrap_or_default();
+        let t = self.traits.take().map(|b| *b).unwrap_or_default();
         let top = &self;
         let s = |a: Option<&str>, b: Option<&str>| a.or(b).map(str::to_string);
         let mut anonymous = Vec::new();

@@ -1,12 +1,12 @@
 //! The command line as a user runs it: output formats, standard input, summaries and
 //! exit statuses.
 
-use crate::support::Dir;
+use crate::support::{Dir, hoptrace, text};
 use hoptrace::flow::tcp::{ACK, SYN};
 use hoptrace::synth::pkt::Pkt;
 use hoptrace::synth::{Capture, Format, gzip};
 use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 const A: ([u8; 4], u16) = ([192, 0, 2, 1], 40000);
 const B: ([u8; 4], u16) = ([198, 51, 100, 2], 443);
@@ -17,17 +17,6 @@ fn capture() -> Vec<u8> {
     c.push(1_100_000_000, &Pkt::tcp4(B, A, SYN | ACK, b""));
     c.push(1_200_000_000, &Pkt::udp4(A, ([198, 51, 100, 3], 53), b"q"));
     c.finish()
-}
-
-fn hoptrace(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hoptrace"))
-        .args(args)
-        .output()
-        .expect("running hoptrace")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 #[test]

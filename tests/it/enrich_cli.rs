@@ -1,22 +1,11 @@
 //! `hoptrace lookup`, `hoptrace db` and `flows --enrich` as a user runs them.
 
-use crate::support::Dir;
+use crate::support::{Dir, hoptrace, text};
 use hoptrace::flow::tcp::{ACK, SYN};
 use hoptrace::synth::mmdb::{MmdbWriter, asn_record, country_record};
 use hoptrace::synth::pkt::Pkt;
 use hoptrace::synth::{Capture, Format};
 use std::process::{Command, Output};
-
-fn hoptrace(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hoptrace"))
-        .args(args)
-        .output()
-        .expect("running hoptrace")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 fn json(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out.stdout)))

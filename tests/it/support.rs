@@ -76,3 +76,16 @@ pub fn shared(rel: &str) -> Option<PathBuf> {
         }
     }
 }
+
+/// Runs the `hoptrace` binary.
+pub fn hoptrace(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_hoptrace"))
+        .args(args)
+        .output()
+        .expect("running hoptrace")
+}
+
+/// Bytes as text, for messages and asserts.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
