@@ -59,6 +59,7 @@ pub mod flow;
 pub mod ingest;
 pub mod model;
 pub mod pipeline;
+pub mod records;
 pub mod report;
 pub mod synth;
 

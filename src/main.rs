@@ -137,6 +137,46 @@ struct FlowsArgs {
     enrich: bool,
     #[command(flatten)]
     db: enrich_cmd::DbArgs,
+    /// Read every input as this flow-log format instead of telling it from the content
+    #[arg(long, value_name = "FORMAT", value_parser = ["netflow", "zeek", "zeek-json", "aws-vpc"])]
+    input_format: Option<String>,
+    /// Field list of AWS VPC flow logs without a header line (as in the flow log's format,
+    /// e.g. "version account-id interface-id srcaddr ..."), or a file holding it
+    #[arg(long, value_name = "FIELDS|FILE")]
+    vpc_fields: Option<String>,
+    /// UDP destination port whose datagrams are read as NetFlow/IPFIX exports even when
+    /// they fail the content check (every port is checked by content anyway)
+    #[arg(long, value_name = "PORT")]
+    netflow_port: Option<u16>,
+}
+
+/// The flow-log flags as library options.
+fn log_options(a: &FlowsArgs) -> Result<hoptrace::pipeline::LogOptions> {
+    let mut o = hoptrace::pipeline::LogOptions {
+        format: a
+            .input_format
+            .as_deref()
+            .and_then(hoptrace::records::LogFormat::parse),
+        netflow_port: a.netflow_port,
+        ..Default::default()
+    };
+    if let Some(v) = &a.vpc_fields {
+        let text = if std::path::Path::new(v).is_file() {
+            std::fs::read_to_string(v).with_context(|| format!("--vpc-fields: cannot read {v}"))?
+        } else {
+            v.clone()
+        };
+        let text = text.replace(['$', '{', '}'], " ");
+        let fields: Vec<String> = text.split_ascii_whitespace().map(str::to_string).collect();
+        if !fields.iter().any(|f| f == "srcaddr") {
+            bail!(
+                "--vpc-fields: the field list names no srcaddr: {}",
+                text.trim()
+            );
+        }
+        o.vpc_fields = Some(fields);
+    }
+    Ok(o)
 }
 
 /// Parses `90`, `90s`, `250ms`, `5m`, `1h` into nanoseconds.
@@ -273,6 +313,7 @@ fn run_flows(a: FlowsArgs) -> Result<u8> {
     let mut cfg = FlowsConfig::new(a.inputs.clone());
     cfg.threads = a.threads;
     cfg.flow = flow_config(&a)?;
+    cfg.logs = log_options(&a)?;
     cfg.progress = Some(Arc::clone(&progress));
     cfg.spill = Some(hoptrace::pipeline::SpillConfig {
         dir: a.spill_dir.clone().unwrap_or_else(std::env::temp_dir),

@@ -39,8 +39,10 @@ pub enum IngestError {
     },
     /// The input's first bytes are no known capture or compression magic.
     #[error(
-        "{path}: not a pcap, pcapng, gzip or zstd file (first bytes {magic}); \
-         check the file type with `file {path}`"
+        "{path}: not a pcap or pcapng capture (gzip/zstd-compressed or not), nor a flow log \
+         hoptrace knows (NetFlow/IPFIX export datagrams, Zeek conn.log, AWS VPC flow log) \
+         (first bytes {magic}); check the file type with `file {path}`, or name the format \
+         with --input-format"
     )]
     UnknownFormat {
         /// The input.
@@ -520,6 +522,44 @@ pub fn open_bytes(name: &Path, data: Vec<u8>) -> Result<Input, IngestError> {
         }
         _ => open_stream(name, Box::new(io::Cursor::new(data)), Some(size)),
     }
+}
+
+/// Reads a whole (non-capture) input, decompressing gzip or zstd by its magic: flow logs
+/// and files of export datagrams. Returns the compression, the bytes and the size on disk.
+pub fn read_whole(path: &Path) -> Result<(Compression, Vec<u8>, u64), IngestError> {
+    let io_err = |source| IngestError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let raw = std::fs::read(path).map_err(io_err)?;
+    let size = raw.len() as u64;
+    let compression = Compression::sniff(&raw);
+    let data = match compression {
+        Compression::None => raw,
+        c => {
+            let mut out = Vec::with_capacity(raw.len() * 4);
+            let res = match c {
+                Compression::Gzip => {
+                    flate2::read::MultiGzDecoder::new(&raw[..]).read_to_end(&mut out)
+                }
+                _ => zstd::stream::read::Decoder::new(&raw[..])
+                    .and_then(|mut d| d.read_to_end(&mut out)),
+            };
+            res.map_err(|source| IngestError::Decompress {
+                path: path.to_path_buf(),
+                what: c.name(),
+                offset: out.len() as u64,
+                source,
+            })?;
+            out
+        }
+    };
+    if data.is_empty() {
+        return Err(IngestError::Empty {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok((compression, data, size))
 }
 
 #[allow(unsafe_code)]

@@ -45,10 +45,24 @@ pub enum SkipReason {
     /// Informational: a packet whose timestamp is earlier than packets before it by more than
     /// the idle timeout; it cannot join a flow that was already written out.
     TimestampBackwards,
+    /// A flow-log line that could not be read (wrong field count, bad address, number or
+    /// timestamp); detail = the reader's code.
+    BadLogLine,
+    /// A NetFlow v9/IPFIX data set whose template was never seen (or was withdrawn) before
+    /// it expired from the pending buffer.
+    NoTemplate,
+    /// A NetFlow/IPFIX export datagram or set that contradicts itself; detail = code.
+    BadExport,
+    /// Informational: a flow-log record saying there was no traffic in its interval
+    /// (VPC `NODATA`).
+    LogNoData,
+    /// A flow-log record saying the provider's logging skipped records in its interval
+    /// (VPC `SKIPDATA`): evidence missing at the source.
+    LogSkipData,
 }
 
 impl SkipReason {
-    const ALL: [SkipReason; 15] = [
+    const ALL: [SkipReason; 20] = [
         SkipReason::TruncatedRecord,
         SkipReason::BadRecordLength,
         SkipReason::UnreadableBytes,
@@ -64,6 +78,11 @@ impl SkipReason {
         SkipReason::FragmentOverlap,
         SkipReason::FragmentIncomplete,
         SkipReason::TimestampBackwards,
+        SkipReason::BadLogLine,
+        SkipReason::NoTemplate,
+        SkipReason::BadExport,
+        SkipReason::LogNoData,
+        SkipReason::LogSkipData,
     ];
 
     /// A stable number for files (the position in the list above; new reasons go last).
@@ -85,6 +104,7 @@ impl SkipReason {
                 | SkipReason::FragmentOverlap
                 | SkipReason::FragmentIncomplete
                 | SkipReason::TimestampBackwards
+                | SkipReason::LogNoData
         )
     }
 
@@ -106,6 +126,11 @@ impl SkipReason {
             SkipReason::FragmentOverlap => "fragment_overlap",
             SkipReason::FragmentIncomplete => "fragment_incomplete",
             SkipReason::TimestampBackwards => "timestamp_backwards",
+            SkipReason::BadLogLine => "bad_log_line",
+            SkipReason::NoTemplate => "no_template",
+            SkipReason::BadExport => "bad_export",
+            SkipReason::LogNoData => "log_nodata",
+            SkipReason::LogSkipData => "log_skipdata",
         }
     }
 
@@ -117,8 +142,40 @@ impl SkipReason {
                 Layer::from_u32(detail).map(|l| l.name().to_string())
             }
             SkipReason::NotIp => Some(not_ip_name(detail)),
+            SkipReason::BadLogLine => Some(bad_line_name(detail).to_string()),
+            SkipReason::BadExport => Some(bad_export_name(detail).to_string()),
+            SkipReason::NoTemplate => Some(format!("template {detail}")),
             _ => None,
         }
+    }
+}
+
+/// Names the detail of [`SkipReason::BadLogLine`] (codes of the flow-log readers).
+fn bad_line_name(detail: u32) -> &'static str {
+    match detail {
+        1 | 11 => "wrong number of fields",
+        2 | 12 => "bad timestamp",
+        3 | 13 => "bad address",
+        4 | 14 => "bad number",
+        5 => "no #fields header before the line, or not a JSON object",
+        6 => "not JSON",
+        15 => "no format: give the field list of a log without a header line",
+        _ => "unreadable line",
+    }
+}
+
+/// Names the detail of [`SkipReason::BadExport`] (codes of the NetFlow/IPFIX reader).
+fn bad_export_name(detail: u32) -> &'static str {
+    match detail {
+        1 => "unknown export version",
+        2 => "length field disagrees with the datagram",
+        3 => "set or flowset length out of bounds",
+        4 => "template with impossible fields",
+        5 => "record shorter than its template",
+        6 => "datagram too short for its header",
+        7 => "too many templates for one exporter (template table full)",
+        8 => "too many exporters (exporter table full)",
+        _ => "malformed export",
     }
 }
 

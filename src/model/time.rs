@@ -42,6 +42,54 @@ impl Timestamp {
     pub fn rfc3339(self) -> Rfc3339 {
         Rfc3339(self)
     }
+
+    /// Parses RFC 3339 date-time text (`2019-11-14T12:00:00.5+01:00`, `...Z`; a space may
+    /// stand for the `T`, fractions up to nanoseconds) and converts it to UTC.
+    pub fn parse_rfc3339(s: &str) -> Option<Timestamp> {
+        let s = s.trim();
+        let b = s.as_bytes();
+        if b.len() < 20 || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
+            return None;
+        }
+        let date = Date::parse(&s[..10])?;
+        let num = |t: &str| -> Option<i64> {
+            (!t.is_empty() && t.bytes().all(|c| c.is_ascii_digit()))
+                .then(|| t.parse().ok())
+                .flatten()
+        };
+        let (h, mi, sec) = (num(&s[11..13])?, num(&s[14..16])?, num(&s[17..19])?);
+        if h > 23 || mi > 59 || sec > 60 {
+            return None;
+        }
+        let mut rest = &s[19..];
+        let mut nanos = 0i64;
+        if let Some(r) = rest.strip_prefix('.') {
+            let digits = r.bytes().take_while(u8::is_ascii_digit).count();
+            if digits == 0 {
+                return None;
+            }
+            for (i, c) in r.bytes().take(digits.min(9)).enumerate() {
+                nanos += i64::from(c - b'0') * 10i64.pow(8 - i as u32);
+            }
+            rest = &r[digits..];
+        }
+        let offset_s = match rest {
+            "Z" | "z" => 0,
+            o if o.len() == 6 && (o.starts_with('+') || o.starts_with('-')) && &o[3..4] == ":" => {
+                let (oh, om) = (num(&o[1..3])?, num(&o[4..6])?);
+                if oh > 23 || om > 59 {
+                    return None;
+                }
+                let v = oh * 3600 + om * 60;
+                if o.starts_with('-') { -v } else { v }
+            }
+            _ => return None,
+        };
+        let secs = date.0 * 86_400 + h * 3600 + mi * 60 + sec - offset_s;
+        Some(Timestamp(
+            secs.checked_mul(1_000_000_000)?.checked_add(nanos)?,
+        ))
+    }
 }
 
 /// Display adapter for [`Timestamp::rfc3339`].

@@ -21,7 +21,9 @@ use crate::ingest::{
     self, Body, ChunkPlan, Compression, Event, FileChunk, IngestError, Input, ReaderState, Records,
     Span, StreamBlock, StreamSplitter,
 };
-use crate::model::{Locator, SkipReason, Timestamp};
+use crate::model::{Locator, Proto, SkipReason, Timestamp};
+use crate::records::netflow::{Collector, Export, Limits};
+use crate::records::{FlowRecord, LogFormat, LogRead, RecordSet};
 use crate::report::{self, ReportError, TableFormat};
 use rayon::prelude::*;
 use std::io::Write;
@@ -53,6 +55,22 @@ pub struct FlowsConfig {
     /// Spill finished flows to disk past a number of flows in memory (off by default: the
     /// library keeps every flow in memory unless asked).
     pub spill: Option<SpillConfig>,
+    /// How flow logs and flow exports are found and read.
+    pub logs: LogOptions,
+}
+
+/// How flow logs and NetFlow/IPFIX exports are found and read.
+#[derive(Clone, Debug, Default)]
+pub struct LogOptions {
+    /// Read every input as this flow-log format instead of detecting it.
+    pub format: Option<LogFormat>,
+    /// The field list of AWS VPC flow logs that have no header line.
+    pub vpc_fields: Option<Vec<String>>,
+    /// UDP port whose datagrams are NetFlow/IPFIX exports even when they fail the content
+    /// check (which stays on for every other port).
+    pub netflow_port: Option<u16>,
+    /// Bounds on exporters, templates and data waiting for templates.
+    pub netflow_limits: Limits,
 }
 
 impl FlowsConfig {
@@ -66,6 +84,7 @@ impl FlowsConfig {
             progress: None,
             read_mode: ingest::ReadMode::default(),
             spill: None,
+            logs: LogOptions::default(),
         }
     }
 }
@@ -87,12 +106,35 @@ pub struct InputSummary {
     pub frames: u64,
     /// Why the input could not be read, or stopped being readable.
     pub error: Option<String>,
-    /// Earliest and latest frame time.
+    /// Earliest and latest frame time (flow logs: earliest record start, latest end).
     pub time_range: Option<(Timestamp, Timestamp)>,
+    /// Flow records read from it (flow logs; NetFlow/IPFIX exports in a capture).
+    pub records: u64,
+}
+
+impl InputSummary {
+    /// True when the input was read as a text flow log (its locators are line numbers).
+    pub fn is_text_log(&self) -> bool {
+        matches!(
+            self.container,
+            Some(c) if c != LogFormat::NetflowDatagrams.name() && LogFormat::NAMES.contains(&c)
+        )
+    }
+
+    /// What its locators count: `line` (text logs), `datagram` (raw exports) or `frame`.
+    pub fn unit(&self) -> &'static str {
+        if self.is_text_log() {
+            "line"
+        } else if self.container == Some(LogFormat::NetflowDatagrams.name()) {
+            "datagram"
+        } else {
+            "frame"
+        }
+    }
 }
 
 const PARTIAL_MAGIC: &[u8] = b"HOPTRACE-PARTIAL";
-const PARTIAL_VERSION: u32 = 2;
+const PARTIAL_VERSION: u32 = 3;
 
 impl InputSummary {
     fn encode(&self, w: &mut crate::model::BinWriter) {
@@ -113,6 +155,7 @@ impl InputSummary {
             w.i64(a.0);
             w.i64(b.0);
         });
+        w.u64(self.records);
     }
 
     fn decode(r: &mut crate::model::BinReader<'_>) -> Option<InputSummary> {
@@ -128,6 +171,7 @@ impl InputSummary {
                 let s = r.str()?;
                 ["pcap", "pcap (ns)", "pcap (modified)", "pcapng"]
                     .into_iter()
+                    .chain(LogFormat::NAMES)
                     .find(|c| *c == s)
             })?,
             file_size: r.opt(|r| r.u64())?,
@@ -135,6 +179,7 @@ impl InputSummary {
             frames: r.u64()?,
             error: r.opt(|r| r.str())?,
             time_range: r.opt(|r| Some((Timestamp(r.i64()?), Timestamp(r.i64()?))))?,
+            records: r.u64()?,
         })
     }
 }
@@ -148,6 +193,9 @@ pub struct FlowRun {
     pub inputs: Vec<InputSummary>,
     /// Flows spilled to disk; [`FlowRun::merged`] gives every flow in output order.
     pub spilled: Spilled,
+    /// Flow records from flow logs and exports, unidirectional ones paired, sorted by
+    /// start time.
+    pub records: RecordSet,
 }
 
 impl FlowRun {
@@ -159,6 +207,11 @@ impl FlowRun {
     /// Number of flows, in memory and spilled.
     pub fn flow_count(&self) -> u64 {
         self.flows.flows.len() as u64 + self.spilled.len()
+    }
+
+    /// Number of rows a flow table of the run has: flows and flow records.
+    pub fn row_count(&self) -> u64 {
+        self.flow_count() + self.records.records.len() as u64
     }
 
     /// True when something could not be read: an input, a record or a header.
@@ -236,6 +289,16 @@ enum Job {
         input: u32,
         error: IngestError,
     },
+    Log {
+        input: u32,
+        data: Vec<u8>,
+        format: LogFormat,
+    },
+}
+
+struct LogOut {
+    read: LogRead,
+    exports: Vec<Export>,
 }
 
 struct ChunkOut {
@@ -248,6 +311,8 @@ struct ChunkOut {
     frames: u64,
     bytes: u64,
     time: Option<(Timestamp, Timestamp)>,
+    /// NetFlow/IPFIX export datagrams found in the chunk's UDP packets.
+    exports: Vec<Export>,
 }
 
 /// Reads every input and groups its packets into flows.
@@ -265,6 +330,7 @@ pub fn flows(cfg: &FlowsConfig) -> Result<FlowRun, Error> {
         flows: partial.table.finish(),
         inputs: partial.inputs,
         spilled,
+        records: crate::records::pair(partial.records, &cfg.flow),
     })
 }
 
@@ -278,6 +344,8 @@ pub struct PartialRun {
     pub table: FlowTable,
     /// One summary per input.
     pub inputs: Vec<InputSummary>,
+    /// Flow records read (not yet paired).
+    pub records: Vec<FlowRecord>,
 }
 
 impl PartialRun {
@@ -290,9 +358,17 @@ impl PartialRun {
                 theirs: format!("{:?}", later.table.config()),
             });
         }
-        later.table.renumber_inputs(self.inputs.len() as u32);
+        let shift = self.inputs.len() as u32;
+        later.table.renumber_inputs(shift);
+        for r in &mut later.records {
+            r.loc.at.input += shift;
+            if let Some(p) = &mut r.paired {
+                p.at.input += shift;
+            }
+        }
         self.table.append(later.table);
         self.inputs.extend(later.inputs);
+        self.records.extend(later.records);
         Ok(())
     }
 
@@ -301,6 +377,13 @@ impl PartialRun {
     /// the input summaries); it is meant for moving tables between runs of the same
     /// hoptrace version, not for archiving.
     pub fn save(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        if !self.records.is_empty() {
+            return Err(std::io::Error::other(
+                "partial flow tables hold flows from packets only; flow logs and NetFlow/IPFIX \
+                 records cannot be saved in them yet: give the flow logs to `hoptrace merge` \
+                 runs' final `hoptrace flows` instead",
+            ));
+        }
         let mut w = crate::model::BinWriter::default();
         w.buf.extend_from_slice(PARTIAL_MAGIC);
         w.u32(PARTIAL_VERSION);
@@ -348,15 +431,21 @@ impl PartialRun {
         if !r.is_done() {
             return Err(damaged());
         }
-        Ok(PartialRun { table, inputs })
+        Ok(PartialRun {
+            table,
+            inputs,
+            records: Vec::new(),
+        })
     }
 
     /// Finishes the table: every flow in output order.
     pub fn finish(self) -> FlowRun {
+        let cfg = *self.table.config();
         FlowRun {
             flows: self.table.finish(),
             inputs: self.inputs,
             spilled: Spilled::default(),
+            records: crate::records::pair(self.records, &cfg),
         }
     }
 }
@@ -383,9 +472,10 @@ fn run(
     let inputs = cfg.inputs.clone();
     let chunk_bytes = cfg.chunk_bytes;
     let mode = cfg.read_mode;
+    let logs = cfg.logs.clone();
     let producer = std::thread::Builder::new()
         .name("hoptrace-reader".into())
-        .spawn(move || produce(&inputs, chunk_bytes, mode, &tx));
+        .spawn(move || produce(&inputs, chunk_bytes, mode, &logs, &tx));
     let mut summaries: Vec<InputSummary> = cfg
         .inputs
         .iter()
@@ -401,15 +491,26 @@ fn run(
     // Where the previous chunk of the current input ended, to check the next one against.
     let mut expect: Option<(u32, u64, ReaderState)> = None;
     let mut frames_before: Vec<u64> = vec![0; cfg.inputs.len()];
+    // NetFlow/IPFIX template state, fed in capture order.
+    let mut collector = Collector::new(cfg.logs.netflow_limits);
+    let mut records: Vec<FlowRecord> = Vec::new();
     let mut jobs = rx.into_iter();
     loop {
         let batch: Vec<Job> = jobs.by_ref().take(window).collect();
         if batch.is_empty() {
             break;
         }
-        let outs: Vec<(Option<ChunkOut>, Job)> = batch
+        let outs: Vec<(Option<ChunkOut>, Option<LogOut>, Job)> = batch
             .into_par_iter()
             .map(|job| {
+                let log = match &job {
+                    Job::Log {
+                        input,
+                        data,
+                        format,
+                    } => Some(read_log(*input, data, *format, cfg)),
+                    _ => None,
+                };
                 let out = match &job {
                     Job::Chunk {
                         input, data, plan, ..
@@ -433,12 +534,22 @@ fn run(
                         give_buf(&buffers, buf);
                         Some(out)
                     }
-                    Job::Opened { .. } | Job::Failed { .. } => None,
+                    Job::Opened { .. } | Job::Failed { .. } | Job::Log { .. } => None,
                 };
-                (out, job)
+                (out, log, job)
             })
             .collect();
-        for (out, job) in outs {
+        for (out, log, job) in outs {
+            let mut ctx = Absorb {
+                acc: &mut acc,
+                collector: &mut collector,
+                records: &mut records,
+                spare: &spare,
+            };
+            if let (Job::Log { input, .. }, Some(log)) = (&job, log) {
+                ctx.log(&mut summaries[*input as usize], log);
+                continue;
+            }
             match (job, out) {
                 (Job::Opened { input, summary }, _) => {
                     summaries[input as usize] = summary;
@@ -469,10 +580,10 @@ fn run(
                             exact: true,
                         };
                         give(
-                            &spare,
+                            ctx.spare,
                             std::mem::replace(&mut out.table, FlowTable::new(cfg.flow)),
                         );
-                        out = read_chunk(input, &data, &fixed, cfg, take(&spare, cfg));
+                        out = read_chunk(input, &data, &fixed, cfg, take(ctx.spare, cfg));
                     }
                     if plan.exact {
                         // The file header before the first record.
@@ -480,14 +591,7 @@ fn run(
                     }
                     expect = Some((input, out.next, out.end_state.clone()));
                     let i = input as usize;
-                    absorb(
-                        &mut acc,
-                        &mut summaries[i],
-                        &mut frames_before[i],
-                        input,
-                        out,
-                        &spare,
-                    );
+                    ctx.chunk(&mut summaries[i], &mut frames_before[i], input, out);
                 }
                 (
                     Job::File {
@@ -508,35 +612,28 @@ fn run(
                             state,
                         };
                         give(
-                            &spare,
+                            ctx.spare,
                             std::mem::replace(&mut out.table, FlowTable::new(cfg.flow)),
                         );
                         let mut buf = take_buf(&buffers);
-                        out =
-                            read_file(input, &file, len, &fixed, cfg, take(&spare, cfg), &mut buf);
+                        out = read_file(
+                            input,
+                            &file,
+                            len,
+                            &fixed,
+                            cfg,
+                            take(ctx.spare, cfg),
+                            &mut buf,
+                        );
                         give_buf(&buffers, buf);
                     }
                     expect = Some((input, out.next, out.end_state.clone()));
                     let i = input as usize;
-                    absorb(
-                        &mut acc,
-                        &mut summaries[i],
-                        &mut frames_before[i],
-                        input,
-                        out,
-                        &spare,
-                    );
+                    ctx.chunk(&mut summaries[i], &mut frames_before[i], input, out);
                 }
                 (Job::Block { input, .. }, Some(out)) => {
                     let i = input as usize;
-                    absorb(
-                        &mut acc,
-                        &mut summaries[i],
-                        &mut frames_before[i],
-                        input,
-                        out,
-                        &spare,
-                    );
+                    ctx.chunk(&mut summaries[i], &mut frames_before[i], input, out);
                     expect = None;
                 }
                 _ => {}
@@ -557,10 +654,12 @@ fn run(
     if let Ok(p) = producer {
         let _ = p.join();
     }
+    collector.finish(&mut acc.diag);
     Ok((
         PartialRun {
             table: acc,
             inputs: summaries,
+            records,
         },
         spilled,
     ))
@@ -600,8 +699,87 @@ fn wrong_start(
     }
 }
 
+/// What the in-order step appends to.
+struct Absorb<'a> {
+    acc: &'a mut FlowTable,
+    collector: &'a mut Collector,
+    records: &'a mut Vec<FlowRecord>,
+    spare: &'a std::sync::Mutex<Vec<FlowTable>>,
+}
+
+impl Absorb<'_> {
+    /// Appends one job's table to the run's table, decodes the job's NetFlow/IPFIX exports
+    /// (in capture order, for the template state), updates the input's summary, and gives
+    /// the emptied job table back for reuse.
+    fn chunk(
+        &mut self,
+        summary: &mut InputSummary,
+        frames_before: &mut u64,
+        input: u32,
+        out: ChunkOut,
+    ) {
+        let exports = absorb(self.acc, summary, frames_before, input, out, self.spare);
+        for e in exports {
+            let before = self.records.len();
+            self.collector
+                .datagram(&e, self.records, &mut self.acc.diag);
+            summary.records += (self.records.len() - before) as u64;
+        }
+    }
+
+    /// Adds what a flow log gave.
+    fn log(&mut self, summary: &mut InputSummary, log: LogOut) {
+        let LogOut { read, exports } = log;
+        summary.frames += read.units;
+        summary.records += read.records.len() as u64;
+        if let Some((a, b)) = read.time_range {
+            summary.time_range = Some(match summary.time_range {
+                Some((x, y)) => (x.min(a), y.max(b)),
+                None => (a, b),
+            });
+        }
+        self.acc.diag.merge(read.diag);
+        self.records.extend(read.records);
+        for e in exports {
+            let before = self.records.len();
+            self.collector
+                .datagram(&e, self.records, &mut self.acc.diag);
+            summary.records += (self.records.len() - before) as u64;
+            if let Some(r) = self.records.get(before..) {
+                for r in r {
+                    summary.time_range = Some(match summary.time_range {
+                        Some((x, y)) => (x.min(r.start), y.max(r.end)),
+                        None => (r.start, r.end),
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Reads one flow-log file.
+fn read_log(input: u32, data: &[u8], format: LogFormat, cfg: &FlowsConfig) -> LogOut {
+    match format {
+        LogFormat::NetflowDatagrams => {
+            let mut read = LogRead::default();
+            let exports = crate::records::netflow::split_datagrams(input, data, &mut read.diag);
+            read.units = exports.len() as u64;
+            LogOut { read, exports }
+        }
+        LogFormat::AwsVpc => LogOut {
+            read: crate::records::vpc::read(input, data, cfg.logs.vpc_fields.as_deref()),
+            exports: Vec::new(),
+        },
+        f => LogOut {
+            read: crate::records::read_text(input, data, f),
+            exports: Vec::new(),
+        },
+    }
+}
+
 /// Appends one job's table to the run's table, updates the input's summary, and gives the
-/// emptied job table back for reuse.
+/// emptied job table back for reuse; returns the job's exports with frame numbers of the
+/// input.
 fn absorb(
     acc: &mut FlowTable,
     summary: &mut InputSummary,
@@ -609,7 +787,7 @@ fn absorb(
     input: u32,
     mut out: ChunkOut,
     spare: &std::sync::Mutex<Vec<FlowTable>>,
-) {
+) -> Vec<Export> {
     if let Some(source) = out.error.take()
         && summary.error.is_none()
     {
@@ -620,6 +798,12 @@ fn absorb(
         summary.error = Some(e.to_string());
     }
     out.table.rebase_frames(input, *frames_before);
+    let mut exports = std::mem::take(&mut out.exports);
+    for e in &mut exports {
+        if e.at.input == input {
+            e.at.frame += *frames_before;
+        }
+    }
     *frames_before += out.frames;
     summary.frames += out.frames;
     summary.bytes += out.bytes;
@@ -631,6 +815,7 @@ fn absorb(
     }
     acc.append_from(&mut out.table);
     give(spare, out.table);
+    exports
 }
 
 /// Opens the inputs in order and cuts them into jobs.
@@ -638,12 +823,41 @@ fn produce(
     inputs: &[PathBuf],
     chunk_bytes: usize,
     mode: ingest::ReadMode,
+    logs: &LogOptions,
     tx: &mpsc::SyncSender<Job>,
 ) {
     for (i, path) in inputs.iter().enumerate() {
         let input = i as u32;
-        let opened = match ingest::open_with(path, mode) {
+        let opened = match logs.format {
+            Some(f) => Err(IngestError::UnknownFormat {
+                path: path.clone(),
+                magic: f.name().to_string(),
+            }),
+            None => ingest::open_with(path, mode),
+        };
+        let opened = match opened {
             Ok(o) => o,
+            Err(error @ IngestError::UnknownFormat { .. }) if path.as_os_str() != "-" => {
+                // Not a capture: a flow log?
+                let job = match open_log(path, logs) {
+                    Ok(Some((summary, data, format))) => {
+                        if tx.send(Job::Opened { input, summary }).is_err() {
+                            return;
+                        }
+                        Job::Log {
+                            input,
+                            data,
+                            format,
+                        }
+                    }
+                    Ok(None) => Job::Failed { input, error },
+                    Err(error) => Job::Failed { input, error },
+                };
+                if tx.send(job).is_err() {
+                    return;
+                }
+                continue;
+            }
             Err(error) => {
                 if tx.send(Job::Failed { input, error }).is_err() {
                     return;
@@ -728,6 +942,31 @@ fn produce(
     }
 }
 
+/// Reads a whole input that is not a capture and tells its flow-log format (or takes the
+/// forced one); `None` when it is no flow log either.
+fn open_log(
+    path: &std::path::Path,
+    logs: &LogOptions,
+) -> Result<Option<(InputSummary, Vec<u8>, LogFormat)>, IngestError> {
+    let (compression, data, size) = ingest::read_whole(path)?;
+    let format = logs
+        .format
+        .or_else(|| crate::records::detect(&data))
+        .or_else(|| logs.vpc_fields.is_some().then_some(LogFormat::AwsVpc));
+    let Some(format) = format else {
+        return Ok(None);
+    };
+    let summary = InputSummary {
+        name: path.to_path_buf(),
+        compression: Some(compression),
+        container: Some(format.name()),
+        file_size: Some(size),
+        bytes: data.len() as u64,
+        ..InputSummary::default()
+    };
+    Ok(Some((summary, data, format)))
+}
+
 fn read_chunk(
     input: u32,
     data: &[u8],
@@ -782,11 +1021,32 @@ fn handle(
     table: &mut FlowTable,
     dec: &mut Decoded,
     time: &mut Option<(Timestamp, Timestamp)>,
+    exports: &mut Vec<Export>,
+    netflow_port: Option<u16>,
 ) {
     match ev {
         Event::Frame(f) => {
             decode(&f, dec);
             let packets = dec.packets();
+            for p in packets {
+                if p.proto == Proto::UDP && p.ports_known && p.frag.is_none() {
+                    let (a, b) = (p.payload.0 as usize, p.payload.1 as usize);
+                    let Some(pl) = f.data.get(a..b) else {
+                        continue;
+                    };
+                    let forced = netflow_port == Some(p.dport) && pl.len() >= 4;
+                    if (forced || crate::records::netflow::looks_like_export(pl).is_some())
+                        && pl.len() as u32 == p.payload_len
+                    {
+                        exports.push(Export {
+                            at: f.loc,
+                            captured: Some(f.ts),
+                            exporter: Some((p.src, p.sport)),
+                            bytes: pl.to_vec(),
+                        });
+                    }
+                }
+            }
             if let Some((reason, detail)) = dec.problem {
                 let bytes = if packets.is_empty() {
                     f.data.len() as u64
@@ -815,8 +1075,10 @@ fn read_records(mut rec: Records<'_>, cfg: &FlowsConfig, mut table: FlowTable) -
     let start = rec.next_offset();
     let mut dec = Decoded::default();
     let mut time: Option<(Timestamp, Timestamp)> = None;
+    let mut exports = Vec::new();
+    let port = cfg.logs.netflow_port;
     for ev in rec.by_ref() {
-        handle(ev, &mut table, &mut dec, &mut time);
+        handle(ev, &mut table, &mut dec, &mut time, &mut exports, port);
     }
     let next = rec.next_offset();
     if let Some(p) = &cfg.progress {
@@ -832,6 +1094,7 @@ fn read_records(mut rec: Records<'_>, cfg: &FlowsConfig, mut table: FlowTable) -
         state: None,
         bytes: next - start,
         time,
+        exports,
     }
 }
 
@@ -848,8 +1111,10 @@ fn read_file(
     let mut dec = Decoded::default();
     let mut time: Option<(Timestamp, Timestamp)> = None;
     let assumed = chunk.start.is_none().then(|| chunk.state.clone());
+    let mut exports = Vec::new();
+    let port = cfg.logs.netflow_port;
     let res = ingest::walk_file_chunk(file, len, chunk, input, buf, |ev| {
-        handle(ev, &mut table, &mut dec, &mut time)
+        handle(ev, &mut table, &mut dec, &mut time, &mut exports, port)
     });
     match res {
         Ok(end) => {
@@ -867,6 +1132,7 @@ fn read_file(
                 // The first chunk also covers the file header before its first record.
                 bytes: end.next - if chunk.boundary == 0 { 0 } else { end.start },
                 time,
+                exports,
             }
         }
         Err(source) => ChunkOut {
@@ -879,6 +1145,7 @@ fn read_file(
             end_state: chunk.state.clone(),
             bytes: 0,
             time,
+            exports,
         },
     }
 }
@@ -933,23 +1200,26 @@ pub fn write_flows_enriched(
             }
             Ok(w)
         };
+    let records = &run.records.records;
+    let mut ri = 0usize;
     if format == TableFormat::Parquet {
         #[cfg(feature = "parquet")]
         {
             let batches = std::iter::from_fn(|| match next_window() {
-                Ok(w) if w.is_empty() => None,
-                Ok(w) => Some(Ok(pool.install(|| {
-                    w.par_chunks(ROWS)
-                        .flat_map_iter(|chunk| {
-                            report::rows_of(
-                                chunk.iter().map(|c| c.as_ref()),
-                                chains,
-                                &names,
-                                enrich,
-                            )
-                        })
-                        .collect()
-                }))),
+                Ok(w) => {
+                    let items = mix(&w, records, &mut ri);
+                    if items.is_empty() {
+                        return None;
+                    }
+                    Some(Ok(pool.install(|| {
+                        items
+                            .par_chunks(ROWS)
+                            .flat_map_iter(|chunk| {
+                                report::source_rows(chunk.iter().copied(), chains, &names, enrich)
+                            })
+                            .collect()
+                    })))
+                }
                 Err(e) => Some(Err(e)),
             });
             return report::write_parquet_batches(batches, enrich.is_some(), out);
@@ -963,15 +1233,15 @@ pub fn write_flows_enriched(
     // Encode a window of flows in parallel, write it, go on: memory stays bounded.
     loop {
         let flows = next_window()?;
-        if flows.is_empty() {
+        let items = mix(&flows, records, &mut ri);
+        if items.is_empty() {
             break;
         }
         let bufs: Vec<std::io::Result<Vec<u8>>> = pool.install(|| {
-            flows
+            items
                 .par_chunks(ROWS)
                 .map(|chunk| {
-                    let rows =
-                        report::rows_of(chunk.iter().map(|c| c.as_ref()), chains, &names, enrich);
+                    let rows = report::source_rows(chunk.iter().copied(), chains, &names, enrich);
                     let mut buf = Vec::with_capacity(rows.len() * 300);
                     match format {
                         TableFormat::Csv => report::write_csv_rows(&rows, &mut buf)?,
@@ -987,6 +1257,38 @@ pub fn write_flows_enriched(
     }
     out.flush()?;
     Ok(())
+}
+
+/// A window of flows (in output order) with the records that come before its flows' ends
+/// in output order; the records left over once the flows are exhausted (`flows` empty).
+fn mix<'a>(
+    flows: &'a [std::borrow::Cow<'_, crate::flow::Flow>],
+    records: &'a [FlowRecord],
+    next: &mut usize,
+) -> Vec<report::RowSource<'a>> {
+    use report::{RowSource, row_order};
+    let mut items = Vec::with_capacity(flows.len());
+    for f in flows {
+        let item = RowSource::Flow(f.as_ref());
+        while let Some(r) = records.get(*next) {
+            if row_order(&RowSource::Record(r)) < row_order(&item) {
+                items.push(RowSource::Record(r));
+                *next += 1;
+            } else {
+                break;
+            }
+        }
+        items.push(item);
+    }
+    if flows.is_empty() {
+        items.extend(
+            records[(*next).min(records.len())..]
+                .iter()
+                .map(RowSource::Record),
+        );
+        *next = records.len();
+    }
+    items
 }
 
 /// Attributes addresses in parallel, answers in input order.

@@ -5,6 +5,7 @@ use crate::enrich::{AddrCache, country_text};
 use crate::flow::{Flow, FlowKey, community_id, conn_state, flags_text};
 use crate::model::{Proto, Seconds};
 use crate::pipeline::FlowRun;
+use crate::records::FlowRecord;
 use serde::Serialize;
 use std::io::{self, Write};
 
@@ -38,6 +39,90 @@ pub const FLOW_COLUMNS: [&str; 27] = [
     "interface",
     "first_frame",
 ];
+
+/// Where each row's evidence came from and the routing and NAT fields flow records carry,
+/// after [`FLOW_COLUMNS`] (empty for flows rebuilt from packets, except `source`,
+/// `record` and `direction`).
+pub const EVIDENCE_COLUMNS: [&str; 23] = [
+    "source",
+    "record",
+    "direction",
+    "sampling",
+    "exporter",
+    "obs_domain",
+    "in_if",
+    "out_if",
+    "next_hop",
+    "bgp_next_hop",
+    "src_as",
+    "dst_as",
+    "src_mask",
+    "dst_mask",
+    "mpls",
+    "nat_src",
+    "nat_dst",
+    "nat_event",
+    "pkt_src_ip",
+    "pkt_dst_ip",
+    "time_original",
+    "source_id",
+    "status",
+];
+
+/// Where a row's evidence came from, and the routing and NAT fields of flow records.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, Default)]
+pub struct RowEvidence {
+    /// `capture` for flows rebuilt from packets; the record kind otherwise (`netflow-v5`,
+    /// `netflow-v9`, `ipfix`, `zeek-conn`, `aws-vpc`).
+    pub source: &'static str,
+    /// Where the record is: `frame 12 record 3`, `line 40`, `datagram 2 record 1`, with
+    /// `+ ...` for the reverse record it was paired with.
+    pub record: String,
+    /// `bi` (both directions in one record or flow), `uni` (one direction), `paired` (two
+    /// unidirectional records joined).
+    pub direction: &'static str,
+    /// 1-in-N packet sampling the exporter applied (empty: none or unknown).
+    pub sampling: Option<u32>,
+    /// Exporter address (NetFlow/IPFIX in a capture).
+    pub exporter: Option<String>,
+    /// NetFlow v9 source ID or IPFIX observation domain.
+    pub obs_domain: Option<u32>,
+    /// Input interface index.
+    pub in_if: Option<u32>,
+    /// Output interface index.
+    pub out_if: Option<u32>,
+    /// IP next hop.
+    pub next_hop: Option<String>,
+    /// BGP next hop.
+    pub bgp_next_hop: Option<String>,
+    /// Source AS as the exporter's routing table gave it.
+    pub src_as: Option<u32>,
+    /// Destination AS as the exporter's routing table gave it.
+    pub dst_as: Option<u32>,
+    /// Source prefix length.
+    pub src_mask: Option<u8>,
+    /// Destination prefix length.
+    pub dst_mask: Option<u8>,
+    /// MPLS labels, top first, `/`-separated.
+    pub mpls: Option<String>,
+    /// Source address:port after NAT.
+    pub nat_src: Option<String>,
+    /// Destination address:port after NAT.
+    pub nat_dst: Option<String>,
+    /// NAT event code.
+    pub nat_event: Option<u8>,
+    /// The packet's own source address where the record's differs (VPC `pkt-srcaddr`).
+    pub pkt_src_ip: Option<String>,
+    /// The packet's own destination address where the record's differs.
+    pub pkt_dst_ip: Option<String>,
+    /// The record's time fields as written, before conversion to UTC.
+    pub time_original: Option<String>,
+    /// The source's own identifier (Zeek `uid`; VPC `account-id/interface-id`).
+    pub source_id: Option<String>,
+    /// Source-specific status (VPC action and log status, NetFlow end reason), and a
+    /// Community ID the source wrote when it differs from the computed one.
+    pub status: Option<String>,
+}
 
 /// The columns `--enrich` adds, after [`FLOW_COLUMNS`].
 pub const ENRICH_COLUMNS: [&str; 6] = [
@@ -129,14 +214,59 @@ pub struct FlowRow {
     pub interface: u32,
     /// Frame number of the first packet in its input (from 1).
     pub first_frame: u64,
+    /// Where the evidence came from; routing and NAT fields of flow records.
+    #[serde(flatten)]
+    pub evidence: RowEvidence,
     /// Provider and country of both addresses, when the table is enriched.
     #[serde(flatten)]
     pub enrich: Option<RowEnrichment>,
 }
 
-/// The rows of a run's flow table, in output order.
+/// What a row is made from: a flow rebuilt from packets, or a flow record.
+#[derive(Clone, Copy, Debug)]
+pub enum RowSource<'a> {
+    /// A flow from packets.
+    Flow(&'a Flow),
+    /// A record from a flow log or export.
+    Record(&'a FlowRecord),
+}
+
+/// The rows of a run's flow table (flows from packets and flow records), in output order.
 pub fn flow_rows(run: &FlowRun) -> Vec<FlowRow> {
-    flow_rows_range(run, 0..run.flows.flows.len())
+    let items = interleave(run.flows.flows.iter(), &run.records.records);
+    source_rows(items, &run.flows.chains, &input_names(run), None)
+}
+
+/// The output order of flows and records: by first time, then input and frame (or line),
+/// flows before records on a tie.
+pub fn row_order(item: &RowSource<'_>) -> (crate::model::Timestamp, u32, u64, u8) {
+    match item {
+        RowSource::Flow(f) => (f.first_ts(), f.first_loc.input, f.first_loc.frame, 0),
+        RowSource::Record(r) => (r.start, r.loc.at.input, r.loc.at.frame, 1),
+    }
+}
+
+/// Merges flows (in output order) and records (sorted by start) into one output order.
+pub fn interleave<'a>(
+    flows: impl Iterator<Item = &'a Flow>,
+    records: &'a [FlowRecord],
+) -> Vec<RowSource<'a>> {
+    let mut out = Vec::with_capacity(records.len());
+    let mut recs = records.iter().peekable();
+    for f in flows {
+        let item = RowSource::Flow(f);
+        while let Some(r) = recs.peek() {
+            if row_order(&RowSource::Record(r)) < row_order(&item) {
+                out.push(RowSource::Record(r));
+                recs.next();
+            } else {
+                break;
+            }
+        }
+        out.push(item);
+    }
+    out.extend(recs.map(RowSource::Record));
+    out
 }
 
 /// The rows of the flows `range` of a run's in-memory flow table.
@@ -165,16 +295,34 @@ pub fn rows_of<'a>(
     names: &[String],
     enrich: Option<&AddrCache<'_>>,
 ) -> Vec<FlowRow> {
-    flows
+    source_rows(
+        flows.into_iter().map(RowSource::Flow),
+        chains,
+        names,
+        enrich,
+    )
+}
+
+/// The rows of flows and flow records, in the order given.
+pub fn source_rows<'a>(
+    items: impl IntoIterator<Item = RowSource<'a>>,
+    chains: &[Box<[Encap]>],
+    names: &[String],
+    enrich: Option<&AddrCache<'_>>,
+) -> Vec<FlowRow> {
+    items
         .into_iter()
-        .map(|f| {
-            let mut row = flow_row(f, chains, names);
+        .map(|item| {
+            let (mut row, s, d) = match item {
+                RowSource::Flow(f) => (
+                    flow_row(f, chains, names),
+                    f.key.endpoint(f.orig_side()).addr,
+                    f.key.endpoint(f.orig_side().other()).addr,
+                ),
+                RowSource::Record(r) => (record_row(r, names), r.src, r.dst),
+            };
             if let Some(cache) = enrich {
-                let (s, d) = (
-                    f.key.endpoint(f.orig_side()),
-                    f.key.endpoint(f.orig_side().other()),
-                );
-                let (s, d) = (cache.brief(s.addr.to_ip()), cache.brief(d.addr.to_ip()));
+                let (s, d) = (cache.brief(s.to_ip()), cache.brief(d.to_ip()));
                 let cc = |c: Option<[u8; 2]>| c.map(country_text);
                 row.enrich = Some(RowEnrichment {
                     src_asn: s.asn,
@@ -198,6 +346,7 @@ pub fn csv_header() -> Vec<u8> {
 /// The CSV header line, with the `--enrich` columns if `enriched`.
 pub fn csv_header_for(enriched: bool) -> Vec<u8> {
     let mut cols: Vec<&str> = FLOW_COLUMNS.to_vec();
+    cols.extend(EVIDENCE_COLUMNS);
     if enriched {
         cols.extend(ENRICH_COLUMNS);
     }
@@ -297,9 +446,157 @@ fn flow_row(f: &Flow, chains: &[Box<[Encap]>], names: &[String]) -> FlowRow {
             .unwrap_or_default(),
         interface: f.first_loc.interface,
         first_frame: f.first_loc.frame,
+        evidence: RowEvidence {
+            source: "capture",
+            record: format!("frame {}", f.first_loc.frame),
+            direction: "bi",
+            ..RowEvidence::default()
+        },
         enrich: None,
     }
 }
+
+/// Where a record is, in words: `frame 12 record 3`, `line 40`, `datagram 2 record 1`.
+pub fn record_locator(
+    r: &crate::records::RecordLoc,
+    kind: crate::records::RecordKind,
+    from_capture: bool,
+) -> String {
+    let unit = if kind.is_text() {
+        "line"
+    } else if from_capture {
+        "frame"
+    } else {
+        "datagram"
+    };
+    if r.record == 0 {
+        format!("{unit} {}", r.at.frame)
+    } else {
+        format!("{unit} {} record {}", r.at.frame, r.record)
+    }
+}
+
+fn record_row(r: &FlowRecord, names: &[String]) -> FlowRow {
+    let first = r.start;
+    let dur = r.end.since(r.start).max(0);
+    let from_capture = r.routing.exporter.is_some();
+    let mut record = record_locator(&r.loc, r.kind, from_capture);
+    if let Some(p) = &r.paired {
+        record.push_str(" + ");
+        record.push_str(&record_locator(p, r.kind, from_capture));
+    }
+    let addr_port = |(a, p): (crate::model::Addr, u16)| {
+        let a = a.to_ip();
+        if a.is_ipv6() {
+            format!("[{a}]:{p}")
+        } else {
+            format!("{a}:{p}")
+        }
+    };
+    let cid = r.community_id();
+    let mut status: Vec<String> = r.status.iter().map(|s| s.to_string()).collect();
+    if let Some(given) = &r.community_id_given
+        && cid.as_deref() != Some(given.as_ref())
+    {
+        status.push(format!("community_id in log: {given}"));
+    }
+    let tcp = r.proto == Proto::TCP;
+    let rt = &r.routing;
+    let (conn_state, history) = match &r.state {
+        Some((s, h)) => (
+            ZEEK_STATES
+                .iter()
+                .find(|z| **z == s.as_ref())
+                .copied()
+                .unwrap_or("OTH"),
+            h.to_string(),
+        ),
+        None => ("", String::new()),
+    };
+    FlowRow {
+        ts: first.rfc3339().to_string(),
+        ts_ns: first.0,
+        duration: dur as f64 / 1e9,
+        duration_ns: dur,
+        proto: proto_name(r.proto),
+        src_ip: r.src.to_string(),
+        src_port: r.sport,
+        dst_ip: r.dst.to_string(),
+        dst_port: r.dport,
+        orig_pkts: r.fwd.pkts,
+        orig_bytes: r.fwd.bytes,
+        resp_pkts: r.rev.pkts,
+        resp_bytes: r.rev.bytes,
+        conn_state,
+        history,
+        community_id: cid.unwrap_or_default(),
+        encap: String::new(),
+        tunnel_parent: r.tunnel_parents.as_deref().unwrap_or("").to_string(),
+        vlan: rt.vlan.map_or_else(String::new, |v| v.to_string()),
+        ttl_orig_min: None,
+        ttl_orig_max: None,
+        ttl_resp_min: None,
+        ttl_resp_max: None,
+        orig_flags: if tcp {
+            flags_text(r.fwd.tcp_flags)
+        } else {
+            String::new()
+        },
+        resp_flags: if tcp {
+            flags_text(r.rev.tcp_flags)
+        } else {
+            String::new()
+        },
+        ip_proto: r.proto.0,
+        input: names
+            .get(r.loc.at.input as usize)
+            .cloned()
+            .unwrap_or_default(),
+        interface: 0,
+        first_frame: r.loc.at.frame,
+        evidence: RowEvidence {
+            source: r.kind.name(),
+            record,
+            direction: match (r.bidirectional, r.paired.is_some()) {
+                (_, true) => "paired",
+                (true, false) => "bi",
+                (false, false) => "uni",
+            },
+            sampling: r.sampling,
+            exporter: rt.exporter.map(|a| a.to_string()),
+            obs_domain: rt.domain,
+            in_if: rt.in_if,
+            out_if: rt.out_if,
+            next_hop: rt.next_hop.map(|a| a.to_string()),
+            bgp_next_hop: rt.bgp_next_hop.map(|a| a.to_string()),
+            src_as: rt.src_as,
+            dst_as: rt.dst_as,
+            src_mask: rt.src_mask,
+            dst_mask: rt.dst_mask,
+            mpls: (!rt.mpls.is_empty()).then(|| {
+                rt.mpls
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join("/")
+            }),
+            nat_src: rt.nat_src.map(addr_port),
+            nat_dst: rt.nat_dst.map(addr_port),
+            nat_event: rt.nat_event,
+            pkt_src_ip: rt.pkt_src.map(|a| a.to_string()),
+            pkt_dst_ip: rt.pkt_dst.map(|a| a.to_string()),
+            time_original: r.time_original.as_deref().map(str::to_string),
+            source_id: r.source_id.as_deref().map(str::to_string),
+            status: (!status.is_empty()).then(|| status.join("; ")),
+        },
+        enrich: None,
+    }
+}
+
+/// Zeek's connection states, to keep the column's values from a fixed set.
+const ZEEK_STATES: [&str; 13] = [
+    "S0", "S1", "SF", "REJ", "S2", "S3", "RSTO", "RSTR", "RSTOS0", "RSTRH", "SH", "SHR", "OTH",
+];
 
 /// True when two chains are the same layers with every tunnel's endpoints swapped.
 fn mirrors(a: &[Encap], b: &[Encap]) -> bool {
@@ -383,6 +680,45 @@ pub fn write_csv_rows(rows: &[FlowRow], out: &mut dyn Write) -> io::Result<()> {
         )?;
         csv_field(&mut w, &r.input)?;
         write!(w, ",{},{}", r.interface, r.first_frame)?;
+        let ev = &r.evidence;
+        write!(w, ",{},", ev.source)?;
+        csv_field(&mut w, &ev.record)?;
+        write!(
+            w,
+            ",{},{},{},{},{},{},{},{},{},{},{},{},{},",
+            ev.direction,
+            opt(ev.sampling),
+            ev.exporter.as_deref().unwrap_or(""),
+            opt(ev.obs_domain),
+            opt(ev.in_if),
+            opt(ev.out_if),
+            ev.next_hop.as_deref().unwrap_or(""),
+            ev.bgp_next_hop.as_deref().unwrap_or(""),
+            opt(ev.src_as),
+            opt(ev.dst_as),
+            opt(ev.src_mask),
+            opt(ev.dst_mask),
+            ev.mpls.as_deref().unwrap_or(""),
+        )?;
+        csv_field(&mut w, ev.nat_src.as_deref().unwrap_or(""))?;
+        w.write_all(b",")?;
+        csv_field(&mut w, ev.nat_dst.as_deref().unwrap_or(""))?;
+        write!(
+            w,
+            ",{},{},{},",
+            opt(ev.nat_event),
+            ev.pkt_src_ip.as_deref().unwrap_or(""),
+            ev.pkt_dst_ip.as_deref().unwrap_or(""),
+        )?;
+        for (i, v) in [&ev.time_original, &ev.source_id, &ev.status]
+            .into_iter()
+            .enumerate()
+        {
+            if i > 0 {
+                w.write_all(b",")?;
+            }
+            csv_field(&mut w, v.as_deref().unwrap_or(""))?;
+        }
         if let Some(e) = &r.enrich {
             write!(w, ",{},", opt(e.src_asn))?;
             csv_field(&mut w, e.src_as_org.as_deref().unwrap_or(""))?;

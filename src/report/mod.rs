@@ -11,8 +11,9 @@ mod parquet;
 mod summary;
 
 pub use flows::{
-    ENRICH_COLUMNS, FLOW_COLUMNS, FlowRow, RowEnrichment, csv_header, csv_header_for, flow_rows,
-    flow_rows_range, input_names, rows_of, write_csv, write_csv_rows, write_jsonl,
+    ENRICH_COLUMNS, EVIDENCE_COLUMNS, FLOW_COLUMNS, FlowRow, RowEnrichment, RowEvidence, RowSource,
+    csv_header, csv_header_for, flow_rows, flow_rows_range, input_names, interleave,
+    record_locator, row_order, rows_of, source_rows, write_csv, write_csv_rows, write_jsonl,
 };
 pub use lookup::{
     AddressOut, Between, BlockOut, InstrumentOut, JurisdictionOut, LookupContext, ProviderOut,

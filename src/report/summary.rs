@@ -7,9 +7,15 @@ use std::fmt::Write;
 /// its first locator.
 pub fn summary_text(run: &FlowRun) -> String {
     let mut s = String::new();
-    let frames: u64 = run.inputs.iter().map(|i| i.frames).sum();
+    let frames: u64 = run
+        .inputs
+        .iter()
+        .filter(|i| i.unit() == "frame")
+        .map(|i| i.frames)
+        .sum();
     let read = run.inputs.iter().filter(|i| i.container.is_some()).count();
-    let _ = writeln!(
+    let records = run.records.records.len();
+    let _ = write!(
         s,
         "{} input{} ({} read), {} frames, {} flows",
         run.inputs.len(),
@@ -18,6 +24,19 @@ pub fn summary_text(run: &FlowRun) -> String {
         frames,
         run.flow_count()
     );
+    if records > 0 {
+        let paired = run
+            .records
+            .records
+            .iter()
+            .filter(|r| r.paired.is_some())
+            .count();
+        let _ = write!(s, ", {records} flow records");
+        if paired > 0 {
+            let _ = write!(s, " ({paired} of them two one-way records paired)");
+        }
+    }
+    let _ = writeln!(s);
     for i in &run.inputs {
         match (&i.container, &i.error) {
             (Some(c), err) => {
@@ -25,11 +44,17 @@ pub fn summary_text(run: &FlowRun) -> String {
                     Some(crate::ingest::Compression::None) | None => String::new(),
                     Some(c) => format!(", {}", c.name()),
                 };
+                let recs = if i.records > 0 {
+                    format!(", {} flow records", i.records)
+                } else {
+                    String::new()
+                };
                 let _ = writeln!(
                     s,
-                    "  {}: {c}{comp}, {} frames, {} bytes",
+                    "  {}: {c}{comp}, {} {}s, {} bytes{recs}",
                     i.name.display(),
                     i.frames,
+                    i.unit(),
                     i.bytes
                 );
                 if let Some(e) = err {
@@ -47,10 +72,9 @@ pub fn summary_text(run: &FlowRun) -> String {
         let _ = writeln!(s, "not on a flow or not fully read:");
     }
     for (reason, detail, stat) in entries {
-        let name = run
-            .inputs
-            .get(stat.first.input as usize)
-            .map_or_else(String::new, |i| i.name.display().to_string());
+        let input = run.inputs.get(stat.first.input as usize);
+        let name = input.map_or_else(String::new, |i| i.name.display().to_string());
+        let unit = input.map_or("frame", |i| i.unit());
         let what = match reason.detail_name(detail) {
             Some(d) => format!("{} ({d})", reason.name()),
             None => reason.name().to_string(),
@@ -62,7 +86,7 @@ pub fn summary_text(run: &FlowRun) -> String {
         };
         let _ = writeln!(
             s,
-            "  {kind}: {name}: {what}: {} (first at frame {}, byte offset {})",
+            "  {kind}: {name}: {what}: {} (first at {unit} {}, byte offset {})",
             stat.count, stat.first.frame, stat.first.offset
         );
     }

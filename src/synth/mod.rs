@@ -9,6 +9,7 @@ mod big;
 mod capture;
 mod demo;
 pub mod mmdb;
+pub mod netflow;
 pub mod pkt;
 
 pub use big::{BigCapture, BigStats};

@@ -134,7 +134,9 @@ fn unreadable_only_input_is_fatal_with_status_3() {
     assert_eq!(out.status.code(), Some(3));
     let stderr = text(&out.stderr);
     assert!(
-        stderr.contains("notes.txt: not a pcap, pcapng, gzip or zstd file"),
+        stderr.contains(
+            "notes.txt: not a pcap or pcapng capture (gzip/zstd-compressed or not), nor a flow log"
+        ),
         "{stderr}"
     );
 }

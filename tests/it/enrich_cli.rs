@@ -294,7 +294,7 @@ fn flows_enrich_adds_provider_columns() {
     let lines: Vec<&str> = t.lines().collect();
     assert!(
         lines[0].ends_with(
-            ",first_frame,src_asn,src_as_org,src_country,dst_asn,dst_as_org,dst_country"
+            ",first_frame,source,record,direction,sampling,exporter,obs_domain,in_if,out_if,next_hop,bgp_next_hop,src_as,dst_as,src_mask,dst_mask,mpls,nat_src,nat_dst,nat_event,pkt_src_ip,pkt_dst_ip,time_original,source_id,status,src_asn,src_as_org,src_country,dst_asn,dst_as_org,dst_country"
         ),
         "{}",
         lines[0]

@@ -343,7 +343,7 @@ fn unreadable_inputs_are_listed_and_the_others_read() {
         .collect();
     assert!(errors[0].contains("empty input"), "{}", errors[0]);
     assert!(
-        errors[1].contains("not a pcap, pcapng, gzip or zstd file"),
+        errors[1].contains("not a pcap or pcapng capture"),
         "{}",
         errors[1]
     );

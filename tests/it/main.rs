@@ -19,5 +19,7 @@ mod enrich_cli;
 mod determinism;
 // Random and mutated input never panics.
 mod robustness;
+// Flow logs and flow exports: NetFlow v5/v9/IPFIX, Zeek conn.log, VPC flow logs.
+mod records;
 // Real captures and reference outputs from ../shared/data (HOPTRACE_SHARED_DATA).
 mod conformance;

@@ -1,0 +1,627 @@
+//! Flow records: evidence that arrives already summarised as flows (NetFlow v5/v9, IPFIX,
+//! Zeek conn.log, cloud VPC flow logs) in one model, beside the flows rebuilt from packets.
+//!
+//! A record keeps where it came from ([`RecordLoc`]: input, frame or line, record index,
+//! byte offset), whether it covers one direction or both, its sampling, the original time
+//! value, and the routing and NAT fields that place hops on a path. Unidirectional records
+//! of one communication (the two directions a NetFlow exporter or a VPC interface reports
+//! separately) are paired into one bidirectional record by [`pair`].
+//!
+//! Readers: [`netflow`] (export datagrams, with template state scoped per exporter and
+//! observation domain), [`zeek`] (conn.log as TSV or JSON lines), [`vpc`] (AWS VPC Flow
+//! Logs). [`detect`] tells a log format from its first bytes.
+
+pub mod netflow;
+pub mod vpc;
+pub mod zeek;
+
+use crate::flow::{FlowConfig, FlowKey};
+use crate::model::{Addr, Locator, Proto, Timestamp};
+
+/// Which kind of evidence a record came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RecordKind {
+    /// NetFlow version 5 export.
+    NetflowV5,
+    /// NetFlow version 9 export.
+    NetflowV9,
+    /// IPFIX (NetFlow version 10) export.
+    Ipfix,
+    /// Zeek conn.log (TSV or JSON lines).
+    ZeekConn,
+    /// AWS VPC Flow Logs.
+    AwsVpc,
+}
+
+impl RecordKind {
+    /// The name written in the `source` column.
+    pub fn name(self) -> &'static str {
+        match self {
+            RecordKind::NetflowV5 => "netflow-v5",
+            RecordKind::NetflowV9 => "netflow-v9",
+            RecordKind::Ipfix => "ipfix",
+            RecordKind::ZeekConn => "zeek-conn",
+            RecordKind::AwsVpc => "aws-vpc",
+        }
+    }
+
+    /// True for the kinds that say which line of a text file a record is on.
+    pub fn is_text(self) -> bool {
+        matches!(self, RecordKind::ZeekConn | RecordKind::AwsVpc)
+    }
+}
+
+/// Where a record is: the input, the frame that carried it (captures) or its line (text
+/// logs) or its datagram (files of raw export datagrams), its index within that frame or
+/// datagram (from 1; 0 for one record per line), and the byte offset of the frame, line or
+/// datagram in the (decompressed) input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct RecordLoc {
+    /// The frame, line or datagram, as a capture locator (`frame` holds the line number of
+    /// a text log, the datagram number of a raw export file).
+    pub at: Locator,
+    /// Index of the record within its frame or datagram, from 1 (0: the line is the record).
+    pub record: u32,
+}
+
+/// Packets, bytes and TCP flags one direction of a record counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Counts {
+    /// Packets (as reported; multiply by the sampling interval for an estimate).
+    pub pkts: u64,
+    /// Bytes (layer 3, as the exporter counts them).
+    pub bytes: u64,
+    /// OR of the TCP flags, when reported.
+    pub tcp_flags: u8,
+}
+
+/// Routing and NAT fields of a record: what places routers, neighbour ASes and translating
+/// addresses on a path.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Routing {
+    /// The exporter (the address the export came from; for a raw export file, unknown).
+    pub exporter: Option<Addr>,
+    /// NetFlow v9 source ID or IPFIX observation domain ID.
+    pub domain: Option<u32>,
+    /// Input interface index (SNMP ifIndex), or a cloud interface id in `interface_id`.
+    pub in_if: Option<u32>,
+    /// Output interface index.
+    pub out_if: Option<u32>,
+    /// IPv4 or IPv6 next hop.
+    pub next_hop: Option<Addr>,
+    /// BGP next hop.
+    pub bgp_next_hop: Option<Addr>,
+    /// Source autonomous system (as the exporter's routing table gave it; 0 = unknown).
+    pub src_as: Option<u32>,
+    /// Destination autonomous system.
+    pub dst_as: Option<u32>,
+    /// Source prefix length.
+    pub src_mask: Option<u8>,
+    /// Destination prefix length.
+    pub dst_mask: Option<u8>,
+    /// VLAN id.
+    pub vlan: Option<u16>,
+    /// MPLS labels, top first (label values, without EXP/S bits).
+    pub mpls: Vec<u32>,
+    /// Source address and port after NAT (IPFIX 225/227, 281/227; NSEL).
+    pub nat_src: Option<(Addr, u16)>,
+    /// Destination address and port after NAT (IPFIX 226/228, 282/228).
+    pub nat_dst: Option<(Addr, u16)>,
+    /// NAT event (IPFIX natEvent, 230).
+    pub nat_event: Option<u8>,
+    /// A cloud network interface or similar named attachment point (VPC `interface-id`).
+    pub interface_id: Option<String>,
+    /// Flow direction as the exporter reported it (0 ingress, 1 egress; VPC `flow-direction`).
+    pub direction: Option<u8>,
+    /// The packet's own source address where it differs from the record's (VPC
+    /// `pkt-srcaddr` behind a NAT gateway or load balancer interface).
+    pub pkt_src: Option<Addr>,
+    /// The packet's own destination address where it differs (VPC `pkt-dstaddr`).
+    pub pkt_dst: Option<Addr>,
+}
+
+impl Routing {
+    /// True when no field is set.
+    pub fn is_empty(&self) -> bool {
+        *self == Routing::default()
+    }
+}
+
+/// One flow record from a flow log or a flow export.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FlowRecord {
+    /// What kind of evidence it came from.
+    pub kind: RecordKind,
+    /// Where it is.
+    pub loc: RecordLoc,
+    /// Where its reverse direction was, when two unidirectional records were paired.
+    pub paired: Option<RecordLoc>,
+    /// Covers both directions (Zeek, paired records) rather than one (NetFlow, VPC logs).
+    pub bidirectional: bool,
+    /// Transport protocol.
+    pub proto: Proto,
+    /// Originator (bidirectional) or sender (unidirectional) address.
+    pub src: Addr,
+    /// Its port (ICMP: type).
+    pub sport: u16,
+    /// Responder or receiver address.
+    pub dst: Addr,
+    /// Its port (ICMP: code).
+    pub dport: u16,
+    /// The record has transport ports (or ICMP type/code).
+    pub has_ports: bool,
+    /// Flow start, UTC.
+    pub start: Timestamp,
+    /// Flow end, UTC.
+    pub end: Timestamp,
+    /// The start time as the record wrote it, when it was not already UTC nanoseconds
+    /// (e.g. `1573732443.231`, `sysUpTime 12345 ms + export 2019-11-14T...`).
+    pub time_original: Option<Box<str>>,
+    /// What the originator/sender sent.
+    pub fwd: Counts,
+    /// What the responder sent (zero for unidirectional records).
+    pub rev: Counts,
+    /// 1-in-N packet sampling the exporter applied (1 or `None` when unsampled or unknown).
+    pub sampling: Option<u32>,
+    /// Routing and NAT fields.
+    pub routing: Box<Routing>,
+    /// An identifier the source gave the record (Zeek `uid`, VPC `interface-id` +
+    /// `account-id`, ...).
+    pub source_id: Option<Box<str>>,
+    /// Connection state and history as the source wrote them (Zeek).
+    pub state: Option<(Box<str>, Box<str>)>,
+    /// Zeek's `tunnel_parents`, as written.
+    pub tunnel_parents: Option<Box<str>>,
+    /// A Community ID the source wrote, kept to compare with the one hoptrace computes.
+    pub community_id_given: Option<Box<str>>,
+    /// Source-specific status (VPC `action`/`log-status`, NetFlow end reason), as written.
+    pub status: Option<Box<str>>,
+}
+
+impl FlowRecord {
+    /// A record with addresses and times, every count zero, no routing fields.
+    pub fn new(kind: RecordKind, loc: RecordLoc) -> FlowRecord {
+        FlowRecord {
+            kind,
+            loc,
+            paired: None,
+            bidirectional: false,
+            proto: Proto(0),
+            src: Addr::default(),
+            sport: 0,
+            dst: Addr::default(),
+            dport: 0,
+            has_ports: false,
+            start: Timestamp(0),
+            end: Timestamp(0),
+            time_original: None,
+            fwd: Counts::default(),
+            rev: Counts::default(),
+            sampling: None,
+            routing: Box::default(),
+            source_id: None,
+            state: None,
+            tunnel_parents: None,
+            community_id_given: None,
+            status: None,
+        }
+    }
+
+    /// The canonical flow key (no VLAN or tunnel context: flow logs rarely carry it).
+    pub fn key(&self) -> FlowKey {
+        FlowKey::new(
+            self.src,
+            self.sport,
+            self.dst,
+            self.dport,
+            self.proto,
+            false,
+            Default::default(),
+        )
+        .0
+    }
+
+    /// The record has a 5-tuple (addresses, protocol, and ports where the protocol has
+    /// them), so a Community ID can be computed.
+    pub fn has_tuple(&self) -> bool {
+        self.has_ports || !(self.proto.has_ports() || self.proto.is_icmp())
+    }
+
+    /// The Community ID v1 (seed 0), when the record has a 5-tuple.
+    pub fn community_id(&self) -> Option<String> {
+        self.has_tuple()
+            .then(|| crate::flow::community_id(&self.key(), 0))
+    }
+}
+
+/// Everything read from flow logs and exports, in output order.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RecordSet {
+    /// The records (paired where possible), sorted by start time, then locator.
+    pub records: Vec<FlowRecord>,
+}
+
+/// Scope within which two unidirectional records may be the two directions of one
+/// communication: the same exporter and observation domain (or the same VPC interface),
+/// in the same input for text logs.
+fn pair_scope(r: &FlowRecord) -> (u32, Option<Addr>, Option<u32>, Option<&str>) {
+    let input = if r.routing.exporter.is_some() {
+        u32::MAX
+    } else {
+        r.loc.at.input
+    };
+    (
+        input,
+        r.routing.exporter,
+        r.routing.domain,
+        r.routing.interface_id.as_deref(),
+    )
+}
+
+/// Pairs unidirectional records of one communication into bidirectional records and sorts
+/// everything by start time, then locator.
+///
+/// Two records pair when they come from the same scope (exporter and observation domain,
+/// VPC interface, or input), have opposite directions of the same addresses, ports and
+/// protocol, and their time spans overlap or lie closer than the protocol's idle timeout.
+/// The earlier record (by start time, then locator) is the originator; each record pairs
+/// at most once, with the nearest eligible reverse record in time.
+pub fn pair(mut records: Vec<FlowRecord>, cfg: &FlowConfig) -> RecordSet {
+    records.sort_by_key(|a| (a.start, a.loc));
+    let mut groups: std::collections::HashMap<_, Vec<usize>> = std::collections::HashMap::new();
+    for (i, r) in records.iter().enumerate() {
+        if r.bidirectional || !r.has_tuple() {
+            continue;
+        }
+        let scope = pair_scope(r);
+        groups
+            .entry((
+                scope.0,
+                scope.1,
+                scope.2,
+                scope.3.map(str::to_string),
+                r.key(),
+            ))
+            .or_default()
+            .push(i);
+    }
+    let mut partner: Vec<Option<usize>> = vec![None; records.len()];
+    let mut taken = vec![false; records.len()];
+    let mut keys: Vec<_> = groups.into_iter().collect();
+    keys.sort_by_key(|(_, v)| v[0]);
+    for (_, idx) in keys {
+        for (n, &i) in idx.iter().enumerate() {
+            if taken[i] {
+                continue;
+            }
+            let a = &records[i];
+            let gap = idle(cfg, a.proto);
+            let best = idx[n + 1..]
+                .iter()
+                .copied()
+                .filter(|&j| !taken[j])
+                .filter(|&j| {
+                    let b = &records[j];
+                    b.src == a.dst && b.sport == a.dport && b.dst == a.src && b.dport == a.sport
+                })
+                .take_while(|&j| records[j].start.since(a.end) <= gap)
+                .next();
+            if let Some(j) = best {
+                taken[i] = true;
+                taken[j] = true;
+                // The originator: the sender of a SYN without ACK; failing that, the
+                // earlier record; on a tie, the one sending to the lower port (a service).
+                let (x, y) = (&records[i], &records[j]);
+                let syn = |r: &FlowRecord| r.fwd.tcp_flags & 0x12 == 0x02;
+                let swap = if syn(x) != syn(y) {
+                    syn(y)
+                } else {
+                    x.start == y.start && y.dport < y.sport && x.dport > x.sport
+                };
+                if swap {
+                    partner[j] = Some(i);
+                } else {
+                    partner[i] = Some(j);
+                }
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(records.len());
+    let paired_away: Vec<bool> = {
+        let mut v = vec![false; records.len()];
+        for j in partner.iter().flatten() {
+            v[*j] = true;
+        }
+        v
+    };
+    let mut slots: Vec<Option<FlowRecord>> = records.into_iter().map(Some).collect();
+    for i in 0..slots.len() {
+        if paired_away[i] && partner[i].is_none() {
+            continue;
+        }
+        if let Some(j) = partner[i] {
+            let (Some(mut a), Some(b)) = (slots[i].take(), slots[j].take()) else {
+                continue;
+            };
+            a.bidirectional = true;
+            a.paired = Some(b.loc);
+            a.rev = b.fwd;
+            a.start = a.start.min(b.start);
+            a.end = a.end.max(b.end);
+            if a.status != b.status {
+                a.status = Some(
+                    format!(
+                        "{}; reverse: {}",
+                        a.status.as_deref().unwrap_or("-"),
+                        b.status.as_deref().unwrap_or("-")
+                    )
+                    .into(),
+                );
+            }
+            if let (Some(x), Some(y)) = (&a.time_original, &b.time_original)
+                && x != y
+            {
+                a.time_original = Some(format!("{x}; reverse: {y}").into());
+            }
+            out.push(a);
+        } else if let Some(a) = slots[i].take() {
+            out.push(a);
+        }
+    }
+    out.sort_by_key(|a| (a.start, a.loc));
+    RecordSet { records: out }
+}
+
+fn idle(cfg: &FlowConfig, p: Proto) -> i64 {
+    match p {
+        Proto::TCP => cfg.idle_tcp,
+        Proto::UDP => cfg.idle_udp,
+        p if p.is_icmp() => cfg.idle_icmp,
+        _ => cfg.idle_other,
+    }
+}
+
+/// A flow-log format, told from the first bytes of a file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Raw NetFlow v5/v9 or IPFIX export datagrams, one after another.
+    NetflowDatagrams,
+    /// Zeek conn.log, TSV with `#fields` header.
+    ZeekTsv,
+    /// Zeek conn.log, JSON lines.
+    ZeekJson,
+    /// AWS VPC Flow Logs, space-separated with a header line.
+    AwsVpc,
+}
+
+impl LogFormat {
+    /// The name written in summaries (the input's "container").
+    pub fn name(self) -> &'static str {
+        match self {
+            LogFormat::NetflowDatagrams => "netflow export datagrams",
+            LogFormat::ZeekTsv => "zeek conn.log (tsv)",
+            LogFormat::ZeekJson => "zeek conn.log (json)",
+            LogFormat::AwsVpc => "aws vpc flow log",
+        }
+    }
+
+    /// Every format name, for decoding stored summaries.
+    pub const NAMES: [&'static str; 4] = [
+        "netflow export datagrams",
+        "zeek conn.log (tsv)",
+        "zeek conn.log (json)",
+        "aws vpc flow log",
+    ];
+
+    /// Parses a `--input-format` value.
+    pub fn parse(s: &str) -> Option<LogFormat> {
+        Some(match s {
+            "netflow" | "ipfix" => LogFormat::NetflowDatagrams,
+            "zeek" | "zeek-tsv" => LogFormat::ZeekTsv,
+            "zeek-json" => LogFormat::ZeekJson,
+            "aws-vpc" | "vpc" => LogFormat::AwsVpc,
+            _ => return None,
+        })
+    }
+}
+
+/// Tells a flow-log format from the first bytes of a (decompressed) file.
+pub fn detect(head: &[u8]) -> Option<LogFormat> {
+    // A file of raw export datagrams: its first datagram passes the whole-datagram check.
+    if netflow::datagram_len(head)
+        .and_then(|n| netflow::looks_like_export(&head[..n]))
+        .is_some()
+    {
+        return Some(LogFormat::NetflowDatagrams);
+    }
+    let text = std::str::from_utf8(&head[..head.len().min(4096)])
+        .or_else(|e| std::str::from_utf8(&head[..e.valid_up_to()]))
+        .ok()?;
+    let mut heads = text
+        .lines()
+        .map(str::trim_start)
+        .filter(|l| !l.is_empty())
+        .take(20);
+    if heads
+        .clone()
+        .any(|l| l.starts_with("#separator") || l.starts_with("#fields"))
+    {
+        return Some(LogFormat::ZeekTsv);
+    }
+    let first = heads.find(|l| !l.starts_with('#'))?;
+    if first.starts_with('{') && (first.contains("\"id.orig_h\"") || first.contains("\"uid\"")) {
+        return Some(LogFormat::ZeekJson);
+    }
+    if vpc::is_header(first) || vpc::is_default_record(first) {
+        return Some(LogFormat::AwsVpc);
+    }
+    None
+}
+
+/// What reading one flow-log file gave: its records, and what could not be read.
+#[derive(Debug, Default)]
+pub struct LogRead {
+    /// Records, in file order.
+    pub records: Vec<FlowRecord>,
+    /// Lines or datagrams that could not be used, by reason.
+    pub diag: crate::model::Diagnostics,
+    /// Lines or datagrams read.
+    pub units: u64,
+    /// Earliest start and latest end.
+    pub time_range: Option<(Timestamp, Timestamp)>,
+}
+
+impl LogRead {
+    /// Widens the time range to a record's span.
+    pub fn note_time(&mut self, a: Timestamp, b: Timestamp) {
+        self.time_range = Some(match self.time_range {
+            Some((x, y)) => (x.min(a), y.max(b)),
+            None => (a.min(b), a.max(b)),
+        });
+    }
+}
+
+/// Reads a text flow log of a known format (stateless per line).
+pub fn read_text(input: u32, data: &[u8], format: LogFormat) -> LogRead {
+    match format {
+        LogFormat::ZeekTsv => zeek::read_tsv(input, data),
+        LogFormat::ZeekJson => zeek::read_json(input, data),
+        LogFormat::AwsVpc => vpc::read(input, data, None),
+        LogFormat::NetflowDatagrams => LogRead::default(),
+    }
+}
+
+/// Splits `data` into lines with their 1-based numbers and byte offsets (a final line
+/// without a newline counts; `\r\n` endings lose the `\r`).
+pub fn lines(data: &[u8]) -> impl Iterator<Item = (u64, u64, &[u8])> {
+    let mut pos = 0usize;
+    let mut n = 0u64;
+    std::iter::from_fn(move || {
+        if pos >= data.len() {
+            return None;
+        }
+        let start = pos;
+        let end = data[pos..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(data.len(), |i| pos + i);
+        pos = end + 1;
+        n += 1;
+        let mut line = &data[start..end];
+        if line.last() == Some(&b'\r') {
+            line = &line[..line.len() - 1];
+        }
+        Some((n, start as u64, line))
+    })
+}
+
+/// Parses an address written as text.
+pub fn parse_addr(s: &str) -> Option<Addr> {
+    match s.parse::<std::net::IpAddr>().ok()? {
+        std::net::IpAddr::V4(a) => Some(Addr::v4(a.octets())),
+        std::net::IpAddr::V6(a) => Some(Addr::v6(a.octets())),
+    }
+}
+
+/// Parses `seconds[.fraction]` since the epoch (up to nanoseconds) into a timestamp.
+pub fn parse_epoch(s: &str) -> Option<Timestamp> {
+    let s = s.trim();
+    let (neg, s) = match s.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, s),
+    };
+    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+    if int.is_empty() || !int.bytes().all(|b| b.is_ascii_digit()) || int.len() > 12 {
+        return None;
+    }
+    if !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let secs: i64 = int.parse().ok()?;
+    let mut nanos: i64 = 0;
+    for (i, b) in frac.bytes().take(9).enumerate() {
+        nanos += i64::from(b - b'0') * 10i64.pow(8 - i as u32);
+    }
+    let t = secs.checked_mul(1_000_000_000)?.checked_add(nanos)?;
+    Some(Timestamp(if neg { -t } else { t }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(
+        src: [u8; 4],
+        sport: u16,
+        dst: [u8; 4],
+        dport: u16,
+        start: i64,
+        line: u64,
+    ) -> FlowRecord {
+        let mut r = FlowRecord::new(
+            RecordKind::AwsVpc,
+            RecordLoc {
+                at: Locator {
+                    frame: line,
+                    ..Locator::default()
+                },
+                record: 0,
+            },
+        );
+        r.proto = Proto::TCP;
+        r.src = Addr::v4(src);
+        r.sport = sport;
+        r.dst = Addr::v4(dst);
+        r.dport = dport;
+        r.has_ports = true;
+        r.start = Timestamp(start * 1_000_000_000);
+        r.end = Timestamp((start + 10) * 1_000_000_000);
+        r.fwd.pkts = line;
+        r
+    }
+
+    #[test]
+    fn the_two_directions_pair_once_and_the_earlier_is_the_originator() {
+        let a = rec([10, 0, 0, 1], 40000, [8, 8, 8, 8], 443, 100, 1);
+        let b = rec([8, 8, 8, 8], 443, [10, 0, 0, 1], 40000, 101, 2);
+        // The same reverse direction much later is another communication.
+        let c = rec([8, 8, 8, 8], 443, [10, 0, 0, 1], 40000, 2000, 3);
+        let set = pair(vec![c, b, a], &FlowConfig::default());
+        assert_eq!(set.records.len(), 2);
+        let p = &set.records[0];
+        assert!(p.bidirectional);
+        assert_eq!(p.src, Addr::v4([10, 0, 0, 1]));
+        assert_eq!((p.fwd.pkts, p.rev.pkts), (1, 2));
+        assert_eq!(p.paired.unwrap().at.frame, 2);
+        assert_eq!(p.end, Timestamp(111 * 1_000_000_000));
+        assert!(!set.records[1].bidirectional);
+    }
+
+    #[test]
+    fn epoch_seconds_keep_every_digit() {
+        assert_eq!(
+            parse_epoch("1573732443.231"),
+            Some(Timestamp(1_573_732_443_231_000_000))
+        );
+        assert_eq!(parse_epoch("1.000000001"), Some(Timestamp(1_000_000_001)));
+        assert_eq!(parse_epoch("x"), None);
+        assert_eq!(parse_epoch("1e9"), None);
+    }
+
+    #[test]
+    fn formats_are_told_by_content() {
+        assert_eq!(
+            detect(b"#separator \\x09\n#fields\tts\n"),
+            Some(LogFormat::ZeekTsv)
+        );
+        assert_eq!(
+            detect(b"{\"ts\":1.0,\"uid\":\"C1\",\"id.orig_h\":\"1.2.3.4\"}\n"),
+            Some(LogFormat::ZeekJson)
+        );
+        assert_eq!(
+            detect(b"version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n"),
+            Some(LogFormat::AwsVpc)
+        );
+        assert_eq!(detect(b"hello world\n"), None);
+    }
+}

@@ -1,0 +1,1115 @@
+//! NetFlow v5, v9 and IPFIX export datagrams → [`FlowRecord`]s.
+//!
+//! Templates live per scope: exporter address and port (or the input, for files of raw
+//! datagrams), protocol version, and v9 source ID or IPFIX observation domain. Data sets
+//! that arrive before their template wait (bounded in number, bytes and time) and are
+//! decoded with their own locators when the template comes; the ones that never meet a
+//! template are counted under [`SkipReason::NoTemplate`]. IPFIX template withdrawals
+//! (field count 0) remove templates; a template with the same ID replaces the old one.
+//! Variable-length fields are read, enterprise-specific fields skipped (except the RFC 5103
+//! reverse counters), options data read for sampling intervals and the exporter's boot time.
+//!
+//! hoptrace walks the element IDs itself rather than through a general NetFlow crate:
+//! evidence needs every decoded record to keep its own frame (a crate that replays waiting
+//! data when the template arrives attributes it to the template's packet) and the exact
+//! values of time fields (which typed decoders turn into durations).
+
+use super::{FlowRecord, RecordKind, RecordLoc};
+use crate::model::{Addr, Diagnostics, Locator, Proto, SkipReason, Timestamp};
+use std::collections::{HashMap, VecDeque};
+
+/// Detail codes of [`SkipReason::BadExport`].
+pub mod bad {
+    /// A version number that is not 5, 9 or 10.
+    pub const VERSION: u32 = 1;
+    /// The header's length or count disagrees with the datagram.
+    pub const LENGTH: u32 = 2;
+    /// A set (flowset) whose length runs past the datagram or is shorter than its header.
+    pub const SET_LENGTH: u32 = 3;
+    /// A template whose fields cannot be (zero-length fixed fields past the first, a length
+    /// that overruns the set).
+    pub const TEMPLATE: u32 = 4;
+    /// A record shorter than its template says.
+    pub const RECORD: u32 = 5;
+    /// A datagram shorter than its header.
+    pub const SHORT: u32 = 6;
+    /// The exporter's template table is full.
+    pub const TEMPLATES_FULL: u32 = 7;
+    /// The table of exporters is full.
+    pub const SCOPES_FULL: u32 = 8;
+}
+
+/// Bounds on what a collector keeps; defaults suit thousands of exporters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Exporter scopes (exporter, version, domain) with templates.
+    pub max_scopes: usize,
+    /// Templates per scope.
+    pub max_templates: usize,
+    /// Data sets waiting for their template.
+    pub max_pending: usize,
+    /// Bytes of data sets waiting for their template.
+    pub max_pending_bytes: usize,
+    /// How long (export time) a data set waits for its template, in nanoseconds.
+    pub pending_timeout: i64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_scopes: 65_536,
+            max_templates: 4096,
+            max_pending: 65_536,
+            max_pending_bytes: 64 << 20,
+            pending_timeout: 600 * 1_000_000_000,
+        }
+    }
+}
+
+/// One export datagram as found: where, when it was captured, and who sent it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Export {
+    /// The frame (capture) or datagram (raw file) that carried it.
+    pub at: Locator,
+    /// Capture time (raw files: none).
+    pub captured: Option<Timestamp>,
+    /// Exporter address and source port (capture), or none (raw file).
+    pub exporter: Option<(Addr, u16)>,
+    /// The datagram.
+    pub bytes: Vec<u8>,
+}
+
+/// Checks a whole UDP payload for a NetFlow v5/v9 or IPFIX export: the version, and the
+/// header's count or length and every set's length agreeing exactly with the payload.
+/// Returns the version.
+pub fn looks_like_export(b: &[u8]) -> Option<u16> {
+    if b.len() < 16 {
+        return None;
+    }
+    match be16(b, 0) {
+        5 => {
+            // Some exporters pad the datagram after the records.
+            let count = usize::from(be16(b, 2));
+            ((1..=30).contains(&count) && b.len() >= 24 + 48 * count).then_some(5)
+        }
+        9 => (b.len() >= 24 && sets_fit(&b[20..], true)).then_some(9),
+        10 => {
+            // One or more whole IPFIX messages.
+            let mut rest = b;
+            while !rest.is_empty() {
+                let n = usize::from(be16(rest, 2));
+                if rest.len() < 20
+                    || be16(rest, 0) != 10
+                    || n < 20
+                    || n > rest.len()
+                    || !sets_fit(&rest[16..n], false)
+                {
+                    return None;
+                }
+                rest = &rest[n..];
+            }
+            Some(10)
+        }
+        _ => None,
+    }
+}
+
+/// True when `b` is a sequence of sets with valid IDs whose lengths end exactly at its end.
+fn sets_fit(mut b: &[u8], v9: bool) -> bool {
+    if b.is_empty() {
+        return false;
+    }
+    while !b.is_empty() {
+        if b.len() < 4 {
+            return false;
+        }
+        let (id, len) = (be16(b, 0), usize::from(be16(b, 2)));
+        let id_ok = if v9 {
+            id <= 1 || id >= 256
+        } else {
+            id == 2 || id == 3 || id >= 256
+        };
+        if !id_ok || len < 4 || len > b.len() {
+            return false;
+        }
+        b = &b[len..];
+    }
+    true
+}
+
+/// The length of the datagram at the start of `b` in a file of raw datagrams, when its
+/// header is plausible.
+pub fn datagram_len(b: &[u8]) -> Option<usize> {
+    if b.len() < 16 {
+        return None;
+    }
+    match be16(b, 0) {
+        5 => {
+            let count = usize::from(be16(b, 2));
+            let n = 24 + 48 * count;
+            ((1..=30).contains(&count) && b.len() >= n).then_some(n)
+        }
+        9 => {
+            // No length in a v9 header: walk the flowsets to the next header or the end.
+            if b.len() < 24 {
+                return None;
+            }
+            let mut p = 20;
+            while p < b.len() {
+                if b.len() - p < 4 {
+                    return None;
+                }
+                let (id, len) = (be16(b, p), usize::from(be16(b, p + 2)));
+                if id == 9 && p > 20 {
+                    break;
+                }
+                if !(id <= 1 || id >= 256) || len < 4 || p + len > b.len() {
+                    return None;
+                }
+                p += len;
+            }
+            Some(p)
+        }
+        10 => {
+            let n = usize::from(be16(b, 2));
+            (n >= 20 && n <= b.len()).then_some(n)
+        }
+        _ => None,
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Field {
+    id: u16,
+    /// 65535: variable length.
+    len: u16,
+    enterprise: u32,
+}
+
+#[derive(Clone, Debug)]
+struct Template {
+    fields: Vec<Field>,
+    /// Options template: scope fields first, no flow.
+    options: bool,
+}
+
+#[derive(Default, Debug)]
+struct Scope {
+    templates: HashMap<u16, Template>,
+    /// Sampling interval from options data (per sampler id; 0 = any).
+    sampling: HashMap<u64, u32>,
+    /// Exporter boot time in ms since the epoch (IPFIX systemInitTimeMilliseconds).
+    boot_ms: Option<i64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct ScopeKey {
+    exporter: Option<(Addr, u16)>,
+    input: u32,
+    version: u16,
+    domain: u32,
+}
+
+/// What every record of a datagram shares.
+#[derive(Clone, Copy, Debug)]
+struct Header {
+    version: u16,
+    /// Export time, ms since the epoch (v9, IPFIX: seconds × 1000; v5 with nanoseconds).
+    export_ns: i64,
+    /// v5/v9: the exporter's uptime at export, ms.
+    uptime_ms: Option<u32>,
+    domain: u32,
+}
+
+struct Waiting {
+    key: ScopeKey,
+    template: u16,
+    header: Header,
+    at: Locator,
+    exporter: Option<(Addr, u16)>,
+    first_record: u32,
+    body: Vec<u8>,
+}
+
+/// Decodes export datagrams in the order they were captured, keeping template state.
+#[derive(Default)]
+pub struct Collector {
+    limits: Limits,
+    scopes: HashMap<ScopeKey, Scope>,
+    pending: VecDeque<Waiting>,
+    pending_bytes: usize,
+    /// Datagrams decoded.
+    pub datagrams: u64,
+}
+
+impl std::fmt::Debug for Collector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Collector")
+            .field("scopes", &self.scopes.len())
+            .field("pending", &self.pending.len())
+            .finish()
+    }
+}
+
+impl Collector {
+    /// A collector with the given bounds.
+    pub fn new(limits: Limits) -> Collector {
+        Collector {
+            limits,
+            ..Collector::default()
+        }
+    }
+
+    /// Decodes one datagram, appending its flow records to `out` and what it could not use
+    /// to `diag`.
+    pub fn datagram(&mut self, e: &Export, out: &mut Vec<FlowRecord>, diag: &mut Diagnostics) {
+        let b = &e.bytes[..];
+        self.datagrams += 1;
+        let size = b.len() as u64;
+        if b.len() < 4 {
+            diag.add(SkipReason::BadExport, bad::SHORT, size, e.at);
+            return;
+        }
+        match be16(b, 0) {
+            5 => self.v5(e, out, diag),
+            9 => self.templated(e, b, out, diag),
+            10 => {
+                // A datagram may hold several IPFIX messages.
+                let mut rest = b;
+                loop {
+                    let n = usize::from(be16(rest, 2));
+                    if n < 16 || n >= rest.len() || be16(rest, 0) != 10 {
+                        self.templated(e, rest, out, diag);
+                        break;
+                    }
+                    self.templated(e, &rest[..n], out, diag);
+                    rest = &rest[n..];
+                }
+            }
+            _ => diag.add(SkipReason::BadExport, bad::VERSION, size, e.at),
+        }
+    }
+
+    fn v5(&mut self, e: &Export, out: &mut Vec<FlowRecord>, diag: &mut Diagnostics) {
+        let b = &e.bytes[..];
+        if b.len() < 24 {
+            diag.add(SkipReason::BadExport, bad::SHORT, b.len() as u64, e.at);
+            return;
+        }
+        let count = usize::from(be16(b, 2));
+        let uptime = be32(b, 4);
+        let secs = i64::from(be32(b, 8));
+        let nsecs = i64::from(be32(b, 12));
+        let sampling = be16(b, 22) & 0x3fff;
+        let export_ns = secs * 1_000_000_000 + nsecs;
+        let need = 24 + 48 * count;
+        if b.len() != need {
+            // Short: records lost; long: bytes after the records that mean nothing.
+            diag.add(
+                SkipReason::BadExport,
+                bad::LENGTH,
+                b.len().abs_diff(need) as u64,
+                e.at,
+            );
+        }
+        for i in 0..count {
+            let o = 24 + 48 * i;
+            if o + 48 > b.len() {
+                break;
+            }
+            let r = &b[o..o + 48];
+            let mut f = FlowRecord::new(
+                RecordKind::NetflowV5,
+                RecordLoc {
+                    at: e.at,
+                    record: i as u32 + 1,
+                },
+            );
+            f.src = Addr::v4([r[0], r[1], r[2], r[3]]);
+            f.dst = Addr::v4([r[4], r[5], r[6], r[7]]);
+            f.routing.next_hop =
+                Some(Addr::v4([r[8], r[9], r[10], r[11]])).filter(|a| a.lo & 0xffff_ffff != 0);
+            f.routing.in_if = Some(u32::from(be16(r, 12)));
+            f.routing.out_if = Some(u32::from(be16(r, 14)));
+            f.fwd.pkts = u64::from(be32(r, 16));
+            f.fwd.bytes = u64::from(be32(r, 20));
+            let (first, last) = (be32(r, 24), be32(r, 28));
+            f.start = Timestamp(export_ns - uptime_delta_ns(uptime, first));
+            f.end = Timestamp(export_ns - uptime_delta_ns(uptime, last));
+            f.time_original = Some(
+                format!(
+                    "first {first} ms, last {last} ms of sysUpTime; sysUpTime {uptime} ms at {secs}.{nsecs:09}"
+                )
+                .into(),
+            );
+            f.proto = Proto(r[38]);
+            let (sp, dp) = (be16(r, 32), be16(r, 34));
+            if f.proto.is_icmp() {
+                // v5 exporters put ICMP type and code in the destination port.
+                f.sport = dp >> 8;
+                f.dport = dp & 0xff;
+            } else {
+                f.sport = sp;
+                f.dport = dp;
+            }
+            f.has_ports = true;
+            f.fwd.tcp_flags = r[37];
+            f.routing.src_as = Some(u32::from(be16(r, 40)));
+            f.routing.dst_as = Some(u32::from(be16(r, 42)));
+            f.routing.src_mask = Some(r[44]);
+            f.routing.dst_mask = Some(r[45]);
+            f.routing.exporter = e.exporter.map(|x| x.0);
+            f.sampling = (sampling > 1).then_some(u32::from(sampling));
+            out.push(f);
+        }
+    }
+
+    fn templated(
+        &mut self,
+        e: &Export,
+        b: &[u8],
+        out: &mut Vec<FlowRecord>,
+        diag: &mut Diagnostics,
+    ) {
+        let size = b.len() as u64;
+        let version = be16(b, 0);
+        let (hdr_len, header) = if version == 9 {
+            if b.len() < 20 {
+                diag.add(SkipReason::BadExport, bad::SHORT, size, e.at);
+                return;
+            }
+            (
+                20,
+                Header {
+                    version,
+                    export_ns: i64::from(be32(b, 8)) * 1_000_000_000,
+                    uptime_ms: Some(be32(b, 4)),
+                    domain: be32(b, 16),
+                },
+            )
+        } else {
+            if b.len() < 16 {
+                diag.add(SkipReason::BadExport, bad::SHORT, size, e.at);
+                return;
+            }
+            if usize::from(be16(b, 2)) != b.len() {
+                diag.add(SkipReason::BadExport, bad::LENGTH, size, e.at);
+                if usize::from(be16(b, 2)) > b.len() {
+                    return;
+                }
+            }
+            (
+                16,
+                Header {
+                    version,
+                    export_ns: i64::from(be32(b, 4)) * 1_000_000_000,
+                    uptime_ms: None,
+                    domain: be32(b, 12),
+                },
+            )
+        };
+        let end = if version == 10 {
+            usize::from(be16(b, 2)).min(b.len())
+        } else {
+            b.len()
+        };
+        self.expire(header.export_ns, diag);
+        let key = ScopeKey {
+            exporter: e.exporter,
+            input: if e.exporter.is_some() {
+                u32::MAX
+            } else {
+                e.at.input
+            },
+            version,
+            domain: header.domain,
+        };
+        if !self.scopes.contains_key(&key) && self.scopes.len() >= self.limits.max_scopes {
+            diag.add(SkipReason::BadExport, bad::SCOPES_FULL, size, e.at);
+            return;
+        }
+        let mut p = hdr_len;
+        let mut record_no = 0u32;
+        while p < end {
+            if end - p < 4 {
+                // Trailing padding shorter than a set header.
+                break;
+            }
+            let (id, len) = (be16(b, p), usize::from(be16(b, p + 2)));
+            if len < 4 || p + len > end {
+                diag.add(
+                    SkipReason::BadExport,
+                    bad::SET_LENGTH,
+                    (end - p) as u64,
+                    e.at,
+                );
+                break;
+            }
+            let body = &b[p + 4..p + len];
+            match (version, id) {
+                (9, 0) | (10, 2) => self.templates(key, body, false, version, e.at, out, diag),
+                (9, 1) | (10, 3) => self.templates(key, body, true, version, e.at, out, diag),
+                (_, id) if id >= 256 => {
+                    let has = self
+                        .scopes
+                        .get(&key)
+                        .is_some_and(|s| s.templates.contains_key(&id));
+                    if has {
+                        record_no = self.data(
+                            key, id, header, e.at, e.exporter, record_no, body, out, diag,
+                        );
+                    } else {
+                        self.wait(
+                            Waiting {
+                                key,
+                                template: id,
+                                header,
+                                at: e.at,
+                                exporter: e.exporter,
+                                first_record: record_no,
+                                body: body.to_vec(),
+                            },
+                            diag,
+                        );
+                    }
+                }
+                _ => diag.add(SkipReason::BadExport, bad::SET_LENGTH, len as u64, e.at),
+            }
+            p += len;
+        }
+    }
+
+    fn wait(&mut self, w: Waiting, diag: &mut Diagnostics) {
+        self.pending_bytes += w.body.len();
+        self.pending.push_back(w);
+        while self.pending.len() > self.limits.max_pending
+            || self.pending_bytes > self.limits.max_pending_bytes
+        {
+            let Some(old) = self.pending.pop_front() else {
+                break;
+            };
+            self.pending_bytes -= old.body.len();
+            diag.add(
+                SkipReason::NoTemplate,
+                u32::from(old.template),
+                old.body.len() as u64,
+                old.at,
+            );
+        }
+    }
+
+    /// Counts the data sets that waited longer than the timeout.
+    fn expire(&mut self, now_ns: i64, diag: &mut Diagnostics) {
+        let limit = self.limits.pending_timeout;
+        let before = self.pending.len();
+        let mut kept = VecDeque::with_capacity(before);
+        for w in self.pending.drain(..) {
+            if now_ns.saturating_sub(w.header.export_ns) > limit {
+                self.pending_bytes -= w.body.len();
+                diag.add(
+                    SkipReason::NoTemplate,
+                    u32::from(w.template),
+                    w.body.len() as u64,
+                    w.at,
+                );
+            } else {
+                kept.push_back(w);
+            }
+        }
+        self.pending = kept;
+    }
+
+    /// Counts every data set still waiting: call at the end of the evidence.
+    pub fn finish(&mut self, diag: &mut Diagnostics) {
+        for w in self.pending.drain(..) {
+            diag.add(
+                SkipReason::NoTemplate,
+                u32::from(w.template),
+                w.body.len() as u64,
+                w.at,
+            );
+        }
+        self.pending_bytes = 0;
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn templates(
+        &mut self,
+        key: ScopeKey,
+        mut b: &[u8],
+        options: bool,
+        version: u16,
+        at: Locator,
+        out: &mut Vec<FlowRecord>,
+        diag: &mut Diagnostics,
+    ) {
+        let max_templates = self.limits.max_templates;
+        while b.len() >= 4 {
+            let tid = be16(b, 0);
+            let mut fields = Vec::new();
+            let consumed;
+            if version == 9 && options {
+                // template id, scope length (bytes), option length (bytes), fields.
+                if b.len() < 6 {
+                    break;
+                }
+                let (sl, ol) = (usize::from(be16(b, 2)), usize::from(be16(b, 4)));
+                let n = (sl + ol) / 4;
+                if sl % 4 != 0 || ol % 4 != 0 || 6 + 4 * n > b.len() {
+                    diag.add(SkipReason::BadExport, bad::TEMPLATE, b.len() as u64, at);
+                    return;
+                }
+                for i in 0..n {
+                    fields.push(Field {
+                        // v9 scope field types (1 system, 2 interface, ...) are not IPFIX
+                        // elements: keep them out of the element space.
+                        id: if i < sl / 4 { 0 } else { be16(b, 6 + 4 * i) },
+                        len: be16(b, 8 + 4 * i),
+                        enterprise: 0,
+                    });
+                }
+                consumed = 6 + 4 * n;
+            } else {
+                let count = usize::from(be16(b, 2));
+                let mut p = if version == 10 && options { 6 } else { 4 };
+                if count == 0 {
+                    // IPFIX withdrawal (v9 has none; treat the same).
+                    if let Some(s) = self.scopes.get_mut(&key) {
+                        if tid == 2 || tid == 3 {
+                            s.templates.retain(|_, t| t.options != (tid == 3));
+                        } else {
+                            s.templates.remove(&tid);
+                        }
+                    }
+                    b = &b[4.min(b.len())..];
+                    continue;
+                }
+                if p > b.len() {
+                    diag.add(SkipReason::BadExport, bad::TEMPLATE, b.len() as u64, at);
+                    return;
+                }
+                for _ in 0..count {
+                    if p + 4 > b.len() {
+                        diag.add(SkipReason::BadExport, bad::TEMPLATE, b.len() as u64, at);
+                        return;
+                    }
+                    let raw = be16(b, p);
+                    let len = be16(b, p + 2);
+                    p += 4;
+                    let mut enterprise = 0;
+                    if version == 10 && raw & 0x8000 != 0 {
+                        if p + 4 > b.len() {
+                            diag.add(SkipReason::BadExport, bad::TEMPLATE, b.len() as u64, at);
+                            return;
+                        }
+                        enterprise = be32(b, p);
+                        p += 4;
+                    }
+                    fields.push(Field {
+                        // Only IPFIX uses the top bit for the enterprise flag; v9 field
+                        // types above 32767 (Cisco NSEL: 33000-40005) are plain numbers.
+                        id: if version == 10 { raw & 0x7fff } else { raw },
+                        len,
+                        enterprise,
+                    });
+                }
+                consumed = p;
+            }
+            if tid < 256 {
+                diag.add(SkipReason::BadExport, bad::TEMPLATE, consumed as u64, at);
+            } else {
+                let scope = self.scopes.entry(key).or_default();
+                if !scope.templates.contains_key(&tid) && scope.templates.len() >= max_templates {
+                    diag.add(
+                        SkipReason::BadExport,
+                        bad::TEMPLATES_FULL,
+                        consumed as u64,
+                        at,
+                    );
+                } else {
+                    scope.templates.insert(tid, Template { fields, options });
+                    self.release(key, tid, out, diag);
+                }
+            }
+            b = &b[consumed.min(b.len())..];
+            if version == 9 && b.len() < 4 {
+                break;
+            }
+        }
+    }
+
+    /// Decodes the data sets that were waiting for a template that just arrived.
+    fn release(
+        &mut self,
+        key: ScopeKey,
+        tid: u16,
+        out: &mut Vec<FlowRecord>,
+        diag: &mut Diagnostics,
+    ) {
+        if !self
+            .pending
+            .iter()
+            .any(|w| w.key == key && w.template == tid)
+        {
+            return;
+        }
+        let all = std::mem::take(&mut self.pending);
+        for w in all {
+            if w.key == key && w.template == tid {
+                self.pending_bytes -= w.body.len();
+                self.data(
+                    w.key,
+                    tid,
+                    w.header,
+                    w.at,
+                    w.exporter,
+                    w.first_record,
+                    &w.body,
+                    out,
+                    diag,
+                );
+            } else {
+                self.pending.push_back(w);
+            }
+        }
+    }
+
+    /// Decodes a data set; returns the number of the last record in its datagram.
+    #[allow(clippy::too_many_arguments)]
+    fn data(
+        &mut self,
+        key: ScopeKey,
+        tid: u16,
+        h: Header,
+        at: Locator,
+        exporter: Option<(Addr, u16)>,
+        mut record_no: u32,
+        body: &[u8],
+        out: &mut Vec<FlowRecord>,
+        diag: &mut Diagnostics,
+    ) -> u32 {
+        let Some(scope) = self.scopes.get_mut(&key) else {
+            return record_no;
+        };
+        let Some(t) = scope.templates.get(&tid).cloned() else {
+            return record_no;
+        };
+        let min: usize = t
+            .fields
+            .iter()
+            .map(|f| {
+                if f.len == 0xffff {
+                    1
+                } else {
+                    usize::from(f.len)
+                }
+            })
+            .sum();
+        if min == 0 {
+            diag.add(SkipReason::BadExport, bad::TEMPLATE, body.len() as u64, at);
+            return record_no;
+        }
+        let mut p = 0;
+        while body.len() - p >= min {
+            let mut vals: Vec<(u16, u32, &[u8])> = Vec::with_capacity(t.fields.len());
+            let mut q = p;
+            let mut ok = true;
+            for f in &t.fields {
+                let len = if f.len == 0xffff {
+                    let Some(&l0) = body.get(q) else {
+                        ok = false;
+                        break;
+                    };
+                    q += 1;
+                    if l0 == 255 {
+                        if q + 2 > body.len() {
+                            ok = false;
+                            break;
+                        }
+                        let l = usize::from(be16(body, q));
+                        q += 2;
+                        l
+                    } else {
+                        usize::from(l0)
+                    }
+                } else {
+                    usize::from(f.len)
+                };
+                if q + len > body.len() {
+                    ok = false;
+                    break;
+                }
+                vals.push((f.id, f.enterprise, &body[q..q + len]));
+                q += len;
+            }
+            if !ok {
+                diag.add(
+                    SkipReason::BadExport,
+                    bad::RECORD,
+                    (body.len() - p) as u64,
+                    at,
+                );
+                break;
+            }
+            p = q;
+            record_no += 1;
+            if t.options {
+                options_record(scope, &vals);
+                continue;
+            }
+            if let Some(r) = flow_record(scope, &vals, h, at, exporter, record_no) {
+                out.push(r);
+            }
+        }
+        record_no
+    }
+}
+
+/// Learns sampling intervals and the exporter's boot time from an options record.
+fn options_record(scope: &mut Scope, vals: &[(u16, u32, &[u8])]) {
+    let mut sampler = 0u64;
+    let mut interval = None;
+    for &(id, ent, v) in vals {
+        if ent != 0 {
+            continue;
+        }
+        match id {
+            48 | 302 => sampler = uint(v),
+            34 | 50 | 305 => interval = Some(uint(v).min(u64::from(u32::MAX)) as u32),
+            160 => scope.boot_ms = Some(uint(v) as i64),
+            _ => {}
+        }
+    }
+    if let Some(i) = interval {
+        scope.sampling.insert(sampler, i);
+    }
+}
+
+#[allow(clippy::too_many_lines)]
+fn flow_record(
+    scope: &Scope,
+    vals: &[(u16, u32, &[u8])],
+    h: Header,
+    at: Locator,
+    exporter: Option<(Addr, u16)>,
+    record_no: u32,
+) -> Option<FlowRecord> {
+    let kind = if h.version == 9 {
+        RecordKind::NetflowV9
+    } else {
+        RecordKind::Ipfix
+    };
+    let mut r = FlowRecord::new(
+        kind,
+        RecordLoc {
+            at,
+            record: record_no,
+        },
+    );
+    let (mut src, mut dst) = (None, None);
+    let (mut sport, mut dport) = (None, None);
+    let mut icmp_tc: Option<u16> = None;
+    let (mut icmp_t, mut icmp_c) = (None, None);
+    let mut times: Vec<(u16, u64)> = Vec::new();
+    let mut sampler = None;
+    let mut sampling = None;
+    let mut nat_src = None;
+    let mut nat_dst = None;
+    let (mut nat_sp, mut nat_dp) = (0u16, 0u16);
+    let mut labels: Vec<(u16, u32)> = Vec::new();
+    for &(id, ent, v) in vals {
+        if v.len() > 8 && !matches!(id, 27 | 28 | 62 | 63 | 281 | 282) {
+            // No numeric element is longer than 8 bytes: a field this long is not the
+            // element hoptrace knows by this number (e.g. a vendor's ACL id).
+            continue;
+        }
+        if ent == 29305 {
+            // RFC 5103 reverse elements: the responder's counters of a biflow.
+            match id {
+                1 | 85 => {
+                    r.rev.bytes = uint(v);
+                    r.bidirectional = true;
+                }
+                2 | 86 => {
+                    r.rev.pkts = uint(v);
+                    r.bidirectional = true;
+                }
+                6 => r.rev.tcp_flags = uint(v) as u8,
+                _ => {}
+            }
+            continue;
+        }
+        if ent != 0 {
+            continue;
+        }
+        match id {
+            1 | 85 => r.fwd.bytes = uint(v),
+            2 | 86 => r.fwd.pkts = uint(v),
+            4 => r.proto = Proto(uint(v) as u8),
+            6 => r.fwd.tcp_flags = uint(v) as u8,
+            7 => sport = Some(uint(v) as u16),
+            11 => dport = Some(uint(v) as u16),
+            8 | 27 => src = addr(v),
+            12 | 28 => dst = addr(v),
+            9 | 29 => r.routing.src_mask = Some(uint(v) as u8),
+            13 | 30 => r.routing.dst_mask = Some(uint(v) as u8),
+            10 => r.routing.in_if = Some(uint(v) as u32),
+            14 => r.routing.out_if = Some(uint(v) as u32),
+            15 | 62 => r.routing.next_hop = addr(v).filter(|a| a.bits() & !0xffff_0000_0000 != 0),
+            18 | 63 => {
+                r.routing.bgp_next_hop = addr(v).filter(|a| a.bits() & !0xffff_0000_0000 != 0)
+            }
+            16 => r.routing.src_as = Some(uint(v) as u32),
+            17 => r.routing.dst_as = Some(uint(v) as u32),
+            32 | 139 => icmp_tc = Some(uint(v) as u16),
+            176 | 178 => icmp_t = Some(uint(v) as u16),
+            177 | 179 => icmp_c = Some(uint(v) as u16),
+            58 => r.routing.vlan = Some(uint(v) as u16),
+            61 => r.routing.direction = Some(uint(v) as u8),
+            34 | 305 => sampling = Some(uint(v).min(u64::from(u32::MAX)) as u32),
+            48 | 302 => sampler = Some(uint(v)),
+            70..=79 if v.len() == 3 => labels.push((id, uint(v) as u32)),
+            225 | 281 => nat_src = addr(v),
+            226 | 282 => nat_dst = addr(v),
+            227 => nat_sp = uint(v) as u16,
+            228 => nat_dp = uint(v) as u16,
+            230 => r.routing.nat_event = Some(uint(v) as u8),
+            // Cisco NSEL (ASA) in v9: translated addresses and ports, and the two
+            // directions' counters.
+            40001 if h.version == 9 => nat_src = addr(v),
+            40002 if h.version == 9 => nat_dst = addr(v),
+            40003 if h.version == 9 => nat_sp = uint(v) as u16,
+            40004 if h.version == 9 => nat_dp = uint(v) as u16,
+            231 => r.fwd.bytes = uint(v),
+            232 => {
+                r.rev.bytes = uint(v);
+                r.bidirectional = true;
+            }
+            298 => r.fwd.pkts = uint(v),
+            299 => {
+                r.rev.pkts = uint(v);
+                r.bidirectional = true;
+            }
+            21 | 22 | 150..=159 | 323 => times.push((id, uint(v))),
+            136 => r.status = Some(format!("end reason {}", uint(v)).into()),
+            _ => {}
+        }
+    }
+    let (src, dst) = (src?, dst?);
+    r.src = src;
+    r.dst = dst;
+    if r.proto.is_icmp() {
+        let tc = icmp_tc
+            .or_else(|| icmp_t.map(|t| (t << 8) | icmp_c.unwrap_or(0)))
+            .or(dport);
+        if let Some(tc) = tc {
+            r.sport = tc >> 8;
+            r.dport = tc & 0xff;
+            r.has_ports = true;
+        }
+    } else if let (Some(s), Some(d)) = (sport, dport) {
+        r.sport = s;
+        r.dport = d;
+        r.has_ports = true;
+    }
+    labels.sort_unstable();
+    // Label stack entries (label, EXP, bottom-of-stack bit), top first; exporters fill
+    // unused positions with zeros.
+    for (_, entry) in labels {
+        if entry == 0 {
+            break;
+        }
+        r.routing.mpls.push(entry >> 4);
+        if entry & 1 != 0 {
+            break;
+        }
+    }
+    r.routing.nat_src = nat_src.map(|a| (a, nat_sp));
+    r.routing.nat_dst = nat_dst.map(|a| (a, nat_dp));
+    r.routing.exporter = exporter.map(|e| e.0);
+    r.routing.domain = Some(h.domain);
+    r.sampling = sampling
+        .or_else(|| scope.sampling.get(&sampler.unwrap_or(0)).copied())
+        .or_else(|| {
+            (scope.sampling.len() == 1)
+                .then(|| scope.sampling.values().copied().next())
+                .flatten()
+        })
+        .filter(|&s| s > 1);
+    let (start, end, orig) = flow_times(&times, h, scope.boot_ms);
+    r.start = start;
+    r.end = end.max(start);
+    r.time_original = Some(orig.into());
+    Some(r)
+}
+
+/// Start, end and the original time fields of a record, from whichever time elements it
+/// has (absolute seconds/ms/µs/ns, deltas to the export time, or sysUpTime with the
+/// header's uptime or the exporter's boot time).
+fn flow_times(
+    times: &[(u16, u64)],
+    h: Header,
+    boot_ms: Option<i64>,
+) -> (Timestamp, Timestamp, String) {
+    let get = |id: u16| times.iter().find(|t| t.0 == id).map(|t| t.1);
+    let ntp = |v: u64| -> i64 {
+        // NTP 64-bit: seconds since 1900 and a binary fraction.
+        let secs = (v >> 32) as i64 - 2_208_988_800;
+        let frac = ((v & 0xffff_ffff) * 1_000_000_000) >> 32;
+        secs * 1_000_000_000 + frac as i64
+    };
+    let orig: Vec<String> = times
+        .iter()
+        .map(|(id, v)| format!("{}={v}", time_name(*id)))
+        .collect();
+    let mut orig = orig.join(" ");
+    let pair = |s: Option<i64>, e: Option<i64>| -> Option<(i64, i64)> {
+        let s = s.or(e)?;
+        Some((s, e.unwrap_or(s)))
+    };
+    let abs = pair(get(156).map(ntp), get(157).map(ntp))
+        .or_else(|| pair(get(154).map(ntp), get(155).map(ntp)))
+        .or_else(|| {
+            pair(
+                get(152).map(|v| v as i64 * 1_000_000),
+                get(153).map(|v| v as i64 * 1_000_000),
+            )
+        })
+        .or_else(|| {
+            pair(
+                get(150).map(|v| v as i64 * 1_000_000_000),
+                get(151).map(|v| v as i64 * 1_000_000_000),
+            )
+        })
+        .or_else(|| {
+            pair(
+                get(158).map(|d| h.export_ns - d as i64 * 1000),
+                get(159).map(|d| h.export_ns - d as i64 * 1000),
+            )
+        });
+    if let Some((s, e)) = abs {
+        return (Timestamp(s), Timestamp(e), orig);
+    }
+    if let (Some(first), last) = (get(22), get(21)) {
+        let last = last.unwrap_or(first);
+        if let Some(up) = h.uptime_ms {
+            orig.push_str(&format!(
+                "; sysUpTime {up} ms at export {}",
+                h.export_ns / 1_000_000_000
+            ));
+            let s = h.export_ns - uptime_delta_ns(up, first as u32);
+            let e = h.export_ns - uptime_delta_ns(up, last as u32);
+            return (Timestamp(s), Timestamp(e), orig);
+        }
+        if let Some(boot) = boot_ms {
+            orig.push_str(&format!("; systemInitTimeMilliseconds {boot}"));
+            return (
+                Timestamp((boot + first as i64) * 1_000_000),
+                Timestamp((boot + last as i64) * 1_000_000),
+                orig,
+            );
+        }
+    }
+    if let Some(ms) = get(323) {
+        let t = ms as i64 * 1_000_000;
+        return (Timestamp(t), Timestamp(t), orig);
+    }
+    if !orig.is_empty() {
+        orig.push_str("; ");
+    }
+    orig.push_str(&format!(
+        "no usable flow time: export time {} used",
+        h.export_ns / 1_000_000_000
+    ));
+    (Timestamp(h.export_ns), Timestamp(h.export_ns), orig)
+}
+
+fn time_name(id: u16) -> &'static str {
+    match id {
+        21 => "flowEndSysUpTime",
+        22 => "flowStartSysUpTime",
+        150 => "flowStartSeconds",
+        151 => "flowEndSeconds",
+        152 => "flowStartMilliseconds",
+        153 => "flowEndMilliseconds",
+        154 => "flowStartMicroseconds",
+        155 => "flowEndMicroseconds",
+        156 => "flowStartNanoseconds",
+        157 => "flowEndNanoseconds",
+        158 => "flowStartDeltaMicroseconds",
+        159 => "flowEndDeltaMicroseconds",
+        323 => "observationTimeMilliseconds",
+        _ => "time",
+    }
+}
+
+/// How long before the export (ns) a sysUpTime value was, allowing for a 32-bit wrap.
+fn uptime_delta_ns(uptime: u32, at: u32) -> i64 {
+    i64::from(uptime.wrapping_sub(at)) * 1_000_000
+}
+
+fn addr(v: &[u8]) -> Option<Addr> {
+    match v.len() {
+        4 => Some(Addr::v4([v[0], v[1], v[2], v[3]])),
+        16 => {
+            let mut b = [0u8; 16];
+            b.copy_from_slice(v);
+            Some(Addr::v6(b))
+        }
+        _ => None,
+    }
+}
+
+/// An unsigned big-endian number of up to 8 bytes (reduced-size encoding).
+fn uint(v: &[u8]) -> u64 {
+    v.iter().take(8).fold(0u64, |a, &b| (a << 8) | u64::from(b))
+}
+
+fn be16(b: &[u8], o: usize) -> u16 {
+    match b.get(o..o + 2) {
+        Some(s) => u16::from_be_bytes([s[0], s[1]]),
+        None => 0,
+    }
+}
+
+fn be32(b: &[u8], o: usize) -> u32 {
+    match b.get(o..o + 4) {
+        Some(s) => u32::from_be_bytes([s[0], s[1], s[2], s[3]]),
+        None => 0,
+    }
+}
+
+/// Reads a file of raw export datagrams, one after another, into exports located by
+/// datagram number and byte offset. Bytes that are not a datagram end the walk and are
+/// counted.
+pub fn split_datagrams(input: u32, data: &[u8], diag: &mut Diagnostics) -> Vec<Export> {
+    let mut out = Vec::new();
+    let mut p = 0usize;
+    let mut n = 0u64;
+    while p < data.len() {
+        n += 1;
+        let at = Locator {
+            input,
+            interface: 0,
+            frame: n,
+            offset: p as u64,
+        };
+        let Some(len) = datagram_len(&data[p..]) else {
+            let code = match data.get(p..p + 2) {
+                Some([0, 5 | 9 | 10]) => bad::LENGTH,
+                Some(_) => bad::VERSION,
+                None => bad::SHORT,
+            };
+            diag.add(SkipReason::BadExport, code, (data.len() - p) as u64, at);
+            break;
+        };
+        out.push(Export {
+            at,
+            captured: None,
+            exporter: None,
+            bytes: data[p..p + len].to_vec(),
+        });
+        p += len;
+    }
+    out
+}
