@@ -59,10 +59,13 @@ pub enum SkipReason {
     /// A flow-log record saying the provider's logging skipped records in its interval
     /// (VPC `SKIPDATA`): evidence missing at the source.
     LogSkipData,
+    /// Informational: a NetFlow v9 header whose record count disagrees with the records
+    /// the datagram holds (they are all read); detail = the count the header declared.
+    ExportCountMismatch,
 }
 
 impl SkipReason {
-    const ALL: [SkipReason; 20] = [
+    const ALL: [SkipReason; 21] = [
         SkipReason::TruncatedRecord,
         SkipReason::BadRecordLength,
         SkipReason::UnreadableBytes,
@@ -83,6 +86,7 @@ impl SkipReason {
         SkipReason::BadExport,
         SkipReason::LogNoData,
         SkipReason::LogSkipData,
+        SkipReason::ExportCountMismatch,
     ];
 
     /// A stable number for files (the position in the list above; new reasons go last).
@@ -105,6 +109,7 @@ impl SkipReason {
                 | SkipReason::FragmentIncomplete
                 | SkipReason::TimestampBackwards
                 | SkipReason::LogNoData
+                | SkipReason::ExportCountMismatch
         )
     }
 
@@ -131,6 +136,7 @@ impl SkipReason {
             SkipReason::BadExport => "bad_export",
             SkipReason::LogNoData => "log_nodata",
             SkipReason::LogSkipData => "log_skipdata",
+            SkipReason::ExportCountMismatch => "export_count_mismatch",
         }
     }
 
@@ -145,6 +151,7 @@ impl SkipReason {
             SkipReason::BadLogLine => Some(bad_line_name(detail).to_string()),
             SkipReason::BadExport => Some(bad_export_name(detail).to_string()),
             SkipReason::NoTemplate => Some(format!("template {detail}")),
+            SkipReason::ExportCountMismatch => Some(format!("header says {detail} records")),
             _ => None,
         }
     }

@@ -271,7 +271,23 @@ impl Collector {
             return;
         }
         match be16(b, 0) {
-            5 => self.v5(e, out, diag),
+            5 => {
+                // A datagram may hold several v5 exports one after another (a collector that
+                // wrote datagrams back to back); anything else after the records is counted.
+                let mut rest = b;
+                let mut base = 0u32;
+                loop {
+                    let n = 24 + 48 * usize::from(be16(rest, 2));
+                    let next = rest.get(n..).unwrap_or(&[]);
+                    let more =
+                        next.len() >= 24 && datagram_len(next).is_some() && be16(next, 0) == 5;
+                    base += self.v5(e, if more { &rest[..n] } else { rest }, base, out, diag);
+                    if !more {
+                        break;
+                    }
+                    rest = next;
+                }
+            }
             9 => self.templated(e, b, out, diag),
             10 => {
                 // A datagram may hold several IPFIX messages.
@@ -290,11 +306,18 @@ impl Collector {
         }
     }
 
-    fn v5(&mut self, e: &Export, out: &mut Vec<FlowRecord>, diag: &mut Diagnostics) {
-        let b = &e.bytes[..];
+    /// Decodes one v5 export whose records are numbered from `base + 1`; returns how many.
+    fn v5(
+        &mut self,
+        e: &Export,
+        b: &[u8],
+        base: u32,
+        out: &mut Vec<FlowRecord>,
+        diag: &mut Diagnostics,
+    ) -> u32 {
         if b.len() < 24 {
             diag.add(SkipReason::BadExport, bad::SHORT, b.len() as u64, e.at);
-            return;
+            return 0;
         }
         let count = usize::from(be16(b, 2));
         let uptime = be32(b, 4);
@@ -322,7 +345,7 @@ impl Collector {
                 RecordKind::NetflowV5,
                 RecordLoc {
                     at: e.at,
-                    record: i as u32 + 1,
+                    record: base + i as u32 + 1,
                 },
             );
             f.src = Addr::v4([r[0], r[1], r[2], r[3]]);
@@ -362,6 +385,7 @@ impl Collector {
             f.sampling = (sampling > 1).then_some(u32::from(sampling));
             out.push(f);
         }
+        count as u32
     }
 
     fn templated(
@@ -430,6 +454,8 @@ impl Collector {
         }
         let mut p = hdr_len;
         let mut record_no = 0u32;
+        let mut template_records = 0u32;
+        let mut waited = false;
         while p < end {
             if end - p < 4 {
                 // Trailing padding shorter than a set header.
@@ -447,8 +473,12 @@ impl Collector {
             }
             let body = &b[p + 4..p + len];
             match (version, id) {
-                (9, 0) | (10, 2) => self.templates(key, body, false, version, e.at, out, diag),
-                (9, 1) | (10, 3) => self.templates(key, body, true, version, e.at, out, diag),
+                (9, 0) | (10, 2) => {
+                    template_records += self.templates(key, body, false, version, e.at, out, diag)
+                }
+                (9, 1) | (10, 3) => {
+                    template_records += self.templates(key, body, true, version, e.at, out, diag)
+                }
                 (_, id) if id >= 256 => {
                     let has = self
                         .scopes
@@ -459,6 +489,7 @@ impl Collector {
                             key, id, header, e.at, e.exporter, record_no, body, out, diag,
                         );
                     } else {
+                        waited = true;
                         self.wait(
                             Waiting {
                                 key,
@@ -476,6 +507,12 @@ impl Collector {
                 _ => diag.add(SkipReason::BadExport, bad::SET_LENGTH, len as u64, e.at),
             }
             p += len;
+        }
+        // A v9 header counts every template and data record; a count that disagrees with
+        // what the datagram holds is noted (the records are still read).
+        let declared = u32::from(be16(b, 2));
+        if version == 9 && !waited && declared != template_records + record_no {
+            diag.add(SkipReason::ExportCountMismatch, declared, 0, e.at);
         }
     }
 
@@ -542,7 +579,8 @@ impl Collector {
         at: Locator,
         out: &mut Vec<FlowRecord>,
         diag: &mut Diagnostics,
-    ) {
+    ) -> u32 {
+        let mut n = 0u32;
         let max_templates = self.limits.max_templates;
         while b.len() >= 4 {
             let tid = be16(b, 0);
@@ -554,12 +592,12 @@ impl Collector {
                     break;
                 }
                 let (sl, ol) = (usize::from(be16(b, 2)), usize::from(be16(b, 4)));
-                let n = (sl + ol) / 4;
-                if sl % 4 != 0 || ol % 4 != 0 || 6 + 4 * n > b.len() {
+                let nf = (sl + ol) / 4;
+                if sl % 4 != 0 || ol % 4 != 0 || 6 + 4 * nf > b.len() {
                     diag.add(SkipReason::BadExport, bad::TEMPLATE, b.len() as u64, at);
-                    return;
+                    return n;
                 }
-                for i in 0..n {
+                for i in 0..nf {
                     fields.push(Field {
                         // v9 scope field types (1 system, 2 interface, ...) are not IPFIX
                         // elements: keep them out of the element space.
@@ -568,7 +606,7 @@ impl Collector {
                         enterprise: 0,
                     });
                 }
-                consumed = 6 + 4 * n;
+                consumed = 6 + 4 * nf;
             } else {
                 let count = usize::from(be16(b, 2));
                 let mut p = if version == 10 && options { 6 } else { 4 };
@@ -582,16 +620,17 @@ impl Collector {
                         }
                     }
                     b = &b[4.min(b.len())..];
+                    n += 1;
                     continue;
                 }
                 if p > b.len() {
                     diag.add(SkipReason::BadExport, bad::TEMPLATE, b.len() as u64, at);
-                    return;
+                    return n;
                 }
                 for _ in 0..count {
                     if p + 4 > b.len() {
                         diag.add(SkipReason::BadExport, bad::TEMPLATE, b.len() as u64, at);
-                        return;
+                        return n;
                     }
                     let raw = be16(b, p);
                     let len = be16(b, p + 2);
@@ -600,7 +639,7 @@ impl Collector {
                     if version == 10 && raw & 0x8000 != 0 {
                         if p + 4 > b.len() {
                             diag.add(SkipReason::BadExport, bad::TEMPLATE, b.len() as u64, at);
-                            return;
+                            return n;
                         }
                         enterprise = be32(b, p);
                         p += 4;
@@ -632,10 +671,12 @@ impl Collector {
                 }
             }
             b = &b[consumed.min(b.len())..];
+            n += 1;
             if version == 9 && b.len() < 4 {
                 break;
             }
         }
+        n
     }
 
     /// Decodes the data sets that were waiting for a template that just arrived.

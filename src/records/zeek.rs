@@ -300,6 +300,7 @@ pub fn read_json(input: u32, data: &[u8]) -> LogRead {
                             .collect::<Vec<_>>()
                             .join(","),
                     ),
+                    Some(serde_json::Value::Number(n)) => Some(number_text(n)),
                     Some(v) => Some(v.to_string()),
                 })
                 .collect(),
@@ -332,6 +333,20 @@ pub fn read_json(input: u32, data: &[u8]) -> LogRead {
         }
     }
     out
+}
+
+/// A JSON number as plain decimal text: serde_json writes small floats with an exponent
+/// (`1e-5`), which the epoch and count parsers do not read.
+fn number_text(n: &serde_json::Number) -> String {
+    let t = n.to_string();
+    if t.contains(['e', 'E'])
+        && let Some(f) = n.as_f64()
+    {
+        let s = format!("{f:.9}");
+        let s = s.trim_end_matches('0');
+        return s.strip_suffix('.').unwrap_or(s).to_string();
+    }
+    t
 }
 
 /// `2018-03-24T17:15:21.255387Z` → `1521911721.255387` (UTC, `Z` or `+00:00` only).

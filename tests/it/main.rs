@@ -23,3 +23,5 @@ mod robustness;
 mod records;
 // Real captures and reference outputs from ../shared/data (HOPTRACE_SHARED_DATA).
 mod conformance;
+// Flow logs and exports from ../shared/data against tshark, pmacct and the formats' own samples.
+mod conformance_records;
