@@ -138,8 +138,12 @@ struct FlowsArgs {
     #[command(flatten)]
     db: enrich_cmd::DbArgs,
     /// Read every input as this flow-log format instead of telling it from the content
-    #[arg(long, value_name = "FORMAT", value_parser = ["netflow", "zeek", "zeek-json", "aws-vpc"])]
+    #[arg(long, value_name = "FORMAT", value_parser = ["netflow", "zeek", "zeek-json", "aws-vpc", "gcp-vpc", "azure", "nfdump-csv", "argus-csv"])]
     input_format: Option<String>,
+    /// UTC offset of times that flow logs write without one (nfdump and Argus tables print
+    /// the local time of the machine that ran them), e.g. +01:00; default +00:00
+    #[arg(long, value_name = "+HH:MM", allow_hyphen_values = true)]
+    log_utc_offset: Option<String>,
     /// Field list of AWS VPC flow logs without a header line (as in the flow log's format,
     /// e.g. "version account-id interface-id srcaddr ..."), or a file holding it
     #[arg(long, value_name = "FIELDS|FILE")]
@@ -148,6 +152,22 @@ struct FlowsArgs {
     /// they fail the content check (every port is checked by content anyway)
     #[arg(long, value_name = "PORT")]
     netflow_port: Option<u16>,
+}
+
+/// `+01:00`, `-05:30`, `Z` → seconds east of UTC.
+fn utc_offset(s: &str) -> Option<i64> {
+    let s = s.trim();
+    if s == "Z" || s == "z" {
+        return Some(0);
+    }
+    let (sign, rest) = match s.as_bytes().first()? {
+        b'+' => (1, &s[1..]),
+        b'-' => (-1, &s[1..]),
+        _ => return None,
+    };
+    let (h, m) = rest.split_once(':').unwrap_or((rest, "0"));
+    let (h, m): (i64, i64) = (h.parse().ok()?, m.parse().ok()?);
+    (h <= 23 && m <= 59).then_some(sign * (h * 3600 + m * 60))
 }
 
 /// The flow-log flags as library options.
@@ -160,6 +180,10 @@ fn log_options(a: &FlowsArgs) -> Result<hoptrace::pipeline::LogOptions> {
         netflow_port: a.netflow_port,
         ..Default::default()
     };
+    if let Some(off) = &a.log_utc_offset {
+        o.utc_offset_s = utc_offset(off)
+            .with_context(|| format!("--log-utc-offset {off}: write it as +HH:MM or -HH:MM"))?;
+    }
     if let Some(v) = &a.vpc_fields {
         let text = if std::path::Path::new(v).is_file() {
             std::fs::read_to_string(v).with_context(|| format!("--vpc-fields: cannot read {v}"))?

@@ -167,6 +167,17 @@ fn bad_line_name(detail: u32) -> &'static str {
         5 => "no #fields header before the line, or not a JSON object",
         6 => "not JSON",
         15 => "no format: give the field list of a log without a header line",
+        21 => "wrong number of fields",
+        22 => "bad timestamp (a time without a date: run ra with -u)",
+        23 => "bad address",
+        24 => "bad number",
+        25 => "the table's summary counts other flows than its rows",
+        26 => "port written as an unknown service name (run ra with -n)",
+        31 => "not JSON, or not a flow log entry",
+        32 => "bad address",
+        33 => "bad timestamp",
+        34 => "flow tuple with the wrong number of fields",
+        35 => "bad number",
         _ => "unreadable line",
     }
 }

@@ -71,6 +71,9 @@ pub struct LogOptions {
     pub netflow_port: Option<u16>,
     /// Bounds on exporters, templates and data waiting for templates.
     pub netflow_limits: Limits,
+    /// UTC offset in seconds of times that flow logs write without one (nfdump and Argus
+    /// tables); 0 reads them as UTC. Every record keeps the text as written.
+    pub utc_offset_s: i64,
 }
 
 impl FlowsConfig {
@@ -121,9 +124,12 @@ impl InputSummary {
         )
     }
 
-    /// What its locators count: `line` (text logs), `datagram` (raw exports) or `frame`.
+    /// What its locators count: `line` (text logs), `datagram` (raw exports), `flow tuple`
+    /// (Azure documents) or `frame`.
     pub fn unit(&self) -> &'static str {
-        if self.is_text_log() {
+        if self.container == Some(LogFormat::AzureJson.name()) {
+            "flow tuple"
+        } else if self.is_text_log() {
             "line"
         } else if self.container == Some(LogFormat::NetflowDatagrams.name()) {
             "datagram"
@@ -771,7 +777,7 @@ fn read_log(input: u32, data: &[u8], format: LogFormat, cfg: &FlowsConfig) -> Lo
             exports: Vec::new(),
         },
         f => LogOut {
-            read: crate::records::read_text(input, data, f),
+            read: crate::records::read_text(input, data, f, cfg.logs.utc_offset_s),
             exports: Vec::new(),
         },
     }

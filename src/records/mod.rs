@@ -11,6 +11,8 @@
 //! observation domain), [`zeek`] (conn.log as TSV or JSON lines), [`vpc`] (AWS VPC Flow
 //! Logs). [`detect`] tells a log format from its first bytes.
 
+pub mod cloud;
+pub mod csvlog;
 pub mod netflow;
 pub mod vpc;
 pub mod zeek;
@@ -31,6 +33,14 @@ pub enum RecordKind {
     ZeekConn,
     /// AWS VPC Flow Logs.
     AwsVpc,
+    /// Google Cloud VPC Flow Logs.
+    GcpVpc,
+    /// Azure NSG or VNet flow logs.
+    Azure,
+    /// nfdump `-o csv`.
+    NfdumpCsv,
+    /// Argus `ra` output.
+    ArgusCsv,
 }
 
 impl RecordKind {
@@ -42,12 +52,23 @@ impl RecordKind {
             RecordKind::Ipfix => "ipfix",
             RecordKind::ZeekConn => "zeek-conn",
             RecordKind::AwsVpc => "aws-vpc",
+            RecordKind::GcpVpc => "gcp-vpc",
+            RecordKind::Azure => "azure-flow",
+            RecordKind::NfdumpCsv => "nfdump-csv",
+            RecordKind::ArgusCsv => "argus-csv",
         }
     }
 
     /// True for the kinds that say which line of a text file a record is on.
     pub fn is_text(self) -> bool {
-        matches!(self, RecordKind::ZeekConn | RecordKind::AwsVpc)
+        matches!(
+            self,
+            RecordKind::ZeekConn
+                | RecordKind::AwsVpc
+                | RecordKind::GcpVpc
+                | RecordKind::NfdumpCsv
+                | RecordKind::ArgusCsv
+        )
     }
 }
 
@@ -392,6 +413,14 @@ pub enum LogFormat {
     ZeekJson,
     /// AWS VPC Flow Logs, space-separated with a header line.
     AwsVpc,
+    /// Google Cloud VPC Flow Logs, JSON lines.
+    GcpJson,
+    /// Azure NSG/VNet flow logs, one JSON document.
+    AzureJson,
+    /// nfdump `-o csv`.
+    NfdumpCsv,
+    /// Argus `ra` output with a header line.
+    ArgusCsv,
 }
 
 impl LogFormat {
@@ -402,15 +431,23 @@ impl LogFormat {
             LogFormat::ZeekTsv => "zeek conn.log (tsv)",
             LogFormat::ZeekJson => "zeek conn.log (json)",
             LogFormat::AwsVpc => "aws vpc flow log",
+            LogFormat::GcpJson => "gcp vpc flow log (json)",
+            LogFormat::AzureJson => "azure flow log (json)",
+            LogFormat::NfdumpCsv => "nfdump csv",
+            LogFormat::ArgusCsv => "argus ra csv",
         }
     }
 
     /// Every format name, for decoding stored summaries.
-    pub const NAMES: [&'static str; 4] = [
+    pub const NAMES: [&'static str; 8] = [
         "netflow export datagrams",
         "zeek conn.log (tsv)",
         "zeek conn.log (json)",
         "aws vpc flow log",
+        "gcp vpc flow log (json)",
+        "azure flow log (json)",
+        "nfdump csv",
+        "argus ra csv",
     ];
 
     /// Parses a `--input-format` value.
@@ -420,6 +457,10 @@ impl LogFormat {
             "zeek" | "zeek-tsv" => LogFormat::ZeekTsv,
             "zeek-json" => LogFormat::ZeekJson,
             "aws-vpc" | "vpc" => LogFormat::AwsVpc,
+            "gcp-vpc" | "gcp" => LogFormat::GcpJson,
+            "azure" => LogFormat::AzureJson,
+            "nfdump-csv" | "nfdump" => LogFormat::NfdumpCsv,
+            "argus" | "argus-csv" | "ra" => LogFormat::ArgusCsv,
             _ => return None,
         })
     }
@@ -448,7 +489,19 @@ pub fn detect(head: &[u8]) -> Option<LogFormat> {
     {
         return Some(LogFormat::ZeekTsv);
     }
+    if cloud::is_azure(text) {
+        return Some(LogFormat::AzureJson);
+    }
     let first = heads.find(|l| !l.starts_with('#'))?;
+    if cloud::is_gcp(first) {
+        return Some(LogFormat::GcpJson);
+    }
+    if csvlog::is_nfdump_header(first) {
+        return Some(LogFormat::NfdumpCsv);
+    }
+    if csvlog::is_argus_header(first) {
+        return Some(LogFormat::ArgusCsv);
+    }
     if first.starts_with('{') && (first.contains("\"id.orig_h\"") || first.contains("\"uid\"")) {
         return Some(LogFormat::ZeekJson);
     }
@@ -481,12 +534,17 @@ impl LogRead {
     }
 }
 
-/// Reads a text flow log of a known format (stateless per line).
-pub fn read_text(input: u32, data: &[u8], format: LogFormat) -> LogRead {
+/// Reads a text flow log of a known format (stateless per line). `utc_offset_s` is the
+/// UTC offset of times written without one (nfdump and Argus tables).
+pub fn read_text(input: u32, data: &[u8], format: LogFormat, utc_offset_s: i64) -> LogRead {
     match format {
         LogFormat::ZeekTsv => zeek::read_tsv(input, data),
         LogFormat::ZeekJson => zeek::read_json(input, data),
         LogFormat::AwsVpc => vpc::read(input, data, None),
+        LogFormat::GcpJson => cloud::read_gcp(input, data),
+        LogFormat::AzureJson => cloud::read_azure(input, data),
+        LogFormat::NfdumpCsv => csvlog::read_nfdump(input, data, utc_offset_s),
+        LogFormat::ArgusCsv => csvlog::read_argus(input, data, utc_offset_s),
         LogFormat::NetflowDatagrams => LogRead::default(),
     }
 }

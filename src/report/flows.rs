@@ -462,6 +462,9 @@ pub fn record_locator(
     kind: crate::records::RecordKind,
     from_capture: bool,
 ) -> String {
+    if kind == crate::records::RecordKind::Azure {
+        return format!("flow tuple {}", r.record);
+    }
     let unit = if kind.is_text() {
         "line"
     } else if from_capture {

@@ -383,3 +383,118 @@ fn zeek_reference_logs_with_masked_times_are_accounted_line_by_line() {
     }
     assert!(checked >= 15, "{checked} conn.logs");
 }
+
+/// Runs a peer tool; `None` (with one line saying so) when it is not installed.
+fn peer(cmd: &str, args: &[&str]) -> Option<std::process::Output> {
+    match std::process::Command::new(cmd).args(args).output() {
+        Ok(o) if o.status.success() => Some(o),
+        Ok(o) => panic!(
+            "{cmd} {args:?} failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        ),
+        Err(_) => {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "peer check skipped: {cmd} is not installed (apt-get install nfdump argus-server argus-client)"
+            );
+            None
+        }
+    }
+}
+
+#[test]
+fn nfdump_and_argus_tables_of_a_real_capture_read_back_to_its_flows() {
+    let Some(dir) = shared("captures/zeek-ssh-many-conns") else {
+        return;
+    };
+    let pcap = dir.join("ssh.pcap");
+    let ours = run_files(std::slice::from_ref(&pcap));
+    let ids: std::collections::BTreeSet<String> = hoptrace::report::flow_rows(&ours)
+        .into_iter()
+        .map(|r| r.community_id)
+        .collect();
+    let tmp = tempfile::tempdir().unwrap();
+    let nfdir = tmp.path().join("nf");
+    std::fs::create_dir(&nfdir).unwrap();
+    let p = pcap.to_str().unwrap();
+    if peer("nfpcapd", &["-r", p, "-w", nfdir.to_str().unwrap()]).is_some()
+        && let Some(out) = peer("nfdump", &["-R", nfdir.to_str().unwrap(), "-o", "csv"])
+    {
+        let csv = tmp.path().join("ssh.nfdump.csv");
+        std::fs::write(&csv, &out.stdout).unwrap();
+        let run = flows(&FlowsConfig::new(vec![csv.clone()])).unwrap();
+        assert!(!run.skipped_input(), "{:?}", run.flows.diag.entries());
+        // nfdump's own summary line: 48 flows, 1 266 271 bytes, 1797 packets.
+        let text = String::from_utf8_lossy(&out.stdout);
+        let summary: Vec<u64> = text
+            .lines()
+            .last()
+            .unwrap()
+            .split(',')
+            .take(3)
+            .map(|x| x.parse().unwrap())
+            .collect();
+        assert_eq!(run.inputs[0].records, summary[0]);
+        let recs = &run.records.records;
+        let bytes: u64 = recs.iter().map(|r| r.fwd.bytes + r.rev.bytes).sum();
+        let pkts: u64 = recs.iter().map(|r| r.fwd.pkts + r.rev.pkts).sum();
+        assert_eq!((bytes, pkts), (summary[1], summary[2]));
+        assert_eq!(pkts, 1797, "every packet of the capture");
+        // Paired, nfdump's one-way records are hoptrace's connections.
+        for r in recs {
+            let id = r.community_id().unwrap();
+            assert!(
+                ids.contains(&id),
+                "{id} from nfdump is not a flow of the capture"
+            );
+        }
+    }
+    let argus_file = tmp.path().join("ssh.argus");
+    if peer("argus", &["-r", p, "-w", argus_file.to_str().unwrap()]).is_some()
+        && let Some(out) = peer(
+            "ra",
+            &[
+                "-n",
+                "-u",
+                "-c",
+                ",",
+                "-L0",
+                "-r",
+                argus_file.to_str().unwrap(),
+                "-s",
+                "stime",
+                "ltime",
+                "saddr",
+                "sport",
+                "daddr",
+                "dport",
+                "proto",
+                "spkts",
+                "dpkts",
+                "sbytes",
+                "dbytes",
+                "state",
+            ],
+        )
+    {
+        let csv = tmp.path().join("ssh.ra.csv");
+        std::fs::write(&csv, &out.stdout).unwrap();
+        let run = flows(&FlowsConfig::new(vec![csv])).unwrap();
+        assert!(!run.skipped_input(), "{:?}", run.flows.diag.entries());
+        let recs = &run.records.records;
+        let pkts: u64 = recs.iter().map(|r| r.fwd.pkts + r.rev.pkts).sum();
+        assert_eq!(pkts, 1797, "argus saw every packet of the capture");
+        assert!(
+            recs.iter()
+                .all(|r| r.kind == RecordKind::ArgusCsv && r.bidirectional)
+        );
+        for r in recs.iter().filter(|r| r.has_ports) {
+            let id = r.community_id().unwrap();
+            assert!(
+                ids.contains(&id),
+                "{id} from argus is not a flow of the capture"
+            );
+        }
+    }
+}

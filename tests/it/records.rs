@@ -557,3 +557,67 @@ fn forced_formats_and_vpc_field_lists_from_the_library() {
     assert_eq!((r.fwd.bytes, r.fwd.pkts, r.fwd.tcp_flags), (967, 14, 19));
     assert_eq!(run.inputs[0].container, Some("aws vpc flow log"));
 }
+
+#[test]
+fn every_log_format_is_told_by_its_content() {
+    let d = Dir::new();
+    let nfdump = "ts,te,td,sa,da,sp,dp,pr,flg,fwd,stos,ipkt,ibyt,opkt,obyt,in,out,sas,das,smk,dmk,dtos,dir,nh,nhb,svln,dvln,ismc,odmc,idmc,osmc,mpls1,mpls2,mpls3,mpls4,mpls5,mpls6,mpls7,mpls8,mpls9,mpls10,cl,sl,al,ra,eng,exid,tr\n\
+2024-05-01 10:00:00,2024-05-01 10:00:01,1.000,10.0.0.1,10.0.0.2,40000,443,TCP,...AP.S.,0,0,5,500,0,0,1,2,0,0,0,0,0,0,0.0.0.0,0.0.0.0,0,0,00:00:00:00:00:00,00:00:00:00:00:00,00:00:00:00:00:00,00:00:00:00:00:00,0-0-0,0-0-0,0-0-0,0-0-0,0-0-0,0-0-0,0-0-0,0-0-0,0-0-0,0-0-0,    0.000,    0.000,    0.000,192.0.2.1,0/0,0,2024-05-01 10:00:02.000\n\
+Summary\nflows,bytes,packets,avg_bps,avg_pps,avg_bpp\n1,500,5,0,0,100\n";
+    let argus = "StartTime,LastTime,SrcAddr,Sport,DstAddr,Dport,Proto,SrcPkts,DstPkts,SrcBytes,DstBytes,State\n\
+1714557600.000000,1714557601.000000,10.0.0.1,40000,10.0.0.2,443,tcp,5,4,500,4000,FIN\n";
+    let gcp = r#"{"insertId":"1","jsonPayload":{"bytes_sent":"500","connection":{"dest_ip":"10.0.0.2","dest_port":443,"protocol":6,"src_ip":"10.0.0.1","src_port":40000},"end_time":"2024-05-01T10:00:01Z","packets_sent":"5","reporter":"SRC","start_time":"2024-05-01T10:00:00Z"}}
+"#;
+    let azure = r#"{"records":[{"time":"2024-05-01T10:00:00Z","category":"NetworkSecurityGroupFlowEvent","resourceId":"/x","properties":{"Version":2,"flows":[{"rule":"r","flows":[{"mac":"00","flowTuples":["1714557600,10.0.0.1,10.0.0.2,40000,443,T,O,A,E,5,500,4,4000"]}]}]}}]}"#;
+    let zeek_json = "{\"ts\":1714557600.0,\"uid\":\"C1\",\"id.orig_h\":\"10.0.0.1\",\"id.orig_p\":40000,\"id.resp_h\":\"10.0.0.2\",\"id.resp_p\":443,\"proto\":\"tcp\",\"duration\":1.0,\"orig_pkts\":5,\"orig_ip_bytes\":500,\"resp_pkts\":4,\"resp_ip_bytes\":4000}\n";
+    let files = [
+        (
+            "a.csv",
+            nfdump.as_bytes().to_vec(),
+            "nfdump-csv",
+            "nfdump csv",
+        ),
+        (
+            "b.csv",
+            argus.as_bytes().to_vec(),
+            "argus-csv",
+            "argus ra csv",
+        ),
+        (
+            "c.json",
+            gcp.as_bytes().to_vec(),
+            "gcp-vpc",
+            "gcp vpc flow log (json)",
+        ),
+        (
+            "d.json",
+            azure.as_bytes().to_vec(),
+            "azure-flow",
+            "azure flow log (json)",
+        ),
+        (
+            "e.json.gz",
+            gzip(zeek_json.as_bytes()),
+            "zeek-conn",
+            "zeek conn.log (json)",
+        ),
+    ];
+    for (name, bytes, source, container) in files {
+        let p = d.write(name, &bytes);
+        let run = flows(&FlowsConfig::new(vec![p])).unwrap();
+        assert!(
+            !run.skipped_input(),
+            "{name}: {:?}",
+            run.flows.diag.entries()
+        );
+        assert_eq!(run.inputs[0].container, Some(container), "{name}");
+        let rows = hoptrace::report::flow_rows(&run);
+        assert_eq!(rows.len(), 1, "{name}");
+        let r = &rows[0];
+        assert_eq!(r.evidence.source, source, "{name}");
+        // The same connection from every format: the same Community ID.
+        // (computed independently from the Community ID v1 definition)
+        assert_eq!(r.community_id, "1:UWHKJ/x6OQ1YiVv4rIl0t3yhjg8=", "{name}");
+        assert_eq!((r.src_ip.as_str(), r.dst_port), ("10.0.0.1", 443), "{name}");
+    }
+}
