@@ -525,14 +525,21 @@ pub fn open_bytes(name: &Path, data: Vec<u8>) -> Result<Input, IngestError> {
 }
 
 /// Reads a whole (non-capture) input, decompressing gzip or zstd by its magic: flow logs
-/// and files of export datagrams. Returns the compression, the bytes and the size on disk.
-pub fn read_whole(path: &Path) -> Result<(Compression, Vec<u8>, u64), IngestError> {
+/// and files of export datagrams. Plain files are memory-mapped. Returns the compression,
+/// the bytes and the size on disk.
+pub fn read_whole(path: &Path) -> Result<(Compression, Bytes, u64), IngestError> {
     let io_err = |source| IngestError::Io {
         path: path.to_path_buf(),
         source,
     };
-    let raw = std::fs::read(path).map_err(io_err)?;
-    let size = raw.len() as u64;
+    let file = File::open(path).map_err(io_err)?;
+    let size = file.metadata().map_err(io_err)?.len();
+    if size == 0 {
+        return Err(IngestError::Empty {
+            path: path.to_path_buf(),
+        });
+    }
+    let raw = map_file(&file).map_err(io_err)?;
     let compression = Compression::sniff(&raw);
     let data = match compression {
         Compression::None => raw,
@@ -551,7 +558,7 @@ pub fn read_whole(path: &Path) -> Result<(Compression, Vec<u8>, u64), IngestErro
                 offset: out.len() as u64,
                 source,
             })?;
-            out
+            Bytes::Owned(out)
         }
     };
     if data.is_empty() {

@@ -297,7 +297,7 @@ enum Job {
     },
     Log {
         input: u32,
-        data: Vec<u8>,
+        data: ingest::Bytes,
         format: LogFormat,
     },
 }
@@ -772,14 +772,16 @@ fn read_log(input: u32, data: &[u8], format: LogFormat, cfg: &FlowsConfig) -> Lo
             read.units = exports.len() as u64;
             LogOut { read, exports }
         }
-        LogFormat::AwsVpc => LogOut {
-            read: crate::records::vpc::read(input, data, cfg.logs.vpc_fields.as_deref()),
-            exports: Vec::new(),
-        },
-        f => LogOut {
-            read: crate::records::read_text(input, data, f, cfg.logs.utc_offset_s),
-            exports: Vec::new(),
-        },
+        f => {
+            let o = crate::records::TextOptions {
+                vpc_fields: cfg.logs.vpc_fields.clone(),
+                utc_offset_s: cfg.logs.utc_offset_s,
+            };
+            LogOut {
+                read: crate::records::read_text(input, data, f, &o),
+                exports: Vec::new(),
+            }
+        }
     }
 }
 
@@ -953,7 +955,7 @@ fn produce(
 fn open_log(
     path: &std::path::Path,
     logs: &LogOptions,
-) -> Result<Option<(InputSummary, Vec<u8>, LogFormat)>, IngestError> {
+) -> Result<Option<(InputSummary, ingest::Bytes, LogFormat)>, IngestError> {
     let (compression, data, size) = ingest::read_whole(path)?;
     let format = logs
         .format

@@ -5,7 +5,7 @@
 //! A GCP entry is one direction as the reporting VM saw it; an Azure flow tuple carries
 //! both directions' counters (version 2 and VNet logs) for one interval of one flow.
 
-use super::{FlowRecord, LogRead, RecordKind, RecordLoc, lines, parse_addr, parse_epoch};
+use super::{FlowRecord, LogRead, RecordKind, RecordLoc, TextPiece, parse_addr, parse_epoch};
 use crate::model::{Locator, Proto, SkipReason, Timestamp};
 use serde_json::Value;
 
@@ -50,9 +50,9 @@ fn num(v: &Value) -> Option<u64> {
 }
 
 /// Reads GCP VPC flow log entries, one JSON object per line.
-pub fn read_gcp(input: u32, data: &[u8]) -> LogRead {
+pub fn read_gcp(input: u32, data: &[u8], piece: &TextPiece<'_>) -> LogRead {
     let mut out = LogRead::default();
-    for (n, off, line) in lines(data) {
+    for (n, off, line) in piece.lines(data) {
         let at = Locator {
             input,
             interface: 0,
@@ -321,7 +321,7 @@ mod tests {
         let l = r#"{"insertId":"abc","jsonPayload":{"bytes_sent":"1460","connection":{"dest_ip":"10.128.0.5","dest_port":443,"protocol":6,"src_ip":"203.0.113.7","src_port":51000},"end_time":"2024-05-01T10:00:05.000000001Z","packets_sent":"3","reporter":"DEST","start_time":"2024-05-01T10:00:00Z","dest_instance":{"project_id":"p","vm_name":"web-1","zone":"europe-west1-b"}},"logName":"projects/p/logs/compute.googleapis.com%2Fvpc_flows"}
 not json
 "#;
-        let r = read_gcp(0, l.as_bytes());
+        let r = read_gcp(0, l.as_bytes(), &TextPiece::default());
         assert_eq!(r.records.len(), 1);
         let a = &r.records[0];
         assert_eq!((a.fwd.pkts, a.fwd.bytes, a.dport), (3, 1460, 443));

@@ -5,7 +5,7 @@
 //! says. Times are read as UTC plus the offset given (`--log-utc-offset`, default +00:00),
 //! and the record keeps the text as written together with the offset used.
 
-use super::{FlowRecord, LogRead, RecordKind, RecordLoc, lines, parse_addr, parse_epoch};
+use super::{FlowRecord, LogRead, RecordKind, RecordLoc, TextPiece, parse_addr, parse_epoch};
 use crate::model::{Locator, Proto, SkipReason, Timestamp};
 
 /// Detail values of [`SkipReason::BadLogLine`] for these tables.
@@ -143,12 +143,11 @@ fn offset_text(offset_s: i64) -> String {
 }
 
 /// Reads an nfdump `-o csv` table. `offset_s` is the UTC offset of the times as written.
-pub fn read_nfdump(input: u32, data: &[u8], offset_s: i64) -> LogRead {
+pub fn read_nfdump(input: u32, data: &[u8], piece: &TextPiece<'_>, offset_s: i64) -> LogRead {
     let mut out = LogRead::default();
     let mut head: Option<Header> = None;
     let mut in_summary = false;
-    let mut summary_flows: Option<u64> = None;
-    for (n, off, line) in lines(data) {
+    for (n, off, line) in piece.lines(data) {
         let at = Locator {
             input,
             interface: 0,
@@ -164,14 +163,14 @@ pub fn read_nfdump(input: u32, data: &[u8], offset_s: i64) -> LogRead {
             head = Some(Header::new(text.split(',').collect()));
             continue;
         }
-        if text == "Summary" {
+        if text == "Summary" || text.starts_with("flows,bytes,packets") {
             in_summary = true;
             continue;
         }
         if in_summary {
             // `flows,bytes,...` then the values.
             if let Some(v) = text.split(',').next().and_then(|v| v.parse::<u64>().ok()) {
-                summary_flows = Some(v);
+                out.declared_rows = Some(v);
             }
             continue;
         }
@@ -204,15 +203,6 @@ pub fn read_nfdump(input: u32, data: &[u8], offset_s: i64) -> LogRead {
                 .diag
                 .add(SkipReason::BadLogLine, d, line.len() as u64, at),
         }
-    }
-    if let Some(s) = summary_flows
-        && s != out.units
-    {
-        let at = Locator {
-            input,
-            ..Locator::default()
-        };
-        out.diag.add(SkipReason::BadLogLine, bad::SUMMARY, 0, at);
     }
     out
 }
@@ -305,10 +295,10 @@ fn nfdump_record(v: &[&str], h: &Header, loc: RecordLoc, offset_s: i64) -> Resul
 
 /// Reads `ra` output with a header line. `offset_s` is the UTC offset of date-time values
 /// written without one (epoch seconds, `-u`, need none).
-pub fn read_argus(input: u32, data: &[u8], offset_s: i64) -> LogRead {
+pub fn read_argus(input: u32, data: &[u8], piece: &TextPiece<'_>, offset_s: i64) -> LogRead {
     let mut out = LogRead::default();
     let mut head: Option<(Header, char)> = None;
-    for (n, off, line) in lines(data) {
+    for (n, off, line) in piece.lines(data) {
         let at = Locator {
             input,
             interface: 0,
@@ -488,13 +478,18 @@ fn argus_record(v: &[&str], h: &Header, loc: RecordLoc, offset_s: i64) -> Result
 mod tests {
     use super::*;
 
+    fn r_total(mut r: LogRead) -> LogRead {
+        r.check_declared(0);
+        r
+    }
+
     #[test]
     fn nfdump_csv_reads_by_column_and_checks_its_summary() {
         let t = "ts,te,td,sa,da,sp,dp,pr,flg,fwd,stos,ipkt,ibyt,opkt,obyt,in,out,sas,das,smk,dmk,dtos,dir,nh,nhb,svln,dvln,ismc,odmc,idmc,osmc,mpls1,mpls2,mpls3,mpls4,mpls5,mpls6,mpls7,mpls8,mpls9,mpls10,cl,sl,al,ra,eng,exid,tr\n\
 2011-03-18 19:06:08,2011-03-18 19:06:09,1.250,141.142.220.118,141.142.2.2,43927,53,UDP,........,0,0,1,66,0,0,3,4,64500,15169,24,16,0,0,192.0.2.1,0.0.0.0,0,0,00:00:00:00:00:00,00:00:00:00:00:00,00:00:00:00:00:00,00:00:00:00:00:00,16065-0-0,16033-0-1,0-0-0,0-0-0,0-0-0,0-0-0,0-0-0,0-0-0,0-0-0,0-0-0,    0.000,    0.000,    0.000,198.51.100.1,17/1,0,2026-11-28 18:20:52.907\n\
 2003-06-11 00:06:08,2003-06-11 00:06:08,0.000,66.59.111.190,172.28.2.3,0,2048,ICMP,...A..S.,0,0,1,84,0,0,0,0,0,0,0,0,0,0,0.0.0.0,0.0.0.0,0,0,00:00:00:00:00:00,00:00:00:00:00:00,00:00:00:00:00:00,00:00:00:00:00:00,0-0-0,0-0-0,0-0-0,0-0-0,0-0-0,0-0-0,0-0-0,0-0-0,0-0-0,0-0-0,    0.000,    0.000,    0.000,0.0.0.0,17/1,0,2026-11-28 18:20:52.907\n\
 Summary\nflows,bytes,packets,avg_bps,avg_pps,avg_bpp\n3,150,2,0,0,75\n";
-        let r = read_nfdump(0, t.as_bytes(), 3600);
+        let r = r_total(read_nfdump(0, t.as_bytes(), &TextPiece::default(), 3600));
         assert_eq!(r.records.len(), 2);
         let a = &r.records[0];
         // 19:06:08 at +01:00 is 18:06:08 UTC.
@@ -523,7 +518,7 @@ Summary\nflows,bytes,packets,avg_bps,avg_pps,avg_bpp\n3,150,2,0,0,75\n";
 1795890059.095285,1795890059.094012,0,0,0,0,man,0,0,0,0,STA,          ,\n\
 1055289968.793044,1055289968.936366,66.59.111.190,0x0008,172.28.2.3,0x68cb,icmp,1,1,122,122,ECO, *        ,  <->\n\
 1055289970.000000,1055289971.500000,10.0.0.1,40000,10.0.0.2,443,tcp,5,4,500,4000,FIN, e        ,   ->\n";
-        let r = read_argus(0, t.as_bytes(), 0);
+        let r = read_argus(0, t.as_bytes(), &TextPiece::default(), 0);
         assert_eq!(r.records.len(), 2);
         assert_eq!(r.diag.count(SkipReason::LogNoData), 1);
         let t2 = &r.records[1];
@@ -533,7 +528,7 @@ Summary\nflows,bytes,packets,avg_bps,avg_pps,avg_bpp\n3,150,2,0,0,75\n";
         );
         assert_eq!(t2.status.as_deref(), Some("FIN e ->"));
         let dated = "StartTime\tSrcAddr\tSport\tDstAddr\tDport\tProto\n2003/06/11 00:06:08.5\t10.0.0.1\t1\t10.0.0.2\t2\tudp\n00:06:08.5\t10.0.0.1\t1\t10.0.0.2\t2\tudp\n";
-        let r = read_argus(0, dated.as_bytes(), -7200);
+        let r = read_argus(0, dated.as_bytes(), &TextPiece::default(), -7200);
         assert_eq!(r.records.len(), 1);
         assert_eq!(
             r.records[0].start.rfc3339().to_string(),

@@ -522,9 +522,41 @@ pub struct LogRead {
     pub units: u64,
     /// Earliest start and latest end.
     pub time_range: Option<(Timestamp, Timestamp)>,
+    /// How many rows the log's own summary says it has (nfdump's `Summary`), to check.
+    pub declared_rows: Option<u64>,
 }
 
 impl LogRead {
+    /// Appends what the next piece of the same input gave.
+    pub fn append(&mut self, later: LogRead) {
+        self.records.extend(later.records);
+        self.diag.merge(later.diag);
+        self.units += later.units;
+        if let Some((a, b)) = later.time_range {
+            self.note_time(a, b);
+        }
+        self.declared_rows = later.declared_rows.or(self.declared_rows);
+    }
+
+    /// Counts a disagreement between the rows read and the rows the log's summary
+    /// declares, located at the input's start.
+    pub fn check_declared(&mut self, input: u32) {
+        if let Some(n) = self.declared_rows
+            && n != self.units
+        {
+            let at = Locator {
+                input,
+                ..Locator::default()
+            };
+            self.diag.add(
+                crate::model::SkipReason::BadLogLine,
+                csvlog::bad::SUMMARY,
+                0,
+                at,
+            );
+        }
+    }
+
     /// Widens the time range to a record's span.
     pub fn note_time(&mut self, a: Timestamp, b: Timestamp) {
         self.time_range = Some(match self.time_range {
@@ -534,19 +566,164 @@ impl LogRead {
     }
 }
 
-/// Reads a text flow log of a known format (stateless per line). `utc_offset_s` is the
-/// UTC offset of times written without one (nfdump and Argus tables).
-pub fn read_text(input: u32, data: &[u8], format: LogFormat, utc_offset_s: i64) -> LogRead {
+/// How text logs are read: the options that the content cannot tell.
+#[derive(Clone, Debug, Default)]
+pub struct TextOptions {
+    /// Field list of VPC flow logs without a header line.
+    pub vpc_fields: Option<Vec<String>>,
+    /// UTC offset (seconds) of times written without one (nfdump and Argus tables).
+    pub utc_offset_s: i64,
+}
+
+/// Where a piece of a text log starts (lines and bytes before it) and the header lines
+/// before it that its reader needs (Zeek's `#separator` and `#fields`, a table's header).
+#[derive(Clone, Debug, Default)]
+pub struct TextPiece<'a> {
+    /// Lines before the piece.
+    pub line0: u64,
+    /// Bytes before the piece.
+    pub off0: u64,
+    /// Header lines from before the piece, read first and never counted as records.
+    pub preamble: Vec<&'a [u8]>,
+}
+
+impl<'a> TextPiece<'a> {
+    /// The piece's lines with input-wide numbers and offsets, after the preamble (numbered 0).
+    pub fn lines<'d>(
+        &self,
+        data: &'d [u8],
+    ) -> impl Iterator<Item = (u64, u64, &'d [u8])> + use<'a, 'd>
+    where
+        'a: 'd,
+    {
+        let (line0, off0) = (self.line0, self.off0);
+        self.preamble
+            .clone()
+            .into_iter()
+            .map(|l| (0, 0, l))
+            .chain(lines(data).map(move |(n, o, l)| (n + line0, o + off0, l)))
+    }
+}
+
+/// Size of the pieces a large text log is cut into for parallel reading.
+pub const TEXT_PIECE_BYTES: usize = 8 << 20;
+
+/// Which header slot a line fills for a format (so a piece inherits the last header lines
+/// before it), or `None` for data lines.
+fn header_slot(format: LogFormat, line: &[u8]) -> Option<usize> {
     match format {
-        LogFormat::ZeekTsv => zeek::read_tsv(input, data),
-        LogFormat::ZeekJson => zeek::read_json(input, data),
-        LogFormat::AwsVpc => vpc::read(input, data, None),
-        LogFormat::GcpJson => cloud::read_gcp(input, data),
+        LogFormat::ZeekTsv if line.starts_with(b"#separator") => Some(0),
+        LogFormat::ZeekTsv if line.starts_with(b"#fields") => Some(1),
+        LogFormat::AwsVpc if line.first().is_some_and(|b| !b.is_ascii_digit()) => {
+            vpc::is_header(std::str::from_utf8(line).ok()?.trim()).then_some(0)
+        }
+        LogFormat::NfdumpCsv => {
+            csvlog::is_nfdump_header(std::str::from_utf8(line).ok()?).then_some(0)
+        }
+        LogFormat::ArgusCsv if line.first().is_some_and(u8::is_ascii_alphabetic) => {
+            csvlog::is_argus_header(std::str::from_utf8(line).ok()?).then_some(0)
+        }
+        _ => None,
+    }
+}
+
+fn read_piece(
+    input: u32,
+    data: &[u8],
+    piece: &TextPiece<'_>,
+    format: LogFormat,
+    o: &TextOptions,
+) -> LogRead {
+    match format {
+        LogFormat::ZeekTsv => zeek::read_tsv(input, data, piece),
+        LogFormat::ZeekJson => zeek::read_json(input, data, piece),
+        LogFormat::AwsVpc => vpc::read(input, data, piece, o.vpc_fields.as_deref()),
+        LogFormat::GcpJson => cloud::read_gcp(input, data, piece),
         LogFormat::AzureJson => cloud::read_azure(input, data),
-        LogFormat::NfdumpCsv => csvlog::read_nfdump(input, data, utc_offset_s),
-        LogFormat::ArgusCsv => csvlog::read_argus(input, data, utc_offset_s),
+        LogFormat::NfdumpCsv => csvlog::read_nfdump(input, data, piece, o.utc_offset_s),
+        LogFormat::ArgusCsv => csvlog::read_argus(input, data, piece, o.utc_offset_s),
         LogFormat::NetflowDatagrams => LogRead::default(),
     }
+}
+
+/// Reads a text flow log of a known format. Logs larger than [`TEXT_PIECE_BYTES`] are cut
+/// at line boundaries and the pieces read in parallel (on the current rayon pool): a first
+/// pass counts each piece's lines and finds its header lines, so that every piece knows its
+/// first line number and the headers before it; the results are the same as one pass.
+pub fn read_text(input: u32, data: &[u8], format: LogFormat, o: &TextOptions) -> LogRead {
+    read_text_in_pieces(input, data, format, o, TEXT_PIECE_BYTES)
+}
+
+/// [`read_text`] with another piece size (the result does not depend on it).
+pub fn read_text_in_pieces(
+    input: u32,
+    data: &[u8],
+    format: LogFormat,
+    o: &TextOptions,
+    piece_bytes: usize,
+) -> LogRead {
+    use rayon::prelude::*;
+    let piece_bytes = piece_bytes.max(1);
+    let mut out = if data.len() <= piece_bytes || format == LogFormat::AzureJson {
+        read_piece(input, data, &TextPiece::default(), format, o)
+    } else {
+        let mut cuts = vec![0usize];
+        let mut at = piece_bytes;
+        while at < data.len() {
+            match data[at..].iter().position(|&b| b == b'\n') {
+                Some(i) if at + i + 1 < data.len() => {
+                    cuts.push(at + i + 1);
+                    at += i + 1 + piece_bytes;
+                }
+                _ => break,
+            }
+        }
+        cuts.push(data.len());
+        let ranges: Vec<(usize, usize)> = cuts.windows(2).map(|w| (w[0], w[1])).collect();
+        // Pass 1: lines per piece and the last header line of each slot in it.
+        let scans: Vec<(u64, [Option<&[u8]>; 2])> = ranges
+            .par_iter()
+            .map(|&(a, b)| {
+                let mut n = 0u64;
+                let mut slots: [Option<&[u8]>; 2] = [None, None];
+                for (_, _, line) in lines(&data[a..b]) {
+                    n += 1;
+                    if let Some(k) = header_slot(format, line) {
+                        slots[k] = Some(line);
+                    }
+                }
+                (n, slots)
+            })
+            .collect();
+        let mut pieces = Vec::with_capacity(ranges.len());
+        let (mut line0, mut held): (u64, [Option<&[u8]>; 2]) = (0, [None, None]);
+        for (&(a, _), (n, slots)) in ranges.iter().zip(&scans) {
+            pieces.push(TextPiece {
+                line0,
+                off0: a as u64,
+                preamble: held.iter().flatten().copied().collect(),
+            });
+            line0 += n;
+            for k in 0..2 {
+                if slots[k].is_some() {
+                    held[k] = slots[k];
+                }
+            }
+        }
+        // Pass 2: read the pieces in parallel, append in order.
+        let reads: Vec<LogRead> = ranges
+            .par_iter()
+            .zip(pieces.par_iter())
+            .map(|(&(a, b), piece)| read_piece(input, &data[a..b], piece, format, o))
+            .collect();
+        let mut all = LogRead::default();
+        for r in reads {
+            all.append(r);
+        }
+        all
+    };
+    out.check_declared(input);
+    out
 }
 
 /// Splits `data` into lines with their 1-based numbers and byte offsets (a final line

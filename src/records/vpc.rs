@@ -8,7 +8,7 @@
 //! the interval) are counted as notes; `SKIPDATA` records (the provider's own logging
 //! skipped records in the interval) are counted as evidence that is missing at the source.
 
-use super::{FlowRecord, LogRead, RecordKind, RecordLoc, lines, parse_addr};
+use super::{FlowRecord, LogRead, RecordKind, RecordLoc, TextPiece, parse_addr};
 use crate::model::{Locator, Proto, SkipReason, Timestamp};
 
 /// The field names of the default format (version 2).
@@ -126,11 +126,11 @@ impl Cols {
 /// Reads a VPC flow log. `fields` gives the format for a log without a header line (the
 /// field names, in order, as in the flow log's format string); without it, a header line
 /// is expected, or the default format is assumed when the first record matches it.
-pub fn read(input: u32, data: &[u8], fields: Option<&[String]>) -> LogRead {
+pub fn read(input: u32, data: &[u8], piece: &TextPiece<'_>, fields: Option<&[String]>) -> LogRead {
     let mut out = LogRead::default();
     let mut cols: Option<Cols> =
         fields.map(|f| Cols::new(&f.iter().map(String::as_str).collect::<Vec<_>>()));
-    for (n, off, line) in lines(data) {
+    for (n, off, line) in piece.lines(data) {
         let at = Locator {
             input,
             interface: 0,
@@ -275,7 +275,7 @@ mod tests {
 2 123456789010 eni-11111111aaaaaaaaa - - - - - - - 1431280876 1431280934 - SKIPDATA\n\
 2 123456789010 eni-1235b8ca123456789 203.0.113.12 172.31.16.139 0 0 1 4 336 1432917027 1432917142 ACCEPT OK\n\
 2 1 2 3\n";
-        let r = read(0, log.as_bytes(), None);
+        let r = read(0, log.as_bytes(), &TextPiece::default(), None);
         assert_eq!(r.units, 5);
         assert_eq!(r.records.len(), 2);
         let a = &r.records[0];
@@ -303,7 +303,7 @@ mod tests {
             .map(str::to_string)
             .collect();
         let log = "3 vpc-a subnet-a i-0 eni-1 123 IPv4 10.0.0.62 52.213.180.42 5001 43638  10.0.0.62 52.213.180.42 6 967 14 1566933133 1566933193 ACCEPT 19 OK\n";
-        let r = read(0, log.as_bytes(), Some(&fields));
+        let r = read(0, log.as_bytes(), &TextPiece::default(), Some(&fields));
         assert_eq!(r.records.len(), 1);
         let a = &r.records[0];
         assert_eq!((a.fwd.bytes, a.fwd.pkts, a.fwd.tcp_flags), (967, 14, 19));

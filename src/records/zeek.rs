@@ -4,7 +4,7 @@
 //! `community_id` read alike. Bytes are `orig_ip_bytes`/`resp_ip_bytes` (IP bytes, as
 //! hoptrace counts them for packets and as NetFlow counts them).
 
-use super::{FlowRecord, LogRead, RecordKind, RecordLoc, lines, parse_addr, parse_epoch};
+use super::{FlowRecord, LogRead, RecordKind, RecordLoc, TextPiece, parse_addr, parse_epoch};
 use crate::model::{Locator, Proto, SkipReason};
 
 /// Detail values of [`SkipReason::BadLogLine`] for Zeek logs.
@@ -150,11 +150,11 @@ fn record(
 }
 
 /// Reads a TSV conn.log. Several logs concatenated (each with its own header) read too.
-pub fn read_tsv(input: u32, data: &[u8]) -> LogRead {
+pub fn read_tsv(input: u32, data: &[u8], piece: &TextPiece<'_>) -> LogRead {
     let mut out = LogRead::default();
     let mut cols: Option<Cols> = None;
     let mut sep = b'\t';
-    for (n, off, line) in lines(data) {
+    for (n, off, line) in piece.lines(data) {
         let at = Locator {
             input,
             interface: 0,
@@ -255,12 +255,12 @@ const JSON_COLS: [&str; 17] = [
 
 /// Reads a JSON-lines conn.log (Zeek's `LogAscii::use_json`: flat `id.orig_h` keys, unset
 /// fields left out, `ts` as epoch seconds or an ISO 8601 string).
-pub fn read_json(input: u32, data: &[u8]) -> LogRead {
+pub fn read_json(input: u32, data: &[u8], piece: &TextPiece<'_>) -> LogRead {
     let mut out = LogRead::default();
     let Some(cols) = Cols::new(&JSON_COLS) else {
         return out;
     };
-    for (n, off, line) in lines(data) {
+    for (n, off, line) in piece.lines(data) {
         let at = Locator {
             input,
             interface: 0,
@@ -373,7 +373,7 @@ XXXXXXXXXX.XXXXXX\tC2\t10.0.0.1\t1\t10.0.0.2\t2\tudp\t-\t-\t-\t-\tS0\t-\t-\t0\tD
 
     #[test]
     fn tsv_rows_become_bidirectional_records_and_bad_lines_are_counted() {
-        let r = read_tsv(0, TSV.as_bytes());
+        let r = read_tsv(0, TSV.as_bytes(), &TextPiece::default());
         assert_eq!(r.units, 4);
         assert_eq!(r.records.len(), 2);
         let a = &r.records[0];
@@ -405,7 +405,7 @@ XXXXXXXXXX.XXXXXX\tC2\t10.0.0.1\t1\t10.0.0.2\t2\tudp\t-\t-\t-\t-\tS0\t-\t-\t0\tD
         let j = "{\"ts\":1521911721.255387,\"uid\":\"C8\",\"id.orig_h\":\"10.164.94.120\",\"id.orig_p\":39681,\"id.resp_h\":\"10.47.3.155\",\"id.resp_p\":3389,\"proto\":\"tcp\",\"duration\":0.004266,\"orig_pkts\":10,\"orig_ip_bytes\":730,\"resp_pkts\":6,\"resp_ip_bytes\":342,\"community_id\":\"1:abc\"}\n\
 {\"ts\":\"2018-03-24T17:15:21.5Z\",\"id.orig_h\":\"10.0.0.1\",\"id.orig_p\":5,\"id.resp_h\":\"10.0.0.2\",\"id.resp_p\":53,\"proto\":\"udp\"}\n\
 not json\n";
-        let r = read_json(3, j.as_bytes());
+        let r = read_json(3, j.as_bytes(), &TextPiece::default());
         assert_eq!(r.records.len(), 2);
         assert_eq!(r.records[0].start.0, 1_521_911_721_255_387_000);
         assert_eq!(r.records[0].community_id_given.as_deref(), Some("1:abc"));

@@ -621,3 +621,35 @@ Summary\nflows,bytes,packets,avg_bps,avg_pps,avg_bpp\n1,500,5,0,0,100\n";
         assert_eq!((r.src_ip.as_str(), r.dst_port), ("10.0.0.1", 443), "{name}");
     }
 }
+
+#[test]
+fn text_logs_read_in_pieces_give_the_same_records_and_locators() {
+    use hoptrace::records::{LogFormat, TextOptions, read_text_in_pieces};
+    // Two concatenated Zeek logs (the second with another column order), bad lines, and
+    // nfdump and VPC tables with headers, cut at every piece size.
+    let second = "#separator \\x09\n#fields\tts\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\n\
+1700000002.5\t10.0.0.9\t1\t10.0.0.8\t2\tudp\n\
+1700000003.5\t10.0.0.9\t1\t10.0.0.8\t2\tudp\n";
+    let zeek = format!("{ZEEK_TSV}{second}{ZEEK_TSV}");
+    let vpc = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n\
+2 1 eni-1 10.0.0.1 10.0.0.2 1 2 6 1 60 1418530010 1418530070 ACCEPT OK\n\
+2 1 eni-1 - - - - - - - 1431280876 1431280934 - NODATA\n\
+oops\n\
+2 1 eni-1 10.0.0.2 10.0.0.1 2 1 6 1 60 1418530010 1418530070 ACCEPT OK\n"
+        .repeat(5);
+    let o = TextOptions::default();
+    for (format, data) in [
+        (LogFormat::ZeekTsv, zeek.as_bytes()),
+        (LogFormat::AwsVpc, vpc.as_bytes()),
+    ] {
+        let whole = read_text_in_pieces(0, data, format, &o, usize::MAX);
+        let expect = if format == LogFormat::ZeekTsv { 6 } else { 10 };
+        assert_eq!(whole.records.len(), expect, "{format:?}");
+        for size in [1, 7, 50, 200, 333, 1000] {
+            let cut = read_text_in_pieces(0, data, format, &o, size);
+            assert_eq!(cut.records, whole.records, "{format:?} in pieces of {size}");
+            assert_eq!(cut.diag, whole.diag, "{format:?} in pieces of {size}");
+            assert_eq!(cut.units, whole.units);
+        }
+    }
+}
