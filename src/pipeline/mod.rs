@@ -383,13 +383,6 @@ impl PartialRun {
     /// the input summaries); it is meant for moving tables between runs of the same
     /// hoptrace version, not for archiving.
     pub fn save(&self, out: &mut dyn Write) -> std::io::Result<()> {
-        if !self.records.is_empty() {
-            return Err(std::io::Error::other(
-                "partial flow tables hold flows from packets only; flow logs and NetFlow/IPFIX \
-                 records cannot be saved in them yet: give the flow logs to `hoptrace merge` \
-                 runs' final `hoptrace flows` instead",
-            ));
-        }
         let mut w = crate::model::BinWriter::default();
         w.buf.extend_from_slice(PARTIAL_MAGIC);
         w.u32(PARTIAL_VERSION);
@@ -398,6 +391,10 @@ impl PartialRun {
             i.encode(&mut w);
         }
         self.table.encode(&mut w);
+        w.u32(self.records.len() as u32);
+        for r in &self.records {
+            r.encode(&mut w);
+        }
         out.write_all(&w.buf)
     }
 
@@ -434,13 +431,18 @@ impl PartialRun {
             inputs.push(InputSummary::decode(&mut r).ok_or_else(damaged)?);
         }
         let table = FlowTable::decode(&mut r).ok_or_else(damaged)?;
+        let n = r.count().ok_or_else(damaged)?;
+        let mut records = Vec::with_capacity(n.min(1 << 20));
+        for _ in 0..n {
+            records.push(FlowRecord::decode(&mut r).ok_or_else(damaged)?);
+        }
         if !r.is_done() {
             return Err(damaged());
         }
         Ok(PartialRun {
             table,
             inputs,
-            records: Vec::new(),
+            records,
         })
     }
 

@@ -18,7 +18,7 @@ pub mod vpc;
 pub mod zeek;
 
 use crate::flow::{FlowConfig, FlowKey};
-use crate::model::{Addr, Locator, Proto, Timestamp};
+use crate::model::{Addr, BinReader, BinWriter, Locator, Proto, Timestamp};
 
 /// Which kind of evidence a record came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -252,6 +252,176 @@ impl FlowRecord {
     pub fn community_id(&self) -> Option<String> {
         self.has_tuple()
             .then(|| crate::flow::community_id(&self.key(), 0))
+    }
+}
+
+impl RecordKind {
+    const ALL: [RecordKind; 9] = [
+        RecordKind::NetflowV5,
+        RecordKind::NetflowV9,
+        RecordKind::Ipfix,
+        RecordKind::ZeekConn,
+        RecordKind::AwsVpc,
+        RecordKind::GcpVpc,
+        RecordKind::Azure,
+        RecordKind::NfdumpCsv,
+        RecordKind::ArgusCsv,
+    ];
+}
+
+impl RecordLoc {
+    fn encode(&self, w: &mut BinWriter) {
+        self.at.encode(w);
+        w.u32(self.record);
+    }
+
+    fn decode(r: &mut BinReader<'_>) -> Option<RecordLoc> {
+        Some(RecordLoc {
+            at: Locator::decode(r)?,
+            record: r.u32()?,
+        })
+    }
+}
+
+impl Counts {
+    fn encode(&self, w: &mut BinWriter) {
+        w.u64(self.pkts);
+        w.u64(self.bytes);
+        w.u8(self.tcp_flags);
+    }
+
+    fn decode(r: &mut BinReader<'_>) -> Option<Counts> {
+        Some(Counts {
+            pkts: r.u64()?,
+            bytes: r.u64()?,
+            tcp_flags: r.u8()?,
+        })
+    }
+}
+
+fn put_str(w: &mut BinWriter, s: Option<&str>) {
+    w.opt(s, |w, s| w.str(s));
+}
+
+fn get_str(r: &mut BinReader<'_>) -> Option<Option<Box<str>>> {
+    r.opt(|r| r.str().map(String::into_boxed_str))
+}
+
+fn put_ep(w: &mut BinWriter, e: Option<(Addr, u16)>) {
+    w.opt(e, |w, (a, p)| {
+        a.encode(w);
+        w.u16(p);
+    });
+}
+
+fn get_ep(r: &mut BinReader<'_>) -> Option<Option<(Addr, u16)>> {
+    r.opt(|r| Some((Addr::decode(r)?, r.u16()?)))
+}
+
+impl FlowRecord {
+    /// Writes the record (for partial tables); [`decode`](Self::decode) reads it back and
+    /// never panics on damaged bytes.
+    pub fn encode(&self, w: &mut BinWriter) {
+        w.u8(RecordKind::ALL
+            .iter()
+            .position(|k| *k == self.kind)
+            .unwrap_or(0) as u8);
+        self.loc.encode(w);
+        w.opt(self.paired, |w, p| p.encode(w));
+        w.u8(u8::from(self.bidirectional) | (u8::from(self.has_ports) << 1));
+        w.u8(self.proto.0);
+        self.src.encode(w);
+        w.u16(self.sport);
+        self.dst.encode(w);
+        w.u16(self.dport);
+        w.i64(self.start.0);
+        w.i64(self.end.0);
+        put_str(w, self.time_original.as_deref());
+        self.fwd.encode(w);
+        self.rev.encode(w);
+        w.opt(self.sampling, |w, s| w.u32(s));
+        let rt = &self.routing;
+        w.opt(rt.exporter, |w, a| a.encode(w));
+        w.opt(rt.domain, |w, v| w.u32(v));
+        w.opt(rt.in_if, |w, v| w.u32(v));
+        w.opt(rt.out_if, |w, v| w.u32(v));
+        w.opt(rt.next_hop, |w, a| a.encode(w));
+        w.opt(rt.bgp_next_hop, |w, a| a.encode(w));
+        w.opt(rt.src_as, |w, v| w.u32(v));
+        w.opt(rt.dst_as, |w, v| w.u32(v));
+        w.opt(rt.src_mask, |w, v| w.u8(v));
+        w.opt(rt.dst_mask, |w, v| w.u8(v));
+        w.opt(rt.vlan, |w, v| w.u16(v));
+        w.u32(rt.mpls.len() as u32);
+        for l in &rt.mpls {
+            w.u32(*l);
+        }
+        put_ep(w, rt.nat_src);
+        put_ep(w, rt.nat_dst);
+        w.opt(rt.nat_event, |w, v| w.u8(v));
+        put_str(w, rt.interface_id.as_deref());
+        w.opt(rt.direction, |w, v| w.u8(v));
+        w.opt(rt.pkt_src, |w, a| a.encode(w));
+        w.opt(rt.pkt_dst, |w, a| a.encode(w));
+        put_str(w, self.source_id.as_deref());
+        w.opt(self.state.as_ref(), |w, (a, b)| {
+            w.str(a);
+            w.str(b);
+        });
+        put_str(w, self.tunnel_parents.as_deref());
+        put_str(w, self.community_id_given.as_deref());
+        put_str(w, self.status.as_deref());
+    }
+
+    /// Reads a record written by [`encode`](Self::encode).
+    pub fn decode(r: &mut BinReader<'_>) -> Option<FlowRecord> {
+        let kind = *RecordKind::ALL.get(usize::from(r.u8()?))?;
+        let loc = RecordLoc::decode(r)?;
+        let mut f = FlowRecord::new(kind, loc);
+        f.paired = r.opt(RecordLoc::decode)?;
+        let bits = r.u8()?;
+        f.bidirectional = bits & 1 != 0;
+        f.has_ports = bits & 2 != 0;
+        f.proto = Proto(r.u8()?);
+        f.src = Addr::decode(r)?;
+        f.sport = r.u16()?;
+        f.dst = Addr::decode(r)?;
+        f.dport = r.u16()?;
+        f.start = Timestamp(r.i64()?);
+        f.end = Timestamp(r.i64()?);
+        f.time_original = get_str(r)?;
+        f.fwd = Counts::decode(r)?;
+        f.rev = Counts::decode(r)?;
+        f.sampling = r.opt(|r| r.u32())?;
+        let rt = &mut f.routing;
+        rt.exporter = r.opt(Addr::decode)?;
+        rt.domain = r.opt(|r| r.u32())?;
+        rt.in_if = r.opt(|r| r.u32())?;
+        rt.out_if = r.opt(|r| r.u32())?;
+        rt.next_hop = r.opt(Addr::decode)?;
+        rt.bgp_next_hop = r.opt(Addr::decode)?;
+        rt.src_as = r.opt(|r| r.u32())?;
+        rt.dst_as = r.opt(|r| r.u32())?;
+        rt.src_mask = r.opt(|r| r.u8())?;
+        rt.dst_mask = r.opt(|r| r.u8())?;
+        rt.vlan = r.opt(|r| r.u16())?;
+        let n = r.count()?;
+        for _ in 0..n {
+            rt.mpls.push(r.u32()?);
+        }
+        rt.nat_src = get_ep(r)?;
+        rt.nat_dst = get_ep(r)?;
+        rt.nat_event = r.opt(|r| r.u8())?;
+        rt.interface_id = get_str(r)?.map(String::from);
+        rt.direction = r.opt(|r| r.u8())?;
+        rt.pkt_src = r.opt(Addr::decode)?;
+        rt.pkt_dst = r.opt(Addr::decode)?;
+        f.source_id = get_str(r)?;
+        f.state = r.opt(|r| Some((r.str()?.into_boxed_str(), r.str()?.into_boxed_str())))?;
+        f.tunnel_parents = get_str(r)?;
+        f.community_id_given = get_str(r)?;
+        f.status = get_str(r)?;
+        Some(f)
     }
 }
 
