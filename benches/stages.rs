@@ -256,5 +256,146 @@ fn enrich(c: &mut Criterion, e: &hoptrace::enrich::Enricher) {
     g.finish();
 }
 
-criterion_group!(benches, stages);
+/// Text lines of every log format for `n` connections (the same tuples in each).
+fn log_texts(n: usize) -> Vec<(hoptrace::records::LogFormat, String)> {
+    use hoptrace::records::LogFormat as F;
+    use std::fmt::Write;
+    let mut zeek = String::from(
+        "#separator \\x09\n#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tservice\tduration\torig_bytes\tresp_bytes\tconn_state\tlocal_orig\tlocal_resp\tmissed_bytes\thistory\torig_pkts\torig_ip_bytes\tresp_pkts\tresp_ip_bytes\ttunnel_parents\n",
+    );
+    let mut zjson = String::new();
+    let mut vpc = String::from(
+        "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n",
+    );
+    let mut nfd = String::from(
+        "ts,te,td,sa,da,sp,dp,pr,flg,fwd,stos,ipkt,ibyt,opkt,obyt,in,out,sas,das,smk,dmk,dtos,dir,nh,nhb,svln,dvln,ismc,odmc,idmc,osmc,mpls1,mpls2,mpls3,mpls4,mpls5,mpls6,mpls7,mpls8,mpls9,mpls10,cl,sl,al,ra,eng,exid,tr\n",
+    );
+    let mut argus = String::from(
+        "StartTime,LastTime,SrcAddr,Sport,DstAddr,Dport,Proto,SrcPkts,DstPkts,SrcBytes,DstBytes,State\n",
+    );
+    let mut gcp = String::new();
+    for i in 0..n {
+        let (h, s, p) = (i % 2000, i % 500, 32768 + (i % 28000));
+        let (src, dst) = (
+            format!("10.1.{}.{}", h / 256, h % 256),
+            format!("192.0.2.{}", s % 256),
+        );
+        let t = 1_700_000_000 + i / 100;
+        let _ = writeln!(
+            zeek,
+            "{t}.250000\tC{i}\t{src}\t{p}\t{dst}\t443\ttcp\t-\t1.500000\t100\t2000\tSF\t-\t-\t0\tShADadFf\t6\t420\t5\t2260\t-"
+        );
+        let _ = writeln!(
+            zjson,
+            "{{\"ts\":{t}.25,\"uid\":\"C{i}\",\"id.orig_h\":\"{src}\",\"id.orig_p\":{p},\"id.resp_h\":\"{dst}\",\"id.resp_p\":443,\"proto\":\"tcp\",\"duration\":1.5,\"orig_pkts\":6,\"orig_ip_bytes\":420,\"resp_pkts\":5,\"resp_ip_bytes\":2260}}"
+        );
+        let _ = writeln!(
+            vpc,
+            "2 123456789010 eni-1 {src} {dst} {p} 443 6 6 420 {t} {} ACCEPT OK",
+            t + 60
+        );
+        let _ = writeln!(
+            nfd,
+            "2023-11-14 22:13:19,2023-11-14 22:13:20,0.900,{src},{dst},{p},443,TCP,...AP.SF,0,0,6,420,0,0,1,2,0,0,0,0,0,0,0.0.0.0,0.0.0.0,0,0,00:00:00:00:00:00,00:00:00:00:00:00,00:00:00:00:00:00,00:00:00:00:00:00,0-0-0,0-0-0,0-0-0,0-0-0,0-0-0,0-0-0,0-0-0,0-0-0,0-0-0,0-0-0,    0.000,    0.000,    0.000,127.0.0.1,0/1,1,2026-11-28 18:45:46.366"
+        );
+        let _ = writeln!(
+            argus,
+            "{t}.250000,{t}.750000,{src},{p},{dst},443,tcp,6,5,420,2260,FIN"
+        );
+        let _ = writeln!(
+            gcp,
+            "{{\"insertId\":\"{i}\",\"jsonPayload\":{{\"bytes_sent\":\"420\",\"connection\":{{\"dest_ip\":\"{dst}\",\"dest_port\":443,\"protocol\":6,\"src_ip\":\"{src}\",\"src_port\":{p}}},\"end_time\":\"2023-11-14T22:13:20Z\",\"packets_sent\":\"6\",\"reporter\":\"SRC\",\"start_time\":\"2023-11-14T22:13:19Z\"}}}}"
+        );
+    }
+    vec![
+        (F::ZeekTsv, zeek),
+        (F::ZeekJson, zjson),
+        (F::AwsVpc, vpc),
+        (F::NfdumpCsv, nfd),
+        (F::ArgusCsv, argus),
+        (F::GcpJson, gcp),
+    ]
+}
+
+/// Reading flow records, per format: export datagrams through the template-keeping
+/// collector, text logs through their readers (in parallel pieces).
+fn records(c: &mut Criterion) {
+    use hoptrace::records::netflow::{Collector, Export, Limits};
+    const N: u64 = 200_000;
+    let mut g = c.benchmark_group("records");
+    g.throughput(Throughput::Elements(N));
+    g.sample_size(10);
+    for version in [5u16, 9, 10] {
+        let mut datagrams = Vec::new();
+        hoptrace::synth::netflow::BigExport {
+            version,
+            records: N,
+            per_datagram: if version == 5 { 30 } else { 24 },
+            seed: 1,
+        }
+        .each(|_, d| datagrams.push(d.to_vec()));
+        let exports: Vec<Export> = datagrams
+            .into_iter()
+            .map(|bytes| Export {
+                at: Default::default(),
+                captured: None,
+                exporter: Some((hoptrace::model::Addr::v4([198, 51, 100, 1]), 50000)),
+                bytes,
+            })
+            .collect();
+        g.bench_function(BenchmarkId::new("netflow", version), |b| {
+            b.iter(|| {
+                let mut col = Collector::new(Limits::default());
+                let mut out = Vec::with_capacity(N as usize);
+                let mut diag = hoptrace::model::Diagnostics::default();
+                for e in &exports {
+                    col.datagram(e, &mut out, &mut diag);
+                }
+                assert_eq!(out.len() as u64, N);
+                assert!(diag.is_empty());
+                black_box(out)
+            })
+        });
+    }
+    let o = hoptrace::records::TextOptions::default();
+    for (format, text) in log_texts(N as usize) {
+        g.bench_function(BenchmarkId::new("log", format.name()), |b| {
+            b.iter(|| {
+                let r = hoptrace::records::read_text(0, text.as_bytes(), format, &o);
+                assert_eq!(r.records.len() as u64, N, "{format:?}");
+                black_box(r)
+            })
+        });
+    }
+    g.bench_function("pair one-way records", |b| {
+        let mut datagrams = Vec::new();
+        hoptrace::synth::netflow::BigExport {
+            version: 9,
+            records: N,
+            per_datagram: 24,
+            seed: 2,
+        }
+        .each(|_, d| datagrams.push(d.to_vec()));
+        let mut col = Collector::new(Limits::default());
+        let mut recs = Vec::new();
+        let mut diag = hoptrace::model::Diagnostics::default();
+        for bytes in datagrams {
+            let e = Export {
+                at: Default::default(),
+                captured: None,
+                exporter: Some((hoptrace::model::Addr::v4([198, 51, 100, 1]), 50000)),
+                bytes,
+            };
+            col.datagram(&e, &mut recs, &mut diag);
+        }
+        b.iter(|| {
+            let set = hoptrace::records::pair(recs.clone(), &FlowConfig::default());
+            assert!(set.records.len() as u64 <= N);
+            black_box(set)
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, stages, records);
 criterion_main!(benches);

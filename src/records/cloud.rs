@@ -5,7 +5,9 @@
 //! A GCP entry is one direction as the reporting VM saw it; an Azure flow tuple carries
 //! both directions' counters (version 2 and VNet logs) for one interval of one flow.
 
-use super::{FlowRecord, LogRead, RecordKind, RecordLoc, TextPiece, parse_addr, parse_epoch};
+use super::{
+    FlowRecord, LogRead, RecordKind, RecordLoc, TextPiece, TimeOriginal, parse_addr, parse_epoch,
+};
 use crate::model::{Locator, Proto, SkipReason, Timestamp};
 use serde_json::Value;
 
@@ -108,7 +110,7 @@ fn gcp_record(v: &Value, loc: RecordLoc) -> Result<FlowRecord, u32> {
     r.has_ports = sp.is_some() && dp.is_some() && r.proto.has_ports();
     r.start = start;
     r.end = end.max(start);
-    r.time_original = Some(format!("start_time {st}, end_time {et}").into());
+    r.time_original = TimeOriginal::of(format!("start_time {st}, end_time {et}"));
     r.fwd.pkts = p.get("packets_sent").and_then(num).unwrap_or(0);
     r.fwd.bytes = p.get("bytes_sent").and_then(num).unwrap_or(0);
     let reporter = s(p, "reporter");
@@ -283,7 +285,7 @@ fn azure_tuple(text: &str, vnet: bool, version: u64, loc: RecordLoc) -> Result<F
     };
     r.start = t;
     r.end = t;
-    r.time_original = Some(format!("{} ({})", f[0], if vnet { "ms" } else { "s" }).into());
+    r.time_original = TimeOriginal::of(format!("{} ({})", f[0], if vnet { "ms" } else { "s" }));
     let mut status = vec![format!("direction {}", f[6])];
     if vnet {
         status.push(format!("state {}", f[7]));

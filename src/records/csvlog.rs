@@ -5,7 +5,9 @@
 //! says. Times are read as UTC plus the offset given (`--log-utc-offset`, default +00:00),
 //! and the record keeps the text as written together with the offset used.
 
-use super::{FlowRecord, LogRead, RecordKind, RecordLoc, TextPiece, parse_addr, parse_epoch};
+use super::{
+    FlowRecord, LogRead, RecordKind, RecordLoc, TextPiece, TimeOriginal, parse_addr, parse_epoch,
+};
 use crate::model::{Locator, Proto, SkipReason, Timestamp};
 
 /// Detail values of [`SkipReason::BadLogLine`] for these tables.
@@ -233,14 +235,11 @@ fn nfdump_record(v: &[&str], h: &Header, loc: RecordLoc, offset_s: i64) -> Resul
     r.has_ports = r.proto.has_ports() || r.proto.is_icmp();
     r.start = start;
     r.end = Timestamp(start.0 + td);
-    r.time_original = Some(
-        format!(
-            "ts {ts}, td {} (no offset written; read as UTC{})",
-            h.get(v, "td").unwrap_or("-"),
-            offset_text(offset_s)
-        )
-        .into(),
-    );
+    r.time_original = TimeOriginal::of(format!(
+        "ts {ts}, td {} (no offset written; read as UTC{})",
+        h.get(v, "td").unwrap_or("-"),
+        offset_text(offset_s)
+    ));
     r.fwd.pkts = num("ipkt")?;
     r.fwd.bytes = num("ibyt")?;
     r.fwd.tcp_flags = h.get(v, "flg").map_or(0, nfdump_flags);
@@ -447,13 +446,10 @@ fn argus_record(v: &[&str], h: &Header, loc: RecordLoc, offset_s: i64) -> Result
     } else {
         String::new()
     };
-    r.time_original = Some(
-        format!(
-            "StartTime {st}, LastTime {}{zone}",
-            h.get(v, "LastTime").unwrap_or("-")
-        )
-        .into(),
-    );
+    r.time_original = TimeOriginal::of(format!(
+        "StartTime {st}, LastTime {}{zone}",
+        h.get(v, "LastTime").unwrap_or("-")
+    ));
     r.fwd.pkts = num("SrcPkts")?;
     r.rev.pkts = num("DstPkts")?;
     r.fwd.bytes = num("SrcBytes")?;
@@ -504,7 +500,7 @@ Summary\nflows,bytes,packets,avg_bps,avg_pps,avg_bpp\n3,150,2,0,0,75\n";
         );
         assert_eq!(a.routing.mpls, vec![16065, 16033]);
         assert_eq!(a.routing.exporter.unwrap().to_string(), "198.51.100.1");
-        assert!(a.time_original.as_deref().unwrap().contains("UTC+01:00"));
+        assert!(a.time_original.text().unwrap().contains("UTC+01:00"));
         let b = &r.records[1];
         assert_eq!((b.sport, b.dport), (8, 0));
         assert_eq!(b.fwd.tcp_flags, 0x12);

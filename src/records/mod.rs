@@ -175,9 +175,8 @@ pub struct FlowRecord {
     pub start: Timestamp,
     /// Flow end, UTC.
     pub end: Timestamp,
-    /// The start time as the record wrote it, when it was not already UTC nanoseconds
-    /// (e.g. `1573732443.231`, `sysUpTime 12345 ms + export 2019-11-14T...`).
-    pub time_original: Option<Box<str>>,
+    /// The record's times as it wrote them, before conversion to UTC nanoseconds.
+    pub time_original: TimeOriginal,
     /// What the originator/sender sent.
     pub fwd: Counts,
     /// What the responder sent (zero for unidirectional records).
@@ -215,7 +214,7 @@ impl FlowRecord {
             has_ports: false,
             start: Timestamp(0),
             end: Timestamp(0),
-            time_original: None,
+            time_original: TimeOriginal::None,
             fwd: Counts::default(),
             rev: Counts::default(),
             sampling: None,
@@ -336,7 +335,24 @@ impl FlowRecord {
         w.u16(self.dport);
         w.i64(self.start.0);
         w.i64(self.end.0);
-        put_str(w, self.time_original.as_deref());
+        match &self.time_original {
+            TimeOriginal::None => w.u8(0),
+            TimeOriginal::Text(t) => {
+                w.u8(1);
+                w.str(t);
+            }
+            TimeOriginal::Export(e) => {
+                w.u8(2);
+                w.u16(e.start.0);
+                w.u64(e.start.1);
+                w.u16(e.end.0);
+                w.u64(e.end.1);
+                w.u8(e.rule as u8);
+                w.opt(e.uptime_ms, |w, v| w.u32(v));
+                w.i64(e.export_ns);
+                w.opt(e.boot_ms, |w, v| w.i64(v));
+            }
+        }
         self.fwd.encode(w);
         self.rev.encode(w);
         w.opt(self.sampling, |w, s| w.u32(s));
@@ -389,7 +405,32 @@ impl FlowRecord {
         f.dport = r.u16()?;
         f.start = Timestamp(r.i64()?);
         f.end = Timestamp(r.i64()?);
-        f.time_original = get_str(r)?;
+        f.time_original = match r.u8()? {
+            0 => TimeOriginal::None,
+            1 => TimeOriginal::of(r.str()?),
+            2 => {
+                use netflow::TimeRule as R;
+                let start = (r.u16()?, r.u64()?);
+                let end = (r.u16()?, r.u64()?);
+                let rule = *[
+                    R::Absolute,
+                    R::Uptime,
+                    R::Boot,
+                    R::Observation,
+                    R::ExportTime,
+                ]
+                .get(usize::from(r.u8()?))?;
+                TimeOriginal::Export(netflow::ExportTime {
+                    start,
+                    end,
+                    rule,
+                    uptime_ms: r.opt(|r| r.u32())?,
+                    export_ns: r.i64()?,
+                    boot_ms: r.opt(|r| r.i64())?,
+                })
+            }
+            _ => return None,
+        };
         f.fwd = Counts::decode(r)?;
         f.rev = Counts::decode(r)?;
         f.sampling = r.opt(|r| r.u32())?;
@@ -425,6 +466,34 @@ impl FlowRecord {
     }
 }
 
+/// A record's times as its source wrote them.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum TimeOriginal {
+    /// Not kept (the source writes UTC nanoseconds).
+    #[default]
+    None,
+    /// The text of a log (`1521911721.255387`, `start 1418530010 end 1418530070`).
+    Text(Box<str>),
+    /// The time elements of a NetFlow/IPFIX record.
+    Export(netflow::ExportTime),
+}
+
+impl TimeOriginal {
+    /// The text written in the `time_original` column.
+    pub fn text(&self) -> Option<String> {
+        match self {
+            TimeOriginal::None => None,
+            TimeOriginal::Text(t) => Some(t.to_string()),
+            TimeOriginal::Export(e) => Some(e.to_string()),
+        }
+    }
+
+    /// Text from a log.
+    pub fn of(s: impl Into<Box<str>>) -> TimeOriginal {
+        TimeOriginal::Text(s.into())
+    }
+}
+
 /// Everything read from flow logs and exports, in output order.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct RecordSet {
@@ -455,53 +524,70 @@ fn pair_scope(r: &FlowRecord) -> (u32, Option<Addr>, Option<u32>, Option<&str>) 
 /// Two records pair when they come from the same scope (exporter and observation domain,
 /// VPC interface, or input), have opposite directions of the same addresses, ports and
 /// protocol, and their time spans overlap or lie closer than the protocol's idle timeout.
-/// The earlier record (by start time, then locator) is the originator; each record pairs
-/// at most once, with the nearest eligible reverse record in time.
+/// The originator is the sender of a SYN without ACK, else the earlier record, else (same
+/// start) the one sending to the lower port; each record pairs at most once, with the
+/// nearest eligible reverse record in time.
+///
+/// Cost: one hash per record and two sorts of small keys (n log n); records move twice.
 pub fn pair(mut records: Vec<FlowRecord>, cfg: &FlowConfig) -> RecordSet {
-    records.sort_by_key(|a| (a.start, a.loc));
-    let mut groups: std::collections::HashMap<_, Vec<usize>> = std::collections::HashMap::new();
-    for (i, r) in records.iter().enumerate() {
-        if r.bidirectional || !r.has_tuple() {
-            continue;
-        }
-        let scope = pair_scope(r);
-        groups
-            .entry((
-                scope.0,
-                scope.1,
-                scope.2,
-                scope.3.map(str::to_string),
-                r.key(),
-            ))
-            .or_default()
-            .push(i);
-    }
-    let mut partner: Vec<Option<usize>> = vec![None; records.len()];
+    use std::hash::{BuildHasher, Hash, Hasher};
+    let hasher = foldhash::fast::FixedState::with_seed(0x686f_7074_7261_6365);
+    let keys: Vec<Option<FlowKey>> = records
+        .iter()
+        .map(|r| (!r.bidirectional && r.has_tuple()).then(|| r.key()))
+        .collect();
+    // Candidates sorted by (group hash, start, locator).
+    let mut cand: Vec<(u64, Timestamp, u32)> = records
+        .iter()
+        .zip(&keys)
+        .enumerate()
+        .filter_map(|(i, (r, k))| {
+            let k = k.as_ref()?;
+            let mut h = hasher.build_hasher();
+            pair_scope(r).hash(&mut h);
+            k.hash(&mut h);
+            Some((h.finish(), r.start, i as u32))
+        })
+        .collect();
+    cand.sort_unstable_by(|a, b| {
+        (a.0, a.1)
+            .cmp(&(b.0, b.1))
+            .then_with(|| records[a.2 as usize].loc.cmp(&records[b.2 as usize].loc))
+    });
+    let mut partner: Vec<u32> = vec![u32::MAX; records.len()];
     let mut taken = vec![false; records.len()];
-    let mut keys: Vec<_> = groups.into_iter().collect();
-    keys.sort_by_key(|(_, v)| v[0]);
-    for (_, idx) in keys {
-        for (n, &i) in idx.iter().enumerate() {
+    let mut run = 0;
+    while run < cand.len() {
+        let end = cand[run..]
+            .iter()
+            .position(|c| c.0 != cand[run].0)
+            .map_or(cand.len(), |p| run + p);
+        for n in run..end {
+            let i = cand[n].2 as usize;
             if taken[i] {
                 continue;
             }
             let a = &records[i];
             let gap = idle(cfg, a.proto);
-            let best = idx[n + 1..]
+            let scope = pair_scope(a);
+            let best = cand[n + 1..end]
                 .iter()
-                .copied()
-                .filter(|&j| !taken[j])
-                .filter(|&j| {
-                    let b = &records[j];
-                    b.src == a.dst && b.sport == a.dport && b.dst == a.src && b.dport == a.sport
-                })
+                .map(|c| c.2 as usize)
                 .take_while(|&j| records[j].start.since(a.end) <= gap)
-                .next();
+                .find(|&j| {
+                    let b = &records[j];
+                    !taken[j]
+                        && b.src == a.dst
+                        && b.sport == a.dport
+                        && b.dst == a.src
+                        && b.dport == a.sport
+                        && b.proto == a.proto
+                        && keys[j] == keys[i]
+                        && pair_scope(b) == scope
+                });
             if let Some(j) = best {
                 taken[i] = true;
                 taken[j] = true;
-                // The originator: the sender of a SYN without ACK; failing that, the
-                // earlier record; on a tie, the one sending to the lower port (a service).
                 let (x, y) = (&records[i], &records[j]);
                 let syn = |r: &FlowRecord| r.fwd.tcp_flags & 0x12 == 0x02;
                 let swap = if syn(x) != syn(y) {
@@ -510,57 +596,76 @@ pub fn pair(mut records: Vec<FlowRecord>, cfg: &FlowConfig) -> RecordSet {
                     x.start == y.start && y.dport < y.sport && x.dport > x.sport
                 };
                 if swap {
-                    partner[j] = Some(i);
+                    partner[j] = i as u32;
                 } else {
-                    partner[i] = Some(j);
+                    partner[i] = j as u32;
                 }
             }
         }
+        run = end;
     }
-    let mut out = Vec::with_capacity(records.len());
-    let paired_away: Vec<bool> = {
-        let mut v = vec![false; records.len()];
-        for j in partner.iter().flatten() {
-            v[*j] = true;
-        }
-        v
-    };
-    let mut slots: Vec<Option<FlowRecord>> = records.into_iter().map(Some).collect();
-    for i in 0..slots.len() {
-        if paired_away[i] && partner[i].is_none() {
+    // Fold each partner into its originator in place, then put what remains in output
+    // order with an in-place permutation (no second copy of the records).
+    let mut absorbed = vec![false; records.len()];
+    for i in 0..records.len() {
+        let p = partner[i];
+        if p == u32::MAX {
             continue;
         }
-        if let Some(j) = partner[i] {
-            let (Some(mut a), Some(b)) = (slots[i].take(), slots[j].take()) else {
-                continue;
-            };
-            a.bidirectional = true;
-            a.paired = Some(b.loc);
-            a.rev = b.fwd;
-            a.start = a.start.min(b.start);
-            a.end = a.end.max(b.end);
-            if a.status != b.status {
-                a.status = Some(
-                    format!(
-                        "{}; reverse: {}",
-                        a.status.as_deref().unwrap_or("-"),
-                        b.status.as_deref().unwrap_or("-")
-                    )
-                    .into(),
-                );
-            }
-            if let (Some(x), Some(y)) = (&a.time_original, &b.time_original)
-                && x != y
-            {
-                a.time_original = Some(format!("{x}; reverse: {y}").into());
-            }
-            out.push(a);
-        } else if let Some(a) = slots[i].take() {
-            out.push(a);
+        let p = p as usize;
+        absorbed[p] = true;
+        let (b_loc, b_fwd, b_start, b_end) = {
+            let b = &records[p];
+            (b.loc, b.fwd, b.start, b.end)
+        };
+        let b_status = records[p].status.take();
+        let b_time = std::mem::take(&mut records[p].time_original);
+        let a = &mut records[i];
+        a.bidirectional = true;
+        a.paired = Some(b_loc);
+        a.rev = b_fwd;
+        a.start = a.start.min(b_start);
+        a.end = a.end.max(b_end);
+        if a.status != b_status {
+            a.status = Some(
+                format!(
+                    "{}; reverse: {}",
+                    a.status.as_deref().unwrap_or("-"),
+                    b_status.as_deref().unwrap_or("-")
+                )
+                .into(),
+            );
+        }
+        if let (TimeOriginal::Text(x), TimeOriginal::Text(y)) = (&a.time_original, &b_time)
+            && x != y
+        {
+            a.time_original = TimeOriginal::of(format!("{x}; reverse: {y}"));
         }
     }
-    out.sort_by_key(|a| (a.start, a.loc));
-    RecordSet { records: out }
+    let mut order: Vec<(Timestamp, RecordLoc, u32)> = records
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !absorbed[*i])
+        .map(|(i, r)| (r.start, r.loc, i as u32))
+        .collect();
+    order.sort_unstable();
+    // Slot k of the output takes record order[k]: follow the permutation's cycles.
+    let keep = order.len();
+    let mut src: Vec<u32> = (0..records.len() as u32).collect();
+    let mut pos: Vec<u32> = (0..records.len() as u32).collect();
+    for (k, &(_, _, i)) in order.iter().enumerate() {
+        // Where record i is now, and swap it into slot k.
+        let at = pos[i as usize] as usize;
+        if at != k {
+            records.swap(k, at);
+            let moved = src[k];
+            src.swap(k, at);
+            pos[moved as usize] = at as u32;
+            pos[i as usize] = k as u32;
+        }
+    }
+    records.truncate(keep);
+    RecordSet { records }
 }
 
 fn idle(cfg: &FlowConfig, p: Proto) -> i64 {

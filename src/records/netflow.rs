@@ -14,7 +14,7 @@
 //! data when the template arrives attributes it to the template's packet) and the exact
 //! values of time fields (which typed decoders turn into durations).
 
-use super::{FlowRecord, RecordKind, RecordLoc};
+use super::{FlowRecord, RecordKind, RecordLoc, TimeOriginal};
 use crate::model::{Addr, Diagnostics, Locator, Proto, SkipReason, Timestamp};
 use std::collections::{HashMap, VecDeque};
 
@@ -195,7 +195,7 @@ struct Template {
 
 #[derive(Default, Debug)]
 struct Scope {
-    templates: HashMap<u16, Template>,
+    templates: HashMap<u16, std::sync::Arc<Template>>,
     /// Sampling interval from options data (per sampler id; 0 = any).
     sampling: HashMap<u64, u32>,
     /// Exporter boot time in ms since the epoch (IPFIX systemInitTimeMilliseconds).
@@ -359,12 +359,14 @@ impl Collector {
             let (first, last) = (be32(r, 24), be32(r, 28));
             f.start = Timestamp(export_ns - uptime_delta_ns(uptime, first));
             f.end = Timestamp(export_ns - uptime_delta_ns(uptime, last));
-            f.time_original = Some(
-                format!(
-                    "first {first} ms, last {last} ms of sysUpTime; sysUpTime {uptime} ms at {secs}.{nsecs:09}"
-                )
-                .into(),
-            );
+            f.time_original = TimeOriginal::Export(ExportTime {
+                start: (22, u64::from(first)),
+                end: (21, u64::from(last)),
+                rule: TimeRule::Uptime,
+                uptime_ms: Some(uptime),
+                export_ns,
+                boot_ms: None,
+            });
             f.proto = Proto(r[38]);
             let (sp, dp) = (be16(r, 32), be16(r, 34));
             if f.proto.is_icmp() {
@@ -666,7 +668,9 @@ impl Collector {
                         at,
                     );
                 } else {
-                    scope.templates.insert(tid, Template { fields, options });
+                    scope
+                        .templates
+                        .insert(tid, std::sync::Arc::new(Template { fields, options }));
                     self.release(key, tid, out, diag);
                 }
             }
@@ -732,7 +736,7 @@ impl Collector {
         let Some(scope) = self.scopes.get_mut(&key) else {
             return record_no;
         };
-        let Some(t) = scope.templates.get(&tid).cloned() else {
+        let Some(t) = scope.templates.get(&tid).map(std::sync::Arc::clone) else {
             return record_no;
         };
         let min: usize = t
@@ -751,8 +755,10 @@ impl Collector {
             return record_no;
         }
         let mut p = 0;
+        // One buffer for the fields of every record of the set.
+        let mut vals: Vec<(u16, u32, &[u8])> = Vec::with_capacity(t.fields.len());
         while body.len() - p >= min {
-            let mut vals: Vec<(u16, u32, &[u8])> = Vec::with_capacity(t.fields.len());
+            vals.clear();
             let mut q = p;
             let mut ok = true;
             for f in &t.fields {
@@ -851,7 +857,9 @@ fn flow_record(
     let (mut sport, mut dport) = (None, None);
     let mut icmp_tc: Option<u16> = None;
     let (mut icmp_t, mut icmp_c) = (None, None);
-    let mut times: Vec<(u16, u64)> = Vec::new();
+    // Time elements (at most 8 kept; a record has two or three).
+    let mut times = [(0u16, 0u64); 8];
+    let mut n_times = 0usize;
     let mut sampler = None;
     let mut sampling = None;
     let mut nat_src = None;
@@ -931,7 +939,10 @@ fn flow_record(
                 r.rev.pkts = uint(v);
                 r.bidirectional = true;
             }
-            21 | 22 | 150..=159 | 323 => times.push((id, uint(v))),
+            21 | 22 | 150..=159 | 323 if n_times < times.len() => {
+                times[n_times] = (id, uint(v));
+                n_times += 1;
+            }
             136 => r.status = Some(format!("end reason {}", uint(v)).into()),
             _ => {}
         }
@@ -977,10 +988,10 @@ fn flow_record(
                 .flatten()
         })
         .filter(|&s| s > 1);
-    let (start, end, orig) = flow_times(&times, h, scope.boot_ms);
+    let (start, end, orig) = flow_times(&times[..n_times], h, scope.boot_ms);
     r.start = start;
     r.end = end.max(start);
-    r.time_original = Some(orig.into());
+    r.time_original = TimeOriginal::Export(orig);
     Some(r)
 }
 
@@ -991,7 +1002,7 @@ fn flow_times(
     times: &[(u16, u64)],
     h: Header,
     boot_ms: Option<i64>,
-) -> (Timestamp, Timestamp, String) {
+) -> (Timestamp, Timestamp, ExportTime) {
     let get = |id: u16| times.iter().find(|t| t.0 == id).map(|t| t.1);
     let ntp = |v: u64| -> i64 {
         // NTP 64-bit: seconds since 1900 and a binary fraction.
@@ -999,70 +1010,122 @@ fn flow_times(
         let frac = ((v & 0xffff_ffff) * 1_000_000_000) >> 32;
         secs * 1_000_000_000 + frac as i64
     };
-    let orig: Vec<String> = times
-        .iter()
-        .map(|(id, v)| format!("{}={v}", time_name(*id)))
-        .collect();
-    let mut orig = orig.join(" ");
-    let pair = |s: Option<i64>, e: Option<i64>| -> Option<(i64, i64)> {
-        let s = s.or(e)?;
-        Some((s, e.unwrap_or(s)))
+    let mut et = ExportTime {
+        export_ns: h.export_ns,
+        uptime_ms: h.uptime_ms,
+        boot_ms,
+        ..ExportTime::default()
     };
-    let abs = pair(get(156).map(ntp), get(157).map(ntp))
-        .or_else(|| pair(get(154).map(ntp), get(155).map(ntp)))
-        .or_else(|| {
-            pair(
-                get(152).map(|v| v as i64 * 1_000_000),
-                get(153).map(|v| v as i64 * 1_000_000),
-            )
-        })
-        .or_else(|| {
-            pair(
-                get(150).map(|v| v as i64 * 1_000_000_000),
-                get(151).map(|v| v as i64 * 1_000_000_000),
-            )
-        })
-        .or_else(|| {
-            pair(
-                get(158).map(|d| h.export_ns - d as i64 * 1000),
-                get(159).map(|d| h.export_ns - d as i64 * 1000),
-            )
-        });
+    let found = |s_id: u16, e_id: u16, f: &dyn Fn(u64) -> i64, et: &mut ExportTime| {
+        let (s, e) = (get(s_id), get(e_id));
+        let sv = s.or(e)?;
+        let ev = e.or(s)?;
+        et.start = (if s.is_some() { s_id } else { e_id }, sv);
+        et.end = (if e.is_some() { e_id } else { s_id }, ev);
+        Some((f(sv), f(ev)))
+    };
+    let abs = found(156, 157, &ntp, &mut et)
+        .or_else(|| found(154, 155, &ntp, &mut et))
+        .or_else(|| found(152, 153, &|v| v as i64 * 1_000_000, &mut et))
+        .or_else(|| found(150, 151, &|v| v as i64 * 1_000_000_000, &mut et))
+        .or_else(|| found(158, 159, &|d| h.export_ns - d as i64 * 1000, &mut et));
     if let Some((s, e)) = abs {
-        return (Timestamp(s), Timestamp(e), orig);
+        et.rule = TimeRule::Absolute;
+        return (Timestamp(s), Timestamp(e), et);
     }
     if let (Some(first), last) = (get(22), get(21)) {
         let last = last.unwrap_or(first);
+        et.start = (22, first);
+        et.end = (21, last);
         if let Some(up) = h.uptime_ms {
-            orig.push_str(&format!(
-                "; sysUpTime {up} ms at export {}",
-                h.export_ns / 1_000_000_000
-            ));
+            et.rule = TimeRule::Uptime;
             let s = h.export_ns - uptime_delta_ns(up, first as u32);
             let e = h.export_ns - uptime_delta_ns(up, last as u32);
-            return (Timestamp(s), Timestamp(e), orig);
+            return (Timestamp(s), Timestamp(e), et);
         }
         if let Some(boot) = boot_ms {
-            orig.push_str(&format!("; systemInitTimeMilliseconds {boot}"));
+            et.rule = TimeRule::Boot;
             return (
                 Timestamp((boot + first as i64) * 1_000_000),
                 Timestamp((boot + last as i64) * 1_000_000),
-                orig,
+                et,
             );
         }
     }
     if let Some(ms) = get(323) {
+        et.rule = TimeRule::Observation;
+        et.start = (323, ms);
         let t = ms as i64 * 1_000_000;
-        return (Timestamp(t), Timestamp(t), orig);
+        return (Timestamp(t), Timestamp(t), et);
     }
-    if !orig.is_empty() {
-        orig.push_str("; ");
+    et.rule = TimeRule::ExportTime;
+    (Timestamp(h.export_ns), Timestamp(h.export_ns), et)
+}
+
+/// How a NetFlow/IPFIX record's times were found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum TimeRule {
+    /// Absolute time elements (seconds, milli-, micro-, nanoseconds, or deltas to the
+    /// export time).
+    #[default]
+    Absolute,
+    /// sysUpTime elements with the header's uptime and export time (v5, v9).
+    Uptime,
+    /// sysUpTime elements with the exporter's boot time from options data (IPFIX).
+    Boot,
+    /// Only an observation time (Cisco NSEL event time).
+    Observation,
+    /// No time element at all: the export time stands for both.
+    ExportTime,
+}
+
+/// The time elements of a NetFlow/IPFIX record as exported, kept to be written as the
+/// record's original time (formatted only when a table is written).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct ExportTime {
+    /// Element id and raw value that gave the start.
+    pub start: (u16, u64),
+    /// Element id and raw value that gave the end.
+    pub end: (u16, u64),
+    /// How the times were found.
+    pub rule: TimeRule,
+    /// The header's sysUpTime (ms).
+    pub uptime_ms: Option<u32>,
+    /// The header's export time (ns since the epoch).
+    pub export_ns: i64,
+    /// The exporter's boot time from options data (ms since the epoch).
+    pub boot_ms: Option<i64>,
+}
+
+impl std::fmt::Display for ExportTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secs = self.export_ns.div_euclid(1_000_000_000);
+        let nanos = self.export_ns.rem_euclid(1_000_000_000);
+        match self.rule {
+            TimeRule::ExportTime => {
+                return write!(f, "no usable flow time: export time {secs} used");
+            }
+            TimeRule::Observation => {
+                return write!(f, "{}={}", time_name(self.start.0), self.start.1);
+            }
+            _ => {}
+        }
+        write!(
+            f,
+            "{}={} {}={}",
+            time_name(self.start.0),
+            self.start.1,
+            time_name(self.end.0),
+            self.end.1
+        )?;
+        match (self.rule, self.uptime_ms, self.boot_ms) {
+            (TimeRule::Uptime, Some(up), _) => {
+                write!(f, "; sysUpTime {up} ms at export {secs}.{nanos:09}")
+            }
+            (TimeRule::Boot, _, Some(b)) => write!(f, "; systemInitTimeMilliseconds {b}"),
+            _ => Ok(()),
+        }
     }
-    orig.push_str(&format!(
-        "no usable flow time: export time {} used",
-        h.export_ns / 1_000_000_000
-    ));
-    (Timestamp(h.export_ns), Timestamp(h.export_ns), orig)
 }
 
 fn time_name(id: u16) -> &'static str {

@@ -8,7 +8,7 @@
 //! the interval) are counted as notes; `SKIPDATA` records (the provider's own logging
 //! skipped records in the interval) are counted as evidence that is missing at the source.
 
-use super::{FlowRecord, LogRead, RecordKind, RecordLoc, TextPiece, parse_addr};
+use super::{FlowRecord, LogRead, RecordKind, RecordLoc, TextPiece, TimeOriginal, parse_addr};
 use crate::model::{Locator, Proto, SkipReason, Timestamp};
 
 /// The field names of the default format (version 2).
@@ -231,14 +231,11 @@ fn record(v: &[&str], c: &Cols, loc: RecordLoc) -> Result<FlowRecord, u32> {
     r.has_ports = sp.is_some() && dp.is_some() && r.proto.has_ports();
     r.start = secs("start")?;
     r.end = secs("end")?;
-    r.time_original = Some(
-        format!(
-            "start {} end {}",
-            c.get(v, "start").unwrap_or(""),
-            c.get(v, "end").unwrap_or("")
-        )
-        .into(),
-    );
+    r.time_original = TimeOriginal::of(format!(
+        "start {} end {}",
+        c.get(v, "start").unwrap_or(""),
+        c.get(v, "end").unwrap_or("")
+    ));
     r.fwd.pkts = num("packets")?.unwrap_or(0);
     r.fwd.bytes = num("bytes")?.unwrap_or(0);
     r.fwd.tcp_flags = num("tcp-flags")?.map_or(0, |f| (f & 0xff) as u8);

@@ -4,7 +4,9 @@
 //! `community_id` read alike. Bytes are `orig_ip_bytes`/`resp_ip_bytes` (IP bytes, as
 //! hoptrace counts them for packets and as NetFlow counts them).
 
-use super::{FlowRecord, LogRead, RecordKind, RecordLoc, TextPiece, parse_addr, parse_epoch};
+use super::{
+    FlowRecord, LogRead, RecordKind, RecordLoc, TextPiece, TimeOriginal, parse_addr, parse_epoch,
+};
 use crate::model::{Locator, Proto, SkipReason};
 
 /// Detail values of [`SkipReason::BadLogLine`] for Zeek logs.
@@ -134,7 +136,7 @@ fn record(
         None => 0,
     };
     r.end = crate::model::Timestamp(start.0.saturating_add(dur));
-    r.time_original = Some(ts_text.into());
+    r.time_original = TimeOriginal::of(ts_text);
     r.fwd.pkts = num(c.orig_pkts)?;
     r.fwd.bytes = num(c.orig_ip_bytes)?;
     r.rev.pkts = num(c.resp_pkts)?;
@@ -322,7 +324,7 @@ pub fn read_json(input: u32, data: &[u8], piece: &TextPiece<'_>) -> LogRead {
         };
         match record(&fields, &cols, RecordLoc { at, record: 0 }, &ts_epoch) {
             Ok(Some(mut r)) => {
-                r.time_original = Some(ts_text.into());
+                r.time_original = TimeOriginal::of(ts_text);
                 out.note_time(r.start, r.end);
                 out.records.push(r);
             }
@@ -411,7 +413,7 @@ not json\n";
         assert_eq!(r.records[0].community_id_given.as_deref(), Some("1:abc"));
         assert_eq!(r.records[1].start.0, 1_521_911_721_500_000_000);
         assert_eq!(
-            r.records[1].time_original.as_deref(),
+            r.records[1].time_original.text().as_deref(),
             Some("2018-03-24T17:15:21.5Z")
         );
         assert_eq!(r.diag.entries()[0].2.first.frame, 3);

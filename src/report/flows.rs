@@ -588,7 +588,7 @@ fn record_row(r: &FlowRecord, names: &[String]) -> FlowRow {
             nat_event: rt.nat_event,
             pkt_src_ip: rt.pkt_src.map(|a| a.to_string()),
             pkt_dst_ip: rt.pkt_dst.map(|a| a.to_string()),
-            time_original: r.time_original.as_deref().map(str::to_string),
+            time_original: r.time_original.text(),
             source_id: r.source_id.as_deref().map(str::to_string),
             status: (!status.is_empty()).then(|| status.join("; ")),
         },

@@ -216,3 +216,139 @@ fn push_fields(b: &mut Vec<u8>, fields: &[(u16, u16, u32)]) {
 pub fn record(values: &[&[u8]]) -> Vec<u8> {
     values.concat()
 }
+
+/// A deterministic stream of NetFlow v5, v9 or IPFIX export datagrams for benchmarks:
+/// `records` TCP/UDP records from 2000 hosts to 500 servers over an hour, `per_datagram`
+/// to a datagram (at most 30 for v5), templates sent every 20 datagrams (v9, IPFIX).
+#[derive(Clone, Copy, Debug)]
+pub struct BigExport {
+    /// 5, 9 or 10.
+    pub version: u16,
+    /// Flow records in all.
+    pub records: u64,
+    /// Records per datagram.
+    pub per_datagram: usize,
+    /// Seed of the address and port choices.
+    pub seed: u64,
+}
+
+impl Default for BigExport {
+    fn default() -> Self {
+        BigExport {
+            version: 9,
+            records: 1_000_000,
+            per_datagram: 24,
+            seed: 1,
+        }
+    }
+}
+
+impl BigExport {
+    /// Calls `sink` with each datagram and its export time (seconds) in order.
+    pub fn each(&self, mut sink: impl FnMut(u32, &[u8])) {
+        const T0: u32 = 1_700_000_000;
+        let mut x = self.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let per = if self.version == 5 {
+            self.per_datagram.clamp(1, 30)
+        } else {
+            self.per_datagram.max(1)
+        };
+        let template: [(u16, u16, u32); 12] = [
+            (8, 4, 0),
+            (12, 4, 0),
+            (7, 2, 0),
+            (11, 2, 0),
+            (4, 1, 0),
+            (6, 1, 0),
+            (2, 4, 0),
+            (1, 4, 0),
+            (152, 8, 0),
+            (153, 8, 0),
+            (10, 4, 0),
+            (14, 4, 0),
+        ];
+        let mut done = 0u64;
+        let mut n = 0u64;
+        while done < self.records {
+            let k = (per as u64).min(self.records - done) as usize;
+            let secs = T0 + (done * 3600 / self.records.max(1)) as u32;
+            let mut recs = Vec::with_capacity(k);
+            for _ in 0..k {
+                let r = next();
+                let host = (r % 2000) as u16;
+                let server = ((r >> 16) % 500) as u16;
+                let client = [10, 1, (host >> 8) as u8, host as u8];
+                let srv = [192, 0, 2 + (server >> 8) as u8, server as u8];
+                let sport = 32768 + ((r >> 32) % 28000) as u16;
+                let (dport, proto) = if r & 0x10_0000_0000 == 0 {
+                    (443, 6)
+                } else {
+                    (53, 17)
+                };
+                let out = r & 0x20_0000_0000 == 0;
+                let (src, dst, sp, dp) = if out {
+                    (client, srv, sport, dport)
+                } else {
+                    (srv, client, dport, sport)
+                };
+                recs.push((src, dst, sp, dp, proto, (r >> 40) as u32 % 50 + 1));
+            }
+            let d = match self.version {
+                5 => {
+                    let v: Vec<V5Record> = recs
+                        .iter()
+                        .map(|&(src, dst, sp, dp, proto, pkts)| V5Record {
+                            proto,
+                            pkts,
+                            bytes: pkts * 120,
+                            ..V5Record::tcp(src, sp, dst, dp)
+                        })
+                        .collect();
+                    v5(3_600_000, secs, &v)
+                }
+                v => {
+                    let mut w = if v == 9 {
+                        ExportWriter::v9(3_600_000, secs, 1)
+                    } else {
+                        ExportWriter::ipfix(secs, 1)
+                    };
+                    if n.is_multiple_of(20) {
+                        w.template(256, &template);
+                    }
+                    let ms = u64::from(secs) * 1000;
+                    let bodies: Vec<Vec<u8>> = recs
+                        .iter()
+                        .map(|&(src, dst, sp, dp, proto, pkts)| {
+                            [
+                                &src[..],
+                                &dst,
+                                &sp.to_be_bytes(),
+                                &dp.to_be_bytes(),
+                                &[proto, 0x1b],
+                                &pkts.to_be_bytes(),
+                                &(pkts * 120).to_be_bytes(),
+                                &(ms - 900).to_be_bytes(),
+                                &ms.to_be_bytes(),
+                                &1u32.to_be_bytes(),
+                                &2u32.to_be_bytes(),
+                            ]
+                            .concat()
+                        })
+                        .collect();
+                    let refs: Vec<&[u8]> = bodies.iter().map(Vec::as_slice).collect();
+                    w.data(256, &refs);
+                    w.finish()
+                }
+            };
+            sink(secs, &d);
+            done += k as u64;
+            n += 1;
+        }
+    }
+}

@@ -80,7 +80,7 @@ fn netflow_v5_in_a_capture_keeps_every_field_and_its_frame() {
     assert_eq!(a.routing.exporter, Some(ip(EXPORTER)));
     assert!(
         a.time_original
-            .as_deref()
+            .text()
             .unwrap()
             .contains("sysUpTime 10000 ms")
     );
