@@ -9,6 +9,7 @@
 set -euo pipefail
 records=${1:-2000000}
 work=${2:-$(mktemp -d)}
+mkdir -p "$work"
 root=$(cd "$(dirname "$0")/.." && pwd)
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/hoptrace-target}"
 for t in nfcapd nfdump hyperfine python3; do

@@ -1,4 +1,4 @@
-//! hoptrace reads packet captures (and, later, flow logs), reconstructs the path a
+//! hoptrace reads packet captures and flow logs, reconstructs the path a
 //! specified communication took, attributes every hop to a provider and a jurisdiction, and
 //! writes the disclosure Article 30 of the Budapest Convention asks for.
 //!
@@ -7,7 +7,9 @@
 //! locators; [`decode`] turns frame bytes into [`PacketFacts`](decode::PacketFacts), one per
 //! IP layer, with every tunnel and shim kept; [`flow`] groups packets into bidirectional
 //! flows with a merge that is associative, so tables built in parallel or in separate runs
-//! combine exactly; [`report`] writes flow tables (CSV, JSON lines, Parquet). [`pipeline`]
+//! combine exactly; [`records`] reads flow logs and flow exports (NetFlow v5/v9/IPFIX,
+//! Zeek conn.log, cloud flow logs, nfdump and Argus tables) into one record model;
+//! [`enrich`] attributes addresses; [`report`] writes flow tables (CSV, JSON lines, Parquet). [`pipeline`]
 //! is the only module that runs several stages and the only user of rayon.
 //!
 //! ```

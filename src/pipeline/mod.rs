@@ -775,12 +775,26 @@ fn read_log(input: u32, data: &[u8], format: LogFormat, cfg: &FlowsConfig) -> Lo
             LogOut { read, exports }
         }
         f => {
-            let o = crate::records::TextOptions {
+            use crate::records as r;
+            let o = r::TextOptions {
                 vpc_fields: cfg.logs.vpc_fields.clone(),
                 utc_offset_s: cfg.logs.utc_offset_s,
             };
+            // Large logs in pieces at line boundaries: a parallel first pass finds each
+            // piece's first line and the headers before it, a second reads the pieces.
+            let ranges = r::piece_ranges(data, f, r::TEXT_PIECE_BYTES);
+            let scans: Vec<r::PieceScan<'_>> = ranges
+                .par_iter()
+                .map(|&(a, b)| r::scan_piece(&data[a..b], f))
+                .collect();
+            let pieces = r::plan_pieces(&ranges, &scans);
+            let reads: Vec<LogRead> = ranges
+                .par_iter()
+                .zip(pieces.par_iter())
+                .map(|(&(a, b), p)| r::read_piece(input, &data[a..b], p, f, &o))
+                .collect();
             LogOut {
-                read: crate::records::read_text(input, data, f, &o),
+                read: r::join_pieces(input, reads),
                 exports: Vec::new(),
             }
         }

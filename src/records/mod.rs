@@ -902,7 +902,8 @@ fn header_slot(format: LogFormat, line: &[u8]) -> Option<usize> {
     }
 }
 
-fn read_piece(
+/// Reads one piece of a text log.
+pub fn read_piece(
     input: u32,
     data: &[u8],
     piece: &TextPiece<'_>,
@@ -921,15 +922,82 @@ fn read_piece(
     }
 }
 
-/// Reads a text flow log of a known format. Logs larger than [`TEXT_PIECE_BYTES`] are cut
-/// at line boundaries and the pieces read in parallel (on the current rayon pool): a first
-/// pass counts each piece's lines and finds its header lines, so that every piece knows its
-/// first line number and the headers before it; the results are the same as one pass.
-pub fn read_text(input: u32, data: &[u8], format: LogFormat, o: &TextOptions) -> LogRead {
-    read_text_in_pieces(input, data, format, o, TEXT_PIECE_BYTES)
+/// Where to cut a text log into pieces of about `piece_bytes`, at line boundaries: the
+/// byte ranges, in order (one range for small logs and for formats that cannot be cut).
+pub fn piece_ranges(data: &[u8], format: LogFormat, piece_bytes: usize) -> Vec<(usize, usize)> {
+    let piece_bytes = piece_bytes.max(1);
+    if data.len() <= piece_bytes || format == LogFormat::AzureJson {
+        return vec![(0, data.len())];
+    }
+    let mut cuts = vec![0usize];
+    let mut at = piece_bytes;
+    while at < data.len() {
+        match data[at..].iter().position(|&b| b == b'\n') {
+            Some(i) if at + i + 1 < data.len() => {
+                cuts.push(at + i + 1);
+                at += i + 1 + piece_bytes;
+            }
+            _ => break,
+        }
+    }
+    cuts.push(data.len());
+    cuts.windows(2).map(|w| (w[0], w[1])).collect()
 }
 
-/// [`read_text`] with another piece size (the result does not depend on it).
+/// What the first pass learns of one piece: its lines and its last header line per slot.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PieceScan<'a> {
+    lines: u64,
+    slots: [Option<&'a [u8]>; 2],
+}
+
+/// The first pass over one piece (independent of the others).
+pub fn scan_piece(data: &[u8], format: LogFormat) -> PieceScan<'_> {
+    let mut s = PieceScan::default();
+    for (_, _, line) in lines(data) {
+        s.lines += 1;
+        if let Some(k) = header_slot(format, line) {
+            s.slots[k] = Some(line);
+        }
+    }
+    s
+}
+
+/// Each piece's first line number, byte offset and the header lines in force before it,
+/// from the first pass over every piece.
+pub fn plan_pieces<'a>(ranges: &[(usize, usize)], scans: &[PieceScan<'a>]) -> Vec<TextPiece<'a>> {
+    let mut pieces = Vec::with_capacity(ranges.len());
+    let (mut line0, mut held): (u64, [Option<&[u8]>; 2]) = (0, [None, None]);
+    for (&(a, _), scan) in ranges.iter().zip(scans) {
+        pieces.push(TextPiece {
+            line0,
+            off0: a as u64,
+            preamble: held.iter().flatten().copied().collect(),
+        });
+        line0 += scan.lines;
+        for (h, s) in held.iter_mut().zip(scan.slots) {
+            if s.is_some() {
+                *h = s;
+            }
+        }
+    }
+    pieces
+}
+
+/// Joins the pieces' results, in order, and checks the log's own summary.
+pub fn join_pieces(input: u32, reads: impl IntoIterator<Item = LogRead>) -> LogRead {
+    let mut all = LogRead::default();
+    for r in reads {
+        all.append(r);
+    }
+    all.check_declared(input);
+    all
+}
+
+/// Reads a text flow log of a known format in one thread, cut into pieces of about
+/// `piece_bytes` exactly as the pipeline cuts it for parallel reading (the pipeline runs
+/// the same steps, [`scan_piece`] and [`read_piece`], on its workers). The result does not
+/// depend on the piece size.
 pub fn read_text_in_pieces(
     input: u32,
     data: &[u8],
@@ -937,68 +1005,24 @@ pub fn read_text_in_pieces(
     o: &TextOptions,
     piece_bytes: usize,
 ) -> LogRead {
-    use rayon::prelude::*;
-    let piece_bytes = piece_bytes.max(1);
-    let mut out = if data.len() <= piece_bytes || format == LogFormat::AzureJson {
-        read_piece(input, data, &TextPiece::default(), format, o)
-    } else {
-        let mut cuts = vec![0usize];
-        let mut at = piece_bytes;
-        while at < data.len() {
-            match data[at..].iter().position(|&b| b == b'\n') {
-                Some(i) if at + i + 1 < data.len() => {
-                    cuts.push(at + i + 1);
-                    at += i + 1 + piece_bytes;
-                }
-                _ => break,
-            }
-        }
-        cuts.push(data.len());
-        let ranges: Vec<(usize, usize)> = cuts.windows(2).map(|w| (w[0], w[1])).collect();
-        // Pass 1: lines per piece and the last header line of each slot in it.
-        let scans: Vec<(u64, [Option<&[u8]>; 2])> = ranges
-            .par_iter()
-            .map(|&(a, b)| {
-                let mut n = 0u64;
-                let mut slots: [Option<&[u8]>; 2] = [None, None];
-                for (_, _, line) in lines(&data[a..b]) {
-                    n += 1;
-                    if let Some(k) = header_slot(format, line) {
-                        slots[k] = Some(line);
-                    }
-                }
-                (n, slots)
-            })
-            .collect();
-        let mut pieces = Vec::with_capacity(ranges.len());
-        let (mut line0, mut held): (u64, [Option<&[u8]>; 2]) = (0, [None, None]);
-        for (&(a, _), (n, slots)) in ranges.iter().zip(&scans) {
-            pieces.push(TextPiece {
-                line0,
-                off0: a as u64,
-                preamble: held.iter().flatten().copied().collect(),
-            });
-            line0 += n;
-            for k in 0..2 {
-                if slots[k].is_some() {
-                    held[k] = slots[k];
-                }
-            }
-        }
-        // Pass 2: read the pieces in parallel, append in order.
-        let reads: Vec<LogRead> = ranges
-            .par_iter()
-            .zip(pieces.par_iter())
-            .map(|(&(a, b), piece)| read_piece(input, &data[a..b], piece, format, o))
-            .collect();
-        let mut all = LogRead::default();
-        for r in reads {
-            all.append(r);
-        }
-        all
-    };
-    out.check_declared(input);
-    out
+    let ranges = piece_ranges(data, format, piece_bytes);
+    let scans: Vec<PieceScan<'_>> = ranges
+        .iter()
+        .map(|&(a, b)| scan_piece(&data[a..b], format))
+        .collect();
+    let pieces = plan_pieces(&ranges, &scans);
+    join_pieces(
+        input,
+        ranges
+            .iter()
+            .zip(&pieces)
+            .map(|(&(a, b), p)| read_piece(input, &data[a..b], p, format, o)),
+    )
+}
+
+/// [`read_text_in_pieces`] with one piece.
+pub fn read_text(input: u32, data: &[u8], format: LogFormat, o: &TextOptions) -> LogRead {
+    read_text_in_pieces(input, data, format, o, usize::MAX)
 }
 
 /// Splits `data` into lines with their 1-based numbers and byte offsets (a final line
