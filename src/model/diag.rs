@@ -62,10 +62,18 @@ pub enum SkipReason {
     /// Informational: a NetFlow v9 header whose record count disagrees with the records
     /// the datagram holds (they are all read); detail = the count the header declared.
     ExportCountMismatch,
+    /// Informational: an export datagram whose export time is more than 10 minutes from
+    /// the time it was captured (the exporter's clock, and so its record times, are off);
+    /// detail 1 = ahead, 2 = behind.
+    ExportClockSkew,
+    /// Informational: flow records whose end lies more than a day before, or over ten
+    /// minutes after, their export time (the record is kept, its times as derived);
+    /// detail 1 = before, 2 = after.
+    RecordTimeFarFromExport,
 }
 
 impl SkipReason {
-    const ALL: [SkipReason; 21] = [
+    const ALL: [SkipReason; 23] = [
         SkipReason::TruncatedRecord,
         SkipReason::BadRecordLength,
         SkipReason::UnreadableBytes,
@@ -87,6 +95,8 @@ impl SkipReason {
         SkipReason::LogNoData,
         SkipReason::LogSkipData,
         SkipReason::ExportCountMismatch,
+        SkipReason::ExportClockSkew,
+        SkipReason::RecordTimeFarFromExport,
     ];
 
     /// A stable number for files (the position in the list above; new reasons go last).
@@ -110,6 +120,8 @@ impl SkipReason {
                 | SkipReason::TimestampBackwards
                 | SkipReason::LogNoData
                 | SkipReason::ExportCountMismatch
+                | SkipReason::ExportClockSkew
+                | SkipReason::RecordTimeFarFromExport
         )
     }
 
@@ -137,6 +149,8 @@ impl SkipReason {
             SkipReason::LogNoData => "log_nodata",
             SkipReason::LogSkipData => "log_skipdata",
             SkipReason::ExportCountMismatch => "export_count_mismatch",
+            SkipReason::ExportClockSkew => "export_clock_skew",
+            SkipReason::RecordTimeFarFromExport => "record_time_far_from_export",
         }
     }
 
@@ -152,6 +166,22 @@ impl SkipReason {
             SkipReason::BadExport => Some(bad_export_name(detail).to_string()),
             SkipReason::NoTemplate => Some(format!("template {detail}")),
             SkipReason::ExportCountMismatch => Some(format!("header says {detail} records")),
+            SkipReason::RecordTimeFarFromExport => Some(
+                if detail == 1 {
+                    "ends over a day before its export"
+                } else {
+                    "ends after its export"
+                }
+                .to_string(),
+            ),
+            SkipReason::ExportClockSkew => Some(
+                if detail == 1 {
+                    "exporter clock over 10 minutes ahead of the capture"
+                } else {
+                    "exporter clock over 10 minutes behind the capture"
+                }
+                .to_string(),
+            ),
             _ => None,
         }
     }

@@ -525,8 +525,8 @@ fn pair_scope(r: &FlowRecord) -> (u32, Option<Addr>, Option<u32>, Option<&str>) 
 /// VPC interface, or input), have opposite directions of the same addresses, ports and
 /// protocol, and their time spans overlap or lie closer than the protocol's idle timeout.
 /// The originator is the sender of a SYN without ACK, else the earlier record, else (same
-/// start) the one sending to the lower port; each record pairs at most once, with the
-/// nearest eligible reverse record in time.
+/// start) the one sending to a well-known port (below 1024), else the first in the
+/// export; each record pairs at most once, with the nearest eligible reverse record in time.
 ///
 /// Cost: one hash per record and two sorts of small keys (n log n); records move twice.
 pub fn pair(mut records: Vec<FlowRecord>, cfg: &FlowConfig) -> RecordSet {
@@ -590,10 +590,11 @@ pub fn pair(mut records: Vec<FlowRecord>, cfg: &FlowConfig) -> RecordSet {
                 taken[j] = true;
                 let (x, y) = (&records[i], &records[j]);
                 let syn = |r: &FlowRecord| r.fwd.tcp_flags & 0x12 == 0x02;
+                // On the same start, the one sending to a well-known service port.
                 let swap = if syn(x) != syn(y) {
                     syn(y)
                 } else {
-                    x.start == y.start && y.dport < y.sport && x.dport > x.sport
+                    x.start == y.start && y.dport < 1024 && y.dport < y.sport && x.dport > x.sport
                 };
                 if swap {
                     partner[j] = i as u32;

@@ -66,6 +66,9 @@ impl Default for Limits {
     }
 }
 
+/// Export times further than this from the capture time of their datagram are noted.
+pub const CLOCK_SKEW_NOTE_S: i64 = 600;
+
 /// One export datagram as found: where, when it was captured, and who sent it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Export {
@@ -270,6 +273,24 @@ impl Collector {
             diag.add(SkipReason::BadExport, bad::SHORT, size, e.at);
             return;
         }
+        // An exporter whose clock is far from the capture's: its record times (derived
+        // from the export time) are off by as much; note it once per datagram.
+        let export_secs = match be16(b, 0) {
+            5 | 9 => Some(i64::from(be32(b, 8))),
+            10 => Some(i64::from(be32(b, 4))),
+            _ => None,
+        };
+        if let (Some(x), Some(c)) = (export_secs, e.captured) {
+            let skew = x - c.0.div_euclid(1_000_000_000);
+            if skew.abs() > CLOCK_SKEW_NOTE_S {
+                diag.add(
+                    SkipReason::ExportClockSkew,
+                    u32::from(skew < 0) + 1,
+                    0,
+                    e.at,
+                );
+            }
+        }
         match be16(b, 0) {
             5 => {
                 // A datagram may hold several v5 exports one after another (a collector that
@@ -385,6 +406,7 @@ impl Collector {
             f.routing.dst_mask = Some(r[45]);
             f.routing.exporter = e.exporter.map(|x| x.0);
             f.sampling = (sampling > 1).then_some(u32::from(sampling));
+            note_far_times(&f, export_ns, diag);
             out.push(f);
         }
         count as u32
@@ -805,10 +827,28 @@ impl Collector {
                 continue;
             }
             if let Some(r) = flow_record(scope, &vals, h, at, exporter, record_no) {
+                note_far_times(&r, h.export_ns, diag);
                 out.push(r);
             }
         }
         record_no
+    }
+}
+
+/// Notes a record whose end is more than a day before, or over ten minutes after, the time
+/// it was exported: exporters send a flow soon after it ends, so such times (or the
+/// exporter's clock) cannot be taken at face value.
+fn note_far_times(r: &FlowRecord, export_ns: i64, diag: &mut Diagnostics) {
+    const DAY: i64 = 86_400 * 1_000_000_000;
+    const TEN_MIN: i64 = 600 * 1_000_000_000;
+    let d = r.end.0.saturating_sub(export_ns);
+    if !(-DAY..=TEN_MIN).contains(&d) {
+        diag.add(
+            SkipReason::RecordTimeFarFromExport,
+            if d > 0 { 2 } else { 1 },
+            0,
+            r.loc.at,
+        );
     }
 }
 

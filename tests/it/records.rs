@@ -751,3 +751,27 @@ fn damaged_logs_never_panic_and_every_line_is_accounted_for() {
         )
         .unwrap();
 }
+
+#[test]
+fn exporter_clocks_and_record_times_far_from_the_export_are_noted() {
+    // Captured an hour after its export time, with a record that ended two days earlier
+    // by the exporter's uptime.
+    let mut old = V5Record::tcp([10, 0, 0, 1], 40000, [192, 0, 2, 9], 443);
+    old.first_last = (1_000, 2_000);
+    let d = Dir::new();
+    let p = d.write(
+        "skew.pcap",
+        &capture_of(&[(T0 + 3600, EXPORTER, &v5(2 * 86_400_000 + 5_000, T0, &[old]))]),
+    );
+    let (recs, diag) = records_of(p);
+    assert_eq!(recs.len(), 1, "the record is kept");
+    assert!(!diag.has_problems(), "notes, not warnings");
+    assert_eq!(diag.count(SkipReason::ExportClockSkew), 1);
+    assert_eq!(diag.count(SkipReason::RecordTimeFarFromExport), 1);
+    let e = diag.entries();
+    assert!(
+        e.iter()
+            .any(|x| x.0 == SkipReason::ExportClockSkew && x.1 == 2),
+        "behind"
+    );
+}
