@@ -58,6 +58,7 @@
 pub mod decode;
 pub mod enrich;
 pub mod flow;
+pub mod hops;
 pub mod ingest;
 pub mod model;
 pub mod pipeline;

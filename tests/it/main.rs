@@ -19,6 +19,8 @@ mod enrich_cli;
 mod determinism;
 // Random and mutated input never panics.
 mod robustness;
+// Finding the communication a request names (hops::find).
+mod hops;
 // Flow logs and flow exports: NetFlow v5/v9/IPFIX, Zeek conn.log, VPC flow logs.
 mod records;
 // Real captures and reference outputs from ../shared/data (HOPTRACE_SHARED_DATA).

@@ -1,0 +1,275 @@
+//! Hops: the communication a preservation request names, found in the evidence.
+//!
+//! A [`Query`] names a communication the way an Art. 29 request does: an address, perhaps a
+//! port, a peer and a protocol, a time (with its original offset) and a window around it, or
+//! a Community ID. [`find`] looks for it among the flows rebuilt from packets and the flow
+//! records, and groups what it finds into [`Candidate`] communications: the same 5-tuple
+//! within the window, seen by one or several inputs (vantage points), with the clock offset
+//! between them estimated. One candidate is the communication; several mean the query is
+//! ambiguous and the caller lists them, with their Community IDs, instead of guessing.
+//!
+//! This module knows flows and records, never bytes or files; it does not attribute
+//! addresses (that is `enrich`) nor write anything (that is `report`).
+
+use crate::flow::{Flow, community_id};
+use crate::model::{Addr, Proto, Timestamp};
+use crate::records::FlowRecord;
+use std::net::IpAddr;
+
+/// A time as the request gave it: the instant in UTC and the text with its offset.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueryTime {
+    /// The instant, UTC.
+    pub utc: Timestamp,
+    /// The text as given (`2026-03-01T11:15:07+01:00`).
+    pub original: String,
+}
+
+impl QueryTime {
+    /// Parses RFC 3339 text with an offset (or `Z`); `None` when it is not RFC 3339.
+    pub fn parse(s: &str) -> Option<QueryTime> {
+        Some(QueryTime {
+            utc: Timestamp::parse_rfc3339(s)?,
+            original: s.trim().to_string(),
+        })
+    }
+}
+
+/// The communication a request names. Unset fields match anything.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Query {
+    /// An address of the communication (either end).
+    pub ip: IpAddr,
+    /// The port at `ip`.
+    pub port: Option<u16>,
+    /// The address at the other end.
+    pub peer: Option<IpAddr>,
+    /// The transport protocol.
+    pub proto: Option<Proto>,
+    /// When it happened.
+    pub at: Option<QueryTime>,
+    /// How far from `at` (either side) the communication may lie, in nanoseconds.
+    pub window: i64,
+    /// Its Community ID, when the request gives one.
+    pub community_id: Option<String>,
+}
+
+impl Query {
+    /// A query for everything at `ip`, with a 300-second window.
+    pub fn new(ip: IpAddr) -> Query {
+        Query {
+            ip,
+            port: None,
+            peer: None,
+            proto: None,
+            at: None,
+            window: 300 * 1_000_000_000,
+            community_id: None,
+        }
+    }
+
+    /// True when an observation with these ends, protocol, span and Community ID matches.
+    fn matches(&self, o: &Observation) -> bool {
+        let ends = [
+            (o.orig.0, o.orig.1, o.resp.0),
+            (o.resp.0, o.resp.1, o.orig.0),
+        ];
+        let ip = addr(self.ip);
+        let end_ok = ends.iter().any(|&(a, p, other)| {
+            a == ip
+                && self.port.is_none_or(|q| q == p)
+                && self.peer.is_none_or(|q| addr(q) == other)
+        });
+        let proto_ok = self
+            .proto
+            .is_none_or(|p| p == o.proto || (p.is_icmp() && o.proto.is_icmp()));
+        let time_ok = self.at.as_ref().is_none_or(|t| {
+            o.first.0 <= t.utc.0.saturating_add(self.window)
+                && o.last.0 >= t.utc.0.saturating_sub(self.window)
+        });
+        let cid_ok = self
+            .community_id
+            .as_deref()
+            .is_none_or(|c| c == o.community_id);
+        end_ok && proto_ok && time_ok && cid_ok
+    }
+}
+
+fn addr(ip: IpAddr) -> Addr {
+    match ip {
+        IpAddr::V4(a) => Addr::v4(a.octets()),
+        IpAddr::V6(a) => Addr::v6(a.octets()),
+    }
+}
+
+/// What an observation is: a flow from packets or a flow record, by its position in the
+/// run's output order of each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Seen {
+    /// The n-th flow (in the run's flow output order).
+    Flow(usize),
+    /// The n-th flow record (in the run's record order).
+    Record(usize),
+}
+
+/// The evidence of one vantage point: the flows and flow records of one capture set (one
+/// run of the flow stage; its inputs are read as one sequence, a rotated capture say).
+#[derive(Clone, Copy, Debug)]
+pub struct Evidence<'a> {
+    /// The vantage point's number, as the caller numbers them.
+    pub vantage: u32,
+    /// Its flows, in the run's output order.
+    pub flows: &'a [Flow],
+    /// Its flow records.
+    pub records: &'a [FlowRecord],
+}
+
+/// One vantage point's view of the communication.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Observation {
+    /// The vantage point that saw it.
+    pub vantage: u32,
+    /// Which flow or record of that vantage point's evidence.
+    pub seen: Seen,
+    /// The input (of that vantage point's run) it came from.
+    pub input: u32,
+    /// Originator address and port, as this observation saw them.
+    pub orig: (Addr, u16),
+    /// Responder address and port.
+    pub resp: (Addr, u16),
+    /// Transport protocol.
+    pub proto: Proto,
+    /// First and last time, by this input's clock.
+    pub first: Timestamp,
+    /// Last time.
+    pub last: Timestamp,
+    /// Community ID v1.
+    pub community_id: String,
+}
+
+/// One communication the query may mean: its observations, grouped by Community ID and
+/// time, with every input that saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Candidate {
+    /// Community ID v1 of its 5-tuple.
+    pub community_id: String,
+    /// Originator, as the earliest observation saw it.
+    pub orig: (Addr, u16),
+    /// Responder.
+    pub resp: (Addr, u16),
+    /// Transport protocol.
+    pub proto: Proto,
+    /// Earliest first time over the observations (each by its own input's clock).
+    pub first: Timestamp,
+    /// Latest last time.
+    pub last: Timestamp,
+    /// The observations, earliest first.
+    pub observations: Vec<Observation>,
+}
+
+impl Candidate {
+    /// The vantage points that saw it, in order of their first observation, each with its
+    /// clock offset (seconds) against the first, estimated from the start of the same
+    /// communication: positive when that vantage point's clock runs ahead (or it saw the
+    /// communication start later, as a point further along the path does).
+    pub fn vantage_points(&self) -> Vec<(u32, f64)> {
+        let mut out: Vec<(u32, Timestamp)> = Vec::new();
+        for o in &self.observations {
+            if !out.iter().any(|(v, _)| *v == o.vantage) {
+                out.push((o.vantage, o.first));
+            }
+        }
+        let base = out.first().map_or(0, |(_, t)| t.0);
+        out.into_iter()
+            .map(|(i, t)| (i, (t.0 - base) as f64 / 1e9))
+            .collect()
+    }
+}
+
+fn of_flow(vantage: u32, i: usize, f: &Flow) -> Observation {
+    let o = f.orig_side();
+    let (a, b) = (f.key.endpoint(o), f.key.endpoint(o.other()));
+    let last = f.dir[0].last.max(f.dir[1].last);
+    Observation {
+        vantage,
+        seen: Seen::Flow(i),
+        input: f.first_loc.input,
+        orig: (a.addr, a.port),
+        resp: (b.addr, b.port),
+        proto: f.key.proto,
+        first: f.first_ts(),
+        last,
+        community_id: community_id(&f.key, 0),
+    }
+}
+
+fn of_record(vantage: u32, i: usize, r: &FlowRecord) -> Option<Observation> {
+    Some(Observation {
+        vantage,
+        seen: Seen::Record(i),
+        input: r.loc.at.input,
+        orig: (r.src, r.sport),
+        resp: (r.dst, r.dport),
+        proto: r.proto,
+        first: r.start,
+        last: r.end,
+        community_id: r.community_id()?,
+    })
+}
+
+/// Finds the communications `q` may mean in the evidence of every vantage point (flows,
+/// tunnel carriers included, and flow records). Observations of the same 5-tuple
+/// (Community ID) whose spans lie within the query's window of each other form one
+/// candidate, whichever vantage point saw them; candidates come out earliest first.
+pub fn find(evidence: &[Evidence<'_>], q: &Query) -> Vec<Candidate> {
+    let mut seen: Vec<Observation> = Vec::new();
+    for e in evidence {
+        seen.extend(
+            e.flows
+                .iter()
+                .enumerate()
+                .map(|(i, f)| of_flow(e.vantage, i, f))
+                .filter(|o| q.matches(o)),
+        );
+        seen.extend(
+            e.records
+                .iter()
+                .enumerate()
+                .filter_map(|(i, r)| of_record(e.vantage, i, r))
+                .filter(|o| q.matches(o)),
+        );
+    }
+    let order = |o: &Observation| (o.first, o.vantage, o.input, o.seen);
+    seen.sort_by(|a, b| (&a.community_id, order(a)).cmp(&(&b.community_id, order(b))));
+    let mut out: Vec<Candidate> = Vec::new();
+    for o in seen {
+        match out.last_mut() {
+            Some(c)
+                if c.community_id == o.community_id
+                    && o.first.0 <= c.last.0.saturating_add(q.window) =>
+            {
+                c.first = c.first.min(o.first);
+                c.last = c.last.max(o.last);
+                c.observations.push(o);
+            }
+            _ => out.push(Candidate {
+                community_id: o.community_id.clone(),
+                orig: o.orig,
+                resp: o.resp,
+                proto: o.proto,
+                first: o.first,
+                last: o.last,
+                observations: vec![o],
+            }),
+        }
+    }
+    for c in &mut out {
+        c.observations.sort_by_key(order);
+        if let Some(o) = c.observations.first() {
+            c.orig = o.orig;
+            c.resp = o.resp;
+        }
+    }
+    out.sort_by(|a, b| (a.first, &a.community_id).cmp(&(b.first, &b.community_id)));
+    out
+}
