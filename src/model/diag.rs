@@ -162,7 +162,7 @@ impl SkipReason {
                 Layer::from_u32(detail).map(|l| l.name().to_string())
             }
             SkipReason::NotIp => Some(not_ip_name(detail)),
-            SkipReason::BadLogLine => Some(bad_line_name(detail).to_string()),
+            SkipReason::BadLogLine => Some(crate::records::bad::name(detail).to_string()),
             SkipReason::BadExport => Some(bad_export_name(detail).to_string()),
             SkipReason::NoTemplate => Some(format!("template {detail}")),
             SkipReason::ExportCountMismatch => Some(format!("header says {detail} records")),
@@ -184,31 +184,6 @@ impl SkipReason {
             ),
             _ => None,
         }
-    }
-}
-
-/// Names the detail of [`SkipReason::BadLogLine`] (codes of the flow-log readers).
-fn bad_line_name(detail: u32) -> &'static str {
-    match detail {
-        1 | 11 => "wrong number of fields",
-        2 | 12 => "bad timestamp",
-        3 | 13 => "bad address",
-        4 | 14 => "bad number",
-        5 => "no #fields header before the line, or not a JSON object",
-        6 => "not JSON",
-        15 => "no format: give the field list of a log without a header line",
-        21 => "wrong number of fields",
-        22 => "bad timestamp (a time without a date: run ra with -u)",
-        23 => "bad address",
-        24 => "bad number",
-        25 => "the table's summary counts other flows than its rows",
-        26 => "port written as an unknown service name (run ra with -n)",
-        31 => "not JSON, or not a flow log entry",
-        32 => "bad address",
-        33 => "bad timestamp",
-        34 => "flow tuple with the wrong number of fields",
-        35 => "bad number",
-        _ => "unreadable line",
     }
 }
 

@@ -6,24 +6,11 @@
 //! both directions' counters (version 2 and VNet logs) for one interval of one flow.
 
 use super::{
-    FlowRecord, LogRead, RecordKind, RecordLoc, TextPiece, TimeOriginal, parse_addr, parse_epoch,
+    FlowRecord, LogRead, RecordKind, RecordLoc, TextPiece, TimeOriginal, bad, parse_addr,
+    parse_epoch,
 };
 use crate::model::{Locator, Proto, SkipReason, Timestamp};
 use serde_json::Value;
-
-/// Detail values of [`SkipReason::BadLogLine`] for cloud logs.
-pub mod bad {
-    /// Not JSON, or not the expected document.
-    pub const JSON: u32 = 31;
-    /// A missing or unreadable address.
-    pub const ADDRESS: u32 = 32;
-    /// A missing or unreadable time.
-    pub const TIMESTAMP: u32 = 33;
-    /// A flow tuple with the wrong number of fields.
-    pub const TUPLE: u32 = 34;
-    /// A number that is not a number.
-    pub const NUMBER: u32 = 35;
-}
 
 /// True when a JSON line is a GCP VPC flow log entry.
 pub fn is_gcp(line: &str) -> bool {
@@ -54,31 +41,16 @@ fn num(v: &Value) -> Option<u64> {
 /// Reads GCP VPC flow log entries, one JSON object per line.
 pub fn read_gcp(input: u32, data: &[u8], piece: &TextPiece<'_>) -> LogRead {
     let mut out = LogRead::default();
-    for (n, off, line) in piece.lines(data) {
-        let at = Locator {
-            input,
-            interface: 0,
-            frame: n,
-            offset: off,
-        };
+    for (at, line) in piece.located(input, data) {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
         out.units += 1;
         let Ok(v) = serde_json::from_slice::<Value>(line) else {
-            out.diag
-                .add(SkipReason::BadLogLine, bad::JSON, line.len() as u64, at);
+            out.bad(bad::JSON, line.len(), at);
             continue;
         };
-        match gcp_record(&v, RecordLoc { at, record: 0 }) {
-            Ok(r) => {
-                out.note_time(r.start, r.end);
-                out.records.push(r);
-            }
-            Err(d) => out
-                .diag
-                .add(SkipReason::BadLogLine, d, line.len() as u64, at),
-        }
+        out.keep(gcp_record(&v, RecordLoc { at, record: 0 }), line.len(), at)
     }
     out
 }
@@ -225,26 +197,20 @@ pub fn read_azure(input: u32, data: &[u8]) -> LogRead {
                 let at = Locator { ..at0 };
                 let loc = RecordLoc { at, record: n };
                 let Some(text) = t.as_str() else {
-                    out.diag.add(SkipReason::BadLogLine, bad::TUPLE, 0, at);
+                    out.bad(bad::TUPLE, 0, at);
                     continue;
                 };
-                match azure_tuple(text, vnet_log, version, loc) {
-                    Ok(mut r) => {
-                        r.routing.interface_id = Some(if mac.is_empty() {
-                            resource.to_string()
-                        } else {
-                            format!("{resource} mac {mac}")
-                        });
-                        r.status = Some(
-                            format!("{}; rule {rule}", r.status.as_deref().unwrap_or("")).into(),
-                        );
-                        out.note_time(r.start, r.end);
-                        out.records.push(r);
-                    }
-                    Err(d) => out
-                        .diag
-                        .add(SkipReason::BadLogLine, d, text.len() as u64, at),
-                }
+                let r = azure_tuple(text, vnet_log, version, loc).map(|mut r| {
+                    r.routing.interface_id = Some(if mac.is_empty() {
+                        resource.to_string()
+                    } else {
+                        format!("{resource} mac {mac}")
+                    });
+                    r.status =
+                        Some(format!("{}; rule {rule}", r.status.as_deref().unwrap_or("")).into());
+                    r
+                });
+                out.keep(r, text.len(), at);
             }
         }
     }

@@ -6,25 +6,10 @@
 //! and the record keeps the text as written together with the offset used.
 
 use super::{
-    FlowRecord, LogRead, RecordKind, RecordLoc, TextPiece, TimeOriginal, parse_addr, parse_epoch,
+    FlowRecord, LogRead, RecordKind, RecordLoc, TextPiece, TimeOriginal, bad, parse_addr,
+    parse_epoch,
 };
-use crate::model::{Locator, Proto, SkipReason, Timestamp};
-
-/// Detail values of [`SkipReason::BadLogLine`] for these tables.
-pub mod bad {
-    /// Another number of fields than the header.
-    pub const FIELD_COUNT: u32 = 21;
-    /// A time that is not a date and time (Argus' default `%T` format has no date).
-    pub const TIMESTAMP: u32 = 22;
-    /// An address that is not an IP address.
-    pub const ADDRESS: u32 = 23;
-    /// A number that is not a number.
-    pub const NUMBER: u32 = 24;
-    /// The table's own summary disagrees with the rows read (nfdump's `Summary` flows).
-    pub const SUMMARY: u32 = 25;
-    /// A port written as a service name hoptrace does not know (run `ra` with `-n`).
-    pub const SERVICE_NAME: u32 = 26;
-}
+use crate::model::{Proto, SkipReason, Timestamp};
 
 /// True when a line is nfdump's CSV header.
 pub fn is_nfdump_header(line: &str) -> bool {
@@ -149,13 +134,7 @@ pub fn read_nfdump(input: u32, data: &[u8], piece: &TextPiece<'_>, offset_s: i64
     let mut out = LogRead::default();
     let mut head: Option<Header> = None;
     let mut in_summary = false;
-    for (n, off, line) in piece.lines(data) {
-        let at = Locator {
-            input,
-            interface: 0,
-            frame: n,
-            offset: off,
-        };
+    for (at, line) in piece.located(input, data) {
         let text = String::from_utf8_lossy(line);
         let text = text.trim();
         if text.is_empty() {
@@ -196,15 +175,11 @@ pub fn read_nfdump(input: u32, data: &[u8], piece: &TextPiece<'_>, offset_s: i64
             );
             continue;
         }
-        match nfdump_record(&v, h, RecordLoc { at, record: 0 }, offset_s) {
-            Ok(r) => {
-                out.note_time(r.start, r.end);
-                out.records.push(r);
-            }
-            Err(d) => out
-                .diag
-                .add(SkipReason::BadLogLine, d, line.len() as u64, at),
-        }
+        out.keep(
+            nfdump_record(&v, h, RecordLoc { at, record: 0 }, offset_s),
+            line.len(),
+            at,
+        )
     }
     out
 }
@@ -297,13 +272,7 @@ fn nfdump_record(v: &[&str], h: &Header, loc: RecordLoc, offset_s: i64) -> Resul
 pub fn read_argus(input: u32, data: &[u8], piece: &TextPiece<'_>, offset_s: i64) -> LogRead {
     let mut out = LogRead::default();
     let mut head: Option<(Header, char)> = None;
-    for (n, off, line) in piece.lines(data) {
-        let at = Locator {
-            input,
-            interface: 0,
-            frame: n,
-            offset: off,
-        };
+    for (at, line) in piece.located(input, data) {
         let text = String::from_utf8_lossy(line);
         if text.trim().is_empty() {
             continue;
@@ -339,15 +308,11 @@ pub fn read_argus(input: u32, data: &[u8], piece: &TextPiece<'_>, offset_s: i64)
                 .add(SkipReason::LogNoData, 1, line.len() as u64, at);
             continue;
         }
-        match argus_record(&v, h, RecordLoc { at, record: 0 }, offset_s) {
-            Ok(r) => {
-                out.note_time(r.start, r.end);
-                out.records.push(r);
-            }
-            Err(e) => out
-                .diag
-                .add(SkipReason::BadLogLine, e, line.len() as u64, at),
-        }
+        out.keep(
+            argus_record(&v, h, RecordLoc { at, record: 0 }, offset_s),
+            line.len(),
+            at,
+        )
     }
     out
 }

@@ -18,6 +18,49 @@ pub mod vpc;
 pub mod zeek;
 
 use crate::flow::{FlowConfig, FlowKey};
+
+/// Detail codes of [`SkipReason::BadLogLine`](crate::model::SkipReason::BadLogLine), shared
+/// by every text-log reader.
+pub mod bad {
+    /// Another number of fields than the header or format says.
+    pub const FIELD_COUNT: u32 = 1;
+    /// A time that does not parse (Zeek's masked `XXXXXXXXXX.XXXXXX`; a time of day
+    /// without a date, as Argus' default format writes it).
+    pub const TIMESTAMP: u32 = 2;
+    /// An address that is not an IP address.
+    pub const ADDRESS: u32 = 3;
+    /// A port, count or duration that is not a number.
+    pub const NUMBER: u32 = 4;
+    /// A data line before any header that says what its fields are.
+    pub const NO_HEADER: u32 = 5;
+    /// A line or document that is not JSON, or not the expected entry.
+    pub const JSON: u32 = 6;
+    /// A VPC log without a header and without `--vpc-fields`.
+    pub const FORMAT: u32 = 7;
+    /// The log's own summary counts other rows than it holds (nfdump's `Summary`).
+    pub const SUMMARY: u32 = 8;
+    /// A port written as a service name hoptrace does not know (`ra` without `-n`).
+    pub const SERVICE_NAME: u32 = 9;
+    /// An Azure flow tuple with the wrong number of fields.
+    pub const TUPLE: u32 = 10;
+
+    /// What a code means, for summaries.
+    pub fn name(code: u32) -> &'static str {
+        match code {
+            FIELD_COUNT => "wrong number of fields",
+            TIMESTAMP => "bad timestamp (for ra tables: a time without a date, use ra -u)",
+            ADDRESS => "bad address",
+            NUMBER => "bad number",
+            NO_HEADER => "no header before the line says what its fields are",
+            JSON => "not JSON, or not a flow log entry",
+            FORMAT => "no format: give the field list of a log without a header line",
+            SUMMARY => "the log's summary counts other rows than it holds",
+            SERVICE_NAME => "port written as an unknown service name (run ra with -n)",
+            TUPLE => "flow tuple with the wrong number of fields",
+            _ => "unreadable line",
+        }
+    }
+}
 use crate::model::{Addr, BinReader, BinWriter, Locator, Proto, Timestamp};
 
 /// Which kind of evidence a record came from.
@@ -803,6 +846,27 @@ pub struct LogRead {
 }
 
 impl LogRead {
+    /// Keeps a record read from a line, or counts the line under the reader's code.
+    pub fn keep(&mut self, r: Result<FlowRecord, u32>, line_len: usize, at: Locator) {
+        match r {
+            Ok(r) => {
+                self.note_time(r.start, r.end);
+                self.records.push(r);
+            }
+            Err(code) => self.bad(code, line_len, at),
+        }
+    }
+
+    /// Counts a line that could not be read.
+    pub fn bad(&mut self, code: u32, line_len: usize, at: Locator) {
+        self.diag.add(
+            crate::model::SkipReason::BadLogLine,
+            code,
+            line_len as u64,
+            at,
+        );
+    }
+
     /// Appends what the next piece of the same input gave.
     pub fn append(&mut self, later: LogRead) {
         self.records.extend(later.records);
@@ -824,12 +888,8 @@ impl LogRead {
                 input,
                 ..Locator::default()
             };
-            self.diag.add(
-                crate::model::SkipReason::BadLogLine,
-                csvlog::bad::SUMMARY,
-                0,
-                at,
-            );
+            self.diag
+                .add(crate::model::SkipReason::BadLogLine, bad::SUMMARY, 0, at);
         }
     }
 
@@ -864,6 +924,29 @@ pub struct TextPiece<'a> {
 }
 
 impl<'a> TextPiece<'a> {
+    /// The piece's lines with their locators in `input` (frame = line number), after the
+    /// preamble (numbered 0).
+    pub fn located<'d>(
+        &self,
+        input: u32,
+        data: &'d [u8],
+    ) -> impl Iterator<Item = (Locator, &'d [u8])> + use<'a, 'd>
+    where
+        'a: 'd,
+    {
+        self.lines(data).map(move |(n, off, line)| {
+            (
+                Locator {
+                    input,
+                    interface: 0,
+                    frame: n,
+                    offset: off,
+                },
+                line,
+            )
+        })
+    }
+
     /// The piece's lines with input-wide numbers and offsets, after the preamble (numbered 0).
     pub fn lines<'d>(
         &self,

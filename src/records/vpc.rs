@@ -8,8 +8,8 @@
 //! the interval) are counted as notes; `SKIPDATA` records (the provider's own logging
 //! skipped records in the interval) are counted as evidence that is missing at the source.
 
-use super::{FlowRecord, LogRead, RecordKind, RecordLoc, TextPiece, TimeOriginal, parse_addr};
-use crate::model::{Locator, Proto, SkipReason, Timestamp};
+use super::{FlowRecord, LogRead, RecordKind, RecordLoc, TextPiece, TimeOriginal, bad, parse_addr};
+use crate::model::{Proto, SkipReason, Timestamp};
 
 /// The field names of the default format (version 2).
 pub const DEFAULT_FIELDS: [&str; 14] = [
@@ -29,35 +29,8 @@ pub const DEFAULT_FIELDS: [&str; 14] = [
     "log-status",
 ];
 
-/// Detail values of [`SkipReason::BadLogLine`] for VPC logs.
-pub mod bad {
-    /// The line has another number of fields than the format.
-    pub const FIELD_COUNT: u32 = 11;
-    /// `start` or `end` is not a number of seconds.
-    pub const TIMESTAMP: u32 = 12;
-    /// An address is not an IP address.
-    pub const ADDRESS: u32 = 13;
-    /// A port, count or protocol is not a number.
-    pub const NUMBER: u32 = 14;
-    /// The format lacks `srcaddr`, `dstaddr`, `start` or `end`.
-    pub const FORMAT: u32 = 15;
-}
-
-const KNOWN: [&str; 29] = [
-    "version",
-    "account-id",
-    "interface-id",
-    "srcaddr",
-    "dstaddr",
-    "srcport",
-    "dstport",
-    "protocol",
-    "packets",
-    "bytes",
-    "start",
-    "end",
-    "action",
-    "log-status",
+/// The fields of versions 3 to 5, after the default format's.
+const LATER_FIELDS: [&str; 15] = [
     "vpc-id",
     "subnet-id",
     "instance-id",
@@ -80,9 +53,12 @@ const KNOWN: [&str; 29] = [
 pub fn is_header(line: &str) -> bool {
     let toks: Vec<&str> = line.split_ascii_whitespace().collect();
     toks.len() >= 4
-        && toks
-            .iter()
-            .all(|t| KNOWN.contains(t) || t.starts_with("ecs-") || t.starts_with("reject-"))
+        && toks.iter().all(|t| {
+            DEFAULT_FIELDS.contains(t)
+                || LATER_FIELDS.contains(t)
+                || t.starts_with("ecs-")
+                || t.starts_with("reject-")
+        })
         && ["srcaddr", "dstaddr", "start", "end"]
             .iter()
             .all(|f| toks.contains(f))
@@ -130,13 +106,7 @@ pub fn read(input: u32, data: &[u8], piece: &TextPiece<'_>, fields: Option<&[Str
     let mut out = LogRead::default();
     let mut cols: Option<Cols> =
         fields.map(|f| Cols::new(&f.iter().map(String::as_str).collect::<Vec<_>>()));
-    for (n, off, line) in piece.lines(data) {
-        let at = Locator {
-            input,
-            interface: 0,
-            frame: n,
-            offset: off,
-        };
+    for (at, line) in piece.located(input, data) {
         let text = String::from_utf8_lossy(line);
         let text = text.trim();
         if text.is_empty() {
@@ -153,8 +123,7 @@ pub fn read(input: u32, data: &[u8], piece: &TextPiece<'_>, fields: Option<&[Str
             cols = Some(Cols::new(&DEFAULT_FIELDS));
         }
         let Some(c) = &cols else {
-            out.diag
-                .add(SkipReason::BadLogLine, bad::FORMAT, line.len() as u64, at);
+            out.bad(bad::FORMAT, line.len(), at);
             continue;
         };
         let v: Vec<&str> = text.split_ascii_whitespace().collect();
@@ -180,15 +149,7 @@ pub fn read(input: u32, data: &[u8], piece: &TextPiece<'_>, fields: Option<&[Str
             }
             _ => {}
         }
-        match record(&v, c, RecordLoc { at, record: 0 }) {
-            Ok(r) => {
-                out.note_time(r.start, r.end);
-                out.records.push(r);
-            }
-            Err(d) => out
-                .diag
-                .add(SkipReason::BadLogLine, d, line.len() as u64, at),
-        }
+        out.keep(record(&v, c, RecordLoc { at, record: 0 }), line.len(), at)
     }
     out
 }

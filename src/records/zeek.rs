@@ -5,25 +5,10 @@
 //! hoptrace counts them for packets and as NetFlow counts them).
 
 use super::{
-    FlowRecord, LogRead, RecordKind, RecordLoc, TextPiece, TimeOriginal, parse_addr, parse_epoch,
+    FlowRecord, LogRead, RecordKind, RecordLoc, TextPiece, TimeOriginal, bad, parse_addr,
+    parse_epoch,
 };
-use crate::model::{Locator, Proto, SkipReason};
-
-/// Detail values of [`SkipReason::BadLogLine`] for Zeek logs.
-pub mod bad {
-    /// The line has fewer or more fields than the `#fields` header.
-    pub const FIELD_COUNT: u32 = 1;
-    /// The timestamp is not a number of seconds (e.g. masked `XXXXXXXXXX.XXXXXX`).
-    pub const TIMESTAMP: u32 = 2;
-    /// An address is not an IP address.
-    pub const ADDRESS: u32 = 3;
-    /// A port, count or duration is not a number.
-    pub const NUMBER: u32 = 4;
-    /// A data line before any `#fields` header, or a JSON line that is not an object.
-    pub const NO_HEADER: u32 = 5;
-    /// A JSON line that does not parse.
-    pub const JSON: u32 = 6;
-}
+use crate::model::{Proto, SkipReason};
 
 struct Cols {
     ts: usize,
@@ -100,12 +85,7 @@ fn proto_of(name: &str, ip_proto: Option<&str>, v6: bool) -> Option<Proto> {
 }
 
 /// Builds a record from one line's fields; `Err` names the bad-line detail.
-fn record(
-    v: &dyn Fields,
-    c: &Cols,
-    loc: RecordLoc,
-    ts_text: &str,
-) -> Result<Option<FlowRecord>, u32> {
+fn record(v: &dyn Fields, c: &Cols, loc: RecordLoc, ts_text: &str) -> Result<FlowRecord, u32> {
     let start = parse_epoch(ts_text).ok_or(bad::TIMESTAMP)?;
     let src = v.get(c.oh).and_then(parse_addr).ok_or(bad::ADDRESS)?;
     let dst = v.get(c.rh).and_then(parse_addr).ok_or(bad::ADDRESS)?;
@@ -148,7 +128,7 @@ fn record(
     }
     r.tunnel_parents = c.tunnel_parents.and_then(|i| v.get(i)).map(Into::into);
     r.community_id_given = c.community_id.and_then(|i| v.get(i)).map(Into::into);
-    Ok(Some(r))
+    Ok(r)
 }
 
 /// Reads a TSV conn.log. Several logs concatenated (each with its own header) read too.
@@ -156,13 +136,7 @@ pub fn read_tsv(input: u32, data: &[u8], piece: &TextPiece<'_>) -> LogRead {
     let mut out = LogRead::default();
     let mut cols: Option<Cols> = None;
     let mut sep = b'\t';
-    for (n, off, line) in piece.lines(data) {
-        let at = Locator {
-            input,
-            interface: 0,
-            frame: n,
-            offset: off,
-        };
+    for (at, line) in piece.located(input, data) {
         if line.is_empty() {
             continue;
         }
@@ -201,16 +175,7 @@ pub fn read_tsv(input: u32, data: &[u8], piece: &TextPiece<'_>) -> LogRead {
             continue;
         }
         let loc = RecordLoc { at, record: 0 };
-        match record(&v, c, loc, v[c.ts]) {
-            Ok(Some(r)) => {
-                out.note_time(r.start, r.end);
-                out.records.push(r);
-            }
-            Ok(None) => {}
-            Err(d) => out
-                .diag
-                .add(SkipReason::BadLogLine, d, line.len() as u64, at),
-        }
+        out.keep(record(&v, c, loc, v[c.ts]), line.len(), at);
     }
     out
 }
@@ -262,13 +227,7 @@ pub fn read_json(input: u32, data: &[u8], piece: &TextPiece<'_>) -> LogRead {
     let Some(cols) = Cols::new(&JSON_COLS) else {
         return out;
     };
-    for (n, off, line) in piece.lines(data) {
-        let at = Locator {
-            input,
-            interface: 0,
-            frame: n,
-            offset: off,
-        };
+    for (at, line) in piece.located(input, data) {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
@@ -285,8 +244,7 @@ pub fn read_json(input: u32, data: &[u8], piece: &TextPiece<'_>) -> LogRead {
                 continue;
             }
             Err(_) => {
-                out.diag
-                    .add(SkipReason::BadLogLine, bad::JSON, line.len() as u64, at);
+                out.bad(bad::JSON, line.len(), at);
                 continue;
             }
         };
@@ -322,17 +280,11 @@ pub fn read_json(input: u32, data: &[u8], piece: &TextPiece<'_>) -> LogRead {
             );
             continue;
         };
-        match record(&fields, &cols, RecordLoc { at, record: 0 }, &ts_epoch) {
-            Ok(Some(mut r)) => {
-                r.time_original = TimeOriginal::of(ts_text);
-                out.note_time(r.start, r.end);
-                out.records.push(r);
-            }
-            Ok(None) => {}
-            Err(d) => out
-                .diag
-                .add(SkipReason::BadLogLine, d, line.len() as u64, at),
-        }
+        let r = record(&fields, &cols, RecordLoc { at, record: 0 }, &ts_epoch).map(|mut r| {
+            r.time_original = TimeOriginal::of(ts_text);
+            r
+        });
+        out.keep(r, line.len(), at);
     }
     out
 }
