@@ -9,7 +9,7 @@ use super::{
     FlowRecord, LogRead, RecordKind, RecordLoc, TextPiece, TimeOriginal, bad, parse_addr,
     parse_epoch,
 };
-use crate::model::{Locator, Proto, SkipReason, Timestamp};
+use crate::model::{Locator, Proto, Timestamp};
 use serde_json::Value;
 
 /// True when a JSON line is a GCP VPC flow log entry.
@@ -133,15 +133,13 @@ pub fn read_azure(input: u32, data: &[u8]) -> LogRead {
                 ..at0
             };
             out.units = 1;
-            out.diag
-                .add(SkipReason::BadLogLine, bad::JSON, data.len() as u64, at);
+            out.bad(bad::JSON, data.len(), at);
             return out;
         }
     };
     let Some(records) = doc.get("records").and_then(Value::as_array) else {
         out.units = 1;
-        out.diag
-            .add(SkipReason::BadLogLine, bad::JSON, data.len() as u64, at0);
+        out.bad(bad::JSON, data.len(), at0);
         return out;
     };
     // Tuples are numbered in document order: record n is the n-th flow tuple.
@@ -283,6 +281,7 @@ fn azure_tuple(text: &str, vnet: bool, version: u64, loc: RecordLoc) -> Result<F
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::SkipReason;
 
     #[test]
     fn gcp_entries_are_one_direction_as_the_reporter_saw_it() {

@@ -157,22 +157,12 @@ pub fn read_nfdump(input: u32, data: &[u8], piece: &TextPiece<'_>, offset_s: i64
         }
         out.units += 1;
         let Some(h) = &head else {
-            out.diag.add(
-                SkipReason::BadLogLine,
-                bad::FIELD_COUNT,
-                line.len() as u64,
-                at,
-            );
+            out.bad(bad::FIELD_COUNT, line.len(), at);
             continue;
         };
         let v: Vec<&str> = text.split(',').collect();
         if v.len() != h.n {
-            out.diag.add(
-                SkipReason::BadLogLine,
-                bad::FIELD_COUNT,
-                line.len() as u64,
-                at,
-            );
+            out.bad(bad::FIELD_COUNT, line.len(), at);
             continue;
         }
         out.keep(
@@ -284,22 +274,12 @@ pub fn read_argus(input: u32, data: &[u8], piece: &TextPiece<'_>, offset_s: i64)
         }
         out.units += 1;
         let Some((h, d)) = &head else {
-            out.diag.add(
-                SkipReason::BadLogLine,
-                bad::FIELD_COUNT,
-                line.len() as u64,
-                at,
-            );
+            out.bad(bad::FIELD_COUNT, line.len(), at);
             continue;
         };
         let v: Vec<&str> = text.split(*d).collect();
         if v.len() != h.n {
-            out.diag.add(
-                SkipReason::BadLogLine,
-                bad::FIELD_COUNT,
-                line.len() as u64,
-                at,
-            );
+            out.bad(bad::FIELD_COUNT, line.len(), at);
             continue;
         }
         if h.get(&v, "Proto") == Some("man") {

@@ -128,12 +128,7 @@ pub fn read(input: u32, data: &[u8], piece: &TextPiece<'_>, fields: Option<&[Str
         };
         let v: Vec<&str> = text.split_ascii_whitespace().collect();
         if v.len() != c.n {
-            out.diag.add(
-                SkipReason::BadLogLine,
-                bad::FIELD_COUNT,
-                line.len() as u64,
-                at,
-            );
+            out.bad(bad::FIELD_COUNT, line.len(), at);
             continue;
         }
         match c.get(&v, "log-status") {

@@ -8,7 +8,7 @@ use super::{
     FlowRecord, LogRead, RecordKind, RecordLoc, TextPiece, TimeOriginal, bad, parse_addr,
     parse_epoch,
 };
-use crate::model::{Proto, SkipReason};
+use crate::model::Proto;
 
 struct Cols {
     ts: usize,
@@ -155,23 +155,13 @@ pub fn read_tsv(input: u32, data: &[u8], piece: &TextPiece<'_>) -> LogRead {
         }
         out.units += 1;
         let Some(c) = &cols else {
-            out.diag.add(
-                SkipReason::BadLogLine,
-                bad::NO_HEADER,
-                line.len() as u64,
-                at,
-            );
+            out.bad(bad::NO_HEADER, line.len(), at);
             continue;
         };
         let text = String::from_utf8_lossy(line);
         let v: Vec<&str> = text.split(sep as char).collect();
         if v.len() != c.n {
-            out.diag.add(
-                SkipReason::BadLogLine,
-                bad::FIELD_COUNT,
-                line.len() as u64,
-                at,
-            );
+            out.bad(bad::FIELD_COUNT, line.len(), at);
             continue;
         }
         let loc = RecordLoc { at, record: 0 };
@@ -235,12 +225,7 @@ pub fn read_json(input: u32, data: &[u8], piece: &TextPiece<'_>) -> LogRead {
         let obj: serde_json::Map<String, serde_json::Value> = match serde_json::from_slice(line) {
             Ok(serde_json::Value::Object(o)) => o,
             Ok(_) => {
-                out.diag.add(
-                    SkipReason::BadLogLine,
-                    bad::NO_HEADER,
-                    line.len() as u64,
-                    at,
-                );
+                out.bad(bad::NO_HEADER, line.len(), at);
                 continue;
             }
             Err(_) => {
@@ -272,12 +257,7 @@ pub fn read_json(input: u32, data: &[u8], piece: &TextPiece<'_>) -> LogRead {
             Some(ts_text.clone())
         };
         let Some(ts_epoch) = ts_epoch else {
-            out.diag.add(
-                SkipReason::BadLogLine,
-                bad::TIMESTAMP,
-                line.len() as u64,
-                at,
-            );
+            out.bad(bad::TIMESTAMP, line.len(), at);
             continue;
         };
         let r = record(&fields, &cols, RecordLoc { at, record: 0 }, &ts_epoch).map(|mut r| {
@@ -316,6 +296,7 @@ fn iso_to_epoch(s: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::SkipReason;
 
     const TSV: &str = "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tconn\n\
 #fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tservice\tduration\torig_bytes\tresp_bytes\tconn_state\tlocal_orig\tlocal_resp\tmissed_bytes\thistory\torig_pkts\torig_ip_bytes\tresp_pkts\tresp_ip_bytes\ttunnel_parents\n\
