@@ -11,6 +11,11 @@
 //! This module knows flows and records, never bytes or files; it does not attribute
 //! addresses (that is `enrich`) nor write anything (that is `report`).
 
+mod path;
+
+pub use path::{Hop, Proof, ProofKind, Role, path};
+
+use crate::decode::Encap;
 use crate::flow::{Flow, community_id};
 use crate::model::{Addr, Proto, Timestamp};
 use crate::records::FlowRecord;
@@ -122,6 +127,8 @@ pub struct Evidence<'a> {
     pub flows: &'a [Flow],
     /// Its flow records.
     pub records: &'a [FlowRecord],
+    /// The encapsulation chains its flows refer to (`FlowSet::chains`).
+    pub chains: &'a [Box<[Encap]>],
 }
 
 /// One vantage point's view of the communication.

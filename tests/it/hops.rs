@@ -34,6 +34,7 @@ fn evidence(runs: &[FlowRun]) -> Vec<Evidence<'_>> {
             vantage: i as u32,
             flows: &r.flows.flows,
             records: &r.records.records,
+            chains: &r.flows.chains,
         })
         .collect()
 }
@@ -160,4 +161,176 @@ fn a_capture_and_a_flow_export_of_one_communication_are_two_vantage_points() {
     let vantages: Vec<u32> = found[0].observations.iter().map(|o| o.vantage).collect();
     assert_eq!(vantages, vec![1, 0]);
     assert_eq!(found[0].vantage_points(), vec![(1, 0.0), (0, 0.5)]);
+}
+
+use hoptrace::hops::{Role, path};
+use hoptrace::synth::netflow::ExportWriter;
+use hoptrace::synth::pkt::{self, num};
+
+fn one(r: &[FlowRun], q: &Query) -> Vec<hoptrace::hops::Hop> {
+    let ev = evidence(r);
+    let c = find(&ev, q);
+    assert_eq!(c.len(), 1, "{c:?}");
+    path(&c[0], &ev)
+}
+
+fn roles(hops: &[hoptrace::hops::Hop]) -> Vec<(Role, String)> {
+    hops.iter()
+        .map(|h| {
+            let what = match (h.ip, h.asn) {
+                (Some(a), _) => a.to_string(),
+                (None, Some(n)) => format!("AS{n}"),
+                (None, None) => String::new(),
+            };
+            (h.role, what)
+        })
+        .collect()
+}
+
+#[test]
+fn a_direct_connection_is_origin_then_destination() {
+    let d = Dir::new();
+    let mut c = Capture::new(Format::Pcap);
+    handshake(&mut c, T0 * 1_000_000_000, (CLIENT, 40000), (SERVER, 443));
+    let r = runs(&d, &[("c.pcap", c.finish())]);
+    let hops = one(&r, &query(SERVER));
+    assert_eq!(
+        roles(&hops),
+        vec![
+            (Role::Origin, "10.0.0.1".into()),
+            (Role::Destination, "192.0.2.9".into())
+        ]
+    );
+    assert_eq!(hops[0].port, Some(40000));
+    assert_eq!(hops[0].evidence[0].at.frame, 1);
+}
+
+#[test]
+fn tunnel_ends_sit_between_origin_and_destination_ingress_first() {
+    const A: [u8; 4] = [203, 0, 113, 1];
+    const B: [u8; 4] = [203, 0, 113, 2];
+    let vx = |src: [u8; 4], dst: [u8; 4], inner: Vec<u8>| {
+        pkt::eth(
+            num::IPV4,
+            &Pkt::udp4_ip(
+                (src, 50000),
+                (dst, 4789),
+                &pkt::vxlan(42, &pkt::eth(num::IPV4, &inner)),
+            ),
+        )
+    };
+    // Seen from the responder's side first (the capture missed the SYN): the tunnel's
+    // direction is still read right.
+    for responder_first in [false, true] {
+        let d = Dir::new();
+        let mut c = Capture::new(Format::Pcap);
+        let t = T0 * 1_000_000_000;
+        let syn = vx(A, B, Pkt::tcp4_ip((CLIENT, 40000), (SERVER, 443), SYN, b""));
+        let synack = vx(
+            B,
+            A,
+            Pkt::tcp4_ip((SERVER, 443), (CLIENT, 40000), SYN | ACK, b""),
+        );
+        if responder_first {
+            c.push(t, &synack);
+            c.push(
+                t + 1_000_000,
+                &vx(
+                    A,
+                    B,
+                    Pkt::tcp4_ip((CLIENT, 40000), (SERVER, 443), ACK, b"x"),
+                ),
+            );
+        } else {
+            c.push(t, &syn);
+            c.push(t + 1_000_000, &synack);
+        }
+        let r = runs(&d, &[("vx.pcap", c.finish())]);
+        let mut q = query(SERVER);
+        q.port = Some(443);
+        let hops = one(&r, &q);
+        // The SYN+ACK's receiver originates even when the SYN was missed, and the tunnel
+        // seen on the responder's packet first is still read in the origin's direction.
+        assert_eq!(
+            roles(&hops),
+            vec![
+                (Role::Origin, "10.0.0.1".into()),
+                (Role::TunnelEndpoint, "203.0.113.1".into()),
+                (Role::TunnelEndpoint, "203.0.113.2".into()),
+                (Role::Destination, "192.0.2.9".into()),
+            ],
+            "responder first: {responder_first}"
+        );
+    }
+}
+
+#[test]
+fn a_flow_record_places_nat_neighbour_ases_and_its_exporter() {
+    let d = Dir::new();
+    let ms = T0 as u64 * 1000;
+    let mut w = ExportWriter::ipfix(T0 as u32 + 5, 3);
+    w.template(
+        300,
+        &[
+            (8, 4, 0),
+            (12, 4, 0),
+            (7, 2, 0),
+            (11, 2, 0),
+            (4, 1, 0),
+            (152, 8, 0),
+            (153, 8, 0),
+            (225, 4, 0),
+            (227, 2, 0),
+            (16, 4, 0),
+            (17, 4, 0),
+            (10, 4, 0),
+            (14, 4, 0),
+        ],
+    );
+    let rec = [
+        CLIENT.to_vec(),
+        SERVER.to_vec(),
+        40000u16.to_be_bytes().to_vec(),
+        443u16.to_be_bytes().to_vec(),
+        vec![6],
+        ms.to_be_bytes().to_vec(),
+        (ms + 900).to_be_bytes().to_vec(),
+        vec![198, 51, 100, 77],
+        61000u16.to_be_bytes().to_vec(),
+        64500u32.to_be_bytes().to_vec(),
+        15169u32.to_be_bytes().to_vec(),
+        1u32.to_be_bytes().to_vec(),
+        2u32.to_be_bytes().to_vec(),
+    ]
+    .concat();
+    w.data(300, &[&rec]);
+    let mut c = Capture::new(Format::Pcap);
+    c.push(
+        (T0 + 5) * 1_000_000_000,
+        &Pkt::udp4(
+            ([198, 51, 100, 1], 50000),
+            ([198, 51, 100, 200], 4739),
+            &w.finish(),
+        ),
+    );
+    let r = runs(&d, &[("ipfix.pcap", c.finish())]);
+    let mut q = query(SERVER);
+    q.proto = Some(Proto::TCP);
+    let hops = one(&r, &q);
+    assert_eq!(
+        roles(&hops),
+        vec![
+            (Role::Origin, "10.0.0.1".into()),
+            (Role::Nat, "198.51.100.77".into()),
+            (Role::NeighborAs, "AS64500".into()),
+            (Role::Router, "198.51.100.1".into()),
+            (Role::NeighborAs, "AS15169".into()),
+            (Role::Destination, "192.0.2.9".into()),
+        ]
+    );
+    let nat = &hops[1];
+    assert_eq!(nat.port, Some(61000));
+    assert_eq!(nat.maps.map(|m| m.1), Some(40000));
+    assert_eq!(nat.evidence[0].record, 1);
+    assert!(hops[3].evidence[0].showed.contains("interfaces 1 → 2"));
 }
