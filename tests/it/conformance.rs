@@ -758,3 +758,38 @@ fn bundled_asn_data_answers_like_its_upstream_rows() {
     }
     assert!(checked > 10_000, "{checked}");
 }
+
+#[test]
+fn the_vxlan_capture_path_runs_through_zeeks_tunnel_endpoints() {
+    use hoptrace::hops::{Evidence, Query, Role, find, path};
+    let Some(dir) = shared("captures/zeek-vxlan") else {
+        return;
+    };
+    let run = run_files(&[dir.join("vxlan.pcap")]);
+    let ev = [Evidence {
+        vantage: 0,
+        flows: &run.flows.flows,
+        records: &run.records.records,
+        chains: &run.flows.chains,
+    }];
+    // Zeek's conn.log: ICMP 10.0.0.1 → 10.0.0.2 with tunnel parents 192.168.56.11 ↔
+    // 192.168.56.12 (VXLAN); tshark: the echo requests go from .11 to .12.
+    let mut q = Query::new("10.0.0.2".parse().unwrap());
+    q.proto = Some(hoptrace::model::Proto::ICMP);
+    let c = find(&ev, &q);
+    assert_eq!(c.len(), 1);
+    let hops = path(&c[0], &ev);
+    let got: Vec<(Role, String)> = hops
+        .iter()
+        .map(|h| (h.role, h.ip.map(|a| a.to_string()).unwrap_or_default()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (Role::Origin, "10.0.0.1".to_string()),
+            (Role::TunnelEndpoint, "192.168.56.11".to_string()),
+            (Role::TunnelEndpoint, "192.168.56.12".to_string()),
+            (Role::Destination, "10.0.0.2".to_string()),
+        ]
+    );
+}
