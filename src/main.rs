@@ -25,6 +25,10 @@ mod exit {
     pub const USAGE: u8 = 2;
     /// Nothing could be done: no input readable, or the output could not be written.
     pub const FATAL: u8 = 3;
+    /// `trace`: several communications match the query; they are listed.
+    pub const AMBIGUOUS: u8 = 4;
+    /// `trace`: no communication matches the query.
+    pub const NOT_FOUND: u8 = 5;
 }
 
 #[derive(Parser)]
@@ -54,6 +58,61 @@ enum Command {
     /// Build, pack and describe the databases `lookup` and `flows --enrich` read
     #[command(subcommand)]
     Db(enrich_cmd::DbCommand),
+    /// Find a specified communication in the evidence, reconstruct its path and write the
+    /// Art. 30 disclosure (each input is its own vantage point)
+    Trace(TraceArgs),
+}
+
+#[derive(Args)]
+struct TraceArgs {
+    /// Evidence files (captures, flow logs), one vantage point each
+    #[arg(required = true, value_name = "INPUT")]
+    inputs: Vec<PathBuf>,
+    /// The disclosing party: the State whose provider holds the evidence (ISO 3166-1 alpha-2)
+    #[arg(long, value_name = "ISO2")]
+    party: String,
+    /// An address of the communication
+    #[arg(long)]
+    ip: std::net::IpAddr,
+    /// The port at that address
+    #[arg(long)]
+    port: Option<u16>,
+    /// The address at the other end
+    #[arg(long)]
+    peer: Option<std::net::IpAddr>,
+    /// The transport protocol
+    #[arg(long, value_parser = ["tcp", "udp", "icmp", "sctp"])]
+    proto: Option<String>,
+    /// When it happened, RFC 3339 with an offset (2026-03-01T11:15:07+01:00)
+    #[arg(long, value_name = "RFC3339")]
+    at: Option<String>,
+    /// How far from --at it may lie (default 300s)
+    #[arg(long, value_name = "DURATION", default_value = "300s")]
+    window: String,
+    /// Its Community ID
+    #[arg(long, value_name = "ID")]
+    community_id: Option<String>,
+    /// The requesting party (ISO 3166-1 alpha-2): treaties between it and each provider's
+    /// country are named
+    #[arg(long, value_name = "ISO2")]
+    requesting: Option<String>,
+    /// Reference of the preservation request being executed
+    #[arg(long, value_name = "TEXT")]
+    request_ref: Option<String>,
+    /// Report format
+    #[arg(long, value_parser = ["json", "md"], default_value = "json")]
+    format: String,
+    /// Write the report here instead of standard output
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Worker threads (0 = one per core)
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Print no summary
+    #[arg(short, long)]
+    quiet: bool,
+    #[command(flatten)]
+    db: enrich_cmd::DbArgs,
 }
 
 #[derive(Args)]
@@ -330,6 +389,100 @@ fn write_table(
     Ok(())
 }
 
+fn iso2(flag: &str, s: &str) -> Result<String> {
+    if s.len() == 2 && s.bytes().all(|b| b.is_ascii_alphabetic()) {
+        Ok(s.to_ascii_uppercase())
+    } else {
+        bail!("{flag} {s}: write the country as two letters (ISO 3166-1 alpha-2), e.g. DE")
+    }
+}
+
+fn run_trace(a: TraceArgs) -> Result<u8> {
+    use hoptrace::hops::{Query, QueryTime};
+    let mut q = Query::new(a.ip);
+    q.port = a.port;
+    q.peer = a.peer;
+    q.proto = a.proto.as_deref().and_then(hoptrace::model::Proto::parse);
+    q.window = duration("--window", &a.window)?;
+    q.community_id = a.community_id.clone();
+    if let Some(at) = &a.at {
+        q.at = Some(QueryTime::parse(at).with_context(|| {
+            format!(
+                "--at {at}: write an RFC 3339 time with its offset, e.g. 2026-03-01T11:15:07+01:00"
+            )
+        })?);
+    }
+    let party = iso2("--party", &a.party)?;
+    let requesting = a
+        .requesting
+        .as_deref()
+        .map(|r| iso2("--requesting", r))
+        .transpose()?;
+    let enricher = a.db.enricher()?;
+    let mut read = FlowsConfig::new(Vec::new());
+    read.threads = a.threads;
+    let cfg = hoptrace::pipeline::TraceConfig {
+        inputs: a.inputs.clone(),
+        read,
+        query: q,
+        party,
+        requesting,
+        request_ref: a.request_ref.clone(),
+    };
+    let (outcome, runs) = hoptrace::pipeline::trace(&cfg, &enricher)?;
+    if !a.quiet {
+        for r in &runs {
+            eprint!("{}", report::summary_text(r));
+        }
+    }
+    if runs.iter().all(|r| r.nothing_read()) {
+        bail!("none of the inputs could be read");
+    }
+    let skipped = runs.iter().any(|r| r.skipped_input());
+    let mut out: Box<dyn Write> = match &a.output {
+        Some(p) => Box::new(
+            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+        ),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    match outcome {
+        hoptrace::pipeline::TraceOutcome::Found(d) => {
+            if a.format == "md" {
+                out.write_all(report::disclosure_markdown(&d).as_bytes())?;
+            } else {
+                serde_json::to_writer_pretty(&mut out, &*d)?;
+                out.write_all(b"\n")?;
+            }
+            out.flush()?;
+            Ok(if skipped { exit::SKIPPED } else { exit::OK })
+        }
+        hoptrace::pipeline::TraceOutcome::Ambiguous(cands) => {
+            eprintln!(
+                "{} communications match the query; name one with --community-id (or --peer, --port, --at):",
+                cands.len()
+            );
+            for c in &cands {
+                let ep = |(a, p): (hoptrace::model::Addr, u16)| format!("{a}:{p}");
+                eprintln!(
+                    "  {}  {} {} → {}  {} to {}  seen by vantage point(s) {:?}",
+                    c.community_id,
+                    c.proto.name(),
+                    ep(c.orig),
+                    ep(c.resp),
+                    c.first.rfc3339(),
+                    c.last.rfc3339(),
+                    c.vantage_points().iter().map(|v| v.0).collect::<Vec<_>>()
+                );
+            }
+            Ok(exit::AMBIGUOUS)
+        }
+        hoptrace::pipeline::TraceOutcome::NotFound => {
+            eprintln!("no communication in the evidence matches the query");
+            Ok(exit::NOT_FOUND)
+        }
+    }
+}
+
 fn run_flows(a: FlowsArgs) -> Result<u8> {
     let format = table_format(&a.format, &a.output)?;
     let enricher = enricher(a.enrich, &a.db)?;
@@ -496,6 +649,7 @@ fn main() -> ExitCode {
         Command::Merge(a) => run_merge(a),
         Command::Lookup(a) => enrich_cmd::run_lookup(a),
         Command::Db(c) => enrich_cmd::run_db(c),
+        Command::Trace(a) => run_trace(a),
     };
     match res {
         Ok(code) => ExitCode::from(code),

@@ -199,7 +199,6 @@ pub fn path(c: &Candidate, evidence: &[Evidence<'_>]) -> Vec<Hop> {
                     record: 0,
                     showed,
                 };
-                let n = f.pkts();
                 b.put(
                     rank(Role::Origin, false),
                     Role::Origin,
@@ -210,7 +209,7 @@ pub fn path(c: &Candidate, evidence: &[Evidence<'_>]) -> Vec<Hop> {
                     span,
                     proof(
                         ProofKind::Packets,
-                        format!("{n} packets of the communication; this end opened it"),
+                        "packets of the communication; this end opened it".into(),
                     ),
                 );
                 b.put(
@@ -223,7 +222,7 @@ pub fn path(c: &Candidate, evidence: &[Evidence<'_>]) -> Vec<Hop> {
                     span,
                     proof(
                         ProofKind::Packets,
-                        format!("{n} packets of the communication; this end answered"),
+                        "packets of the communication; this end answered".into(),
                     ),
                 );
                 // Tunnels around the first packet; their direction is the first packet's.

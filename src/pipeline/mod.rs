@@ -1349,3 +1349,127 @@ pub fn locator_text(inputs: &[InputSummary], loc: &Locator) -> String {
     );
     format!("{name}: frame {} (byte offset {})", loc.frame, loc.offset)
 }
+
+/// What [`trace`] looks for and where: every input is its own vantage point (read as its
+/// own capture set), the query names the communication, the party discloses.
+#[derive(Clone, Debug)]
+pub struct TraceConfig {
+    /// Evidence files, one vantage point each.
+    pub inputs: Vec<PathBuf>,
+    /// How each is read (threads, timeouts, flow-log options); its `inputs` are ignored.
+    pub read: FlowsConfig,
+    /// The communication.
+    pub query: crate::hops::Query,
+    /// The disclosing party (ISO 3166-1 alpha-2).
+    pub party: String,
+    /// The requesting party.
+    pub requesting: Option<String>,
+    /// The reference of the preservation request being executed.
+    pub request_ref: Option<String>,
+}
+
+/// What [`trace`] found.
+#[derive(Debug)]
+pub enum TraceOutcome {
+    /// One communication: its disclosure.
+    Found(Box<report::Disclosure>),
+    /// Several communications match: the caller lists them instead of guessing.
+    Ambiguous(Vec<crate::hops::Candidate>),
+    /// Nothing matches.
+    NotFound,
+}
+
+/// SHA-256 of a file's bytes, in hex.
+fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
+    use sha2::Digest;
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Finds the communication the query names in the evidence, reconstructs its path,
+/// attributes every hop and builds the Art. 30 disclosure. Returns the outcome and each
+/// vantage point's run (for its summary).
+pub fn trace(
+    cfg: &TraceConfig,
+    enricher: &Enricher,
+) -> Result<(TraceOutcome, Vec<FlowRun>), Error> {
+    if cfg.inputs.is_empty() {
+        return Err(Error::NoInputs);
+    }
+    let mut runs = Vec::with_capacity(cfg.inputs.len());
+    for path in &cfg.inputs {
+        let mut c = cfg.read.clone();
+        c.inputs = vec![path.clone()];
+        c.spill = None;
+        runs.push(flows(&c)?);
+    }
+    let evidence: Vec<crate::hops::Evidence<'_>> = runs
+        .iter()
+        .enumerate()
+        .map(|(i, r)| crate::hops::Evidence {
+            vantage: i as u32,
+            flows: &r.flows.flows,
+            records: &r.records.records,
+            chains: &r.flows.chains,
+        })
+        .collect();
+    let q = &cfg.query;
+    let mut found = crate::hops::find(&evidence, q);
+    let outcome = match found.len() {
+        0 => TraceOutcome::NotFound,
+        1 => {
+            let c = found.remove(0);
+            let hops = crate::hops::path(&c, &evidence);
+            let attributions: Vec<Option<Attribution>> = hops
+                .iter()
+                .map(|h| h.ip.map(|a| enricher.lookup(a.to_ip())))
+                .collect();
+            let vantage_inputs: Vec<Vec<String>> = runs.iter().map(report::input_names).collect();
+            let inputs = runs
+                .iter()
+                .flat_map(|r| &r.inputs)
+                .map(|i| report::InputOut {
+                    path: i.name.display().to_string(),
+                    format: i.container.unwrap_or("unreadable").to_string(),
+                    sha256: sha256_file(&i.name).unwrap_or_else(|e| format!("unreadable: {e}")),
+                })
+                .collect();
+            let parameters = report::ParametersOut {
+                party: cfg.party.to_ascii_uppercase(),
+                requesting: cfg.requesting.as_ref().map(|r| r.to_ascii_uppercase()),
+                request_ref: cfg.request_ref.clone(),
+                ip: q.ip.to_string(),
+                port: q.port,
+                peer: q.peer.map(|p| p.to_string()),
+                proto: q.proto.map(|p| p.name().to_string()),
+                at: q.at.as_ref().map(|t| t.original.clone()),
+                at_utc: q.at.as_ref().map(|t| t.utc.rfc3339().to_string()),
+                window_s: q.window as f64 / 1e9,
+                community_id: q.community_id.clone(),
+            };
+            let d = report::disclosure(report::DisclosureInput {
+                parameters,
+                candidate: &c,
+                hops: &hops,
+                attributions: &attributions,
+                enricher,
+                vantage_inputs: &vantage_inputs,
+                inputs,
+            });
+            TraceOutcome::Found(Box::new(d))
+        }
+        _ => TraceOutcome::Ambiguous(found),
+    };
+    drop(evidence);
+    Ok((outcome, runs))
+}

@@ -4,12 +4,18 @@
 //! Everything written here is a pure function of the run's result: no clock, no thread
 //! count, no hash order. Column names follow Zeek's conn.log where a column means the same.
 
+mod disclosure;
 mod flows;
 mod lookup;
 #[cfg(feature = "parquet")]
 mod parquet;
 mod summary;
 
+pub use disclosure::{
+    CommunicationOut, DISCLOSURE_SCHEMA, Disclosure, DisclosureInput, EndpointOut, EvidenceOut,
+    GapOut, HopOut, InputOut, ParametersOut, ProviderOut as PathProviderOut, VantageOut,
+    disclosure, disclosure_markdown,
+};
 pub use flows::{
     ENRICH_COLUMNS, EVIDENCE_COLUMNS, FLOW_COLUMNS, FlowRow, RowEnrichment, RowEvidence, RowSource,
     csv_header, csv_header_for, flow_rows, flow_rows_range, input_names, interleave,

@@ -334,3 +334,112 @@ fn a_flow_record_places_nat_neighbour_ases_and_its_exporter() {
     assert_eq!(nat.evidence[0].record, 1);
     assert!(hops[3].evidence[0].showed.contains("interfaces 1 → 2"));
 }
+
+use crate::support::{hoptrace, text};
+
+#[test]
+fn trace_writes_the_disclosure_and_marks_the_nearest_foreign_provider() {
+    // A client in Google's space (US in the bundled data) reaching 1.1.1.1 (AU in the
+    // bundled data); the party holding the capture is AU, at the destination end.
+    let d = Dir::new();
+    let mut c = Capture::new(Format::Pcap);
+    handshake(
+        &mut c,
+        T0 * 1_000_000_000,
+        ([8, 8, 8, 8], 40000),
+        ([1, 1, 1, 1], 443),
+    );
+    handshake(
+        &mut c,
+        T0 * 1_000_000_000,
+        ([8, 8, 4, 4], 40001),
+        ([1, 1, 1, 1], 443),
+    );
+    let p = d.write("c.pcap", &c.finish());
+    let args = |extra: &[&str]| {
+        let mut v = vec![
+            "trace",
+            p.to_str().unwrap(),
+            "--party",
+            "au",
+            "--ip",
+            "1.1.1.1",
+            "-q",
+        ];
+        v.extend_from_slice(extra);
+        hoptrace(
+            &v.iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+        )
+    };
+    // Two clients at the same time: ambiguous, both listed with their Community IDs.
+    let out = args(&[]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("2 communications match"), "{err}");
+    assert!(
+        err.contains("8.8.8.8:40000") && err.contains("8.8.4.4:40001"),
+        "{err}"
+    );
+
+    let out = args(&[
+        "--peer",
+        "8.8.8.8",
+        "--at",
+        "2023-11-14T22:13:20Z",
+        "--requesting",
+        "de",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["schema"], hoptrace::report::DISCLOSURE_SCHEMA);
+    let hops = v["hops"].as_array().unwrap();
+    assert_eq!(hops.len(), 2);
+    assert_eq!(
+        (hops[0]["role"].as_str(), hops[0]["ip"].as_str()),
+        (Some("origin"), Some("8.8.8.8"))
+    );
+    assert_eq!(hops[0]["asn"], 15169);
+    assert_eq!(hops[0]["country"], "US");
+    assert_eq!(hops[1]["role"], "destination");
+    let providers = v["providers"].as_array().unwrap();
+    let google = providers.iter().find(|p| p["asn"] == 15169).unwrap();
+    assert_eq!(google["nearest_foreign"], true);
+    assert_eq!(
+        providers
+            .iter()
+            .filter(|p| p["nearest_foreign"] == true)
+            .count(),
+        1,
+        "exactly one"
+    );
+    assert!(google["jurisdiction"]["between"]["instruments"].is_array());
+    assert_eq!(v["parameters"]["party"], "AU");
+    assert_eq!(v["inputs"][0]["sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(v["communication"]["service"], "TCP/443 (HTTPS)");
+    // Byte-identical when run again.
+    let again = args(&[
+        "--peer",
+        "8.8.8.8",
+        "--at",
+        "2023-11-14T22:13:20Z",
+        "--requesting",
+        "de",
+    ]);
+    assert_eq!(again.stdout, out.stdout);
+    // Nothing at another time.
+    let none = args(&["--at", "2020-01-01T00:00:00Z"]);
+    assert_eq!(none.status.code(), Some(5));
+    // The Markdown says the same.
+    let md = args(&["--peer", "8.8.8.8", "--format", "md"]);
+    let md = text(&md.stdout);
+    assert!(
+        md.contains("| 0 | origin | 8.8.8.8 | 40000 | AS15169 |"),
+        "{md}"
+    );
+    assert!(md.contains("nearest foreign provider"), "{md}");
+}

@@ -1,0 +1,609 @@
+//! The Art. 30 disclosure as data: the communication, its path of hops (each attributed),
+//! the providers on it with the nearest foreign one marked, the vantage points, the gaps,
+//! and the provenance of every input and database. JSON is its serialisation (schema
+//! [`DISCLOSURE_SCHEMA`]); Markdown renders the same values.
+//!
+//! Minimised by construction: endpoints, ports, protocol, times and attribution only; no
+//! payload, names, layer-2 identifiers, sizes or sub-country geography.
+
+use super::lookup::{AddressOut, JurisdictionOut, LookupContext, address_out};
+use crate::enrich::{Attribution, Enricher};
+use crate::hops::{Candidate, Hop, Role};
+use crate::model::{Addr, Proto, Timestamp};
+use serde::Serialize;
+use std::fmt::Write;
+
+/// Name and version of the disclosure schema.
+pub const DISCLOSURE_SCHEMA: &str = "hoptrace-art30-disclosure/0.1";
+
+/// An address and port.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct EndpointOut {
+    /// Address (RFC 5952 text for IPv6).
+    pub ip: String,
+    /// Port (ICMP: type or code).
+    pub port: u16,
+}
+
+fn endpoint((a, p): (Addr, u16)) -> EndpointOut {
+    EndpointOut {
+        ip: a.to_string(),
+        port: p,
+    }
+}
+
+/// The communication the request named, as found.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct CommunicationOut {
+    /// Community ID v1.
+    pub community_id: String,
+    /// Transport protocol name.
+    pub protocol: String,
+    /// IANA protocol number.
+    pub ip_proto: u8,
+    /// IP version.
+    pub ip_version: u8,
+    /// Originator.
+    pub origin: EndpointOut,
+    /// Responder.
+    pub destination: EndpointOut,
+    /// First seen, UTC (by the first vantage point's clock).
+    pub first_seen: String,
+    /// Last seen, UTC.
+    pub last_seen: String,
+    /// Coarse service from protocol and port only (never from payload).
+    pub service: String,
+}
+
+/// One piece of evidence for a hop.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct EvidenceOut {
+    /// `packets`, `tunnel`, `flow_record`, `nat_fields`, `routing_fields`.
+    pub kind: &'static str,
+    /// The input file.
+    pub input: String,
+    /// Frame (captures), line (logs) or datagram number in the input.
+    pub frame: u64,
+    /// Record within the frame or datagram (0: none).
+    pub record: u32,
+    /// Byte offset of the frame or line.
+    pub offset: u64,
+    /// What it showed.
+    pub showed: String,
+}
+
+/// One hop, attributed.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct HopOut {
+    /// Position on the path, from 0 (origin).
+    pub index: usize,
+    /// Address (null for an AS known only from routing fields).
+    pub ip: Option<String>,
+    /// Port, where the evidence gives one.
+    pub port: Option<u16>,
+    /// `origin`, `tunnel_endpoint`, `nat`, `neighbor_as`, `router`, `destination`.
+    pub role: &'static str,
+    /// Autonomous system.
+    pub asn: Option<u32>,
+    /// AS organisation.
+    pub as_org: Option<String>,
+    /// Country (ISO 3166-1 alpha-2).
+    pub country: Option<String>,
+    /// Address class (`global`, `private`, `shared`, ...); null for an AS-only hop.
+    pub address_class: Option<&'static str>,
+    /// For a NAT hop: the inside address and port it translates.
+    pub maps: Option<EndpointOut>,
+    /// First time the evidence places the communication here, UTC.
+    pub first_seen: String,
+    /// Last time.
+    pub last_seen: String,
+    /// The full attribution of the address (sources, jurisdiction, notes).
+    pub attribution: Option<AddressOut>,
+    /// Why the hop is on the path.
+    pub evidence: Vec<EvidenceOut>,
+}
+
+/// A provider on the path.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ProviderOut {
+    /// Autonomous system.
+    pub asn: u32,
+    /// AS organisation, where the data names it.
+    pub name: Option<String>,
+    /// Country of its addresses on the path.
+    pub country: Option<String>,
+    /// The hops it operates.
+    pub hop_indexes: Vec<usize>,
+    /// Jurisdiction and treaty status, with sources and as-of date.
+    pub jurisdiction: Option<JurisdictionOut>,
+    /// The next preservation target: the foreign provider nearest the party's own hops.
+    pub nearest_foreign: bool,
+}
+
+/// A vantage point that saw the communication.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct VantageOut {
+    /// Its number.
+    pub vantage: u32,
+    /// Its input files.
+    pub inputs: Vec<String>,
+    /// Clock offset against the first vantage point, seconds (estimated from when each
+    /// saw the communication start).
+    pub clock_offset_s: f64,
+}
+
+/// Where attribution stops, and what would continue it.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct GapOut {
+    /// The hop.
+    pub hop_index: usize,
+    /// Why attribution stops there.
+    pub reason: String,
+    /// The record that would close the gap, and who holds it.
+    pub record_needed: String,
+}
+
+/// An input with its digest.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct InputOut {
+    /// Path as given.
+    pub path: String,
+    /// Format read.
+    pub format: String,
+    /// SHA-256 of the file's bytes.
+    pub sha256: String,
+}
+
+/// The query, as given.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ParametersOut {
+    /// The disclosing party (ISO 3166-1 alpha-2).
+    pub party: String,
+    /// The requesting party.
+    pub requesting: Option<String>,
+    /// Reference of the preservation request being executed.
+    pub request_ref: Option<String>,
+    /// The address named.
+    pub ip: String,
+    /// The port named.
+    pub port: Option<u16>,
+    /// The peer named.
+    pub peer: Option<String>,
+    /// The protocol named.
+    pub proto: Option<String>,
+    /// The time named, as given (with its offset).
+    pub at: Option<String>,
+    /// The same time in UTC.
+    pub at_utc: Option<String>,
+    /// The window around it, seconds.
+    pub window_s: f64,
+    /// The Community ID named.
+    pub community_id: Option<String>,
+}
+
+/// The Art. 30 disclosure.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Disclosure {
+    /// [`DISCLOSURE_SCHEMA`].
+    pub schema: &'static str,
+    /// `hoptrace <version>`.
+    pub tool: String,
+    /// The query.
+    pub parameters: ParametersOut,
+    /// The communication.
+    pub communication: CommunicationOut,
+    /// The path, origin first.
+    pub hops: Vec<HopOut>,
+    /// The providers on it.
+    pub providers: Vec<ProviderOut>,
+    /// The vantage points.
+    pub vantage_points: Vec<VantageOut>,
+    /// Where attribution stops.
+    pub gaps: Vec<GapOut>,
+    /// The evidence files.
+    pub inputs: Vec<InputOut>,
+    /// What was left out, as the defaults say.
+    pub minimisation: Vec<&'static str>,
+    /// The kinds of hop evidence this version looks for (the rest come later).
+    pub evidence_considered: Vec<&'static str>,
+}
+
+/// Everything [`disclosure`] needs besides the path.
+pub struct DisclosureInput<'a> {
+    /// The query parameters, as given.
+    pub parameters: ParametersOut,
+    /// The communication found.
+    pub candidate: &'a Candidate,
+    /// Its path.
+    pub hops: &'a [Hop],
+    /// The attribution of each hop's address (`None` for AS-only hops), in hop order.
+    pub attributions: &'a [Option<Attribution>],
+    /// The enricher (jurisdictions, provider directory).
+    pub enricher: &'a Enricher,
+    /// Names of each vantage point's inputs, and (vantage, input) → file name.
+    pub vantage_inputs: &'a [Vec<String>],
+    /// The inputs with their digests.
+    pub inputs: Vec<InputOut>,
+}
+
+fn service(proto: Proto, port: u16) -> String {
+    let name = match (proto.0, port) {
+        (6, 80) | (6, 8080) => "HTTP",
+        (6, 443) | (17, 443) => "HTTPS",
+        (6, 22) => "SSH",
+        (6, 25) | (6, 587) => "SMTP",
+        (6, 465) => "SMTPS",
+        (6, 993) => "IMAPS",
+        (6, 143) => "IMAP",
+        (17, 53) | (6, 53) => "DNS",
+        (17, 123) => "NTP",
+        (6, 3389) => "RDP",
+        _ => "",
+    };
+    let p = proto_text(proto);
+    if proto.is_icmp() {
+        return p;
+    }
+    if name.is_empty() {
+        format!("{p}/{port}")
+    } else {
+        format!("{p}/{port} ({name})")
+    }
+}
+
+fn proto_text(p: Proto) -> String {
+    match p.0 {
+        6 => "TCP".into(),
+        17 => "UDP".into(),
+        1 => "ICMP".into(),
+        58 => "ICMPv6".into(),
+        132 => "SCTP".into(),
+        n => format!("IP protocol {n}"),
+    }
+}
+
+fn t(ts: Timestamp) -> String {
+    ts.rfc3339().to_string()
+}
+
+/// Builds the disclosure. `party` decides which providers are foreign; the nearest foreign
+/// provider is found walking from the party's end of the path toward the other end.
+pub fn disclosure(d: DisclosureInput<'_>) -> Disclosure {
+    let c = d.candidate;
+    let party = d.parameters.party.to_ascii_uppercase();
+    let date = crate::model::Date::of(c.first);
+    let ctx = LookupContext {
+        date: Some(date),
+        requesting: d.parameters.requesting.clone(),
+    };
+    let name_of = |v: u32, i: u32| {
+        d.vantage_inputs
+            .get(v as usize)
+            .and_then(|n| n.get(i as usize))
+            .cloned()
+            .unwrap_or_else(|| format!("vantage {v} input {i}"))
+    };
+    let hops: Vec<HopOut> = d
+        .hops
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let a = d.attributions.get(i).and_then(|a| a.as_ref());
+            let out = a.map(|a| {
+                let mut o = address_out(d.enricher, a, &ctx);
+                // Country-level geography only.
+                o.city = None;
+                o
+            });
+            HopOut {
+                index: i,
+                ip: h.ip.map(|a| a.to_string()),
+                port: h.port,
+                role: h.role.name(),
+                asn: out.as_ref().and_then(|o| o.asn).or(h.asn),
+                as_org: out.as_ref().and_then(|o| o.as_org.clone()),
+                country: out.as_ref().and_then(|o| o.country.clone()),
+                address_class: out.as_ref().map(|o| o.address_class),
+                maps: h.maps.map(endpoint),
+                first_seen: t(h.first_seen),
+                last_seen: t(h.last_seen),
+                attribution: out,
+                evidence: h
+                    .evidence
+                    .iter()
+                    .map(|p| EvidenceOut {
+                        kind: p.kind.name(),
+                        input: name_of(p.vantage, p.at.input),
+                        frame: p.at.frame,
+                        record: p.record,
+                        offset: p.at.offset,
+                        showed: p.showed.clone(),
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    let providers = providers(&hops, &party);
+    let gaps = gaps(&hops, c);
+    let vantage_points = c
+        .vantage_points()
+        .into_iter()
+        .map(|(v, off)| VantageOut {
+            vantage: v,
+            inputs: d
+                .vantage_inputs
+                .get(v as usize)
+                .cloned()
+                .unwrap_or_default(),
+            clock_offset_s: off,
+        })
+        .collect();
+    Disclosure {
+        schema: DISCLOSURE_SCHEMA,
+        tool: format!("hoptrace {}", env!("CARGO_PKG_VERSION")),
+        communication: CommunicationOut {
+            community_id: c.community_id.clone(),
+            protocol: proto_text(c.proto),
+            ip_proto: c.proto.0,
+            ip_version: if c.orig.0.v4 { 4 } else { 6 },
+            origin: endpoint(c.orig),
+            destination: endpoint(c.resp),
+            first_seen: t(c.first),
+            last_seen: t(c.last),
+            service: service(c.proto, c.resp.1),
+        },
+        parameters: d.parameters,
+        hops,
+        providers,
+        vantage_points,
+        gaps,
+        inputs: d.inputs,
+        minimisation: vec![
+            "no payload or content",
+            "no URLs, DNS names, TLS server names or HTTP hosts",
+            "no other communications",
+            "no layer-2 identifiers (MAC addresses, VLAN tags)",
+            "no sizes or durations",
+            "country-level geography only",
+        ],
+        evidence_considered: vec![
+            "endpoints at each vantage point",
+            "tunnel layers (GRE, ERSPAN, IP-in-IP, VXLAN, Geneve, GTP-U, Teredo, AYIYA)",
+            "flow-record routing fields (exporter, interfaces, source/destination AS)",
+            "flow-record NAT fields",
+        ],
+    }
+}
+
+/// Groups hops by AS and marks the nearest foreign provider.
+fn providers(hops: &[HopOut], party: &str) -> Vec<ProviderOut> {
+    let mut out: Vec<ProviderOut> = Vec::new();
+    for h in hops {
+        let Some(asn) = h.asn else {
+            continue;
+        };
+        match out.iter_mut().find(|p| p.asn == asn) {
+            Some(p) => {
+                p.hop_indexes.push(h.index);
+                if p.name.is_none() {
+                    p.name = h.as_org.clone();
+                }
+                if p.country.is_none() {
+                    p.country = h.country.clone();
+                }
+            }
+            None => out.push(ProviderOut {
+                asn,
+                name: h.as_org.clone(),
+                country: h.country.clone(),
+                hop_indexes: vec![h.index],
+                jurisdiction: None,
+                nearest_foreign: false,
+            }),
+        }
+    }
+    for p in &mut out {
+        p.jurisdiction = hops
+            .iter()
+            .filter(|h| h.asn == Some(p.asn))
+            .find_map(|h| h.attribution.as_ref()?.jurisdiction.clone());
+    }
+    // The party's end of the path: the destination end when the destination (or the hop
+    // nearest it in the party's country) is there, else the origin end.
+    let in_party = |h: &HopOut| h.country.as_deref() == Some(party);
+    let from_destination = match (hops.first(), hops.last()) {
+        (_, Some(last)) if in_party(last) => true,
+        (Some(first), _) if in_party(first) => false,
+        _ => {
+            let idx: Vec<usize> = hops
+                .iter()
+                .filter(|h| in_party(h))
+                .map(|h| h.index)
+                .collect();
+            match (idx.first(), idx.last()) {
+                (Some(&lo), Some(&hi)) => hops.len() - 1 - hi <= lo,
+                _ => true,
+            }
+        }
+    };
+    let walk: Box<dyn Iterator<Item = &HopOut>> = if from_destination {
+        Box::new(hops.iter().rev())
+    } else {
+        Box::new(hops.iter())
+    };
+    let foreign = walk
+        .filter(|h| h.country.as_deref().is_some_and(|c| c != party))
+        .find_map(|h| h.asn);
+    if let Some(asn) = foreign
+        && let Some(p) = out.iter_mut().find(|p| p.asn == asn)
+    {
+        p.nearest_foreign = true;
+    }
+    out
+}
+
+/// Hops where attribution stops: addresses only their operator can attribute, NAT hops
+/// whose translation log would give the inside address, and AS-only hops.
+fn gaps(hops: &[HopOut], c: &Candidate) -> Vec<GapOut> {
+    let window = format!(
+        "{} to {} (± the stated clock offsets)",
+        t(c.first),
+        t(c.last)
+    );
+    let mut out = Vec::new();
+    for h in hops {
+        let ep = match (&h.ip, h.port) {
+            (Some(ip), Some(p)) => format!("{ip}:{p}"),
+            (Some(ip), None) => ip.clone(),
+            _ => String::new(),
+        };
+        match (h.address_class, Role::from_name(h.role)) {
+            (Some(class), _) if class != "global" => out.push(GapOut {
+                hop_index: h.index,
+                reason: format!("{ep} is a {class} address: only the operator of the network where it was seen can attribute it"),
+                record_needed: format!(
+                    "the address allocation or NAT log of that network for {ep} {}, {window}",
+                    proto_text(c.proto)
+                ),
+            }),
+            (_, Some(Role::Nat)) => out.push(GapOut {
+                hop_index: h.index,
+                reason: format!("{ep} translates the address behind it"),
+                record_needed: format!(
+                    "the NAT translation log of the operator of {ep} for that public address and port, {window}"
+                ),
+            }),
+            (None, Some(Role::NeighborAs)) => out.push(GapOut {
+                hop_index: h.index,
+                reason: format!(
+                    "AS{} is known from routing fields only; no address of it was seen",
+                    h.asn.unwrap_or(0)
+                ),
+                record_needed: format!(
+                    "flow or interface records of AS{} at its border with the exporter, {window}",
+                    h.asn.unwrap_or(0)
+                ),
+            }),
+            _ => {}
+        }
+    }
+    out
+}
+
+impl Role {
+    fn from_name(n: &str) -> Option<Role> {
+        [
+            Role::Origin,
+            Role::TunnelEndpoint,
+            Role::Nat,
+            Role::NeighborAs,
+            Role::Router,
+            Role::Destination,
+        ]
+        .into_iter()
+        .find(|r| r.name() == n)
+    }
+}
+
+/// The disclosure as Markdown: the same values, for reading and sending.
+pub fn disclosure_markdown(d: &Disclosure) -> String {
+    let mut s = String::new();
+    let p = &d.parameters;
+    let c = &d.communication;
+    let _ = writeln!(
+        s,
+        "# Art. 30 disclosure: path of the specified communication\n"
+    );
+    let _ = writeln!(
+        s,
+        "Disclosing party: {}. Requesting party: {}. Preservation request: {}.\n",
+        p.party,
+        p.requesting.as_deref().unwrap_or("(not given)"),
+        p.request_ref.as_deref().unwrap_or("(not given)")
+    );
+    let _ = writeln!(s, "## Communication\n");
+    let _ = writeln!(
+        s,
+        "{} {}:{} → {}:{} ({}), first seen {}, last seen {} (UTC). Community ID {}.\n",
+        c.protocol,
+        c.origin.ip,
+        c.origin.port,
+        c.destination.ip,
+        c.destination.port,
+        c.service,
+        c.first_seen,
+        c.last_seen,
+        c.community_id
+    );
+    let _ = writeln!(s, "## Path (origin first)\n");
+    let _ = writeln!(
+        s,
+        "| # | role | address | port | AS | organisation | country | class |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
+    for h in &d.hops {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            h.index,
+            h.role,
+            h.ip.as_deref().unwrap_or("—"),
+            h.port.map_or("—".into(), |p| p.to_string()),
+            h.asn.map_or("—".into(), |a| format!("AS{a}")),
+            h.as_org.as_deref().unwrap_or("—"),
+            h.country.as_deref().unwrap_or("—"),
+            h.address_class.unwrap_or("—"),
+        );
+    }
+    let _ = writeln!(s, "\n## Providers\n");
+    for pr in &d.providers {
+        let _ = writeln!(
+            s,
+            "- AS{} {} ({}), hops {:?}{}",
+            pr.asn,
+            pr.name.as_deref().unwrap_or("(name unknown)"),
+            pr.country.as_deref().unwrap_or("country unknown"),
+            pr.hop_indexes,
+            if pr.nearest_foreign {
+                " — **nearest foreign provider: the next preservation target**"
+            } else {
+                ""
+            }
+        );
+    }
+    if !d.gaps.is_empty() {
+        let _ = writeln!(s, "\n## Where attribution stops\n");
+        for g in &d.gaps {
+            let _ = writeln!(
+                s,
+                "- hop {}: {}. Needed: {}.",
+                g.hop_index, g.reason, g.record_needed
+            );
+        }
+    }
+    let _ = writeln!(s, "\n## Evidence\n");
+    for h in &d.hops {
+        for e in &h.evidence {
+            let rec = if e.record > 0 {
+                format!(" record {}", e.record)
+            } else {
+                String::new()
+            };
+            let _ = writeln!(
+                s,
+                "- hop {} ({}): {} frame/line {}{rec}: {}",
+                h.index, e.kind, e.input, e.frame, e.showed
+            );
+        }
+    }
+    let _ = writeln!(s, "\n## Inputs\n");
+    for i in &d.inputs {
+        let _ = writeln!(s, "- {} ({}), SHA-256 {}", i.path, i.format, i.sha256);
+    }
+    let _ = writeln!(s, "\n## Left out\n");
+    for m in &d.minimisation {
+        let _ = writeln!(s, "- {m}");
+    }
+    let _ = writeln!(s, "\n{} ({}).", d.tool, d.schema);
+    s
+}
