@@ -54,6 +54,46 @@
 //! assert_eq!(tunnelled, 11);
 //! # Ok::<(), hoptrace::ingest::IngestError>(())
 //! ```
+//!
+//! The Art. 30 disclosure of one communication, as typed values (their JSON is what
+//! `hoptrace trace` writes):
+//!
+//! ```
+//! use hoptrace::hops::{Query, QueryTime};
+//! use hoptrace::pipeline::{TraceConfig, TraceOutcome, trace};
+//! use hoptrace::synth::{Capture, Format, Pkt};
+//! use hoptrace::flow::tcp::{ACK, SYN};
+//!
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let path = dir.path().join("evidence.pcap");
+//! # let mut cap = Capture::new(Format::Pcap);
+//! # cap.push(1_700_000_000_000_000_000, &Pkt::tcp4(([8, 8, 8, 8], 40000), ([1, 1, 1, 1], 443), SYN, b""));
+//! # cap.push(1_700_000_000_010_000_000, &Pkt::tcp4(([1, 1, 1, 1], 443), ([8, 8, 8, 8], 40000), SYN | ACK, b""));
+//! # std::fs::write(&path, cap.finish()).unwrap();
+//! let mut query = Query::new("1.1.1.1".parse()?);
+//! query.port = Some(443);
+//! query.at = QueryTime::parse("2023-11-14T23:13:20+01:00");
+//! let cfg = TraceConfig {
+//!     inputs: vec![path],
+//!     read: hoptrace::FlowsConfig::new(Vec::new()),
+//!     query,
+//!     party: "AU".into(),
+//!     requesting: Some("DE".into()),
+//!     request_ref: Some("case 2026/17".into()),
+//! };
+//! let enricher = hoptrace::enrich::Enricher::bundled()?;
+//! let (outcome, _runs) = trace(&cfg, &enricher)?;
+//! let TraceOutcome::Found(disclosure) = outcome else {
+//!     panic!("one communication matches");
+//! };
+//! assert_eq!(disclosure.hops[0].role, "origin");
+//! assert_eq!(disclosure.hops[0].asn, Some(15169));
+//! let next = disclosure.providers.iter().find(|p| p.nearest_foreign).unwrap();
+//! assert_eq!(next.asn, 15169);
+//! let json = serde_json::to_string(&disclosure)?;
+//! assert!(json.contains("\"nearest_foreign\":true"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub mod decode;
 pub mod enrich;
