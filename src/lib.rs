@@ -80,6 +80,7 @@
 //!     party: "AU".into(),
 //!     requesting: Some("DE".into()),
 //!     request_ref: Some("case 2026/17".into()),
+//!     art29: true,
 //! };
 //! let enricher = hoptrace::enrich::Enricher::bundled()?;
 //! let (outcome, _runs) = trace(&cfg, &enricher)?;
@@ -92,6 +93,9 @@
 //! assert_eq!(next.asn, 15169);
 //! let json = serde_json::to_string(&disclosure)?;
 //! assert!(json.contains("\"nearest_foreign\":true"));
+//! // One Art. 29 draft per foreign provider, the next target first.
+//! let drafts = disclosure.art29_drafts.as_ref().unwrap();
+//! assert_eq!(drafts[0].custodian.asn, 15169);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 

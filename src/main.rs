@@ -102,6 +102,9 @@ struct TraceArgs {
     /// Report format
     #[arg(long, value_parser = ["json", "md"], default_value = "json")]
     format: String,
+    /// Add an Art. 29 preservation-request draft for each foreign provider on the path
+    #[arg(long)]
+    art29: bool,
     /// Write the report here instead of standard output
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
@@ -428,6 +431,7 @@ fn run_trace(a: TraceArgs) -> Result<u8> {
         party,
         requesting,
         request_ref: a.request_ref.clone(),
+        art29: a.art29,
     };
     let (outcome, runs) = hoptrace::pipeline::trace(&cfg, &enricher)?;
     if !a.quiet {

@@ -1366,6 +1366,8 @@ pub struct TraceConfig {
     pub requesting: Option<String>,
     /// The reference of the preservation request being executed.
     pub request_ref: Option<String>,
+    /// Add an Art. 29 preservation-request draft per foreign provider.
+    pub art29: bool,
 }
 
 /// What [`trace`] found.
@@ -1465,6 +1467,7 @@ pub fn trace(
                 enricher,
                 vantage_inputs: &vantage_inputs,
                 inputs,
+                art29: cfg.art29,
             });
             TraceOutcome::Found(Box::new(d))
         }

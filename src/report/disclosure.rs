@@ -206,6 +206,9 @@ pub struct Disclosure {
     pub minimisation: Vec<&'static str>,
     /// The kinds of hop evidence this version looks for (the rest come later).
     pub evidence_considered: Vec<&'static str>,
+    /// Art. 29 preservation-request drafts, one per foreign provider, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub art29_drafts: Option<Vec<Art29Draft>>,
 }
 
 /// Everything [`disclosure`] needs besides the path.
@@ -224,6 +227,8 @@ pub struct DisclosureInput<'a> {
     pub vantage_inputs: &'a [Vec<String>],
     /// The inputs with their digests.
     pub inputs: Vec<InputOut>,
+    /// Add the Art. 29 drafts.
+    pub art29: bool,
 }
 
 fn service(proto: Proto, port: u16) -> String {
@@ -338,7 +343,7 @@ pub fn disclosure(d: DisclosureInput<'_>) -> Disclosure {
             clock_offset_s: off,
         })
         .collect();
-    Disclosure {
+    let mut out = Disclosure {
         schema: DISCLOSURE_SCHEMA,
         tool: format!("hoptrace {}", env!("CARGO_PKG_VERSION")),
         communication: CommunicationOut {
@@ -372,7 +377,12 @@ pub fn disclosure(d: DisclosureInput<'_>) -> Disclosure {
             "flow-record routing fields (exporter, interfaces, source/destination AS)",
             "flow-record NAT fields",
         ],
+        art29_drafts: None,
+    };
+    if d.art29 {
+        out.art29_drafts = Some(art29_drafts(&out));
     }
+    out
 }
 
 /// Groups hops by AS and marks the nearest foreign provider.
@@ -605,5 +615,266 @@ pub fn disclosure_markdown(d: &Disclosure) -> String {
         let _ = writeln!(s, "- {m}");
     }
     let _ = writeln!(s, "\n{} ({}).", d.tool, d.schema);
+    if let Some(a) = &d.art29_drafts {
+        s.push_str(&art29_markdown(a));
+    }
+    s
+}
+
+/// Marks a field a person must fill in.
+pub const TO_FILL: &str = "(to be filled in)";
+
+/// An identifier of the communication at one provider.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct IdentifierOut {
+    /// The hop it comes from.
+    pub hop_index: usize,
+    /// Its role on the path.
+    pub role: &'static str,
+    /// Address.
+    pub ip: Option<String>,
+    /// Port.
+    pub port: Option<u16>,
+}
+
+/// One Art. 29 preservation-request draft, for one foreign provider on the path, pre-filled
+/// from the same hop records as the disclosure; fields a person must complete say
+/// [`TO_FILL`] and are listed in `fields_to_fill`.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Art29Draft {
+    /// Legal basis.
+    pub legal_basis: &'static str,
+    /// `new` or an extension (a person confirms).
+    pub request_status: String,
+    /// The case reference.
+    pub reference_case_number: String,
+    /// The preservation request this one follows from.
+    pub preceding_request: Option<String>,
+    /// The requesting party.
+    pub requesting_party: String,
+    /// The requested party: the provider's country.
+    pub requested_party: Option<String>,
+    /// The 24/7 point of contact of the requested party.
+    pub requested_authority: String,
+    /// (a) The authority seeking preservation.
+    pub requesting_authority: String,
+    /// (b) Offence and summary of facts.
+    pub offence_and_facts: String,
+    /// (c) The data to preserve: the communication's identifiers at this provider.
+    pub identifiers: Vec<IdentifierOut>,
+    /// The other end of the communication.
+    pub counterpart: EndpointOut,
+    /// Transport protocol and IP version.
+    pub protocol: String,
+    /// The time window, UTC.
+    pub window_utc: (String, String),
+    /// The time the request named, as given.
+    pub time_as_given: Option<String>,
+    /// Categories of data to preserve.
+    pub data_categories: Vec<&'static str>,
+    /// Relationship to the offence (suggested text).
+    pub relationship: String,
+    /// (d) Custodian: the provider.
+    pub custodian: PathProviderRef,
+    /// (e) Necessity of preservation (suggested text, a person confirms).
+    pub necessity: String,
+    /// (f) Intent to submit a request for mutual assistance (a person decides).
+    pub intent_to_submit_mla: String,
+    /// Requested duration.
+    pub requested_duration: &'static str,
+    /// Treaties between the parties on the communication's date, with sources.
+    pub treaty_check: Option<JurisdictionOut>,
+    /// Fields a person must fill in or confirm.
+    pub fields_to_fill: Vec<&'static str>,
+}
+
+/// The provider a draft is addressed to.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct PathProviderRef {
+    /// Autonomous system.
+    pub asn: u32,
+    /// Organisation, where the data names it.
+    pub name: Option<String>,
+    /// Country of its addresses on the path.
+    pub country: Option<String>,
+    /// The next preservation target.
+    pub nearest_foreign: bool,
+}
+
+/// One Art. 29 draft per foreign provider on the path (the nearest foreign one first),
+/// from the disclosure's own values, so the identifiers in both match exactly.
+pub fn art29_drafts(d: &Disclosure) -> Vec<Art29Draft> {
+    let party = d.parameters.party.as_str();
+    let mut foreign: Vec<&ProviderOut> = d
+        .providers
+        .iter()
+        .filter(|p| p.country.as_deref().is_some_and(|c| c != party))
+        .collect();
+    foreign.sort_by_key(|p| !p.nearest_foreign);
+    let c = &d.communication;
+    foreign
+        .into_iter()
+        .map(|p| {
+            let identifiers: Vec<IdentifierOut> = p
+                .hop_indexes
+                .iter()
+                .filter_map(|&i| d.hops.get(i))
+                .map(|h| IdentifierOut {
+                    hop_index: h.index,
+                    role: h.role,
+                    ip: h.ip.clone(),
+                    port: h.port,
+                })
+                .collect();
+            let at_origin = p.hop_indexes.first() == Some(&0);
+            let counterpart = if at_origin {
+                c.destination.clone()
+            } else {
+                c.origin.clone()
+            };
+            let hops_text = p
+                .hop_indexes
+                .iter()
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
+            Art29Draft {
+                legal_basis: "Council of Europe Convention on Cybercrime (ETS 185), Art. 29; disclosure under Art. 30",
+                request_status: format!("new {TO_FILL}"),
+                reference_case_number: TO_FILL.into(),
+                preceding_request: d.parameters.request_ref.clone(),
+                requesting_party: d
+                    .parameters
+                    .requesting
+                    .clone()
+                    .unwrap_or_else(|| TO_FILL.into()),
+                requested_party: p.country.clone(),
+                requested_authority: format!(
+                    "the 24/7 point of contact of {} {TO_FILL}",
+                    p.country.as_deref().unwrap_or("the requested party")
+                ),
+                requesting_authority: TO_FILL.into(),
+                offence_and_facts: TO_FILL.into(),
+                identifiers,
+                counterpart,
+                protocol: format!("{} (IP protocol {}), IPv{}", c.protocol, c.ip_proto, c.ip_version),
+                window_utc: (c.first_seen.clone(), c.last_seen.clone()),
+                time_as_given: d.parameters.at.clone(),
+                data_categories: vec![
+                    "traffic data / flow records of the communication",
+                    "NAT or CGN translation (or port-block) records for the addresses and ports above",
+                    "session or authentication logs linking the addresses to an account",
+                    "subscriber information for that allocation",
+                ],
+                relationship: format!(
+                    "the specified communication ({} {}:{} → {}:{}, Community ID {}) passed through your network between {} and {} UTC, per hop(s) {hops_text} of the Art. 30 disclosure{}",
+                    c.protocol,
+                    c.origin.ip,
+                    c.origin.port,
+                    c.destination.ip,
+                    c.destination.port,
+                    c.community_id,
+                    c.first_seen,
+                    c.last_seen,
+                    d.parameters
+                        .request_ref
+                        .as_deref()
+                        .map(|r| format!(" made in executing request {r}"))
+                        .unwrap_or_default()
+                ),
+                custodian: PathProviderRef {
+                    asn: p.asn,
+                    name: p.name.clone(),
+                    country: p.country.clone(),
+                    nearest_foreign: p.nearest_foreign,
+                },
+                necessity: format!(
+                    "traffic and NAT logs are kept for short periods and overwritten; without preservation the records above may be lost {TO_FILL}"
+                ),
+                intent_to_submit_mla: TO_FILL.into(),
+                requested_duration: "at least 60 days (Art. 29(7))",
+                treaty_check: p.jurisdiction.clone(),
+                fields_to_fill: vec![
+                    "request_status",
+                    "reference_case_number",
+                    "requested_authority",
+                    "requesting_authority",
+                    "offence_and_facts",
+                    "necessity",
+                    "intent_to_submit_mla",
+                ],
+            }
+        })
+        .collect()
+}
+
+/// The drafts as Markdown.
+pub fn art29_markdown(drafts: &[Art29Draft]) -> String {
+    let mut s = String::new();
+    for (i, a) in drafts.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "\n# Art. 29 preservation request draft {} — AS{} {} ({}){}\n",
+            i + 1,
+            a.custodian.asn,
+            a.custodian.name.as_deref().unwrap_or("(name unknown)"),
+            a.custodian.country.as_deref().unwrap_or("?"),
+            if a.custodian.nearest_foreign {
+                ", the next preservation target"
+            } else {
+                ""
+            }
+        );
+        let _ = writeln!(s, "- Legal basis: {}", a.legal_basis);
+        let _ = writeln!(s, "- Request status: {}", a.request_status);
+        let _ = writeln!(s, "- Case reference: {}", a.reference_case_number);
+        let _ = writeln!(
+            s,
+            "- Requesting party: {}; requested party: {}",
+            a.requesting_party,
+            a.requested_party.as_deref().unwrap_or("?")
+        );
+        let _ = writeln!(s, "- Requested authority: {}", a.requested_authority);
+        let _ = writeln!(s, "- (a) Requesting authority: {}", a.requesting_authority);
+        let _ = writeln!(s, "- (b) Offence and facts: {}", a.offence_and_facts);
+        let _ = writeln!(s, "- (c) Data to preserve:");
+        for id in &a.identifiers {
+            let _ = writeln!(
+                s,
+                "  - {} {}{}",
+                id.role,
+                id.ip.as_deref().unwrap_or("(AS only)"),
+                id.port.map(|p| format!(" port {p}")).unwrap_or_default()
+            );
+        }
+        let _ = writeln!(
+            s,
+            "  - counterpart {}:{}, {}",
+            a.counterpart.ip, a.counterpart.port, a.protocol
+        );
+        let _ = writeln!(
+            s,
+            "  - window (UTC) {} to {}",
+            a.window_utc.0, a.window_utc.1
+        );
+        for cat in &a.data_categories {
+            let _ = writeln!(s, "  - {cat}");
+        }
+        let _ = writeln!(s, "  - relationship: {}", a.relationship);
+        let _ = writeln!(
+            s,
+            "- (d) Custodian: AS{} {}",
+            a.custodian.asn,
+            a.custodian.name.as_deref().unwrap_or(TO_FILL)
+        );
+        let _ = writeln!(s, "- (e) Necessity: {}", a.necessity);
+        let _ = writeln!(
+            s,
+            "- (f) Intent to submit a mutual assistance request: {}",
+            a.intent_to_submit_mla
+        );
+        let _ = writeln!(s, "- Requested duration: {}", a.requested_duration);
+        let _ = writeln!(s, "- To fill in: {}", a.fields_to_fill.join(", "));
+    }
     s
 }

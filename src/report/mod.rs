@@ -12,9 +12,10 @@ mod parquet;
 mod summary;
 
 pub use disclosure::{
-    CommunicationOut, DISCLOSURE_SCHEMA, Disclosure, DisclosureInput, EndpointOut, EvidenceOut,
-    GapOut, HopOut, InputOut, ParametersOut, ProviderOut as PathProviderOut, VantageOut,
-    disclosure, disclosure_markdown,
+    Art29Draft, CommunicationOut, DISCLOSURE_SCHEMA, Disclosure, DisclosureInput, EndpointOut,
+    EvidenceOut, GapOut, HopOut, IdentifierOut, InputOut, ParametersOut, PathProviderRef,
+    ProviderOut as PathProviderOut, TO_FILL, VantageOut, art29_drafts, art29_markdown, disclosure,
+    disclosure_markdown,
 };
 pub use flows::{
     ENRICH_COLUMNS, EVIDENCE_COLUMNS, FLOW_COLUMNS, FlowRow, RowEnrichment, RowEvidence, RowSource,

@@ -442,4 +442,24 @@ fn trace_writes_the_disclosure_and_marks_the_nearest_foreign_provider() {
         "{md}"
     );
     assert!(md.contains("nearest foreign provider"), "{md}");
+    // Art. 29 drafts from the same hop records: identifiers match the disclosure's.
+    let out = args(&[
+        "--peer",
+        "8.8.8.8",
+        "--art29",
+        "--request-ref",
+        "AU-2026-17",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let drafts = v["art29_drafts"].as_array().unwrap();
+    assert_eq!(drafts.len(), 1, "one foreign provider");
+    let a = &drafts[0];
+    assert_eq!(a["custodian"]["asn"], 15169);
+    assert_eq!(a["identifiers"][0]["ip"], v["hops"][0]["ip"]);
+    assert_eq!(a["identifiers"][0]["port"], 40000);
+    assert_eq!(a["counterpart"]["ip"], "1.1.1.1");
+    assert_eq!(a["window_utc"][0], v["communication"]["first_seen"]);
+    assert_eq!(a["preceding_request"], "AU-2026-17");
+    assert_eq!(a["offence_and_facts"], hoptrace::report::TO_FILL);
+    assert!(a["fields_to_fill"].as_array().unwrap().len() >= 5);
 }
