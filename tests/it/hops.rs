@@ -396,6 +396,7 @@ fn trace_writes_the_disclosure_and_marks_the_nearest_foreign_provider() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    check_schema(&v);
     assert_eq!(v["schema"], hoptrace::report::DISCLOSURE_SCHEMA);
     let hops = v["hops"].as_array().unwrap();
     assert_eq!(hops.len(), 2);
@@ -451,6 +452,7 @@ fn trace_writes_the_disclosure_and_marks_the_nearest_foreign_provider() {
         "AU-2026-17",
     ]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    check_schema(&v);
     let drafts = v["art29_drafts"].as_array().unwrap();
     assert_eq!(drafts.len(), 1, "one foreign provider");
     let a = &drafts[0];
@@ -462,4 +464,24 @@ fn trace_writes_the_disclosure_and_marks_the_nearest_foreign_provider() {
     assert_eq!(a["preceding_request"], "AU-2026-17");
     assert_eq!(a["offence_and_facts"], hoptrace::report::TO_FILL);
     assert!(a["fields_to_fill"].as_array().unwrap().len() >= 5);
+}
+
+/// Validates a disclosure against the JSON Schema in `schema/`.
+fn check_schema(v: &serde_json::Value) {
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../schema/art30-disclosure.schema.json")).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(v)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+}
+
+#[test]
+fn the_schema_refuses_a_disclosure_that_breaks_it() {
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../schema/art30-disclosure.schema.json")).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    assert!(!validator.is_valid(&serde_json::json!({"schema": "hoptrace-art30-disclosure/0.1"})));
 }
