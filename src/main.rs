@@ -100,7 +100,7 @@ struct TraceArgs {
     #[arg(long, value_name = "TEXT")]
     request_ref: Option<String>,
     /// Report format
-    #[arg(long, value_parser = ["json", "md"], default_value = "json")]
+    #[arg(long, value_parser = ["json", "md", "html"], default_value = "json")]
     format: String,
     /// Add an Art. 29 preservation-request draft for each foreign provider on the path
     #[arg(long)]
@@ -453,6 +453,8 @@ fn run_trace(a: TraceArgs) -> Result<u8> {
         hoptrace::pipeline::TraceOutcome::Found(d) => {
             if a.format == "md" {
                 out.write_all(report::disclosure_markdown(&d).as_bytes())?;
+            } else if a.format == "html" {
+                out.write_all(report::disclosure_html(&d).as_bytes())?;
             } else {
                 serde_json::to_writer_pretty(&mut out, &*d)?;
                 out.write_all(b"\n")?;

@@ -878,3 +878,213 @@ pub fn art29_markdown(drafts: &[Art29Draft]) -> String {
     }
     s
 }
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The disclosure as one self-contained HTML page (no scripts, fonts or images from
+/// elsewhere): the path drawn as a row of hops, providers and countries, tunnels and NAT
+/// marked, then the same tables as the Markdown.
+pub fn disclosure_html(d: &Disclosure) -> String {
+    let mut s = String::new();
+    let c = &d.communication;
+    let p = &d.parameters;
+    let _ = write!(
+        s,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Art. 30 disclosure {}</title>\n\
+<style>body{{font-family:sans-serif;margin:2em;max-width:80em}}table{{border-collapse:collapse}}\
+td,th{{border:1px solid #999;padding:.2em .5em;text-align:left}}.foreign{{font-weight:bold}}\
+.note{{color:#555}}</style></head><body>\n",
+        esc(&c.community_id)
+    );
+    let _ = writeln!(
+        s,
+        "<h1>Art. 30 disclosure: path of the specified communication</h1>"
+    );
+    let _ = writeln!(
+        s,
+        "<p>Disclosing party: {}. Requesting party: {}. Preservation request: {}.</p>",
+        esc(&p.party),
+        esc(p.requesting.as_deref().unwrap_or("(not given)")),
+        esc(p.request_ref.as_deref().unwrap_or("(not given)"))
+    );
+    let _ = writeln!(
+        s,
+        "<p>{} {}:{} → {}:{} ({}), first seen {}, last seen {} (UTC). Community ID {}.</p>",
+        esc(&c.protocol),
+        esc(&c.origin.ip),
+        c.origin.port,
+        esc(&c.destination.ip),
+        c.destination.port,
+        esc(&c.service),
+        esc(&c.first_seen),
+        esc(&c.last_seen),
+        esc(&c.community_id)
+    );
+    // The picture: one box per hop, origin on the left.
+    let (w, gap, h) = (170, 40, 120);
+    let width = d.hops.len() * (w + gap) + gap;
+    let _ = writeln!(
+        s,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{}\" role=\"img\" aria-label=\"path of the communication\">",
+        h + 60
+    );
+    let _ = writeln!(
+        s,
+        "<defs><marker id=\"arrow\" markerWidth=\"10\" markerHeight=\"8\" refX=\"9\" refY=\"4\" orient=\"auto\"><path d=\"M0,0 L10,4 L0,8 z\" fill=\"#333\"/></marker></defs>"
+    );
+    for (i, hop) in d.hops.iter().enumerate() {
+        let x = gap + i * (w + gap);
+        let nearest = hop
+            .asn
+            .is_some_and(|a| d.providers.iter().any(|p| p.asn == a && p.nearest_foreign));
+        let foreign = hop.country.as_deref().is_some_and(|cc| cc != p.party);
+        let fill = match (nearest, foreign, hop.role) {
+            (true, _, _) => "#f4b183",
+            (_, true, _) => "#fbe5d6",
+            (_, _, "tunnel_endpoint") => "#deebf7",
+            (_, _, "nat") => "#e2f0d9",
+            _ => "#f2f2f2",
+        };
+        let stroke = if nearest { 3 } else { 1 };
+        let _ = writeln!(
+            s,
+            "<rect x=\"{x}\" y=\"20\" width=\"{w}\" height=\"{h}\" rx=\"8\" fill=\"{fill}\" stroke=\"#333\" stroke-width=\"{stroke}\"/>"
+        );
+        let lines = [
+            format!("{} {}", hop.index, hop.role),
+            hop.ip.clone().unwrap_or_else(|| "(no address)".into()),
+            hop.port.map_or(String::new(), |p| format!("port {p}")),
+            hop.asn.map_or("AS ?".into(), |a| format!("AS{a}")),
+            hop.country.clone().unwrap_or_else(|| {
+                hop.address_class
+                    .map_or("country ?".into(), |c| c.to_string())
+            }),
+        ];
+        for (k, t) in lines.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "<text x=\"{}\" y=\"{}\" font-size=\"12\" text-anchor=\"middle\">{}</text>",
+                x + w / 2,
+                42 + k * 20,
+                esc(t)
+            );
+        }
+        if i + 1 < d.hops.len() {
+            let _ = writeln!(
+                s,
+                "<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#333\" marker-end=\"url(#arrow)\"/>",
+                x + w,
+                20 + h / 2,
+                x + w + gap - 2,
+                20 + h / 2
+            );
+        }
+    }
+    let _ = writeln!(
+        s,
+        "<text x=\"{gap}\" y=\"{}\" font-size=\"11\" fill=\"#555\">origin → destination; orange: the nearest foreign provider (next preservation target); light orange: other foreign hops; blue: tunnel ends; green: NAT</text></svg>",
+        h + 45
+    );
+    let _ = writeln!(
+        s,
+        "<h2>Path</h2><table><tr><th>#</th><th>role</th><th>address</th><th>port</th><th>AS</th><th>organisation</th><th>country</th><th>class</th></tr>"
+    );
+    for hop in &d.hops {
+        let _ = writeln!(
+            s,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            hop.index,
+            hop.role,
+            esc(hop.ip.as_deref().unwrap_or("—")),
+            hop.port.map_or("—".into(), |p| p.to_string()),
+            hop.asn.map_or("—".into(), |a| format!("AS{a}")),
+            esc(hop.as_org.as_deref().unwrap_or("—")),
+            esc(hop.country.as_deref().unwrap_or("—")),
+            hop.address_class.unwrap_or("—")
+        );
+    }
+    let _ = writeln!(s, "</table><h2>Providers</h2><ul>");
+    for pr in &d.providers {
+        let _ = writeln!(
+            s,
+            "<li{}>AS{} {} ({}), hops {:?}{}</li>",
+            if pr.nearest_foreign {
+                " class=\"foreign\""
+            } else {
+                ""
+            },
+            pr.asn,
+            esc(pr.name.as_deref().unwrap_or("(name unknown)")),
+            esc(pr.country.as_deref().unwrap_or("country unknown")),
+            pr.hop_indexes,
+            if pr.nearest_foreign {
+                " — nearest foreign provider: the next preservation target"
+            } else {
+                ""
+            }
+        );
+    }
+    let _ = writeln!(s, "</ul>");
+    if !d.gaps.is_empty() {
+        let _ = writeln!(s, "<h2>Where attribution stops</h2><ul>");
+        for g in &d.gaps {
+            let _ = writeln!(
+                s,
+                "<li>hop {}: {}. Needed: {}.</li>",
+                g.hop_index,
+                esc(&g.reason),
+                esc(&g.record_needed)
+            );
+        }
+        let _ = writeln!(s, "</ul>");
+    }
+    let _ = writeln!(s, "<h2>Evidence</h2><ul>");
+    for hop in &d.hops {
+        for e in &hop.evidence {
+            let _ = writeln!(
+                s,
+                "<li>hop {} ({}): {} frame/line {}{}: {}</li>",
+                hop.index,
+                e.kind,
+                esc(&e.input),
+                e.frame,
+                if e.record > 0 {
+                    format!(" record {}", e.record)
+                } else {
+                    String::new()
+                },
+                esc(&e.showed)
+            );
+        }
+    }
+    let _ = writeln!(s, "</ul><h2>Inputs</h2><ul>");
+    for i in &d.inputs {
+        let _ = writeln!(
+            s,
+            "<li>{} ({}), SHA-256 <code>{}</code></li>",
+            esc(&i.path),
+            esc(&i.format),
+            esc(&i.sha256)
+        );
+    }
+    let _ = writeln!(s, "</ul><h2>Left out</h2><ul>");
+    for m in &d.minimisation {
+        let _ = writeln!(s, "<li>{}</li>", esc(m));
+    }
+    let _ = writeln!(
+        s,
+        "</ul><p class=\"note\">{} ({}).</p>",
+        esc(&d.tool),
+        d.schema
+    );
+    if let Some(a) = &d.art29_drafts {
+        let _ = writeln!(s, "<pre>{}</pre>", esc(&art29_markdown(a)));
+    }
+    s.push_str("</body></html>\n");
+    s
+}

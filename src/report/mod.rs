@@ -15,7 +15,7 @@ pub use disclosure::{
     Art29Draft, CommunicationOut, DISCLOSURE_SCHEMA, Disclosure, DisclosureInput, EndpointOut,
     EvidenceOut, GapOut, HopOut, IdentifierOut, InputOut, ParametersOut, PathProviderRef,
     ProviderOut as PathProviderOut, TO_FILL, VantageOut, art29_drafts, art29_markdown, disclosure,
-    disclosure_markdown,
+    disclosure_html, disclosure_markdown,
 };
 pub use flows::{
     ENRICH_COLUMNS, EVIDENCE_COLUMNS, FLOW_COLUMNS, FlowRow, RowEnrichment, RowEvidence, RowSource,

@@ -443,6 +443,19 @@ fn trace_writes_the_disclosure_and_marks_the_nearest_foreign_provider() {
         "{md}"
     );
     assert!(md.contains("nearest foreign provider"), "{md}");
+    // The HTML draws the path without anything from the network.
+    let html = text(&args(&["--peer", "8.8.8.8", "--format", "html"]).stdout);
+    assert!(
+        html.starts_with("<!DOCTYPE html>") && html.contains("<svg"),
+        "{html}"
+    );
+    assert_eq!(
+        html.matches("http://").count(),
+        1,
+        "only the SVG namespace name"
+    );
+    assert!(!html.contains("<script") && !html.contains("src="));
+    assert!(html.contains("AS15169") && html.contains("next preservation target"));
     // Art. 29 drafts from the same hop records: identifiers match the disclosure's.
     let out = args(&[
         "--peer",
