@@ -203,7 +203,7 @@ pub fn path(c: &Candidate, evidence: &[Evidence<'_>]) -> Vec<Hop> {
                     rank(Role::Origin, false),
                     Role::Origin,
                     Some(c.orig.0),
-                    Some(c.orig.1),
+                    port_of(c, c.orig.1),
                     None,
                     None,
                     span,
@@ -216,7 +216,7 @@ pub fn path(c: &Candidate, evidence: &[Evidence<'_>]) -> Vec<Hop> {
                     rank(Role::Destination, true),
                     Role::Destination,
                     Some(c.resp.0),
-                    Some(c.resp.1),
+                    port_of(c, c.resp.1),
                     None,
                     None,
                     span,
@@ -290,7 +290,7 @@ pub fn path(c: &Candidate, evidence: &[Evidence<'_>]) -> Vec<Hop> {
                     rank(Role::Origin, false),
                     Role::Origin,
                     Some(c.orig.0),
-                    Some(c.orig.1),
+                    port_of(c, c.orig.1),
                     None,
                     None,
                     span,
@@ -303,7 +303,7 @@ pub fn path(c: &Candidate, evidence: &[Evidence<'_>]) -> Vec<Hop> {
                     rank(Role::Destination, true),
                     Role::Destination,
                     Some(c.resp.0),
-                    Some(c.resp.1),
+                    port_of(c, c.resp.1),
                     None,
                     None,
                     span,
@@ -419,6 +419,11 @@ pub fn path(c: &Candidate, evidence: &[Evidence<'_>]) -> Vec<Hop> {
     // order of placement otherwise.
     b.hops.sort_by_key(|a| (a.0, a.2.first_seen, a.1));
     b.hops.into_iter().map(|(_, _, h)| h).collect()
+}
+
+/// A hop's port: none for ICMP, whose "ports" are the message type and code.
+fn port_of(c: &Candidate, p: u16) -> Option<u16> {
+    (!c.proto.is_icmp()).then_some(p)
 }
 
 fn ep((a, p): (Addr, u16)) -> String {
