@@ -81,6 +81,7 @@
 //!     requesting: Some("DE".into()),
 //!     request_ref: Some("case 2026/17".into()),
 //!     art29: true,
+//!     generated_at: None,
 //! };
 //! let enricher = hoptrace::enrich::Enricher::bundled()?;
 //! let (outcome, _runs) = trace(&cfg, &enricher)?;

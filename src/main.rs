@@ -105,6 +105,10 @@ struct TraceArgs {
     /// Add an Art. 29 preservation-request draft for each foreign provider on the path
     #[arg(long)]
     art29: bool,
+    /// Write this time (RFC 3339) in the report as when it was generated; without it the
+    /// report holds no time but the evidence's, so reruns are byte-identical
+    #[arg(long, value_name = "RFC3339")]
+    generated_at: Option<String>,
     /// Write the report here instead of standard output
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
@@ -432,6 +436,15 @@ fn run_trace(a: TraceArgs) -> Result<u8> {
         requesting,
         request_ref: a.request_ref.clone(),
         art29: a.art29,
+        generated_at: a
+            .generated_at
+            .as_deref()
+            .map(|g| {
+                QueryTime::parse(g).with_context(|| {
+                    format!("--generated-at {g}: write an RFC 3339 time with its offset")
+                })
+            })
+            .transpose()?,
     };
     let (outcome, runs) = hoptrace::pipeline::trace(&cfg, &enricher)?;
     if !a.quiet {

@@ -199,6 +199,15 @@ pub fn path(c: &Candidate, evidence: &[Evidence<'_>]) -> Vec<Hop> {
                     record: 0,
                     showed,
                 };
+                // What each end sent, as this vantage point saw it: the TTL left says how
+                // many routers lay between that end and here.
+                let (o_side, r_side) = if same_dir {
+                    (f.orig_side(), f.orig_side().other())
+                } else {
+                    (f.orig_side().other(), f.orig_side())
+                };
+                let o_ttl = distance(&f.dir[o_side.idx()]);
+                let r_ttl = distance(&f.dir[r_side.idx()]);
                 b.put(
                     rank(Role::Origin, false),
                     Role::Origin,
@@ -209,7 +218,7 @@ pub fn path(c: &Candidate, evidence: &[Evidence<'_>]) -> Vec<Hop> {
                     span,
                     proof(
                         ProofKind::Packets,
-                        "packets of the communication; this end opened it".into(),
+                        format!("packets of the communication; this end opened it{o_ttl}"),
                     ),
                 );
                 b.put(
@@ -222,7 +231,7 @@ pub fn path(c: &Candidate, evidence: &[Evidence<'_>]) -> Vec<Hop> {
                     span,
                     proof(
                         ProofKind::Packets,
-                        "packets of the communication; this end answered".into(),
+                        format!("packets of the communication; this end answered{r_ttl}"),
                     ),
                 );
                 // Tunnels around the first packet; their direction is the first packet's.
@@ -419,6 +428,28 @@ pub fn path(c: &Candidate, evidence: &[Evidence<'_>]) -> Vec<Hop> {
     // order of placement otherwise.
     b.hops.sort_by_key(|a| (a.0, a.2.first_seen, a.1));
     b.hops.into_iter().map(|(_, _, h)| h).collect()
+}
+
+/// The routers between a sender and the vantage point, from the TTL (hop limit) its
+/// packets arrived with and the nearest common initial value at or above it (64, 128, 255):
+/// `; TTL 52 on arrival: about 12 routers from here (initial 64)`.
+fn distance(d: &crate::flow::DirStats) -> String {
+    if d.pkts == 0 {
+        return String::new();
+    }
+    let seen = d.ttl_max;
+    let Some(initial) = [32u8, 64, 128, 255].into_iter().find(|&i| i >= seen) else {
+        return String::new();
+    };
+    let range = if d.ttl_min == d.ttl_max {
+        format!("TTL {seen}")
+    } else {
+        format!("TTL {}-{seen}", d.ttl_min)
+    };
+    format!(
+        "; {range} on arrival: about {} router(s) from here (if it started at {initial})",
+        initial - seen
+    )
 }
 
 /// A hop's port: none for ICMP, whose "ports" are the message type and code.

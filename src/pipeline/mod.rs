@@ -1368,6 +1368,8 @@ pub struct TraceConfig {
     pub request_ref: Option<String>,
     /// Add an Art. 29 preservation-request draft per foreign provider.
     pub art29: bool,
+    /// When the report was generated, to write in it (the library never reads the clock).
+    pub generated_at: Option<crate::hops::QueryTime>,
 }
 
 /// What [`trace`] found.
@@ -1468,6 +1470,10 @@ pub fn trace(
                 vantage_inputs: &vantage_inputs,
                 inputs,
                 art29: cfg.art29,
+                generated_at: cfg
+                    .generated_at
+                    .as_ref()
+                    .map(|t| t.utc.rfc3339().to_string()),
             });
             TraceOutcome::Found(Box::new(d))
         }

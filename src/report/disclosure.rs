@@ -188,6 +188,10 @@ pub struct Disclosure {
     pub schema: &'static str,
     /// `hoptrace <version>`.
     pub tool: String,
+    /// When the report was generated, only when the caller gives it (`--generated-at`):
+    /// otherwise the same inputs and parameters give byte-identical reports.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generated_at: Option<String>,
     /// The query.
     pub parameters: ParametersOut,
     /// The communication.
@@ -229,6 +233,8 @@ pub struct DisclosureInput<'a> {
     pub inputs: Vec<InputOut>,
     /// Add the Art. 29 drafts.
     pub art29: bool,
+    /// When the report was generated (RFC 3339), if it should say.
+    pub generated_at: Option<String>,
 }
 
 fn service(proto: Proto, port: u16) -> String {
@@ -346,6 +352,7 @@ pub fn disclosure(d: DisclosureInput<'_>) -> Disclosure {
     let mut out = Disclosure {
         schema: DISCLOSURE_SCHEMA,
         tool: format!("hoptrace {}", env!("CARGO_PKG_VERSION")),
+        generated_at: d.generated_at.clone(),
         communication: CommunicationOut {
             community_id: c.community_id.clone(),
             protocol: proto_text(c.proto),

@@ -203,6 +203,14 @@ fn a_direct_connection_is_origin_then_destination() {
     );
     assert_eq!(hops[0].port, Some(40000));
     assert_eq!(hops[0].evidence[0].at.frame, 1);
+    // The synthetic hosts send with TTL 64 and the capture sits next to them.
+    assert!(
+        hops[0].evidence[0]
+            .showed
+            .contains("TTL 64 on arrival: about 0 router(s)"),
+        "{}",
+        hops[0].evidence[0].showed
+    );
 }
 
 #[test]
@@ -432,6 +440,16 @@ fn trace_writes_the_disclosure_and_marks_the_nearest_foreign_provider() {
         "de",
     ]);
     assert_eq!(again.stdout, out.stdout);
+    assert!(v.get("generated_at").is_none(), "no clock unless asked");
+    let stamped = args(&[
+        "--peer",
+        "8.8.8.8",
+        "--generated-at",
+        "2026-11-28T20:00:00+01:00",
+    ]);
+    let sv: serde_json::Value = serde_json::from_slice(&stamped.stdout).unwrap();
+    check_schema(&sv);
+    assert_eq!(sv["generated_at"], "2026-11-28T19:00:00.000000000Z");
     // Nothing at another time.
     let none = args(&["--at", "2020-01-01T00:00:00Z"]);
     assert_eq!(none.status.code(), Some(5));
