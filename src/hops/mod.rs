@@ -73,7 +73,7 @@ impl Query {
         }
     }
 
-    /// True when an observation with these ends, protocol, span and Community ID matches.
+    /// True when an observation with these ends, protocol and span matches.
     fn matches(&self, o: &Observation) -> bool {
         let ends = [
             (o.orig.0, o.orig.1, o.resp.0),
@@ -92,11 +92,14 @@ impl Query {
             o.first.0 <= t.utc.0.saturating_add(self.window)
                 && o.last.0 >= t.utc.0.saturating_sub(self.window)
         });
-        let cid_ok = self
-            .community_id
+        end_ok && proto_ok && time_ok
+    }
+
+    /// True when the Community ID matches (computed only for what matched the rest).
+    fn matches_id(&self, o: &Observation) -> bool {
+        self.community_id
             .as_deref()
-            .is_none_or(|c| c == o.community_id);
-        end_ok && proto_ok && time_ok && cid_ok
+            .is_none_or(|c| c == o.community_id)
     }
 }
 
@@ -193,6 +196,7 @@ impl Candidate {
     }
 }
 
+/// An observation of a flow, without its Community ID (a hash: computed once it matches).
 fn of_flow(vantage: u32, i: usize, f: &Flow) -> Observation {
     let o = f.orig_side();
     let (a, b) = (f.key.endpoint(o), f.key.endpoint(o.other()));
@@ -206,7 +210,7 @@ fn of_flow(vantage: u32, i: usize, f: &Flow) -> Observation {
         proto: f.key.proto,
         first: f.first_ts(),
         last,
-        community_id: community_id(&f.key, 0),
+        community_id: String::new(),
     }
 }
 
@@ -236,14 +240,24 @@ pub fn find(evidence: &[Evidence<'_>], q: &Query) -> Vec<Candidate> {
                 .iter()
                 .enumerate()
                 .map(|(i, f)| of_flow(e.vantage, i, f))
-                .filter(|o| q.matches(o)),
+                .filter(|o| q.matches(o))
+                .map(|mut o| {
+                    if let Some(f) = e.flows.get(match o.seen {
+                        Seen::Flow(i) => i,
+                        Seen::Record(_) => usize::MAX,
+                    }) {
+                        o.community_id = community_id(&f.key, 0);
+                    }
+                    o
+                })
+                .filter(|o| q.matches_id(o)),
         );
         seen.extend(
             e.records
                 .iter()
                 .enumerate()
                 .filter_map(|(i, r)| of_record(e.vantage, i, r))
-                .filter(|o| q.matches(o)),
+                .filter(|o| q.matches(o) && q.matches_id(o)),
         );
     }
     let order = |o: &Observation| (o.first, o.vantage, o.input, o.seen);

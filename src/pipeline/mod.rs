@@ -1410,13 +1410,28 @@ pub fn trace(
     if cfg.inputs.is_empty() {
         return Err(Error::NoInputs);
     }
-    let mut runs = Vec::with_capacity(cfg.inputs.len());
-    for path in &cfg.inputs {
-        let mut c = cfg.read.clone();
-        c.inputs = vec![path.clone()];
-        c.spill = None;
-        runs.push(flows(&c)?);
-    }
+    // The inputs' digests are computed on a thread of their own while the flows are
+    // built: the file is read from the page cache a second time, but not after the run.
+    let (runs, digests) = std::thread::scope(|s| {
+        let hasher = s.spawn(|| {
+            cfg.inputs
+                .iter()
+                .map(|p| sha256_file(p).unwrap_or_else(|e| format!("unreadable: {e}")))
+                .collect::<Vec<String>>()
+        });
+        let mut runs = Vec::with_capacity(cfg.inputs.len());
+        for path in &cfg.inputs {
+            let mut c = cfg.read.clone();
+            c.inputs = vec![path.clone()];
+            c.spill = None;
+            match flows(&c) {
+                Ok(r) => runs.push(r),
+                Err(e) => return Err(e),
+            }
+        }
+        let digests = hasher.join().unwrap_or_default();
+        Ok((runs, digests))
+    })?;
     let evidence: Vec<crate::hops::Evidence<'_>> = runs
         .iter()
         .enumerate()
@@ -1442,10 +1457,11 @@ pub fn trace(
             let inputs = runs
                 .iter()
                 .flat_map(|r| &r.inputs)
-                .map(|i| report::InputOut {
+                .zip(&digests)
+                .map(|(i, d)| report::InputOut {
                     path: i.name.display().to_string(),
                     format: i.container.unwrap_or("unreadable").to_string(),
-                    sha256: sha256_file(&i.name).unwrap_or_else(|e| format!("unreadable: {e}")),
+                    sha256: d.clone(),
                 })
                 .collect();
             let parameters = report::ParametersOut {
