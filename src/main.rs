@@ -120,6 +120,8 @@ struct TraceArgs {
     quiet: bool,
     #[command(flatten)]
     db: enrich_cmd::DbArgs,
+    #[command(flatten)]
+    logs: LogArgs,
 }
 
 #[derive(Args)]
@@ -203,6 +205,13 @@ struct FlowsArgs {
     enrich: bool,
     #[command(flatten)]
     db: enrich_cmd::DbArgs,
+    #[command(flatten)]
+    logs: LogArgs,
+}
+
+/// How flow logs and flow exports are read (`flows` and `trace`).
+#[derive(Args)]
+struct LogArgs {
     /// Read every input as this flow-log format instead of telling it from the content
     #[arg(long, value_name = "FORMAT", value_parser = ["netflow", "zeek", "zeek-json", "aws-vpc", "gcp-vpc", "azure", "nfdump-csv", "argus-csv"])]
     input_format: Option<String>,
@@ -237,7 +246,7 @@ fn utc_offset(s: &str) -> Option<i64> {
 }
 
 /// The flow-log flags as library options.
-fn log_options(a: &FlowsArgs) -> Result<hoptrace::pipeline::LogOptions> {
+fn log_options(a: &LogArgs) -> Result<hoptrace::pipeline::LogOptions> {
     let mut o = hoptrace::pipeline::LogOptions {
         format: a
             .input_format
@@ -428,6 +437,7 @@ fn run_trace(a: TraceArgs) -> Result<u8> {
     let enricher = a.db.enricher()?;
     let mut read = FlowsConfig::new(Vec::new());
     read.threads = a.threads;
+    read.logs = log_options(&a.logs)?;
     let cfg = hoptrace::pipeline::TraceConfig {
         inputs: a.inputs.clone(),
         read,
@@ -509,7 +519,7 @@ fn run_flows(a: FlowsArgs) -> Result<u8> {
     let mut cfg = FlowsConfig::new(a.inputs.clone());
     cfg.threads = a.threads;
     cfg.flow = flow_config(&a)?;
-    cfg.logs = log_options(&a)?;
+    cfg.logs = log_options(&a.logs)?;
     cfg.progress = Some(Arc::clone(&progress));
     cfg.spill = Some(hoptrace::pipeline::SpillConfig {
         dir: a.spill_dir.clone().unwrap_or_else(std::env::temp_dir),

@@ -516,3 +516,33 @@ fn the_schema_refuses_a_disclosure_that_breaks_it() {
     let validator = jsonschema::validator_for(&schema).unwrap();
     assert!(!validator.is_valid(&serde_json::json!({"schema": "hoptrace-art30-disclosure/0.1"})));
 }
+
+#[test]
+fn trace_reads_flow_logs_with_the_flow_log_flags() {
+    // A CloudWatch-style VPC log without its header: the format comes from --vpc-fields.
+    let d = Dir::new();
+    let log = d.write(
+        "cwl.log",
+        b"2 123456789010 eni-1 8.8.8.8 1.1.1.1 40000 443 6 10 1000 1700000000 1700000060 ACCEPT OK\n\
+2 123456789010 eni-1 1.1.1.1 8.8.8.8 443 40000 6 8 9000 1700000000 1700000060 ACCEPT OK\n",
+    );
+    let out = hoptrace(&[
+        "trace",
+        log.to_str().unwrap(),
+        "--party",
+        "AU",
+        "--ip",
+        "1.1.1.1",
+        "--port",
+        "443",
+        "-q",
+        "--input-format",
+        "aws-vpc",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    check_schema(&v);
+    assert_eq!(v["hops"][0]["ip"], "8.8.8.8");
+    assert_eq!(v["hops"][0]["evidence"][0]["kind"], "flow_record");
+    assert_eq!(v["inputs"][0]["format"], "aws vpc flow log");
+}
