@@ -280,6 +280,15 @@ impl Source {
         }
     }
 
+    /// The organisation of an AS known by its number, where this source can tell (range
+    /// tables; MaxMind DBs are keyed by address only).
+    pub fn as_org(&self, asn: u32) -> Option<String> {
+        match &self.backend {
+            Backend::Ranges(t) => t.as_org(asn).map(str::to_string),
+            Backend::Mmdb(_) => None,
+        }
+    }
+
     /// MaxMind metadata, for MaxMind DBs.
     pub fn mmdb_meta(&self) -> Option<MmdbMeta> {
         match &self.backend {
@@ -359,6 +368,13 @@ impl Enricher {
     /// An enricher over the bundled data.
     pub fn bundled() -> Result<Enricher, EnrichError> {
         Ok(Enricher::new(bundled::sources()?))
+    }
+
+    /// The organisation of an AS known only by its number, and the source that named it.
+    pub fn as_org(&self, asn: u32) -> Option<(String, String)> {
+        self.sources
+            .iter()
+            .find_map(|s| Some((s.as_org(asn)?, s.info.name.clone())))
     }
 
     /// Everything about one address.

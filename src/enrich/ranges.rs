@@ -167,6 +167,19 @@ impl RangeTable {
         }
     }
 
+    /// The organisation a row with this AS number names (the first such row): for an AS
+    /// known only by its number, from routing fields.
+    pub fn as_org(&self, asn: u32) -> Option<&str> {
+        if asn == 0 {
+            return None;
+        }
+        let org = match self.v4.asn.iter().position(|&a| a == asn) {
+            Some(i) => self.v4.org[i],
+            None => self.v6.org[self.v6.asn.iter().position(|&a| a == asn)?],
+        };
+        self.orgs.get(org as usize).map(|s| &**s)
+    }
+
     /// Number of IPv4 and IPv6 ranges.
     pub fn len(&self) -> (usize, usize) {
         (self.v4.start.len(), self.v6.start.len())

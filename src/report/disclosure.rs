@@ -312,7 +312,13 @@ pub fn disclosure(d: DisclosureInput<'_>) -> Disclosure {
                 port: h.port,
                 role: h.role.name(),
                 asn: out.as_ref().and_then(|o| o.asn).or(h.asn),
-                as_org: out.as_ref().and_then(|o| o.as_org.clone()),
+                as_org: out.as_ref().and_then(|o| o.as_org.clone()).or_else(|| {
+                    // An AS known only by its number: its name from the range data.
+                    h.asn
+                        .filter(|_| h.ip.is_none())
+                        .and_then(|n| d.enricher.as_org(n))
+                        .map(|(org, _)| org)
+                }),
                 country: out.as_ref().and_then(|o| o.country.clone()),
                 address_class: out.as_ref().map(|o| o.address_class),
                 maps: h.maps.map(endpoint),

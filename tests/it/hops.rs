@@ -546,3 +546,12 @@ fn trace_reads_flow_logs_with_the_flow_log_flags() {
     assert_eq!(v["hops"][0]["evidence"][0]["kind"], "flow_record");
     assert_eq!(v["inputs"][0]["format"], "aws vpc flow log");
 }
+
+#[test]
+fn an_as_known_only_by_its_number_is_named_from_the_range_data() {
+    let e = hoptrace::enrich::Enricher::bundled().unwrap();
+    let (org, source) = e.as_org(15169).unwrap();
+    assert_eq!(org, "Google LLC");
+    assert!(source.contains("asn.htdb"), "{source}");
+    assert!(e.as_org(0).is_none());
+}
