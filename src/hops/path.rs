@@ -174,6 +174,33 @@ impl Builder {
     }
 }
 
+impl Builder {
+    /// Places the communication's two ends, each with what showed it.
+    fn ends(
+        &mut self,
+        c: &Candidate,
+        span: (Timestamp, Timestamp),
+        origin: Proof,
+        destination: Proof,
+    ) {
+        let o = (Role::Origin, false, c.orig, origin);
+        let d = (Role::Destination, true, c.resp, destination);
+        for (role, toward, (addr, port), proof) in [o, d] {
+            let r = rank(role, toward);
+            self.put(
+                r,
+                role,
+                Some(addr),
+                port_of(c, port),
+                None,
+                None,
+                span,
+                proof,
+            );
+        }
+    }
+}
+
 /// The path of a candidate communication, ordered origin → destination.
 pub fn path(c: &Candidate, evidence: &[Evidence<'_>]) -> Vec<Hop> {
     let mut b = Builder {
@@ -208,27 +235,13 @@ pub fn path(c: &Candidate, evidence: &[Evidence<'_>]) -> Vec<Hop> {
                 };
                 let o_ttl = distance(&f.dir[o_side.idx()]);
                 let r_ttl = distance(&f.dir[r_side.idx()]);
-                b.put(
-                    rank(Role::Origin, false),
-                    Role::Origin,
-                    Some(c.orig.0),
-                    port_of(c, c.orig.1),
-                    None,
-                    None,
+                b.ends(
+                    c,
                     span,
                     proof(
                         ProofKind::Packets,
                         format!("packets of the communication; this end opened it{o_ttl}"),
                     ),
-                );
-                b.put(
-                    rank(Role::Destination, true),
-                    Role::Destination,
-                    Some(c.resp.0),
-                    port_of(c, c.resp.1),
-                    None,
-                    None,
-                    span,
                     proof(
                         ProofKind::Packets,
                         format!("packets of the communication; this end answered{r_ttl}"),
@@ -295,32 +308,11 @@ pub fn path(c: &Candidate, evidence: &[Evidence<'_>]) -> Vec<Hop> {
                     showed,
                 };
                 let src = r.kind.name();
-                b.put(
-                    rank(Role::Origin, false),
-                    Role::Origin,
-                    Some(c.orig.0),
-                    port_of(c, c.orig.1),
-                    None,
-                    None,
-                    span,
-                    proof(
-                        ProofKind::FlowRecord,
-                        format!("{src} record of the communication"),
-                    ),
+                let seen = proof(
+                    ProofKind::FlowRecord,
+                    format!("{src} record of the communication"),
                 );
-                b.put(
-                    rank(Role::Destination, true),
-                    Role::Destination,
-                    Some(c.resp.0),
-                    port_of(c, c.resp.1),
-                    None,
-                    None,
-                    span,
-                    proof(
-                        ProofKind::FlowRecord,
-                        format!("{src} record of the communication"),
-                    ),
-                );
+                b.ends(c, span, seen.clone(), seen);
                 let rt = &r.routing;
                 // The record's own source is the candidate's origin when same_dir.
                 let (near, far) = if same_dir {
