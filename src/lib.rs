@@ -82,6 +82,7 @@
 //!     request_ref: Some("case 2026/17".into()),
 //!     art29: true,
 //!     generated_at: None,
+//!     include: Default::default(),
 //! };
 //! let enricher = hoptrace::enrich::Enricher::bundled()?;
 //! let (outcome, _runs) = trace(&cfg, &enricher)?;

@@ -109,6 +109,10 @@ struct TraceArgs {
     /// report holds no time but the evidence's, so reruns are byte-identical
     #[arg(long, value_name = "RFC3339")]
     generated_at: Option<String>,
+    /// Include what the report leaves out by default: `names` (host names carried by mail
+    /// and proxy headers), `city` (city-level geography); comma-separated
+    #[arg(long, value_name = "WHAT")]
+    include: Option<String>,
     /// Write the report here instead of standard output
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
@@ -455,6 +459,12 @@ fn run_trace(a: TraceArgs) -> Result<u8> {
                 })
             })
             .transpose()?,
+        include: match a.include.as_deref() {
+            Some(w) => {
+                report::Include::parse(w).map_err(|e| anyhow::anyhow!("--include {w}: {e}"))?
+            }
+            None => report::Include::default(),
+        },
     };
     let (outcome, runs) = hoptrace::pipeline::trace(&cfg, &enricher)?;
     if !a.quiet {

@@ -12,6 +12,7 @@
 //! Decoding never fails: what cannot be read becomes a [`SkipReason`] with the layer it
 //! happened in. Decode knows nothing about files, flows or time.
 
+pub mod headers;
 mod link;
 mod tunnel;
 
@@ -321,6 +322,8 @@ pub struct PacketFacts {
     pub ttl: u8,
     /// TCP flags byte (0 for other protocols or when not captured).
     pub tcp_flags: u8,
+    /// TCP sequence number (0 for other protocols or when not captured).
+    pub tcp_seq: u32,
     /// Transport payload bytes on the wire (TCP/UDP data length).
     pub payload_len: u32,
     /// Ports (and TCP flags) were read; false for non-first fragments and for first
@@ -347,6 +350,7 @@ impl Default for PacketFacts {
             ip_len: 0,
             ttl: 0,
             tcp_flags: 0,
+            tcp_seq: 0,
             payload_len: 0,
             ports_known: false,
             frag: None,
@@ -757,6 +761,12 @@ impl Cx<'_, '_> {
                     6 => {
                         if cap >= 14 {
                             facts.tcp_flags = self.d[off + 13];
+                            facts.tcp_seq = u32::from_be_bytes([
+                                self.d[off + 4],
+                                self.d[off + 5],
+                                self.d[off + 6],
+                                self.d[off + 7],
+                            ]);
                             let doff = usize::from(self.d[off + 12] >> 4) * 4;
                             facts.payload_len = wire.saturating_sub(doff) as u32;
                             let start = (off + doff).min(off + cap);

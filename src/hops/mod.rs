@@ -11,8 +11,11 @@
 //! This module knows flows and records, never bytes or files; it does not attribute
 //! addresses (that is `enrich`) nor write anything (that is `report`).
 
+mod chains;
+mod clues;
 mod path;
 
+pub use clues::{Clue, ClueKind};
 pub use path::{Hop, Proof, ProofKind, Role, path};
 
 use crate::decode::Encap;
@@ -132,6 +135,8 @@ pub struct Evidence<'a> {
     pub records: &'a [FlowRecord],
     /// The encapsulation chains its flows refer to (`FlowSet::chains`).
     pub chains: &'a [Box<[Encap]>],
+    /// Header evidence gathered beside its flows (proxy headers, mails, ICMP errors).
+    pub clues: &'a [Clue],
 }
 
 /// One vantage point's view of the communication.
@@ -175,6 +180,12 @@ pub struct Candidate {
     pub last: Timestamp,
     /// The observations, earliest first.
     pub observations: Vec<Observation>,
+    /// The communication is a traceroute run: probes from `orig` to `resp` (one flow per
+    /// probe port) that ICMP errors answered. Its observations are every probe's.
+    pub traceroute: bool,
+    /// How far apart (nanoseconds) evidence of the communication may lie: the query's
+    /// window.
+    pub window: i64,
 }
 
 impl Candidate {
@@ -281,9 +292,12 @@ pub fn find(evidence: &[Evidence<'_>], q: &Query) -> Vec<Candidate> {
                 first: o.first,
                 last: o.last,
                 observations: vec![o],
+                traceroute: false,
+                window: q.window,
             }),
         }
     }
+    let mut out = chains::fold_traceroutes(evidence, out);
     for c in &mut out {
         c.observations.sort_by_key(order);
         if let Some(o) = c.observations.first() {

@@ -17,29 +17,56 @@ use crate::model::{Addr, Locator, Timestamp};
 pub enum Role {
     /// Where the communication started.
     Origin,
+    /// The host that sent a traceroute (the communication asked about is the traceroute).
+    Vantage,
+    /// A forward proxy or CDN edge, named by proxy headers (or the TCP peer that sent them).
+    Proxy,
+    /// A mail relay, named by `Received:` fields (or the SMTP client that sent the mail).
+    Relay,
     /// An outer end of a tunnel the communication went through.
     TunnelEndpoint,
     /// A translating address (NAT), with the inside address it maps.
     Nat,
     /// An AS known only from routing fields of a flow record.
     NeighborAs,
-    /// A router: a flow exporter that saw the communication.
+    /// A router: a flow exporter that saw the communication, or a traceroute hop.
     Router,
     /// Where the communication went.
     Destination,
 }
 
 impl Role {
+    /// Every role, in the order of [`Role::name`]'s table.
+    pub const ALL: [Role; 9] = [
+        Role::Origin,
+        Role::Vantage,
+        Role::Proxy,
+        Role::Relay,
+        Role::TunnelEndpoint,
+        Role::Nat,
+        Role::NeighborAs,
+        Role::Router,
+        Role::Destination,
+    ];
+
     /// The name in reports.
     pub fn name(self) -> &'static str {
         match self {
             Role::Origin => "origin",
+            Role::Vantage => "vantage",
+            Role::Proxy => "proxy",
+            Role::Relay => "relay",
             Role::TunnelEndpoint => "tunnel_endpoint",
             Role::Nat => "nat",
             Role::NeighborAs => "neighbor_as",
             Role::Router => "router",
             Role::Destination => "destination",
         }
+    }
+
+    /// The role a name in a report stands for.
+    pub fn from_name(n: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.name() == n)
     }
 }
 
@@ -56,6 +83,12 @@ pub enum ProofKind {
     NatFields,
     /// Routing fields of a flow record (exporter, AS, next hop).
     RoutingFields,
+    /// HTTP proxy headers (X-Forwarded-For, Forwarded, Via).
+    ProxyHeader,
+    /// A mail's `Received:` fields.
+    MailHeader,
+    /// A traceroute probe and the ICMP error that answered it.
+    Traceroute,
 }
 
 impl ProofKind {
@@ -67,6 +100,9 @@ impl ProofKind {
             ProofKind::FlowRecord => "flow_record",
             ProofKind::NatFields => "nat_fields",
             ProofKind::RoutingFields => "routing_fields",
+            ProofKind::ProxyHeader => "proxy_header",
+            ProofKind::MailHeader => "mail_header",
+            ProofKind::Traceroute => "traceroute",
         }
     }
 }
@@ -83,8 +119,12 @@ pub struct Proof {
     pub at: Locator,
     /// Index of the record in its frame or datagram (0 when none).
     pub record: u32,
-    /// What it showed, in a sentence.
+    /// What it showed, in a sentence (never a host name).
     pub showed: String,
+    /// Host names the evidence carried (a relay's `from`/`by` names, a `Via` entry's name,
+    /// a forwarded-for token that is not an address), kept apart so a report can leave
+    /// them out.
+    pub names: Vec<String>,
 }
 
 /// One hop of the path.
@@ -106,75 +146,75 @@ pub struct Hop {
     pub last_seen: Timestamp,
     /// Why the hop is on the path.
     pub evidence: Vec<Proof>,
+    /// What to be wary of: `unverified` (named by a header a node before the one the
+    /// evidence saw wrote, so it may be forged), `repeated` (named twice in one chain),
+    /// `date_out_of_order` (a relay's date before the one before it).
+    pub flags: Vec<&'static str>,
 }
 
-/// Position of a role on the way from origin to destination (lower is nearer the origin);
-/// within a role, hops keep the order they were placed in.
-fn rank(role: Role, toward_destination: bool) -> u8 {
-    match (role, toward_destination) {
-        (Role::Origin, _) => 0,
-        (Role::TunnelEndpoint, false) => 1,
-        (Role::Nat, false) => 2,
-        (Role::NeighborAs, false) => 3,
-        (Role::Router, _) => 4,
-        (Role::NeighborAs, true) => 5,
-        (Role::Nat, true) => 6,
-        (Role::TunnelEndpoint, true) => 7,
-        (Role::Destination, _) => 8,
-    }
+/// Where a hop sits on the way from origin to destination (lower is nearer the origin).
+/// Within a place, hops are ordered by their `sub` number (TTL, position in a header
+/// chain), then by when they were first seen, then by the order they were placed in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Place {
+    /// The origin (or the traceroute's sender).
+    Origin,
+    /// Proxies and relays that headers name before the node the evidence saw send them.
+    Upstream,
+    /// That node: the TCP client that sent the headers, when they name nodes before it.
+    Peer,
+    TunnelIn,
+    NatIn,
+    AsIn,
+    Router,
+    AsOut,
+    NatOut,
+    TunnelOut,
+    /// The TCP responder, when a response's `Via` says it is a proxy.
+    PeerOut,
+    /// Proxies a response's `Via` names beyond the responder (toward the server).
+    Downstream,
+    Destination,
 }
 
 struct Builder {
-    hops: Vec<(u8, u32, Hop)>,
+    hops: Vec<(Place, u32, u32, Hop)>,
     next: u32,
 }
 
 impl Builder {
-    /// Adds a hop, or the evidence to the same hop (same role, address, port, AS).
-    #[allow(clippy::too_many_arguments)]
-    fn put(
-        &mut self,
-        rank: u8,
-        role: Role,
-        ip: Option<Addr>,
-        port: Option<u16>,
-        asn: Option<u32>,
-        maps: Option<(Addr, u16)>,
-        span: (Timestamp, Timestamp),
-        proof: Proof,
-    ) {
-        if let Some((_, _, h)) = self.hops.iter_mut().find(|(r, _, h)| {
-            *r == rank && h.role == role && h.ip == ip && h.port == port && h.asn == asn
+    /// Adds a hop, or its evidence and flags to the same hop (same place, role, address,
+    /// port and AS).
+    fn put(&mut self, place: Place, sub: u32, hop: Hop) {
+        if let Some((_, s, _, h)) = self.hops.iter_mut().find(|(p, _, _, h)| {
+            *p == place
+                && h.role == hop.role
+                && h.ip == hop.ip
+                && h.port == hop.port
+                && h.asn == hop.asn
         }) {
-            h.first_seen = h.first_seen.min(span.0);
-            h.last_seen = h.last_seen.max(span.1);
+            *s = (*s).min(sub);
+            h.first_seen = h.first_seen.min(hop.first_seen);
+            h.last_seen = h.last_seen.max(hop.last_seen);
             if h.maps.is_none() {
-                h.maps = maps;
+                h.maps = hop.maps;
             }
-            if !h.evidence.contains(&proof) {
-                h.evidence.push(proof);
+            for p in hop.evidence {
+                if !h.evidence.contains(&p) {
+                    h.evidence.push(p);
+                }
+            }
+            for f in hop.flags {
+                if !h.flags.contains(&f) {
+                    h.flags.push(f);
+                }
             }
             return;
         }
         self.next += 1;
-        self.hops.push((
-            rank,
-            self.next,
-            Hop {
-                ip,
-                port,
-                role,
-                asn,
-                maps,
-                first_seen: span.0,
-                last_seen: span.1,
-                evidence: vec![proof],
-            },
-        ));
+        self.hops.push((place, sub, self.next, hop));
     }
-}
 
-impl Builder {
     /// Places the communication's two ends, each with what showed it.
     fn ends(
         &mut self,
@@ -183,21 +223,50 @@ impl Builder {
         origin: Proof,
         destination: Proof,
     ) {
-        let o = (Role::Origin, false, c.orig, origin);
-        let d = (Role::Destination, true, c.resp, destination);
-        for (role, toward, (addr, port), proof) in [o, d] {
-            let r = rank(role, toward);
+        let o = (Place::Origin, ChainBuilder::first_role(c), c.orig, origin);
+        let d = (Place::Destination, Role::Destination, c.resp, destination);
+        for (place, role, (addr, port), proof) in [o, d] {
             self.put(
-                r,
-                role,
-                Some(addr),
-                port_of(c, port),
-                None,
-                None,
-                span,
-                proof,
+                place,
+                0,
+                hop(role, Some(addr), port_of(c, port), span, proof),
             );
         }
+    }
+
+    /// Moves the end at `from` with address `addr` (the TCP end that sent headers naming
+    /// other nodes) to `to` with a new role, adding the proof.
+    fn demote(&mut self, from: Place, to: Place, addr: Addr, role: Role, proof: Proof) {
+        for (p, _, _, h) in &mut self.hops {
+            if (*p == from || *p == to) && h.ip == Some(addr) {
+                *p = to;
+                h.role = role;
+                if !h.evidence.contains(&proof) {
+                    h.evidence.push(proof.clone());
+                }
+            }
+        }
+    }
+}
+
+/// A hop with one piece of evidence.
+pub(super) fn hop(
+    role: Role,
+    ip: Option<Addr>,
+    port: Option<u16>,
+    span: (Timestamp, Timestamp),
+    proof: Proof,
+) -> Hop {
+    Hop {
+        ip,
+        port,
+        role,
+        asn: None,
+        maps: None,
+        first_seen: span.0,
+        last_seen: span.1,
+        evidence: vec![proof],
+        flags: Vec::new(),
     }
 }
 
@@ -219,207 +288,276 @@ pub fn path(c: &Candidate, evidence: &[Evidence<'_>]) -> Vec<Hop> {
                 let Some(f) = e.flows.get(i) else {
                     continue;
                 };
-                let proof = |kind, showed: String| Proof {
-                    kind,
-                    vantage: o.vantage,
-                    at: f.first_loc,
-                    record: 0,
-                    showed,
-                };
-                // What each end sent, as this vantage point saw it: the TTL left says how
-                // many routers lay between that end and here.
-                let (o_side, r_side) = if same_dir {
-                    (f.orig_side(), f.orig_side().other())
-                } else {
-                    (f.orig_side().other(), f.orig_side())
-                };
-                let o_ttl = distance(&f.dir[o_side.idx()]);
-                let r_ttl = distance(&f.dir[r_side.idx()]);
-                b.ends(
-                    c,
-                    span,
-                    proof(
-                        ProofKind::Packets,
-                        format!("packets of the communication; this end opened it{o_ttl}"),
-                    ),
-                    proof(
-                        ProofKind::Packets,
-                        format!("packets of the communication; this end answered{r_ttl}"),
-                    ),
-                );
-                // Tunnels around the first packet; their direction is the first packet's.
-                let chain: &[Encap] = e.chains.get(f.chains.first as usize).map_or(&[], |c| c);
-                let forward = (f.first_side == f.orig_side()) == same_dir;
-                let tunnels: Vec<_> = chain
-                    .iter()
-                    .filter_map(|x| match x {
-                        Encap::Tunnel(t) => Some(*t),
-                        _ => None,
-                    })
-                    .collect();
-                // The innermost tunnel spans the widest part of the path: ingresses
-                // innermost first, egresses outermost first.
-                for t in tunnels.iter().rev() {
-                    let (ingress, egress) = if forward {
-                        (t.src, t.dst)
-                    } else {
-                        (t.dst, t.src)
-                    };
-                    let what = format!("{:?} tunnel {ingress} → {egress}", t.kind);
-                    b.put(
-                        rank(Role::TunnelEndpoint, false),
-                        Role::TunnelEndpoint,
-                        Some(ingress),
-                        None,
-                        None,
-                        None,
-                        span,
-                        proof(ProofKind::Tunnel, format!("{what}: ingress")),
-                    );
-                }
-                for t in &tunnels {
-                    let (ingress, egress) = if forward {
-                        (t.src, t.dst)
-                    } else {
-                        (t.dst, t.src)
-                    };
-                    let what = format!("{:?} tunnel {ingress} → {egress}", t.kind);
-                    b.put(
-                        rank(Role::TunnelEndpoint, true),
-                        Role::TunnelEndpoint,
-                        Some(egress),
-                        None,
-                        None,
-                        None,
-                        span,
-                        proof(ProofKind::Tunnel, format!("{what}: egress")),
-                    );
-                }
+                flow_hops(&mut b, c, o, f, e, span, same_dir);
             }
             Seen::Record(i) => {
                 let Some(r) = e.records.get(i) else {
                     continue;
                 };
-                let proof = |kind, showed: String| Proof {
-                    kind,
-                    vantage: o.vantage,
-                    at: r.loc.at,
-                    record: r.loc.record,
-                    showed,
-                };
-                let src = r.kind.name();
-                let seen = proof(
-                    ProofKind::FlowRecord,
-                    format!("{src} record of the communication"),
-                );
-                b.ends(c, span, seen.clone(), seen);
-                let rt = &r.routing;
-                // The record's own source is the candidate's origin when same_dir.
-                let (near, far) = if same_dir {
-                    (rt.nat_src, rt.nat_dst)
-                } else {
-                    (rt.nat_dst, rt.nat_src)
-                };
-                let (inside_near, inside_far) = if same_dir {
-                    ((r.src, r.sport), (r.dst, r.dport))
-                } else {
-                    ((r.dst, r.dport), (r.src, r.sport))
-                };
-                if let Some((a, p)) = near.filter(|n| *n != inside_near) {
-                    b.put(
-                        rank(Role::Nat, false),
-                        Role::Nat,
-                        Some(a),
-                        Some(p),
-                        None,
-                        Some(inside_near),
-                        span,
-                        proof(
-                            ProofKind::NatFields,
-                            format!("{} translated to {}", ep(inside_near), ep((a, p))),
-                        ),
-                    );
-                }
-                if let Some((a, p)) = far.filter(|n| *n != inside_far) {
-                    b.put(
-                        rank(Role::Nat, true),
-                        Role::Nat,
-                        Some(a),
-                        Some(p),
-                        None,
-                        Some(inside_far),
-                        span,
-                        proof(
-                            ProofKind::NatFields,
-                            format!("{} reached as {}", ep(inside_far), ep((a, p))),
-                        ),
-                    );
-                }
-                let (as_near, as_far) = if same_dir {
-                    (rt.src_as, rt.dst_as)
-                } else {
-                    (rt.dst_as, rt.src_as)
-                };
-                if let Some(x) = rt.exporter {
-                    b.put(
-                        rank(Role::Router, false),
-                        Role::Router,
-                        Some(x),
-                        None,
-                        None,
-                        None,
-                        span,
-                        proof(
-                            ProofKind::RoutingFields,
-                            format!(
-                                "exported the record{}",
-                                rt.in_if
-                                    .zip(rt.out_if)
-                                    .map(|(a, b)| format!(" (interfaces {a} → {b})"))
-                                    .unwrap_or_default()
-                            ),
-                        ),
-                    );
-                }
-                // AS 0 and the reserved 4-byte value mean "unknown" to exporters.
-                let known = |a: &u32| *a != 0 && *a != u32::MAX;
-                if let Some(a) = as_near.filter(known) {
-                    b.put(
-                        rank(Role::NeighborAs, false),
-                        Role::NeighborAs,
-                        None,
-                        None,
-                        Some(a),
-                        None,
-                        span,
-                        proof(
-                            ProofKind::RoutingFields,
-                            format!("the exporter's routing table put the origin in AS{a}"),
-                        ),
-                    );
-                }
-                if let Some(a) = as_far.filter(known) {
-                    b.put(
-                        rank(Role::NeighborAs, true),
-                        Role::NeighborAs,
-                        None,
-                        None,
-                        Some(a),
-                        None,
-                        span,
-                        proof(
-                            ProofKind::RoutingFields,
-                            format!("the exporter's routing table put the destination in AS{a}"),
-                        ),
-                    );
-                }
+                record_hops(&mut b, c, o, r, span, same_dir);
             }
         }
     }
-    // Same rank: the hop seen first is nearer the origin for ingress-side roles, and the
-    // order of placement otherwise.
-    b.hops.sort_by_key(|a| (a.0, a.2.first_seen, a.1));
-    b.hops.into_iter().map(|(_, _, h)| h).collect()
+    for e in evidence {
+        super::chains::place(&mut ChainBuilder(&mut b), c, e);
+    }
+    b.hops.sort_by_key(|a| (a.0, a.1, a.3.first_seen, a.2));
+    b.hops.into_iter().map(|(_, _, _, h)| h).collect()
+}
+
+/// What the header chains (proxies, relays, traceroutes) may do to the path being built.
+pub(super) struct ChainBuilder<'a>(&'a mut Builder);
+
+/// Where a chain puts a hop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum ChainPlace {
+    /// Before the TCP client, in chain order (`sub` = position).
+    Upstream,
+    /// Among the routers (`sub` = TTL).
+    Router,
+    /// Beyond the TCP responder, toward a server behind it (`sub` = position).
+    Downstream,
+    /// The origin itself (the first node a chain names).
+    Origin,
+    /// The destination itself (evidence that it was reached).
+    Destination,
+}
+
+impl ChainBuilder<'_> {
+    /// Adds a hop a chain names.
+    pub(super) fn put(&mut self, at: ChainPlace, sub: u32, h: Hop) {
+        let place = match at {
+            ChainPlace::Upstream => Place::Upstream,
+            ChainPlace::Router => Place::Router,
+            ChainPlace::Downstream => Place::Downstream,
+            ChainPlace::Origin => Place::Origin,
+            ChainPlace::Destination => Place::Destination,
+        };
+        self.0.put(place, sub, h);
+    }
+
+    /// The TCP client at `addr` sent headers that name nodes before it: it is a proxy or a
+    /// relay (the first node named is placed as the origin by the caller).
+    pub(super) fn client_forwards(&mut self, addr: Addr, role: Role, proof: Proof) {
+        self.0.demote(Place::Origin, Place::Peer, addr, role, proof);
+    }
+
+    /// The TCP responder at `addr` answered as a proxy (a response's `Via`).
+    pub(super) fn responder_proxies(&mut self, addr: Addr, proof: Proof) {
+        self.0
+            .demote(Place::Destination, Place::PeerOut, addr, Role::Proxy, proof);
+    }
+
+    /// The role the first hop has: the traceroute's sender or the origin.
+    pub(super) fn first_role(c: &Candidate) -> Role {
+        if c.traceroute {
+            Role::Vantage
+        } else {
+            Role::Origin
+        }
+    }
+}
+
+/// The hops one flow of the communication shows: its ends (with the TTL distance) and the
+/// tunnels around its packets.
+fn flow_hops(
+    b: &mut Builder,
+    c: &Candidate,
+    o: &super::Observation,
+    f: &crate::flow::Flow,
+    e: &Evidence<'_>,
+    span: (Timestamp, Timestamp),
+    same_dir: bool,
+) {
+    let proof = |kind, showed: String| Proof {
+        kind,
+        vantage: o.vantage,
+        at: f.first_loc,
+        record: 0,
+        showed,
+        names: Vec::new(),
+    };
+    // What each end sent, as this vantage point saw it: the TTL left says how many routers
+    // lay between that end and here.
+    let (o_side, r_side) = if same_dir {
+        (f.orig_side(), f.orig_side().other())
+    } else {
+        (f.orig_side().other(), f.orig_side())
+    };
+    // A traceroute's probes leave with small TTLs on purpose: they say nothing of distance.
+    let (o_ttl, r_ttl) = if c.traceroute {
+        (String::new(), String::new())
+    } else {
+        (
+            distance(&f.dir[o_side.idx()]),
+            distance(&f.dir[r_side.idx()]),
+        )
+    };
+    let (opened, answered) = if c.traceroute {
+        ("sent the probes", "was the probes' destination")
+    } else {
+        ("opened it", "answered")
+    };
+    b.ends(
+        c,
+        span,
+        proof(
+            ProofKind::Packets,
+            format!("packets of the communication; this end {opened}{o_ttl}"),
+        ),
+        proof(
+            ProofKind::Packets,
+            format!("packets of the communication; this end {answered}{r_ttl}"),
+        ),
+    );
+    // Tunnels around the first packet; their direction is the first packet's.
+    let chain: &[Encap] = e.chains.get(f.chains.first as usize).map_or(&[], |c| c);
+    let forward = (f.first_side == f.orig_side()) == same_dir;
+    let tunnels: Vec<_> = chain
+        .iter()
+        .filter_map(|x| match x {
+            Encap::Tunnel(t) => Some(*t),
+            _ => None,
+        })
+        .collect();
+    // The innermost tunnel spans the widest part of the path: ingresses innermost first,
+    // egresses outermost first.
+    let ends = |t: &crate::decode::Tunnel| {
+        if forward {
+            (t.src, t.dst)
+        } else {
+            (t.dst, t.src)
+        }
+    };
+    let ingresses = tunnels
+        .iter()
+        .rev()
+        .map(|t| (t, Place::TunnelIn, ends(t).0, "ingress"));
+    let egresses = tunnels
+        .iter()
+        .map(|t| (t, Place::TunnelOut, ends(t).1, "egress"));
+    for (t, place, addr, end) in ingresses.chain(egresses) {
+        let (i, x) = ends(t);
+        b.put(
+            place,
+            0,
+            hop(
+                Role::TunnelEndpoint,
+                Some(addr),
+                None,
+                span,
+                proof(
+                    ProofKind::Tunnel,
+                    format!("{:?} tunnel {i} → {x}: {end}", t.kind),
+                ),
+            ),
+        );
+    }
+}
+
+/// The hops one flow record shows: its ends, NAT fields, the exporter, the neighbour ASes.
+fn record_hops(
+    b: &mut Builder,
+    c: &Candidate,
+    o: &super::Observation,
+    r: &crate::records::FlowRecord,
+    span: (Timestamp, Timestamp),
+    same_dir: bool,
+) {
+    let proof = |kind, showed: String| Proof {
+        kind,
+        vantage: o.vantage,
+        at: r.loc.at,
+        record: r.loc.record,
+        showed,
+        names: Vec::new(),
+    };
+    let src = r.kind.name();
+    let seen = proof(
+        ProofKind::FlowRecord,
+        format!("{src} record of the communication"),
+    );
+    b.ends(c, span, seen.clone(), seen);
+    let rt = &r.routing;
+    // The record's own source is the candidate's origin when same_dir.
+    let (near, far) = if same_dir {
+        (rt.nat_src, rt.nat_dst)
+    } else {
+        (rt.nat_dst, rt.nat_src)
+    };
+    let (inside_near, inside_far) = if same_dir {
+        ((r.src, r.sport), (r.dst, r.dport))
+    } else {
+        ((r.dst, r.dport), (r.src, r.sport))
+    };
+    let nats = [
+        (Place::NatIn, near, inside_near, "translated to"),
+        (Place::NatOut, far, inside_far, "reached as"),
+    ];
+    for (place, nat, inside, verb) in nats {
+        if let Some((a, p)) = nat.filter(|n| *n != inside) {
+            let mut h = hop(
+                Role::Nat,
+                Some(a),
+                Some(p),
+                span,
+                proof(
+                    ProofKind::NatFields,
+                    format!("{} {verb} {}", ep(inside), ep((a, p))),
+                ),
+            );
+            h.maps = Some(inside);
+            b.put(place, 0, h);
+        }
+    }
+    let (as_near, as_far) = if same_dir {
+        (rt.src_as, rt.dst_as)
+    } else {
+        (rt.dst_as, rt.src_as)
+    };
+    if let Some(x) = rt.exporter {
+        let ifs = rt
+            .in_if
+            .zip(rt.out_if)
+            .map(|(a, b)| format!(" (interfaces {a} → {b})"))
+            .unwrap_or_default();
+        b.put(
+            Place::Router,
+            0,
+            hop(
+                Role::Router,
+                Some(x),
+                None,
+                span,
+                proof(
+                    ProofKind::RoutingFields,
+                    format!("exported the record{ifs}"),
+                ),
+            ),
+        );
+    }
+    // AS 0 and the reserved 4-byte value mean "unknown" to exporters.
+    let known = |a: &u32| *a != 0 && *a != u32::MAX;
+    let ases = [
+        (Place::AsIn, as_near, "origin"),
+        (Place::AsOut, as_far, "destination"),
+    ];
+    for (place, asn, end) in ases {
+        if let Some(a) = asn.filter(known) {
+            let mut h = hop(
+                Role::NeighborAs,
+                None,
+                None,
+                span,
+                proof(
+                    ProofKind::RoutingFields,
+                    format!("the exporter's routing table put the {end} in AS{a}"),
+                ),
+            );
+            h.asn = Some(a);
+            b.put(place, 0, h);
+        }
+    }
 }
 
 /// The routers between a sender and the vantage point, from the TTL (hop limit) its
@@ -449,7 +587,7 @@ fn port_of(c: &Candidate, p: u16) -> Option<u16> {
     (!c.proto.is_icmp()).then_some(p)
 }
 
-fn ep((a, p): (Addr, u16)) -> String {
+pub(super) fn ep((a, p): (Addr, u16)) -> String {
     let ip = a.to_ip();
     if ip.is_ipv6() {
         format!("[{ip}]:{p}")

@@ -8,6 +8,7 @@
 //! ended is read again from the right place, so the result is exactly that of one
 //! sequential pass and never depends on the thread count.
 
+mod clues;
 mod packets;
 mod spill;
 
@@ -57,6 +58,9 @@ pub struct FlowsConfig {
     pub spill: Option<SpillConfig>,
     /// How flow logs and flow exports are found and read.
     pub logs: LogOptions,
+    /// Gather header evidence (proxy headers, mails sent over SMTP, ICMP errors) beside the
+    /// flows, for `trace`. Off for `flows`.
+    pub clues: bool,
 }
 
 /// How flow logs and NetFlow/IPFIX exports are found and read.
@@ -88,6 +92,7 @@ impl FlowsConfig {
             read_mode: ingest::ReadMode::default(),
             spill: None,
             logs: LogOptions::default(),
+            clues: false,
         }
     }
 }
@@ -202,6 +207,11 @@ pub struct FlowRun {
     /// Flow records from flow logs and exports, unidirectional ones paired, sorted by
     /// start time.
     pub records: RecordSet,
+    /// Header evidence gathered beside the flows (only when [`FlowsConfig::clues`] is on),
+    /// in input and frame order.
+    pub clues: Vec<crate::hops::Clue>,
+    /// SMTP client bytes not kept for reading mails (past the run's bound).
+    pub smtp_dropped: u64,
 }
 
 impl FlowRun {
@@ -228,6 +238,17 @@ impl FlowRun {
     /// True when no input could be read at all.
     pub fn nothing_read(&self) -> bool {
         self.inputs.iter().all(|i| i.container.is_none())
+    }
+    /// The run's evidence for finding and placing a communication, as vantage point
+    /// `vantage`.
+    pub fn evidence(&self, vantage: u32) -> crate::hops::Evidence<'_> {
+        crate::hops::Evidence {
+            vantage,
+            flows: &self.flows.flows,
+            records: &self.records.records,
+            chains: &self.flows.chains,
+            clues: &self.clues,
+        }
     }
 }
 
@@ -319,6 +340,8 @@ struct ChunkOut {
     time: Option<(Timestamp, Timestamp)>,
     /// NetFlow/IPFIX export datagrams found in the chunk's UDP packets.
     exports: Vec<Export>,
+    /// Header evidence, when asked for.
+    gathered: clues::Gathered,
 }
 
 /// Reads every input and groups its packets into flows.
@@ -337,6 +360,8 @@ pub fn flows(cfg: &FlowsConfig) -> Result<FlowRun, Error> {
         inputs: partial.inputs,
         spilled,
         records: crate::records::pair(partial.records, &cfg.flow),
+        clues: partial.clues,
+        smtp_dropped: partial.smtp_dropped,
     })
 }
 
@@ -352,6 +377,10 @@ pub struct PartialRun {
     pub inputs: Vec<InputSummary>,
     /// Flow records read (not yet paired).
     pub records: Vec<FlowRecord>,
+    /// Header evidence gathered (when asked for; not written to partial tables).
+    pub clues: Vec<crate::hops::Clue>,
+    /// SMTP client bytes not kept for reading mails.
+    pub smtp_dropped: u64,
 }
 
 impl PartialRun {
@@ -372,9 +401,14 @@ impl PartialRun {
                 p.at.input += shift;
             }
         }
+        for c in &mut later.clues {
+            c.at.input += shift;
+        }
         self.table.append(later.table);
         self.inputs.extend(later.inputs);
         self.records.extend(later.records);
+        self.clues.extend(later.clues);
+        self.smtp_dropped += later.smtp_dropped;
         Ok(())
     }
 
@@ -440,6 +474,8 @@ impl PartialRun {
             return Err(damaged());
         }
         Ok(PartialRun {
+            clues: Vec::new(),
+            smtp_dropped: 0,
             table,
             inputs,
             records,
@@ -454,6 +490,8 @@ impl PartialRun {
             inputs: self.inputs,
             spilled: Spilled::default(),
             records: crate::records::pair(self.records, &cfg),
+            clues: self.clues,
+            smtp_dropped: self.smtp_dropped,
         }
     }
 }
@@ -502,6 +540,8 @@ fn run(
     // NetFlow/IPFIX template state, fed in capture order.
     let mut collector = Collector::new(cfg.logs.netflow_limits);
     let mut records: Vec<FlowRecord> = Vec::new();
+    let mut gathered = clues::Gathered::default();
+    let mut kept_smtp = 0usize;
     let mut jobs = rx.into_iter();
     loop {
         let batch: Vec<Job> = jobs.by_ref().take(window).collect();
@@ -553,6 +593,8 @@ fn run(
                 collector: &mut collector,
                 records: &mut records,
                 spare: &spare,
+                gathered: &mut gathered,
+                kept_smtp: &mut kept_smtp,
             };
             if let (Job::Log { input, .. }, Some(log)) = (&job, log) {
                 ctx.log(&mut summaries[*input as usize], log);
@@ -668,6 +710,8 @@ fn run(
             table: acc,
             inputs: summaries,
             records,
+            smtp_dropped: gathered.smtp_dropped,
+            clues: gathered.finish(),
         },
         spilled,
     ))
@@ -713,6 +757,8 @@ struct Absorb<'a> {
     collector: &'a mut Collector,
     records: &'a mut Vec<FlowRecord>,
     spare: &'a std::sync::Mutex<Vec<FlowTable>>,
+    gathered: &'a mut clues::Gathered,
+    kept_smtp: &'a mut usize,
 }
 
 impl Absorb<'_> {
@@ -726,7 +772,8 @@ impl Absorb<'_> {
         input: u32,
         out: ChunkOut,
     ) {
-        let exports = absorb(self.acc, summary, frames_before, input, out, self.spare);
+        let (exports, gathered) = absorb(self.acc, summary, frames_before, input, out, self.spare);
+        self.gathered.append(gathered, self.kept_smtp);
         for e in exports {
             let before = self.records.len();
             self.collector
@@ -802,8 +849,8 @@ fn read_log(input: u32, data: &[u8], format: LogFormat, cfg: &FlowsConfig) -> Lo
 }
 
 /// Appends one job's table to the run's table, updates the input's summary, and gives the
-/// emptied job table back for reuse; returns the job's exports with frame numbers of the
-/// input.
+/// emptied job table back for reuse; returns the job's exports and header evidence with
+/// frame numbers of the input.
 fn absorb(
     acc: &mut FlowTable,
     summary: &mut InputSummary,
@@ -811,7 +858,7 @@ fn absorb(
     input: u32,
     mut out: ChunkOut,
     spare: &std::sync::Mutex<Vec<FlowTable>>,
-) -> Vec<Export> {
+) -> (Vec<Export>, clues::Gathered) {
     if let Some(source) = out.error.take()
         && summary.error.is_none()
     {
@@ -828,6 +875,8 @@ fn absorb(
             e.at.frame += *frames_before;
         }
     }
+    let mut gathered = std::mem::take(&mut out.gathered);
+    gathered.rebase(input, *frames_before);
     *frames_before += out.frames;
     summary.frames += out.frames;
     summary.bytes += out.bytes;
@@ -839,7 +888,7 @@ fn absorb(
     }
     acc.append_from(&mut out.table);
     give(spare, out.table);
-    exports
+    (exports, gathered)
 }
 
 /// Opens the inputs in order and cuts them into jobs.
@@ -1047,11 +1096,20 @@ fn handle(
     time: &mut Option<(Timestamp, Timestamp)>,
     exports: &mut Vec<Export>,
     netflow_port: Option<u16>,
+    side: Option<&mut clues::Gathered>,
 ) {
     match ev {
         Event::Frame(f) => {
             decode(&f, dec);
             let packets = dec.packets();
+            if let Some(g) = side {
+                for p in packets {
+                    let (a, b) = (p.payload.0 as usize, p.payload.1 as usize);
+                    if let Some(pl) = f.data.get(a..b) {
+                        g.packet(p, pl, f.ts, f.loc);
+                    }
+                }
+            }
             for p in packets {
                 if p.proto == Proto::UDP && p.ports_known && p.frag.is_none() {
                     let (a, b) = (p.payload.0 as usize, p.payload.1 as usize);
@@ -1101,8 +1159,18 @@ fn read_records(mut rec: Records<'_>, cfg: &FlowsConfig, mut table: FlowTable) -
     let mut time: Option<(Timestamp, Timestamp)> = None;
     let mut exports = Vec::new();
     let port = cfg.logs.netflow_port;
+    let mut gathered = clues::Gathered::default();
     for ev in rec.by_ref() {
-        handle(ev, &mut table, &mut dec, &mut time, &mut exports, port);
+        let side = cfg.clues.then_some(&mut gathered);
+        handle(
+            ev,
+            &mut table,
+            &mut dec,
+            &mut time,
+            &mut exports,
+            port,
+            side,
+        );
     }
     let next = rec.next_offset();
     if let Some(p) = &cfg.progress {
@@ -1119,6 +1187,7 @@ fn read_records(mut rec: Records<'_>, cfg: &FlowsConfig, mut table: FlowTable) -
         bytes: next - start,
         time,
         exports,
+        gathered,
     }
 }
 
@@ -1137,8 +1206,18 @@ fn read_file(
     let assumed = chunk.start.is_none().then(|| chunk.state.clone());
     let mut exports = Vec::new();
     let port = cfg.logs.netflow_port;
+    let mut gathered = clues::Gathered::default();
     let res = ingest::walk_file_chunk(file, len, chunk, input, buf, |ev| {
-        handle(ev, &mut table, &mut dec, &mut time, &mut exports, port)
+        let side = cfg.clues.then_some(&mut gathered);
+        handle(
+            ev,
+            &mut table,
+            &mut dec,
+            &mut time,
+            &mut exports,
+            port,
+            side,
+        )
     });
     match res {
         Ok(end) => {
@@ -1157,6 +1236,7 @@ fn read_file(
                 bytes: end.next - if chunk.boundary == 0 { 0 } else { end.start },
                 time,
                 exports,
+                gathered,
             }
         }
         Err(source) => ChunkOut {
@@ -1170,6 +1250,7 @@ fn read_file(
             bytes: 0,
             time,
             exports,
+            gathered,
         },
     }
 }
@@ -1370,6 +1451,8 @@ pub struct TraceConfig {
     pub art29: bool,
     /// When the report was generated, to write in it (the library never reads the clock).
     pub generated_at: Option<crate::hops::QueryTime>,
+    /// What the report includes beyond the minimised default.
+    pub include: report::Include,
 }
 
 /// What [`trace`] found.
@@ -1424,6 +1507,7 @@ pub fn trace(
             let mut c = cfg.read.clone();
             c.inputs = vec![path.clone()];
             c.spill = None;
+            c.clues = true;
             match flows(&c) {
                 Ok(r) => runs.push(r),
                 Err(e) => return Err(e),
@@ -1435,12 +1519,7 @@ pub fn trace(
     let evidence: Vec<crate::hops::Evidence<'_>> = runs
         .iter()
         .enumerate()
-        .map(|(i, r)| crate::hops::Evidence {
-            vantage: i as u32,
-            flows: &r.flows.flows,
-            records: &r.records.records,
-            chains: &r.flows.chains,
-        })
+        .map(|(i, r)| r.evidence(i as u32))
         .collect();
     let q = &cfg.query;
     let mut found = crate::hops::find(&evidence, q);
@@ -1490,6 +1569,8 @@ pub fn trace(
                     .generated_at
                     .as_ref()
                     .map(|t| t.utc.rfc3339().to_string()),
+                include: cfg.include,
+                smtp_dropped: runs.iter().map(|r| r.smtp_dropped).sum(),
             });
             TraceOutcome::Found(Box::new(d))
         }

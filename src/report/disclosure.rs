@@ -8,13 +8,13 @@
 
 use super::lookup::{AddressOut, JurisdictionOut, LookupContext, address_out};
 use crate::enrich::{Attribution, Enricher};
-use crate::hops::{Candidate, Hop, Role};
+use crate::hops::{Candidate, Hop, ProofKind, Role};
 use crate::model::{Addr, Proto, Timestamp};
 use serde::Serialize;
 use std::fmt::Write;
 
 /// Name and version of the disclosure schema.
-pub const DISCLOSURE_SCHEMA: &str = "hoptrace-art30-disclosure/0.1";
+pub const DISCLOSURE_SCHEMA: &str = "hoptrace-art30-disclosure/0.2";
 
 /// An address and port.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -53,6 +53,9 @@ pub struct CommunicationOut {
     pub last_seen: String,
     /// Coarse service from protocol and port only (never from payload).
     pub service: String,
+    /// For a traceroute run: how many probes (each its own 5-tuple; the fields above
+    /// are the first probe's). Null for any other communication.
+    pub traceroute_probes: Option<usize>,
 }
 
 /// One piece of evidence for a hop.
@@ -70,6 +73,10 @@ pub struct EvidenceOut {
     pub offset: u64,
     /// What it showed.
     pub showed: String,
+    /// Host names the evidence carried, only when the report was asked to include them
+    /// (`--include names`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub names: Option<Vec<String>>,
 }
 
 /// One hop, attributed.
@@ -101,6 +108,10 @@ pub struct HopOut {
     pub attribution: Option<AddressOut>,
     /// Why the hop is on the path.
     pub evidence: Vec<EvidenceOut>,
+    /// What to be wary of: `unverified` (named by a header that a node before the one the
+    /// evidence saw wrote: it may be forged), `repeated`, `date_out_of_order`, and
+    /// `not_global` for a header-named address that is private, loopback or reserved.
+    pub flags: Vec<&'static str>,
 }
 
 /// A provider on the path.
@@ -135,8 +146,8 @@ pub struct VantageOut {
 /// Where attribution stops, and what would continue it.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct GapOut {
-    /// The hop.
-    pub hop_index: usize,
+    /// The hop (null for a gap of the path as a whole).
+    pub hop_index: Option<usize>,
     /// Why attribution stops there.
     pub reason: String,
     /// The record that would close the gap, and who holds it.
@@ -206,13 +217,97 @@ pub struct Disclosure {
     pub gaps: Vec<GapOut>,
     /// The evidence files.
     pub inputs: Vec<InputOut>,
-    /// What was left out, as the defaults say.
-    pub minimisation: Vec<&'static str>,
+    /// Each kind of data minimisation concerns: whether this report includes it.
+    pub minimisation: Vec<MinimisationOut>,
     /// The kinds of hop evidence this version looks for (the rest come later).
     pub evidence_considered: Vec<&'static str>,
     /// Art. 29 preservation-request drafts, one per foreign provider, when asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub art29_drafts: Option<Vec<Art29Draft>>,
+}
+
+/// One kind of data the report leaves out by default, and whether this one includes it.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct MinimisationOut {
+    /// `payload`, `names`, `urls`, `other_communications`, `layer2`, `sizes`, `city`.
+    pub category: &'static str,
+    /// This report includes it.
+    pub included: bool,
+    /// What it covers, and how to include it where that is possible.
+    pub note: &'static str,
+}
+
+/// What a disclosure includes beyond the minimised default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Include {
+    /// Host names carried by header evidence (mail relays' names, `Via` names).
+    pub names: bool,
+    /// City-level geography of each address.
+    pub city: bool,
+}
+
+impl Include {
+    /// Reads `names`, `city` (comma-separated, as `--include` takes them).
+    pub fn parse(s: &str) -> Result<Include, String> {
+        let mut out = Include::default();
+        for w in s.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+            match w {
+                "names" => out.names = true,
+                "city" => out.city = true,
+                _ => {
+                    return Err(format!(
+                        "unknown category '{w}' (what can be included: names, city)"
+                    ));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn minimisation(self) -> Vec<MinimisationOut> {
+        let m = |category, included, note| MinimisationOut {
+            category,
+            included,
+            note,
+        };
+        vec![
+            m(
+                "payload",
+                false,
+                "content of the communication: never included",
+            ),
+            m(
+                "names",
+                self.names,
+                "host names in header evidence (mail relays, Via); --include names adds them to the evidence",
+            ),
+            m(
+                "urls",
+                false,
+                "URLs, DNS names, TLS server names, HTTP hosts: never read into the report",
+            ),
+            m(
+                "other_communications",
+                false,
+                "other communications in the evidence: never included",
+            ),
+            m(
+                "layer2",
+                false,
+                "MAC addresses and VLAN tags: never included",
+            ),
+            m(
+                "sizes",
+                false,
+                "byte and packet counts, durations: never included",
+            ),
+            m(
+                "city",
+                self.city,
+                "geography finer than the country; --include city adds the city where the database has one",
+            ),
+        ]
+    }
 }
 
 /// Everything [`disclosure`] needs besides the path.
@@ -235,6 +330,10 @@ pub struct DisclosureInput<'a> {
     pub art29: bool,
     /// When the report was generated (RFC 3339), if it should say.
     pub generated_at: Option<String>,
+    /// What to include beyond the minimised default.
+    pub include: Include,
+    /// SMTP client bytes that were not kept for reading mails (past the run's bound).
+    pub smtp_dropped: u64,
 }
 
 fn service(proto: Proto, port: u16) -> String {
@@ -302,10 +401,20 @@ pub fn disclosure(d: DisclosureInput<'_>) -> Disclosure {
             let a = d.attributions.get(i).and_then(|a| a.as_ref());
             let out = a.map(|a| {
                 let mut o = address_out(d.enricher, a, &ctx);
-                // Country-level geography only.
-                o.city = None;
+                // Country-level geography unless asked for more.
+                if !d.include.city {
+                    o.city = None;
+                }
                 o
             });
+            let mut flags = h.flags.clone();
+            let named = h
+                .evidence
+                .iter()
+                .all(|p| matches!(p.kind, ProofKind::ProxyHeader | ProofKind::MailHeader));
+            if named && out.as_ref().is_some_and(|o| o.address_class != "global") {
+                flags.push("not_global");
+            }
             HopOut {
                 index: i,
                 ip: h.ip.map(|a| a.to_string()),
@@ -335,13 +444,15 @@ pub fn disclosure(d: DisclosureInput<'_>) -> Disclosure {
                         record: p.record,
                         offset: p.at.offset,
                         showed: p.showed.clone(),
+                        names: (d.include.names && !p.names.is_empty()).then(|| p.names.clone()),
                     })
                     .collect(),
+                flags,
             }
         })
         .collect();
     let providers = providers(&hops, &party);
-    let gaps = gaps(&hops, c);
+    let gaps = gaps(&hops, c, d.smtp_dropped);
     let vantage_points = c
         .vantage_points()
         .into_iter()
@@ -369,6 +480,7 @@ pub fn disclosure(d: DisclosureInput<'_>) -> Disclosure {
             first_seen: t(c.first),
             last_seen: t(c.last),
             service: service(c.proto, c.resp.1),
+            traceroute_probes: c.traceroute.then_some(c.observations.len()),
         },
         parameters: d.parameters,
         hops,
@@ -376,19 +488,15 @@ pub fn disclosure(d: DisclosureInput<'_>) -> Disclosure {
         vantage_points,
         gaps,
         inputs: d.inputs,
-        minimisation: vec![
-            "no payload or content",
-            "no URLs, DNS names, TLS server names or HTTP hosts",
-            "no other communications",
-            "no layer-2 identifiers (MAC addresses, VLAN tags)",
-            "no sizes or durations",
-            "country-level geography only",
-        ],
+        minimisation: d.include.minimisation(),
         evidence_considered: vec![
-            "endpoints at each vantage point",
-            "tunnel layers (GRE, ERSPAN, IP-in-IP, VXLAN, Geneve, GTP-U, Teredo, AYIYA)",
+            "endpoints at each vantage point, with the TTL each end's packets arrived with",
+            "tunnel layers (GRE, ERSPAN, PPTP, IP-in-IP, VXLAN, Geneve, GTP-U, Teredo, AYIYA)",
             "flow-record routing fields (exporter, interfaces, source/destination AS)",
             "flow-record NAT fields",
+            "HTTP proxy headers (X-Forwarded-For, Forwarded, Via) in requests and responses",
+            "Received fields of mails sent over SMTP",
+            "traceroute probes and the ICMP errors answering them",
         ],
         art29_drafts: None,
     };
@@ -466,23 +574,70 @@ fn providers(hops: &[HopOut], party: &str) -> Vec<ProviderOut> {
 }
 
 /// Hops where attribution stops: addresses only their operator can attribute, NAT hops
-/// whose translation log would give the inside address, and AS-only hops.
-fn gaps(hops: &[HopOut], c: &Candidate) -> Vec<GapOut> {
+/// whose translation log would give the inside address, AS-only hops, nodes named only by
+/// headers (the node that wrote the header holds the log), and ends of the path the evidence
+/// does not reach (a request's origin behind proxies, a server behind a proxy).
+fn gaps(hops: &[HopOut], c: &Candidate, smtp_dropped: u64) -> Vec<GapOut> {
     let window = format!(
         "{} to {} (± the stated clock offsets)",
         t(c.first),
         t(c.last)
     );
     let mut out = Vec::new();
+    let ep_of = |h: &HopOut| match (&h.ip, h.port) {
+        (Some(ip), Some(p)) => format!("{ip}:{p}"),
+        (Some(ip), None) => ip.clone(),
+        _ => String::new(),
+    };
     for h in hops {
-        let ep = match (&h.ip, h.port) {
-            (Some(ip), Some(p)) => format!("{ip}:{p}"),
-            (Some(ip), None) => ip.clone(),
-            _ => String::new(),
-        };
-        match (h.address_class, Role::from_name(h.role)) {
+        let ep = ep_of(h);
+        let role = Role::from_name(h.role);
+        let header = h
+            .evidence
+            .iter()
+            .find(|e| e.kind == "proxy_header" || e.kind == "mail_header")
+            .filter(|_| {
+                h.evidence
+                    .iter()
+                    .all(|e| e.kind == "proxy_header" || e.kind == "mail_header")
+            });
+        if let Some(e) = header {
+            let writer = hops
+                .iter()
+                .skip(h.index + 1)
+                .find(|n| {
+                    n.evidence
+                        .iter()
+                        .any(|x| x.kind == "packets" || x.kind == "flow_record")
+                        || n.role == "relay"
+                        || n.role == "proxy"
+                })
+                .map_or("the next hop".to_string(), |n| {
+                    format!("hop {} ({})", n.index, ep_of(n))
+                });
+            let (what, log) = if e.kind == "mail_header" {
+                (
+                    "a Received field",
+                    "mail log (by the message and queue identifiers of its Received field)",
+                )
+            } else {
+                ("a proxy header", "access log")
+            };
+            out.push(GapOut {
+                hop_index: Some(h.index),
+                reason: format!(
+                    "{ep} is known only from {what}; it is a {} address and may be forged",
+                    h.address_class.unwrap_or("unattributed")
+                ),
+                record_needed: format!(
+                    "the {log} of {writer}, for the connection from {ep}, {window}"
+                ),
+            });
+            continue;
+        }
+        match (h.address_class, role) {
             (Some(class), _) if class != "global" => out.push(GapOut {
-                hop_index: h.index,
+                hop_index: Some(h.index),
                 reason: format!("{ep} is a {class} address: only the operator of the network where it was seen can attribute it"),
                 record_needed: format!(
                     "the address allocation or NAT log of that network for {ep} {}, {window}",
@@ -490,14 +645,14 @@ fn gaps(hops: &[HopOut], c: &Candidate) -> Vec<GapOut> {
                 ),
             }),
             (_, Some(Role::Nat)) => out.push(GapOut {
-                hop_index: h.index,
+                hop_index: Some(h.index),
                 reason: format!("{ep} translates the address behind it"),
                 record_needed: format!(
                     "the NAT translation log of the operator of {ep} for that public address and port, {window}"
                 ),
             }),
             (None, Some(Role::NeighborAs)) => out.push(GapOut {
-                hop_index: h.index,
+                hop_index: Some(h.index),
                 reason: format!(
                     "AS{} is known from routing fields only; no address of it was seen",
                     h.asn.unwrap_or(0)
@@ -510,22 +665,45 @@ fn gaps(hops: &[HopOut], c: &Candidate) -> Vec<GapOut> {
             _ => {}
         }
     }
-    out
-}
-
-impl Role {
-    fn from_name(n: &str) -> Option<Role> {
-        [
-            Role::Origin,
-            Role::TunnelEndpoint,
-            Role::Nat,
-            Role::NeighborAs,
-            Role::Router,
-            Role::Destination,
-        ]
-        .into_iter()
-        .find(|r| r.name() == n)
+    let first = hops.first();
+    if let Some(f) = first.filter(|f| f.role == "proxy") {
+        out.push(GapOut {
+            hop_index: None,
+            reason: "the request's origin is not named: its proxy headers list proxies only".into(),
+            record_needed: format!(
+                "the access log of the proxy at hop {} ({}), {window}",
+                f.index,
+                ep_of(f)
+            ),
+        });
     }
+    if let Some(l) = hops.last().filter(|l| l.role == "proxy") {
+        out.push(GapOut {
+            hop_index: None,
+            reason: format!(
+                "the server behind the proxy at hop {} is not named: the evidence ends at the proxy",
+                l.index
+            ),
+            record_needed: format!(
+                "the access or cache log of the operator of {} for the request from {}, {window}",
+                ep_of(l),
+                l.index
+                    .checked_sub(1)
+                    .and_then(|i| hops.get(i))
+                    .map_or(String::new(), ep_of)
+            ),
+        });
+    }
+    if smtp_dropped > 0 {
+        out.push(GapOut {
+            hop_index: None,
+            reason: format!(
+                "{smtp_dropped} bytes of SMTP sessions past the bound on SMTP data kept were not read for Received fields"
+            ),
+            record_needed: "a run on fewer or smaller inputs".into(),
+        });
+    }
+    out
 }
 
 /// The disclosure as Markdown: the same values, for reading and sending.
@@ -599,8 +777,10 @@ pub fn disclosure_markdown(d: &Disclosure) -> String {
         for g in &d.gaps {
             let _ = writeln!(
                 s,
-                "- hop {}: {}. Needed: {}.",
-                g.hop_index, g.reason, g.record_needed
+                "- {}: {}. Needed: {}.",
+                gap_place(g),
+                g.reason,
+                g.record_needed
             );
         }
     }
@@ -623,15 +803,24 @@ pub fn disclosure_markdown(d: &Disclosure) -> String {
     for i in &d.inputs {
         let _ = writeln!(s, "- {} ({}), SHA-256 {}", i.path, i.format, i.sha256);
     }
-    let _ = writeln!(s, "\n## Left out\n");
+    let _ = writeln!(s, "\n## Minimisation\n");
     for m in &d.minimisation {
-        let _ = writeln!(s, "- {m}");
+        let _ = writeln!(s, "- {}: {} ({})", m.category, inclusion(m), m.note);
     }
     let _ = writeln!(s, "\n{} ({}).", d.tool, d.schema);
     if let Some(a) = &d.art29_drafts {
         s.push_str(&art29_markdown(a));
     }
     s
+}
+
+fn gap_place(g: &GapOut) -> String {
+    g.hop_index
+        .map_or("the path".into(), |i| format!("hop {i}"))
+}
+
+fn inclusion(m: &MinimisationOut) -> &'static str {
+    if m.included { "included" } else { "left out" }
 }
 
 /// Marks a field a person must fill in.
@@ -1048,8 +1237,8 @@ td,th{{border:1px solid #999;padding:.2em .5em;text-align:left}}.foreign{{font-w
         for g in &d.gaps {
             let _ = writeln!(
                 s,
-                "<li>hop {}: {}. Needed: {}.</li>",
-                g.hop_index,
+                "<li>{}: {}. Needed: {}.</li>",
+                gap_place(g),
                 esc(&g.reason),
                 esc(&g.record_needed)
             );
@@ -1085,9 +1274,15 @@ td,th{{border:1px solid #999;padding:.2em .5em;text-align:left}}.foreign{{font-w
             esc(&i.sha256)
         );
     }
-    let _ = writeln!(s, "</ul><h2>Left out</h2><ul>");
+    let _ = writeln!(s, "</ul><h2>Minimisation</h2><ul>");
     for m in &d.minimisation {
-        let _ = writeln!(s, "<li>{}</li>", esc(m));
+        let _ = writeln!(
+            s,
+            "<li>{}: {} ({})</li>",
+            m.category,
+            inclusion(m),
+            esc(m.note)
+        );
     }
     let _ = writeln!(
         s,

@@ -13,9 +13,9 @@ mod summary;
 
 pub use disclosure::{
     Art29Draft, CommunicationOut, DISCLOSURE_SCHEMA, Disclosure, DisclosureInput, EndpointOut,
-    EvidenceOut, GapOut, HopOut, IdentifierOut, InputOut, ParametersOut, PathProviderRef,
-    ProviderOut as PathProviderOut, TO_FILL, VantageOut, art29_drafts, art29_markdown, disclosure,
-    disclosure_html, disclosure_markdown,
+    EvidenceOut, GapOut, HopOut, IdentifierOut, Include, InputOut, MinimisationOut, ParametersOut,
+    PathProviderRef, ProviderOut as PathProviderOut, TO_FILL, VantageOut, art29_drafts,
+    art29_markdown, disclosure, disclosure_html, disclosure_markdown,
 };
 pub use flows::{
     ENRICH_COLUMNS, EVIDENCE_COLUMNS, FLOW_COLUMNS, FlowRow, RowEnrichment, RowEvidence, RowSource,

@@ -761,17 +761,12 @@ fn bundled_asn_data_answers_like_its_upstream_rows() {
 
 #[test]
 fn the_vxlan_capture_path_runs_through_zeeks_tunnel_endpoints() {
-    use hoptrace::hops::{Evidence, Query, Role, find, path};
+    use hoptrace::hops::{Query, Role, find, path};
     let Some(dir) = shared("captures/zeek-vxlan") else {
         return;
     };
     let run = run_files(&[dir.join("vxlan.pcap")]);
-    let ev = [Evidence {
-        vantage: 0,
-        flows: &run.flows.flows,
-        records: &run.records.records,
-        chains: &run.flows.chains,
-    }];
+    let ev = [run.evidence(0)];
     // Zeek's conn.log: ICMP 10.0.0.1 → 10.0.0.2 with tunnel parents 192.168.56.11 ↔
     // 192.168.56.12 (VXLAN); tshark: the echo requests go from .11 to .12.
     let mut q = Query::new("10.0.0.2".parse().unwrap());

@@ -30,12 +30,7 @@ fn runs(d: &Dir, files: &[(&str, Vec<u8>)]) -> Vec<FlowRun> {
 fn evidence(runs: &[FlowRun]) -> Vec<Evidence<'_>> {
     runs.iter()
         .enumerate()
-        .map(|(i, r)| Evidence {
-            vantage: i as u32,
-            flows: &r.flows.flows,
-            records: &r.records.records,
-            chains: &r.flows.chains,
-        })
+        .map(|(i, r)| r.evidence(i as u32))
         .collect()
 }
 
@@ -498,7 +493,7 @@ fn trace_writes_the_disclosure_and_marks_the_nearest_foreign_provider() {
 }
 
 /// Validates a disclosure against the JSON Schema in `schema/`.
-fn check_schema(v: &serde_json::Value) {
+pub(crate) fn check_schema(v: &serde_json::Value) {
     let schema: serde_json::Value =
         serde_json::from_str(include_str!("../../schema/art30-disclosure.schema.json")).unwrap();
     let validator = jsonschema::validator_for(&schema).expect("the schema compiles");

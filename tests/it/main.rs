@@ -21,6 +21,8 @@ mod determinism;
 mod robustness;
 // Finding the communication a request names (hops::find).
 mod hops;
+// `trace` end to end: proxy chains, mail relays, traceroutes, NAT between vantage points.
+mod trace;
 // Flow logs and flow exports: NetFlow v5/v9/IPFIX, Zeek conn.log, VPC flow logs.
 mod records;
 // Real captures and reference outputs from ../shared/data (HOPTRACE_SHARED_DATA).

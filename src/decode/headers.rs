@@ -1,0 +1,621 @@
+//! Header evidence in payload bytes: the proxies an HTTP message names (X-Forwarded-For,
+//! RFC 7239 Forwarded, Via), the relays a mail names (`Received:` header fields), and the
+//! packet an ICMP error message quotes (what a traceroute reply answers).
+//!
+//! Bytes in, facts out, never a panic: what cannot be read is left out and said so by the
+//! caller. Nothing here knows flows, files or which communication is asked about; the
+//! payload, URLs and host names of what is read here stay in this module's values unless the
+//! report is asked to include them.
+
+use crate::model::{Addr, Proto, Timestamp};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// Longest HTTP header block or mail header block read, in bytes.
+pub const MAX_HEADER_BLOCK: usize = 64 * 1024;
+/// Most entries read from one proxy header chain or one mail's `Received:` fields.
+pub const MAX_CHAIN: usize = 64;
+
+/// A header that names the proxies an HTTP message went through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ProxyHeader {
+    /// `X-Forwarded-For`: the client each proxy saw, origin first.
+    XForwardedFor,
+    /// `Forwarded` (RFC 7239): its `for=` parameters, origin first.
+    Forwarded,
+    /// `Via` (RFC 9110): the proxies themselves, in the order the message passed them.
+    Via,
+}
+
+impl ProxyHeader {
+    /// The field name as written in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProxyHeader::XForwardedFor => "X-Forwarded-For",
+            ProxyHeader::Forwarded => "Forwarded",
+            ProxyHeader::Via => "Via",
+        }
+    }
+}
+
+/// The proxy headers of one HTTP message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpHeads {
+    /// A request (false: a response).
+    pub request: bool,
+    /// Each proxy header field with its value, in message order.
+    pub fields: Vec<(ProxyHeader, String)>,
+}
+
+const METHODS: [&[u8]; 9] = [
+    b"GET ",
+    b"POST ",
+    b"HEAD ",
+    b"PUT ",
+    b"DELETE ",
+    b"OPTIONS ",
+    b"PATCH ",
+    b"CONNECT ",
+    b"TRACE ",
+];
+
+/// True when a TCP payload starts an HTTP/1 request or response (a cheap test on the first
+/// bytes, made for every segment with data).
+#[inline]
+pub fn starts_http(p: &[u8]) -> bool {
+    match p.first() {
+        Some(b'G' | b'P' | b'H' | b'D' | b'O' | b'C' | b'T') => {
+            p.starts_with(b"HTTP/1.") || METHODS.iter().any(|m| p.starts_with(m))
+        }
+        _ => false,
+    }
+}
+
+/// The proxy headers of the HTTP message a TCP payload starts, if it starts one and names
+/// any. Only the header block in this payload is read (at most [`MAX_HEADER_BLOCK`]).
+pub fn http_proxy_headers(p: &[u8]) -> Option<HttpHeads> {
+    if !starts_http(p) {
+        return None;
+    }
+    let request = !p.starts_with(b"HTTP/");
+    let p = &p[..p.len().min(MAX_HEADER_BLOCK)];
+    let end = find(p, b"\r\n\r\n").unwrap_or(p.len());
+    let mut fields = Vec::new();
+    for (name, value) in fields_of(&p[..end]).skip(1) {
+        let h = if name.eq_ignore_ascii_case("x-forwarded-for") {
+            ProxyHeader::XForwardedFor
+        } else if name.eq_ignore_ascii_case("forwarded") {
+            ProxyHeader::Forwarded
+        } else if name.eq_ignore_ascii_case("via") {
+            ProxyHeader::Via
+        } else {
+            continue;
+        };
+        fields.push((h, value));
+    }
+    (!fields.is_empty()).then_some(HttpHeads { request, fields })
+}
+
+fn find(h: &[u8], n: &[u8]) -> Option<usize> {
+    h.windows(n.len()).position(|w| w == n)
+}
+
+/// The header fields of a block (start line first, as a field with an empty name), folded
+/// lines joined, names and values trimmed, text read lossily.
+fn fields_of(block: &[u8]) -> impl Iterator<Item = (String, String)> + '_ {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (i, line) in block.split(|&b| b == b'\n').enumerate() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let text = String::from_utf8_lossy(line);
+        if i == 0 {
+            out.push((String::new(), text.trim().to_string()));
+        } else if line.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
+            if let Some(last) = out.last_mut() {
+                last.1.push(' ');
+                last.1.push_str(text.trim());
+            }
+        } else if let Some((n, v)) = text.split_once(':') {
+            out.push((n.trim().to_string(), v.trim().to_string()));
+        }
+    }
+    out.into_iter()
+}
+
+/// One entry of a proxy chain: a node as a header names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProxyEntry {
+    /// The header it came from.
+    pub header: ProxyHeader,
+    /// Its address, when the entry is an IP literal.
+    pub addr: Option<IpAddr>,
+    /// Its port, when given.
+    pub port: Option<u16>,
+    /// The entry as written (a host name, a pseudonym, `unknown`, an obfuscated id).
+    pub text: String,
+}
+
+/// Reads one node: `192.0.2.1`, `192.0.2.1:80`, `2001:db8::1`, `[2001:db8::1]:443`, or a
+/// name. Quotes around RFC 7239 values are removed first.
+fn node(header: ProxyHeader, raw: &str) -> ProxyEntry {
+    let s = raw.trim().trim_matches('"').trim();
+    let (addr, port) = if let Ok(a) = s.parse::<IpAddr>() {
+        (Some(a), None)
+    } else if let Some(rest) = s.strip_prefix('[') {
+        match rest.split_once(']') {
+            Some((a, p)) => (
+                a.parse::<Ipv6Addr>().ok().map(IpAddr::V6),
+                p.strip_prefix(':').and_then(|p| p.parse().ok()),
+            ),
+            None => (None, None),
+        }
+    } else if let Some((a, p)) = s.rsplit_once(':') {
+        match a.parse::<Ipv4Addr>() {
+            Ok(a) => (Some(IpAddr::V4(a)), p.parse().ok()),
+            Err(_) => (None, None),
+        }
+    } else {
+        (None, None)
+    };
+    ProxyEntry {
+        header,
+        addr,
+        port,
+        text: s.to_string(),
+    }
+}
+
+/// Splits on commas outside double quotes.
+fn split_list(v: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut start, mut quoted) = (0, false);
+    for (i, c) in v.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            ',' if !quoted => {
+                out.push(&v[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&v[start..]);
+    out.into_iter()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// The entries one proxy header field lists, in the field's order (origin side first for
+/// every kind; for `Via` in a response, server side first, as the proxies added them).
+pub fn proxy_entries(header: ProxyHeader, value: &str) -> Vec<ProxyEntry> {
+    let items = split_list(value);
+    let mut out = Vec::new();
+    for item in items.into_iter().take(MAX_CHAIN) {
+        match header {
+            ProxyHeader::XForwardedFor => out.push(node(header, item)),
+            ProxyHeader::Forwarded => {
+                // `for=` names the client of the proxy that added the element.
+                if let Some(v) = item.split(';').find_map(|pair| {
+                    let (k, v) = pair.split_once('=')?;
+                    k.trim().eq_ignore_ascii_case("for").then_some(v)
+                }) {
+                    out.push(node(header, v));
+                }
+            }
+            ProxyHeader::Via => {
+                // `1.1 proxy.example:8080 (comment)`: protocol, then who received it.
+                let mut words = item.split_whitespace();
+                let _protocol = words.next();
+                if let Some(by) = words.next() {
+                    out.push(node(header, by));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// One `Received:` field of a mail, read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Received {
+    /// The name the sending host gave (`from` clause, first word).
+    pub from_name: Option<String>,
+    /// The sending host's address as the receiving relay recorded it (`[192.0.2.1]`).
+    pub from_ip: Option<IpAddr>,
+    /// The receiving relay's name (`by` clause).
+    pub by_name: Option<String>,
+    /// When the relay received it: the instant (UTC) and the date as written, offset kept.
+    pub date: Option<(Timestamp, String)>,
+}
+
+/// The header block of a mail (up to the first empty line, at most [`MAX_HEADER_BLOCK`]).
+pub fn mail_header_block(msg: &[u8]) -> &[u8] {
+    let msg = &msg[..msg.len().min(MAX_HEADER_BLOCK)];
+    let end = find(msg, b"\r\n\r\n")
+        .or_else(|| find(msg, b"\n\n"))
+        .unwrap_or(msg.len());
+    &msg[..end]
+}
+
+/// The `Received:` fields of a mail header block, top (newest, by convention) first.
+pub fn received_fields(block: &[u8]) -> Vec<Received> {
+    // A block read from the start of a message has no start line: read it after one.
+    let mut with_start = Vec::with_capacity(block.len() + 1);
+    with_start.push(b'\n');
+    with_start.extend_from_slice(block);
+    fields_of(&with_start)
+        .skip(1)
+        .filter(|(n, _)| n.eq_ignore_ascii_case("received"))
+        .take(MAX_CHAIN)
+        .map(|(_, v)| parse_received(&v))
+        .collect()
+}
+
+/// Reads one `Received:` value: `from NAME (NAME [IP]) by NAME with ... ; DATE`.
+pub fn parse_received(v: &str) -> Received {
+    let (clauses, date) = match v.rsplit_once(';') {
+        Some((c, d)) => (
+            c,
+            parse_mail_date(d.trim()).map(|t| (t, d.trim().to_string())),
+        ),
+        None => (v, None),
+    };
+    let words: Vec<&str> = clauses.split_whitespace().collect();
+    let at = |kw: &str| words.iter().position(|w| w.eq_ignore_ascii_case(kw));
+    let by = at("by");
+    let from = at("from").filter(|f| by.is_none_or(|b| *f < b));
+    let from_clause = match (from, by) {
+        (Some(f), Some(b)) => words[f + 1..b].join(" "),
+        (Some(f), None) => words[f + 1..].join(" "),
+        _ => String::new(),
+    };
+    let from_name = from.and_then(|f| words.get(f + 1)).map(|s| s.to_string());
+    let by_name = by
+        .and_then(|b| words.get(b + 1))
+        .map(|s| s.trim_end_matches(';').to_string());
+    Received {
+        from_ip: received_ip(&from_clause),
+        from_name,
+        by_name,
+        date,
+    }
+}
+
+/// The sending host's address in a `from` clause: the first bracketed literal
+/// (`[192.0.2.1]`, `[IPv6:2001:db8::1]`), else a bare address in the comment or the name.
+fn received_ip(clause: &str) -> Option<IpAddr> {
+    let mut rest = clause;
+    while let Some(i) = rest.find('[') {
+        let tail = &rest[i + 1..];
+        let Some(j) = tail.find(']') else { break };
+        let lit = &tail[..j];
+        let lit = lit
+            .strip_prefix("IPv6:")
+            .or_else(|| lit.strip_prefix("ipv6:"))
+            .unwrap_or(lit);
+        if let Ok(a) = lit.parse() {
+            return Some(a);
+        }
+        rest = &tail[j..];
+    }
+    clause
+        .split(|c: char| c.is_whitespace() || c == '(' || c == ')')
+        .find_map(|w| w.parse().ok())
+}
+
+/// Reads an RFC 5322 date (`Thu, 10 Apr 2025 12:00:00 -0000`, zone names of RFC 822
+/// included) into UTC. Written here: a date crate would bring time zones the project
+/// otherwise does not need, and mail dates are this one shape.
+pub fn parse_mail_date(s: &str) -> Option<Timestamp> {
+    let s = s.split('(').next()?.trim();
+    let s = match s.split_once(',') {
+        Some((_, rest)) => rest.trim(),
+        None => s,
+    };
+    let w: Vec<&str> = s.split_whitespace().collect();
+    if w.len() < 4 {
+        return None;
+    }
+    let day: u32 = w[0].parse().ok()?;
+    const MONTHS: [&str; 12] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
+    let mon = MONTHS
+        .iter()
+        .position(|m| w[1].len() >= 3 && w[1][..3].eq_ignore_ascii_case(m))? as u32
+        + 1;
+    let mut year: i64 = w[2].parse().ok()?;
+    if year < 50 {
+        year += 2000;
+    } else if year < 1000 {
+        year += 1900;
+    }
+    let hms: Vec<&str> = w[3].split(':').collect();
+    let h: i64 = hms.first()?.parse().ok()?;
+    let m: i64 = hms.get(1)?.parse().ok()?;
+    let sec: i64 = hms.get(2).map_or(Some(0), |x| x.parse().ok())?;
+    if h > 23 || m > 59 || sec > 60 {
+        return None;
+    }
+    let zone = w.get(4).copied().unwrap_or("-0000");
+    let offset_min: i64 = match zone.to_ascii_uppercase().as_str() {
+        "UT" | "UTC" | "GMT" | "Z" => 0,
+        "EST" => -300,
+        "EDT" => -240,
+        "CST" => -360,
+        "CDT" => -300,
+        "MST" => -420,
+        "MDT" => -360,
+        "PST" => -480,
+        "PDT" => -420,
+        z if z.len() == 5 && (z.starts_with('+') || z.starts_with('-')) => {
+            let n: i64 = z[1..].parse().ok()?;
+            let v = (n / 100) * 60 + n % 100;
+            if z.starts_with('-') { -v } else { v }
+        }
+        _ => return None,
+    };
+    let date = crate::model::Date::from_ymd(year, mon, day)?;
+    let secs = date.0 * 86_400 + h * 3600 + m * 60 + sec - offset_min * 60;
+    Some(Timestamp::from_secs_nanos(secs, 0))
+}
+
+/// The messages a client sent in an SMTP session: its stream (in order), cut after each
+/// `DATA` command up to the lone `.` line that ends the message.
+pub fn smtp_messages(stream: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos < stream.len() {
+        let line_end = stream[pos..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(stream.len(), |i| pos + i + 1);
+        let line = &stream[pos..line_end];
+        let cmd = line.strip_suffix(b"\n").unwrap_or(line);
+        let cmd = cmd.strip_suffix(b"\r").unwrap_or(cmd);
+        pos = line_end;
+        if cmd.eq_ignore_ascii_case(b"DATA") {
+            let rest = &stream[pos..];
+            let end = find(rest, b"\r\n.\r\n").map_or(rest.len(), |i| i + 2);
+            out.push(&rest[..end]);
+            pos += (end + 3).min(rest.len());
+        }
+    }
+    out
+}
+
+/// Puts one direction of a TCP connection back in order from its segments (sequence number,
+/// bytes), dropping what was sent twice. Gaps are closed up: the bytes around a lost
+/// segment are kept and the gap counted in the second value.
+pub fn tcp_stream(segments: &mut [(u32, &[u8])]) -> (Vec<u8>, u32) {
+    let Some(first) = segments.first().map(|s| s.0) else {
+        return (Vec::new(), 0);
+    };
+    // The earliest sequence number, read around the first one (numbers wrap).
+    let back = segments
+        .iter()
+        .map(|s| s.0.wrapping_sub(first) as i32)
+        .min()
+        .unwrap_or(0);
+    let base = first.wrapping_add(back as u32);
+    segments.sort_by_key(|s| s.0.wrapping_sub(base));
+    let mut out = Vec::new();
+    let mut next: u32 = 0;
+    let mut gaps = 0;
+    for (seq, data) in segments.iter() {
+        let rel = seq.wrapping_sub(base);
+        let end = rel.wrapping_add(data.len() as u32);
+        if end <= next {
+            continue;
+        }
+        if rel > next {
+            gaps += 1;
+            out.extend_from_slice(data);
+        } else {
+            out.extend_from_slice(&data[(next - rel) as usize..]);
+        }
+        next = end;
+    }
+    (out, gaps)
+}
+
+/// What an ICMP error message quotes of the packet it answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Quote {
+    /// Source of the quoted packet (the probe's sender).
+    pub src: Addr,
+    /// Its destination.
+    pub dst: Addr,
+    /// Its transport protocol.
+    pub proto: Proto,
+    /// Its source port (ICMP: type).
+    pub sport: u16,
+    /// Its destination port (ICMP: code).
+    pub dport: u16,
+    /// IPv4 identification (0 for IPv6).
+    pub ip_id: u16,
+    /// The TTL it had left where it was answered.
+    pub ttl: u8,
+}
+
+/// True for the ICMP (v4) and ICMPv6 types that quote the packet they answer.
+pub fn is_icmp_error(proto: Proto, ty: u8) -> bool {
+    match proto.0 {
+        1 => matches!(ty, 3 | 4 | 5 | 11 | 12),
+        58 => matches!(ty, 1..=4),
+        _ => false,
+    }
+}
+
+/// True for "time exceeded in transit" (what a router on a traceroute answers).
+pub fn is_time_exceeded(proto: Proto, ty: u8) -> bool {
+    (proto.0 == 1 && ty == 11) || (proto.0 == 58 && ty == 3)
+}
+
+/// Reads the packet quoted in an ICMP error's body (the bytes after its 8-byte header).
+pub fn icmp_quote(body: &[u8]) -> Option<Quote> {
+    let v = body.first()? >> 4;
+    let (src, dst, proto, ip_id, ttl, l4) = match v {
+        4 => {
+            let ihl = usize::from(body[0] & 0x0f) * 4;
+            if ihl < 20 || body.len() < 20 {
+                return None;
+            }
+            let a = |i: usize| [body[i], body[i + 1], body[i + 2], body[i + 3]];
+            (
+                Addr::v4(a(12)),
+                Addr::v4(a(16)),
+                Proto(body[9]),
+                u16::from_be_bytes([body[4], body[5]]),
+                body[8],
+                body.get(ihl..),
+            )
+        }
+        6 => {
+            if body.len() < 40 {
+                return None;
+            }
+            let a = |i: usize| {
+                let mut o = [0u8; 16];
+                o.copy_from_slice(&body[i..i + 16]);
+                o
+            };
+            (
+                Addr::v6(a(8)),
+                Addr::v6(a(24)),
+                Proto(body[6]),
+                0,
+                body[7],
+                body.get(40..),
+            )
+        }
+        _ => return None,
+    };
+    let (sport, dport) = match (proto.0, l4) {
+        (6 | 17 | 132 | 136, Some(l)) if l.len() >= 4 => (
+            u16::from_be_bytes([l[0], l[1]]),
+            u16::from_be_bytes([l[2], l[3]]),
+        ),
+        (1 | 58, Some(l)) if l.len() >= 2 => (u16::from(l[0]), u16::from(l[1])),
+        _ => (0, 0),
+    };
+    Some(Quote {
+        src,
+        dst,
+        proto,
+        sport,
+        dport,
+        ip_id,
+        ttl,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xff_lists_origin_then_proxies_and_flags_nothing_itself() {
+        let h = http_proxy_headers(
+            b"GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 10.2.2.2, 10.3.3.3\r\n\r\n",
+        )
+        .unwrap();
+        assert!(h.request);
+        let e = proxy_entries(h.fields[0].0, &h.fields[0].1);
+        let addrs: Vec<String> = e.iter().map(|e| e.addr.unwrap().to_string()).collect();
+        assert_eq!(addrs, ["10.2.2.2", "10.3.3.3"]);
+    }
+
+    #[test]
+    fn forwarded_reads_quoted_ipv6_with_port_and_obfuscated_nodes() {
+        let e = proxy_entries(
+            ProxyHeader::Forwarded,
+            "for=192.0.2.60;proto=http;by=203.0.113.43, for=\"[2001:db8:cafe::17]:4711\", for=_hidden, for=unknown",
+        );
+        assert_eq!(e.len(), 4);
+        assert_eq!(e[0].addr, Some("192.0.2.60".parse().unwrap()));
+        assert_eq!(e[1].addr, Some("2001:db8:cafe::17".parse().unwrap()));
+        assert_eq!(e[1].port, Some(4711));
+        assert_eq!((e[2].addr, e[2].text.as_str()), (None, "_hidden"));
+        assert_eq!(e[3].addr, None);
+    }
+
+    #[test]
+    fn via_reads_the_receiving_node_of_each_entry() {
+        let e = proxy_entries(
+            ProxyHeader::Via,
+            "1.0 fred, 1.1 198.51.100.7:8080 (squid), HTTP/1.1 [2001:db8::9]:3128",
+        );
+        assert_eq!(e[0].text, "fred");
+        assert_eq!(e[0].addr, None);
+        assert_eq!(e[1].addr, Some("198.51.100.7".parse().unwrap()));
+        assert_eq!(e[1].port, Some(8080));
+        assert_eq!(e[2].port, Some(3128));
+    }
+
+    #[test]
+    fn responses_and_folded_lines_are_read_and_other_payloads_are_not() {
+        let h =
+            http_proxy_headers(b"HTTP/1.1 200 OK\r\nVia: 1.1\r\n varnish\r\nServer: x\r\n\r\nbody")
+                .unwrap();
+        assert!(!h.request);
+        assert_eq!(h.fields, vec![(ProxyHeader::Via, "1.1 varnish".into())]);
+        assert_eq!(
+            http_proxy_headers(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"),
+            None
+        );
+        assert_eq!(http_proxy_headers(b"\x16\x03\x01 tls"), None);
+        assert_eq!(http_proxy_headers(b""), None);
+    }
+
+    #[test]
+    fn received_fields_give_sender_address_receiver_and_date_with_offset() {
+        let block = b"Received: from gras-os-desk.cern.ch (localhost [127.0.0.1])\r\n\tby gras-os-desk.cern.ch (8.14.7/8.14.7) with ESMTP id tB8LU1sU014630;\r\n\tTue, 8 Dec 2015 22:30:01 +0100\r\nReceived: (from root@localhost)\r\n\tby gras-os-desk.cern.ch (8.14.7/8.14.7/Submit) id tB8LU0vs014629;\r\n\tTue, 8 Dec 2015 22:30:00 +0100\r\nSubject: x\r\n";
+        let r = received_fields(block);
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0].from_ip, Some("127.0.0.1".parse().unwrap()));
+        assert_eq!(r[0].by_name.as_deref(), Some("gras-os-desk.cern.ch"));
+        let (t, text) = r[0].date.clone().unwrap();
+        assert_eq!(t.rfc3339().to_string(), "2015-12-08T21:30:01.000000000Z");
+        assert_eq!(text, "Tue, 8 Dec 2015 22:30:01 +0100");
+        assert_eq!(r[1].from_ip, None);
+        let v6 = parse_received("from a (b [IPv6:2001:db8::1]) by c; 1 Jan 2020 00:00 GMT");
+        assert_eq!(v6.from_ip, Some("2001:db8::1".parse().unwrap()));
+    }
+
+    #[test]
+    fn mail_dates_with_zone_names_and_bad_dates() {
+        let t = parse_mail_date("Thu, 10 Apr 2025 12:00:00 EST").unwrap();
+        assert_eq!(t.rfc3339().to_string(), "2025-04-10T17:00:00.000000000Z");
+        assert_eq!(parse_mail_date("yesterday"), None);
+        assert_eq!(parse_mail_date("10 Foo 2025 12:00:00 +0000"), None);
+        assert_eq!(parse_mail_date("10 Apr 2025 25:00:00 +0000"), None);
+    }
+
+    #[test]
+    fn smtp_messages_are_cut_after_data_and_streams_put_in_order() {
+        let s = b"EHLO a\r\nMAIL FROM:<a@b>\r\nDATA\r\nReceived: from x\r\n\r\nhi\r\n.\r\nQUIT\r\n";
+        let m = smtp_messages(s);
+        assert_eq!(m, vec![&b"Received: from x\r\n\r\nhi\r\n"[..]]);
+        let (a, b, c) = (&b"EHLO"[..], &b" a\r\n"[..], &b"\r\n"[..]);
+        let mut segs = [(100u32, b), (96, a), (100, b), (104, c)];
+        assert_eq!(tcp_stream(&mut segs), (b"EHLO a\r\n\r\n".to_vec(), 0));
+        let mut wrap = [(u32::MAX - 1, &b"ab"[..]), (0, &b"cd"[..])];
+        assert_eq!(tcp_stream(&mut wrap).0, b"abcd");
+    }
+
+    #[test]
+    fn icmp_quotes_give_the_probe_five_tuple() {
+        let mut q = vec![0x45, 0, 0, 40, 0x12, 0x34, 0, 0, 1, 17, 0, 0];
+        q.extend([12, 4, 4, 4, 12, 1, 1, 1]);
+        q.extend([0xa5, 0x4b, 0x82, 0x9b]);
+        let x = icmp_quote(&q).unwrap();
+        assert_eq!(
+            (x.sport, x.dport, x.ip_id, x.ttl),
+            (42315, 33435, 0x1234, 1)
+        );
+        assert_eq!(x.dst, Addr::v4([12, 1, 1, 1]));
+        assert_eq!(icmp_quote(&q[..10]), None);
+        assert_eq!(icmp_quote(&[]), None);
+        assert!(is_icmp_error(Proto(1), 11) && !is_icmp_error(Proto(1), 8));
+    }
+}

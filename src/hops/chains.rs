@@ -1,0 +1,539 @@
+//! Header chains on the path: the proxies an HTTP message names, the relays a mail's
+//! `Received:` fields name, and the routers a traceroute's ICMP replies reveal. Each adds
+//! hops before the TCP client (proxies, relays), beyond the TCP responder (a proxy that
+//! answered), or among the routers (traceroute, in TTL order).
+//!
+//! Host names in headers are never put in a hop or its evidence: only addresses, the
+//! header's name, the entry's position and dates (minimisation; a relay's name is a DNS
+//! name).
+
+use super::path::{ChainBuilder, ChainPlace, ep, hop};
+use super::{Candidate, Clue, ClueKind, Evidence, Observation, Proof, ProofKind, Role, Seen};
+use crate::decode::headers::{ProxyEntry, ProxyHeader, Received};
+use crate::decode::{PacketFacts, headers};
+use crate::flow::FlowKey;
+use crate::model::{Addr, Proto, Timestamp};
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+fn addr(ip: IpAddr) -> Addr {
+    super::addr(ip)
+}
+
+/// Places every chain the vantage point's clues give for the communication.
+pub(super) fn place(b: &mut ChainBuilder<'_>, c: &Candidate, e: &Evidence<'_>) {
+    let obs: Vec<&Observation> = c
+        .observations
+        .iter()
+        .filter(|o| o.vantage == e.vantage && matches!(o.seen, Seen::Flow(_)))
+        .collect();
+    for clue in e.clues {
+        if !obs.iter().any(|o| belongs(clue, o)) {
+            continue;
+        }
+        match &clue.what {
+            ClueKind::Http {
+                request: true,
+                entries,
+            } => http_request(b, e.vantage, clue, entries),
+            ClueKind::Http {
+                request: false,
+                entries,
+            } => http_response(b, e.vantage, clue, entries),
+            ClueKind::Mail {
+                received,
+                stream_gaps,
+            } => mail(b, e.vantage, clue, received, *stream_gaps),
+            ClueKind::IcmpError { .. } => {}
+        }
+    }
+    traceroute(b, c, e);
+}
+
+/// A clue of the observed flow: the same two endpoints and protocol, within its span.
+fn belongs(clue: &Clue, o: &Observation) -> bool {
+    let ends = (clue.src, clue.dst);
+    (ends == (o.orig, o.resp) || ends == (o.resp, o.orig))
+        && clue.proto == o.proto
+        && clue.ts >= o.first
+        && clue.ts <= o.last
+}
+
+fn proof(kind: ProofKind, vantage: u32, clue: &Clue, showed: String) -> Proof {
+    Proof {
+        kind,
+        vantage,
+        at: clue.at,
+        record: 0,
+        showed,
+        names: Vec::new(),
+    }
+}
+
+/// The same proof, with the host names it carried.
+fn with_names(mut p: Proof, names: impl IntoIterator<Item = String>) -> Proof {
+    p.names.extend(names);
+    p
+}
+
+/// A request's `X-Forwarded-For` (else `Forwarded`) names the origin and the proxies before
+/// the TCP client; `Via` alone names only proxies (the origin stays unknown).
+fn http_request(b: &mut ChainBuilder<'_>, v: u32, clue: &Clue, entries: &[ProxyEntry]) {
+    let of =
+        |h: ProxyHeader| -> Vec<&ProxyEntry> { entries.iter().filter(|e| e.header == h).collect() };
+    let (xff, fwd, via) = (
+        of(ProxyHeader::XForwardedFor),
+        of(ProxyHeader::Forwarded),
+        of(ProxyHeader::Via),
+    );
+    let (chain, header) = if !xff.is_empty() {
+        (xff, ProxyHeader::XForwardedFor)
+    } else if !fwd.is_empty() {
+        (fwd, ProxyHeader::Forwarded)
+    } else {
+        (via, ProxyHeader::Via)
+    };
+    if chain.is_empty() {
+        return;
+    }
+    let client = clue.src.0;
+    let ts = (clue.ts, clue.ts);
+    let unaddressed = chain.iter().filter(|e| e.addr.is_none()).count();
+    let withheld = if unaddressed > 0 {
+        format!("; {unaddressed} entr(y/ies) not an address (withheld)")
+    } else {
+        String::new()
+    };
+    let n = chain.len();
+    let tokens = chain
+        .iter()
+        .filter(|e| e.addr.is_none())
+        .map(|e| e.text.clone());
+    b.client_forwards(
+        client,
+        Role::Proxy,
+        with_names(
+            proof(
+                ProofKind::ProxyHeader,
+                v,
+                clue,
+                format!(
+                    "sent a request carrying {} with {n} entr(y/ies): a proxy forwarding it{withheld}",
+                    header.name()
+                ),
+            ),
+            tokens,
+        ),
+    );
+    // Via lists the proxies themselves, the TCP client last: the others come before it.
+    let named: &[&ProxyEntry] = if header == ProxyHeader::Via {
+        &chain[..n - 1]
+    } else {
+        &chain
+    };
+    let mut seen: Vec<Addr> = vec![client, clue.dst.0];
+    let mut first = header != ProxyHeader::Via;
+    for (i, e) in named.iter().enumerate() {
+        let Some(ip) = e.addr else {
+            continue;
+        };
+        let a = addr(ip);
+        let what = match (header, first) {
+            (ProxyHeader::Via, _) => "a proxy the request passed",
+            (_, true) => "the client the first proxy served: the request's origin",
+            (_, false) => "a proxy's client: a proxy on the way",
+        };
+        let mut h = hop(
+            if first { Role::Origin } else { Role::Proxy },
+            Some(a),
+            e.port,
+            ts,
+            proof(
+                ProofKind::ProxyHeader,
+                v,
+                clue,
+                format!("{} entry {} of {n}: {what}", header.name(), i + 1),
+            ),
+        );
+        // Only the last entry was written by the node the evidence saw send the request.
+        if i + 1 < named.len() || header == ProxyHeader::Via {
+            h.flags.push("unverified");
+        }
+        if seen.contains(&a) {
+            h.flags.push("repeated");
+        }
+        seen.push(a);
+        let at = if first {
+            ChainPlace::Origin
+        } else {
+            ChainPlace::Upstream
+        };
+        b.put(at, i as u32, h);
+        first = false;
+    }
+}
+
+/// A response's `Via` says the TCP responder is a proxy (a CDN edge, a reverse proxy); its
+/// address-literal entries before the responder's own lie toward the server.
+fn http_response(b: &mut ChainBuilder<'_>, v: u32, clue: &Clue, entries: &[ProxyEntry]) {
+    let via: Vec<&ProxyEntry> = entries
+        .iter()
+        .filter(|e| e.header == ProxyHeader::Via)
+        .collect();
+    let n = via.len();
+    if n == 0 {
+        return;
+    }
+    let server = clue.src.0;
+    let names = via
+        .iter()
+        .filter(|e| e.addr.is_none())
+        .map(|e| e.text.clone());
+    b.responder_proxies(
+        server,
+        with_names(
+            proof(
+                ProofKind::ProxyHeader,
+                v,
+                clue,
+                format!("answered with Via naming {n} prox(y/ies): a proxy or CDN edge in front of the server"),
+            ),
+            names,
+        ),
+    );
+    for (i, e) in via[..n - 1].iter().enumerate() {
+        let Some(ip) = e.addr else { continue };
+        let mut h = hop(
+            Role::Proxy,
+            Some(addr(ip)),
+            e.port,
+            (clue.ts, clue.ts),
+            proof(
+                ProofKind::ProxyHeader,
+                v,
+                clue,
+                format!(
+                    "Via entry {} of {n} in the response: a proxy nearer the server",
+                    i + 1
+                ),
+            ),
+        );
+        h.flags.push("unverified");
+        b.put(ChainPlace::Downstream, (n - i) as u32, h);
+    }
+}
+
+/// The order a mail's `Received:` fields were written in, oldest first. Relays add theirs on
+/// top, so the fields read bottom-up, unless the names link them the other way (each
+/// relay's `by` name is the next field's `from` name) or only the top-down dates rise.
+pub(super) fn chronological(received: &[Received]) -> (Vec<usize>, &'static str) {
+    let n = received.len();
+    let up: Vec<usize> = (0..n).rev().collect();
+    let down: Vec<usize> = (0..n).collect();
+    let links = |order: &[usize]| {
+        order
+            .windows(2)
+            .filter(|w| {
+                let (a, b) = (&received[w[0]], &received[w[1]]);
+                a.by_name
+                    .as_ref()
+                    .zip(b.from_name.as_ref())
+                    .is_some_and(|(x, y)| x.eq_ignore_ascii_case(y))
+            })
+            .count()
+    };
+    let rising = |order: &[usize]| {
+        let d: Vec<Timestamp> = order
+            .iter()
+            .filter_map(|&i| received[i].date.as_ref().map(|d| d.0))
+            .collect();
+        d.len() >= 2 && d.windows(2).all(|w| w[0] <= w[1]) && d.first() != d.last()
+    };
+    let (lu, ld) = (links(&up), links(&down));
+    if ld > lu || (ld == lu && rising(&down) && !rising(&up)) {
+        (down, "top first, as the relays' names and dates link them")
+    } else {
+        (up, "bottom first")
+    }
+}
+
+/// A mail's `Received:` fields name the relays before the SMTP client that sent it; the
+/// oldest field's sender is the origin.
+fn mail(b: &mut ChainBuilder<'_>, v: u32, clue: &Clue, received: &[Received], gaps: u32) {
+    let client = clue.src.0;
+    let (order, how) = chronological(received);
+    let n = received.len();
+    let named: Vec<(usize, Addr)> = order
+        .iter()
+        .filter_map(|&i| received[i].from_ip.map(|ip| (i, addr(ip))))
+        .filter(|(_, a)| *a != client)
+        .collect();
+    if named.is_empty() {
+        return;
+    }
+    let gaps = if gaps > 0 {
+        format!("; {gaps} segment(s) of the session were not captured")
+    } else {
+        String::new()
+    };
+    b.client_forwards(
+        client,
+        Role::Relay,
+        proof(
+            ProofKind::MailHeader,
+            v,
+            clue,
+            format!(
+                "sent a mail whose {n} Received field(s) name {} earlier hop(s): an SMTP relay{gaps}",
+                named.len()
+            ),
+        ),
+    );
+    // The newest field was written by the client itself; the others by relays before it.
+    let newest = order.last().copied();
+    let mut seen = vec![client, clue.dst.0];
+    let mut last_date: Option<Timestamp> = None;
+    for (k, &(i, a)) in named.iter().enumerate() {
+        let r = &received[i];
+        let date = r
+            .date
+            .as_ref()
+            .map(|(_, text)| format!(", dated {text}"))
+            .unwrap_or_default();
+        let when = r.date.as_ref().map_or(clue.ts, |d| d.0);
+        let first = k == 0;
+        let mut h = hop(
+            if first { Role::Origin } else { Role::Relay },
+            Some(a),
+            None,
+            (when, when),
+            with_names(
+                proof(
+                    ProofKind::MailHeader,
+                    v,
+                    clue,
+                    format!(
+                        "Received field {} of {n} counted from the top (chain read {how}): the relay that wrote it received the mail from this address{date}",
+                        i + 1
+                    ),
+                ),
+                r.from_name.iter().chain(r.by_name.iter()).cloned(),
+            ),
+        );
+        if Some(i) != newest {
+            h.flags.push("unverified");
+        }
+        if seen.contains(&a) {
+            h.flags.push("repeated");
+        }
+        if let (Some(prev), Some((d, _))) = (last_date, &r.date)
+            && *d < prev
+        {
+            h.flags.push("date_out_of_order");
+        }
+        if let Some((d, _)) = &r.date {
+            last_date = Some(*d);
+        }
+        seen.push(a);
+        let at = if first {
+            ChainPlace::Origin
+        } else {
+            ChainPlace::Upstream
+        };
+        b.put(at, k as u32, h);
+    }
+}
+
+/// Routers a traceroute between the communication's two ends revealed: ICMP errors at this
+/// vantage point quoting a probe from one end to the other, in the window around it, placed
+/// in the order of the TTL the probe was sent with.
+fn traceroute(b: &mut ChainBuilder<'_>, c: &Candidate, e: &Evidence<'_>) {
+    let (a, z) = (c.orig.0, c.resp.0);
+    let lo = c.first.0.saturating_sub(c.window);
+    let hi = c.last.0.saturating_add(c.window);
+    let replies: Vec<(&Clue, u8, u8, headers::Quote)> = e
+        .clues
+        .iter()
+        .filter_map(|clue| match clue.what {
+            ClueKind::IcmpError { ty, code, quote } => Some((clue, ty, code, quote)),
+            _ => None,
+        })
+        .filter(|(clue, _, _, q)| {
+            clue.ts.0 >= lo
+                && clue.ts.0 <= hi
+                && ((q.src == a && q.dst == z) || (q.src == z && q.dst == a))
+        })
+        .collect();
+    if replies.is_empty() {
+        return;
+    }
+    // The probes' flows at this vantage point, for the TTL each was sent with.
+    let probes: HashMap<FlowKey, usize> = e
+        .flows
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| {
+            let (x, y) = (f.key.lo().addr, f.key.hi().addr);
+            (x == a && y == z) || (x == z && y == a)
+        })
+        .map(|(i, f)| (f.key, i))
+        .collect();
+    for (clue, ty, code, q) in replies {
+        let facts = PacketFacts {
+            src: q.src,
+            dst: q.dst,
+            sport: q.sport,
+            dport: q.dport,
+            proto: q.proto,
+            ports_known: true,
+            ..PacketFacts::default()
+        };
+        let (key, side) = FlowKey::of(&facts);
+        // The same key in any overlay context: quotes carry no VLAN or tunnel.
+        let sent_ttl = probes
+            .iter()
+            .find(|(k, _)| k.proto == key.proto && same_ports(k, &key))
+            .and_then(|(_, &i)| e.flows.get(i))
+            .and_then(|f| {
+                let d = &f.dir[side.idx()];
+                (d.pkts > 0 && d.ttl_min == d.ttl_max).then_some(d.ttl_min)
+            });
+        let forward = q.src == a;
+        let node = clue.src.0;
+        let probe = format!(
+            "{} {} → {}",
+            proto_word(q.proto),
+            ep((q.src, q.sport)),
+            ep((q.dst, q.dport))
+        );
+        let ttl_text = sent_ttl.map_or("a TTL not seen here".to_string(), |t| format!("TTL {t}"));
+        let answer = if headers::is_time_exceeded(clue.proto, ty) {
+            "time exceeded".to_string()
+        } else {
+            format!("destination unreachable (code {code})")
+        };
+        let showed = format!("answered the probe {probe} sent with {ttl_text} with ICMP {answer}");
+        let p = proof(ProofKind::Traceroute, e.vantage, clue, showed);
+        let span = (clue.ts, clue.ts);
+        if node == q.dst {
+            // The far end answered: the probe reached it.
+            let (at, role) = if forward {
+                (ChainPlace::Destination, Role::Destination)
+            } else {
+                (ChainPlace::Origin, ChainBuilder::first_role(c))
+            };
+            let port = if c.proto.is_icmp() {
+                None
+            } else if forward {
+                Some(c.resp.1)
+            } else {
+                Some(c.orig.1)
+            };
+            b.put(at, 0, hop(role, Some(node), port, span, p));
+        } else if node != q.src {
+            let sub = match sent_ttl {
+                Some(t) if forward => u32::from(t),
+                Some(t) => 256 - u32::from(t),
+                None => 1000,
+            };
+            b.put(
+                ChainPlace::Router,
+                sub,
+                hop(Role::Router, Some(node), None, span, p),
+            );
+        }
+    }
+}
+
+fn same_ports(a: &FlowKey, b: &FlowKey) -> bool {
+    (a.lo(), a.hi()) == (b.lo(), b.hi())
+}
+
+fn proto_word(p: Proto) -> String {
+    p.name().to_string().to_uppercase()
+}
+
+/// Folds a traceroute run into one candidate, and drops the ICMP errors that answered a
+/// candidate's packets (they are evidence of its path, not communications of their own).
+pub(super) fn fold_traceroutes(evidence: &[Evidence<'_>], found: Vec<Candidate>) -> Vec<Candidate> {
+    let errors: Vec<(u32, &Clue, u8, headers::Quote)> = evidence
+        .iter()
+        .flat_map(|e| {
+            e.clues.iter().filter_map(move |c| match c.what {
+                ClueKind::IcmpError { ty, quote, .. } => Some((e.vantage, c, ty, quote)),
+                _ => None,
+            })
+        })
+        .collect();
+    if errors.is_empty() {
+        return found;
+    }
+    // Who an observation's packets were answered by, and whether a router answered.
+    let answered = |o: &Observation| -> (bool, bool) {
+        let mut any = false;
+        let mut exceeded = false;
+        for (v, clue, ty, q) in &errors {
+            let tuple = ((q.src, q.sport), (q.dst, q.dport));
+            if *v == o.vantage
+                && q.proto == o.proto
+                && (tuple == (o.orig, o.resp) || tuple == (o.resp, o.orig))
+            {
+                any = true;
+                exceeded |= headers::is_time_exceeded(clue.proto, *ty);
+            }
+        }
+        (any, exceeded)
+    };
+    // An ICMP error flow that answers another candidate of the same query.
+    let answers_other = |c: &Candidate, all: &[Candidate]| -> bool {
+        c.proto.is_icmp()
+            && headers::is_icmp_error(c.proto, c.orig.1 as u8)
+            && errors.iter().any(|(_, clue, _, q)| {
+                clue.src.0 == c.orig.0
+                    && clue.dst.0 == c.resp.0
+                    && all.iter().any(|o| {
+                        !std::ptr::eq(o, c)
+                            && ((o.orig.0, o.resp.0) == (q.src, q.dst)
+                                || (o.orig.0, o.resp.0) == (q.dst, q.src))
+                    })
+            })
+    };
+    let keep: Vec<bool> = found.iter().map(|c| !answers_other(c, &found)).collect();
+    let mut out: Vec<Candidate> = Vec::new();
+    let mut sorted: Vec<Candidate> = found
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(c, k)| k.then_some(c))
+        .collect();
+    sorted.sort_by(|a, b| (a.first, &a.community_id).cmp(&(b.first, &b.community_id)));
+    for mut c in sorted {
+        let probes = c
+            .observations
+            .iter()
+            .map(answered)
+            .fold((true, false), |acc, (any, ex)| (acc.0 && any, acc.1 || ex));
+        let is_probe = !c.proto.is_icmp() || !headers::is_icmp_error(c.proto, c.orig.1 as u8);
+        if !(probes.0 && is_probe) {
+            out.push(c);
+            continue;
+        }
+        match out.last_mut() {
+            Some(t)
+                if t.traceroute
+                    && (t.orig.0, t.resp.0, t.proto) == (c.orig.0, c.resp.0, c.proto)
+                    && c.first.0 <= t.last.0.saturating_add(t.window) =>
+            {
+                t.first = t.first.min(c.first);
+                t.last = t.last.max(c.last);
+                t.observations.append(&mut c.observations);
+                t.observations
+                    .sort_by_key(|o| (o.first, o.vantage, o.input, o.seen));
+            }
+            _ => {
+                c.traceroute = probes.1;
+                out.push(c);
+            }
+        }
+    }
+    out
+}

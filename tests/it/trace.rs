@@ -1,0 +1,471 @@
+//! `hoptrace trace` end to end on captures the tests write: proxy chains, mail relays,
+//! traceroutes, NAT seen from two vantage points. Each checks the path's roles and
+//! addresses in order, the flags, the gaps and the schema.
+
+use crate::hops::check_schema;
+use crate::support::{Dir, hoptrace, text};
+use hoptrace::flow::tcp::{ACK, PSH, SYN};
+use hoptrace::synth::pkt::{self, Ip4, Pseudo, num};
+use hoptrace::synth::{Capture, Format, Pkt};
+use serde_json::Value;
+use std::path::PathBuf;
+
+const T0: i64 = 1_700_000_000 * 1_000_000_000;
+const MS: i64 = 1_000_000;
+
+/// One TCP segment with its sequence number, over IPv4 and Ethernet.
+fn seg(src: ([u8; 4], u16), dst: ([u8; 4], u16), seq: u32, flags: u8, data: &[u8]) -> Vec<u8> {
+    let t = pkt::tcp(Pseudo::V4(src.0, dst.0), src.1, dst.1, seq, flags, data);
+    pkt::eth(num::IPV4, &pkt::ipv4(src.0, dst.0, 6, &t))
+}
+
+/// Runs `trace` on the files with the arguments; returns the exit code and the JSON (or the
+/// error text).
+fn trace(files: &[PathBuf], args: &[&str]) -> (i32, Value, String) {
+    let mut v: Vec<String> = vec!["trace".into()];
+    v.extend(files.iter().map(|p| p.display().to_string()));
+    v.extend(args.iter().map(|s| s.to_string()));
+    v.push("-q".into());
+    let out = hoptrace(&v.iter().map(String::as_str).collect::<Vec<_>>());
+    let json = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (out.status.code().unwrap_or(-1), json, text(&out.stderr))
+}
+
+/// The path as (role, address) pairs.
+fn path(v: &Value) -> Vec<(String, String)> {
+    v["hops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["role"].as_str().unwrap().to_string(),
+                h["ip"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+fn flags(h: &Value) -> Vec<&str> {
+    h["flags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect()
+}
+
+fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
+    p.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+/// A request through proxies, seen at the server: the last proxy connects.
+fn proxied(headers: &str) -> Vec<u8> {
+    let proxy = ([203, 0, 113, 5], 51000);
+    let server = ([192, 0, 2, 9], 80);
+    let mut c = Capture::new(Format::Pcap);
+    c.push(T0, &seg(proxy, server, 100, SYN, b""));
+    c.push(T0 + MS, &seg(server, proxy, 900, SYN | ACK, b""));
+    let req = format!("GET /private/path HTTP/1.1\r\nHost: secret.example\r\n{headers}\r\n");
+    c.push(
+        T0 + 2 * MS,
+        &seg(proxy, server, 101, PSH | ACK, req.as_bytes()),
+    );
+    c.push(
+        T0 + 3 * MS,
+        &seg(
+            server,
+            proxy,
+            901,
+            PSH | ACK,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+        ),
+    );
+    c.finish()
+}
+
+#[test]
+fn x_forwarded_for_puts_the_origin_and_proxies_before_the_connecting_proxy() {
+    let d = Dir::new();
+    let p = d.write(
+        "proxied.pcap",
+        &proxied("X-Forwarded-For: 8.8.8.8, 10.1.1.1\r\nVia: 1.1 edge-a, 1.1 edge-b\r\n"),
+    );
+    let (code, v, err) = trace(
+        std::slice::from_ref(&p),
+        &["--party", "AU", "--ip", "192.0.2.9"],
+    );
+    assert_eq!(code, 0, "{err}");
+    check_schema(&v);
+    assert_eq!(
+        path(&v),
+        pairs(&[
+            ("origin", "8.8.8.8"),
+            ("proxy", "10.1.1.1"),
+            ("proxy", "203.0.113.5"),
+            ("destination", "192.0.2.9"),
+        ])
+    );
+    let hops = v["hops"].as_array().unwrap();
+    // The first entry was written before the last proxy: it may be forged.
+    assert_eq!(flags(&hops[0]), ["unverified"]);
+    // The last entry was written by the proxy the capture saw; it is private.
+    assert_eq!(flags(&hops[1]), ["not_global"]);
+    assert!(flags(&hops[2]).is_empty());
+    assert_eq!(hops[0]["evidence"][0]["kind"], "proxy_header");
+    assert_eq!(hops[0]["evidence"][0]["frame"], 3);
+    // The connecting proxy carries both its packets and the header that makes it a proxy.
+    let kinds: Vec<&str> = hops[2]["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["packets", "proxy_header"]);
+    // The origin's attribution gap names the proxy that holds the log.
+    let gap = v["gaps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["hop_index"] == 0)
+        .unwrap();
+    assert!(
+        gap["record_needed"]
+            .as_str()
+            .unwrap()
+            .contains("access log of hop 1 (10.1.1.1)"),
+        "{gap}"
+    );
+    // Minimisation: no URL, host or proxy name anywhere in the report.
+    let all = v.to_string();
+    for secret in ["secret.example", "/private/path", "edge-a"] {
+        assert!(!all.contains(secret), "{secret} leaked");
+    }
+    let names = v["minimisation"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["category"] == "names")
+        .unwrap();
+    assert_eq!(names["included"], false);
+}
+
+#[test]
+fn forwarded_reads_ipv6_with_ports_and_via_alone_leaves_the_origin_unknown() {
+    let d = Dir::new();
+    let p = d.write(
+        "fwd.pcap",
+        &proxied("Forwarded: for=\"[2001:db8:cafe::17]:4711\";proto=https, for=198.51.100.60\r\n"),
+    );
+    let (code, v, err) = trace(&[p], &["--party", "AU", "--ip", "192.0.2.9"]);
+    assert_eq!(code, 0, "{err}");
+    check_schema(&v);
+    assert_eq!(
+        path(&v),
+        pairs(&[
+            ("origin", "2001:db8:cafe::17"),
+            ("proxy", "198.51.100.60"),
+            ("proxy", "203.0.113.5"),
+            ("destination", "192.0.2.9"),
+        ])
+    );
+    assert_eq!(v["hops"][0]["port"], 4711);
+
+    let p = d.write(
+        "via.pcap",
+        &proxied("Via: 1.1 198.51.100.7:3128, 1.1 edge-b\r\n"),
+    );
+    let (code, v, err) = trace(&[p], &["--party", "AU", "--ip", "192.0.2.9"]);
+    assert_eq!(code, 0, "{err}");
+    check_schema(&v);
+    assert_eq!(
+        path(&v),
+        pairs(&[
+            ("proxy", "198.51.100.7"),
+            ("proxy", "203.0.113.5"),
+            ("destination", "192.0.2.9"),
+        ])
+    );
+    let gaps = v["gaps"].to_string();
+    assert!(gaps.contains("the request's origin is not named"), "{gaps}");
+}
+
+#[test]
+fn a_response_via_makes_the_responder_a_proxy_and_names_the_gap_behind_it() {
+    let client = ([198, 51, 100, 1], 40000);
+    let edge = ([192, 0, 2, 80], 80);
+    let mut c = Capture::new(Format::Pcap);
+    c.push(T0, &seg(client, edge, 1, SYN, b""));
+    c.push(T0 + MS, &seg(edge, client, 1, SYN | ACK, b""));
+    c.push(
+        T0 + 2 * MS,
+        &seg(
+            client,
+            edge,
+            2,
+            PSH | ACK,
+            b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+        ),
+    );
+    c.push(
+        T0 + 3 * MS,
+        &seg(
+            edge,
+            client,
+            2,
+            PSH | ACK,
+            b"HTTP/1.1 200 OK\r\nVia: 1.1 203.0.113.44, 1.1 cache-7 (Varnish)\r\n\r\n",
+        ),
+    );
+    let d = Dir::new();
+    let p = d.write("cdn.pcap", &c.finish());
+    let (code, v, err) = trace(
+        std::slice::from_ref(&p),
+        &[
+            "--party",
+            "AU",
+            "--ip",
+            "198.51.100.1",
+            "--include",
+            "names",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    check_schema(&v);
+    assert_eq!(
+        path(&v),
+        pairs(&[
+            ("origin", "198.51.100.1"),
+            ("proxy", "192.0.2.80"),
+            ("proxy", "203.0.113.44"),
+        ])
+    );
+    let gaps = v["gaps"].to_string();
+    assert!(
+        gaps.contains("the server behind the proxy at hop 2"),
+        "{gaps}"
+    );
+    // With --include names, the proxy's name is in its evidence, and the report says so.
+    let ev = v["hops"][1]["evidence"].to_string();
+    assert!(ev.contains("cache-7"), "{ev}");
+    assert!(
+        v["minimisation"]
+            .to_string()
+            .contains("\"category\":\"names\",\"included\":true")
+    );
+    let (code, _, err) = trace(
+        &[p],
+        &["--party", "AU", "--ip", "198.51.100.1", "--include", "urls"],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--include urls"), "{err}");
+}
+
+/// An SMTP session from `client` to `server` carrying a mail with these header lines,
+/// its data cut in two segments sent out of order, one of them twice.
+fn smtp(client: ([u8; 4], u16), server: ([u8; 4], u16), headers: &str) -> Vec<u8> {
+    let mut c = Capture::new(Format::Pcap);
+    let mut t = T0;
+    let mut push = |c: &mut Capture, f: Vec<u8>| {
+        t += MS;
+        c.push(t, &f);
+    };
+    push(&mut c, seg(client, server, 1000, SYN, b""));
+    push(&mut c, seg(server, client, 5000, SYN | ACK, b""));
+    push(
+        &mut c,
+        seg(server, client, 5001, PSH | ACK, b"220 mx ESMTP\r\n"),
+    );
+    let mut seq = 1001u32;
+    let mut say = |s: &[u8]| {
+        let f = seg(client, server, seq, PSH | ACK, s);
+        seq += s.len() as u32;
+        f
+    };
+    let a = say(
+        b"EHLO relay.example\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n",
+    );
+    push(&mut c, a);
+    let body = format!("{headers}Subject: hello\r\n\r\nbody\r\n.\r\nQUIT\r\n");
+    let (h1, h2) = body.as_bytes().split_at(body.len() / 2);
+    let first = say(h1);
+    let second = say(h2);
+    push(&mut c, second.clone());
+    push(&mut c, first);
+    push(&mut c, second);
+    c.finish()
+}
+
+const RECEIVED: &str = "Received: from mail.relay2.example (mail.relay2.example [9.9.9.9])\r\n\tby relay.example with ESMTP id B2; Tue, 14 Nov 2023 23:10:05 +0100\r\nReceived: from laptop (dsl.example [8.8.4.4])\r\n\tby mail.relay2.example with ESMTPSA id A1;\r\n\tTue, 14 Nov 2023 17:10:00 -0500\r\n";
+
+#[test]
+fn received_fields_put_the_sender_and_relays_before_the_smtp_client() {
+    let d = Dir::new();
+    let p = d.write(
+        "mx.pcap",
+        &smtp(([203, 0, 113, 7], 40000), ([1, 1, 1, 1], 25), RECEIVED),
+    );
+    let (code, v, err) = trace(&[p], &["--party", "AU", "--ip", "1.1.1.1", "--port", "25"]);
+    assert_eq!(code, 0, "{err}");
+    check_schema(&v);
+    assert_eq!(
+        path(&v),
+        pairs(&[
+            ("origin", "8.8.4.4"),
+            ("relay", "9.9.9.9"),
+            ("relay", "203.0.113.7"),
+            ("destination", "1.1.1.1"),
+        ])
+    );
+    let hops = v["hops"].as_array().unwrap();
+    // Each relay's own time, in UTC, with the date as written (its offset) in the evidence.
+    assert_eq!(hops[0]["first_seen"], "2023-11-14T22:10:00.000000000Z");
+    assert_eq!(hops[1]["first_seen"], "2023-11-14T22:10:05.000000000Z");
+    let ev = hops[0]["evidence"][0]["showed"].as_str().unwrap();
+    assert!(ev.contains("Tue, 14 Nov 2023 17:10:00 -0500"), "{ev}");
+    assert!(ev.contains("field 2 of 2"), "{ev}");
+    // The oldest field was written by a relay before the client: it may be forged.
+    assert_eq!(flags(&hops[0]), ["unverified"]);
+    assert!(flags(&hops[1]).is_empty());
+    // The SMTP client is listed once, as a relay with its packets and the mail.
+    assert_eq!(hops.iter().filter(|h| h["ip"] == "203.0.113.7").count(), 1);
+    // The nearest foreign provider from the destination's (AU) end: the client is in
+    // documentation space (no AS), so the relay before it (Quad9, US), not the origin.
+    let next: Vec<&Value> = v["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["nearest_foreign"] == true)
+        .collect();
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0]["asn"], 19281);
+    // No relay names without --include names.
+    assert!(!v.to_string().contains("relay2.example"));
+}
+
+#[test]
+fn a_mail_without_addresses_in_its_received_fields_leaves_the_path_as_seen() {
+    let d = Dir::new();
+    let p = d.write(
+        "local.pcap",
+        &smtp(
+            ([203, 0, 113, 7], 40000),
+            ([1, 1, 1, 1], 25),
+            "Received: (from root@localhost) by host id 1; 1 Jan 2024 00:00:00 +0000\r\n",
+        ),
+    );
+    let (code, v, err) = trace(&[p], &["--party", "AU", "--ip", "1.1.1.1"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        path(&v),
+        pairs(&[("origin", "203.0.113.7"), ("destination", "1.1.1.1")])
+    );
+}
+
+/// A UDP traceroute from `v` to `dst`: three probes per TTL 1..=3, answered by two routers
+/// and then the destination; replies to TTL 2 arrive before those to TTL 1.
+fn traceroute(c: &mut Capture, t0: i64, v: [u8; 4], dst: [u8; 4], routers: [[u8; 4]; 2]) {
+    let mut probes = Vec::new();
+    let mut port = 33434u16;
+    for ttl in 1..=3u8 {
+        for _ in 0..3 {
+            let mut ip = Ip4::new(v, dst, 17);
+            ip.ttl = ttl;
+            ip.id = port;
+            let udp = pkt::udp(Pseudo::V4(v, dst), 45000, port, &[0; 12]);
+            probes.push((ttl, ip.build(&udp)));
+            port += 1;
+        }
+    }
+    let mut t = t0;
+    let mut replies = Vec::new();
+    for (ttl, probe) in &probes {
+        t += MS;
+        c.push(t, &pkt::eth(num::IPV4, probe));
+        let quote = &probe[..28];
+        let (from, ty, code) = match ttl {
+            1 => (routers[0], 11, 0),
+            2 => (routers[1], 11, 0),
+            _ => (dst, 3, 3),
+        };
+        let icmp = pkt::icmp4(ty, code, [0; 4], quote);
+        replies.push((*ttl, pkt::eth(num::IPV4, &pkt::ipv4(from, v, 1, &icmp))));
+    }
+    replies.sort_by_key(|(ttl, _)| if *ttl == 2 { 0 } else { *ttl });
+    for (_, r) in replies {
+        t += MS;
+        c.push(t, &r);
+    }
+}
+
+#[test]
+fn a_traceroute_is_one_communication_with_its_routers_in_ttl_order() {
+    let v = [8, 8, 8, 8];
+    let dst = [1, 1, 1, 1];
+    let routers = [[203, 0, 113, 1], [198, 51, 100, 2]];
+    let mut c = Capture::new(Format::Pcap);
+    traceroute(&mut c, T0, v, dst, routers);
+    // A connection from the same host to the same destination a minute later.
+    let conn = T0 + 60_000 * MS;
+    c.push(conn, &Pkt::tcp4((v, 40000), (dst, 443), SYN, b""));
+    c.push(
+        conn + MS,
+        &Pkt::tcp4((dst, 443), (v, 40000), SYN | ACK, b""),
+    );
+    let d = Dir::new();
+    let p = d.write("tr.pcap", &c.finish());
+    let (code, v1, err) = trace(
+        std::slice::from_ref(&p),
+        &["--party", "US", "--ip", "1.1.1.1", "--proto", "udp"],
+    );
+    assert_eq!(code, 0, "{err}");
+    check_schema(&v1);
+    assert_eq!(
+        path(&v1),
+        pairs(&[
+            ("vantage", "8.8.8.8"),
+            ("router", "203.0.113.1"),
+            ("router", "198.51.100.2"),
+            ("destination", "1.1.1.1"),
+        ])
+    );
+    assert_eq!(v1["communication"]["traceroute_probes"], 9);
+    let ev = v1["hops"][2]["evidence"].to_string();
+    assert!(
+        ev.contains("sent with TTL 2 with ICMP time exceeded"),
+        "{ev}"
+    );
+    // The party is at the sender's end (US): the nearest foreign provider is the first
+    // foreign one from the origin.
+    let next: Vec<&Value> = v1["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["nearest_foreign"] == true)
+        .collect();
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0]["asn"], 13335);
+
+    // The connection: its path gets the traceroute's routers, in the same order.
+    let (code, v2, err) = trace(
+        std::slice::from_ref(&p),
+        &["--party", "US", "--ip", "1.1.1.1", "--port", "443"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        path(&v2),
+        pairs(&[
+            ("origin", "8.8.8.8"),
+            ("router", "203.0.113.1"),
+            ("router", "198.51.100.2"),
+            ("destination", "1.1.1.1"),
+        ])
+    );
+    assert_eq!(v2["communication"]["traceroute_probes"], Value::Null);
+    // Without a protocol: the traceroute and the connection, not the ICMP replies.
+    let (code, _, err) = trace(&[p], &["--party", "US", "--ip", "1.1.1.1"]);
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("2 communications match"), "{err}");
+}
