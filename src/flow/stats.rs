@@ -21,6 +21,10 @@ pub struct DirStats {
     pub ttl_max: u8,
     /// OR of the TCP flags bytes sent.
     pub tcp_flags: u8,
+    /// TCP sequence number of the earliest segment sent (the initial sequence number when
+    /// the capture has the SYN); 0 when unknown or not TCP. A NAT seen from both sides
+    /// usually leaves it as it is, which ties the two views of a connection together.
+    pub first_seq: u32,
 }
 
 impl Default for DirStats {
@@ -34,14 +38,28 @@ impl Default for DirStats {
             ttl_min: 255,
             ttl_max: 0,
             tcp_flags: 0,
+            first_seq: 0,
         }
     }
 }
 
 impl DirStats {
-    /// Counts one packet.
+    /// Counts one packet (`seq`: its TCP sequence number, when it has a TCP header).
     #[inline]
-    pub fn add(&mut self, ts: Timestamp, ip_len: u32, payload: u32, ttl: u8, flags: u8) {
+    pub fn add(
+        &mut self,
+        ts: Timestamp,
+        ip_len: u32,
+        payload: u32,
+        ttl: u8,
+        flags: u8,
+        seq: Option<u32>,
+    ) {
+        if let Some(q) = seq
+            && (ts < self.first || (ts == self.first && q < self.first_seq))
+        {
+            self.first_seq = q;
+        }
         self.pkts += 1;
         self.bytes += u64::from(ip_len);
         self.payload_bytes += u64::from(payload);
@@ -54,6 +72,9 @@ impl DirStats {
 
     /// Adds another side's counts (sums, minima, maxima, unions).
     pub fn merge(&mut self, o: &DirStats) {
+        if o.first < self.first || (o.first == self.first && o.first_seq < self.first_seq) {
+            self.first_seq = o.first_seq;
+        }
         self.pkts += o.pkts;
         self.bytes += o.bytes;
         self.payload_bytes += o.payload_bytes;

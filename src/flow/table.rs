@@ -222,6 +222,7 @@ impl Flow {
             w.u8(d.ttl_min);
             w.u8(d.ttl_max);
             w.u8(d.tcp_flags);
+            w.u32(d.first_seq);
         }
         w.i64(self.start_ts.0);
         w.i64(self.max_ts.0);
@@ -267,6 +268,7 @@ impl Flow {
             d.ttl_min = r.u8()?;
             d.ttl_max = r.u8()?;
             d.tcp_flags = r.u8()?;
+            d.first_seq = r.u32()?;
         }
         let start_ts = Timestamp(r.i64()?);
         let max_ts = Timestamp(r.i64()?);
@@ -318,7 +320,8 @@ impl Flow {
         } else {
             0
         };
-        self.dir[side.idx()].add(ts, p.ip_len, p.payload_len, p.ttl, flags);
+        let seq = (p.proto == Proto::TCP && p.ports_known && p.tcp_flags != 0).then_some(p.tcp_seq);
+        self.dir[side.idx()].add(ts, p.ip_len, p.payload_len, p.ttl, flags, seq);
         if ts > self.max_ts {
             self.max_ts = ts;
         }
@@ -341,7 +344,7 @@ impl Flow {
 
     /// Counts a packet that carries no transport header (a later fragment).
     fn count_bare(&mut self, side: Side, b: &Bare) {
-        self.dir[side.idx()].add(b.ts, b.ip_len, 0, b.ttl, 0);
+        self.dir[side.idx()].add(b.ts, b.ip_len, 0, b.ttl, 0, None);
         if b.ts > self.max_ts {
             self.max_ts = b.ts;
         }

@@ -13,9 +13,11 @@
 
 mod chains;
 mod clues;
+mod nat;
 mod path;
 
 pub use clues::{Clue, ClueKind};
+pub use nat::NatMatch;
 pub use path::{Hop, Proof, ProofKind, Role, path};
 
 use crate::decode::Encap;
@@ -186,6 +188,9 @@ pub struct Candidate {
     /// How far apart (nanoseconds) evidence of the communication may lie: the query's
     /// window.
     pub window: i64,
+    /// The same communication seen outside a NAT by another vantage point (its
+    /// observations are among these), and why the two views are one.
+    pub nat: Option<NatMatch>,
 }
 
 impl Candidate {
@@ -208,7 +213,7 @@ impl Candidate {
 }
 
 /// An observation of a flow, without its Community ID (a hash: computed once it matches).
-fn of_flow(vantage: u32, i: usize, f: &Flow) -> Observation {
+pub(super) fn of_flow(vantage: u32, i: usize, f: &Flow) -> Observation {
     let o = f.orig_side();
     let (a, b) = (f.key.endpoint(o), f.key.endpoint(o.other()));
     let last = f.dir[0].last.max(f.dir[1].last);
@@ -294,10 +299,11 @@ pub fn find(evidence: &[Evidence<'_>], q: &Query) -> Vec<Candidate> {
                 observations: vec![o],
                 traceroute: false,
                 window: q.window,
+                nat: None,
             }),
         }
     }
-    let mut out = chains::fold_traceroutes(evidence, out);
+
     for c in &mut out {
         c.observations.sort_by_key(order);
         if let Some(o) = c.observations.first() {
@@ -305,6 +311,8 @@ pub fn find(evidence: &[Evidence<'_>], q: &Query) -> Vec<Candidate> {
             c.resp = o.resp;
         }
     }
+    let out = chains::fold_traceroutes(evidence, out);
+    let mut out = nat::fold(evidence, out);
     out.sort_by(|a, b| (a.first, &a.community_id).cmp(&(b.first, &b.community_id)));
     out
 }

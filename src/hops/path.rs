@@ -89,6 +89,8 @@ pub enum ProofKind {
     MailHeader,
     /// A traceroute probe and the ICMP error that answered it.
     Traceroute,
+    /// The same communication seen inside and outside a NAT by two vantage points.
+    NatMatch,
 }
 
 impl ProofKind {
@@ -103,6 +105,7 @@ impl ProofKind {
             ProofKind::ProxyHeader => "proxy_header",
             ProofKind::MailHeader => "mail_header",
             ProofKind::Traceroute => "traceroute",
+            ProofKind::NatMatch => "nat_match",
         }
     }
 }
@@ -281,8 +284,9 @@ pub fn path(c: &Candidate, evidence: &[Evidence<'_>]) -> Vec<Hop> {
             continue;
         };
         let span = (o.first, o.last);
-        // The observation's own direction may be the reverse of the candidate's.
-        let same_dir = o.orig == c.orig;
+        // The observation's own direction may be the reverse of the candidate's (and its
+        // source translated, seen outside a NAT).
+        let same_dir = o.orig == c.orig || o.resp == c.resp;
         match o.seen {
             Seen::Flow(i) => {
                 let Some(f) = e.flows.get(i) else {
@@ -398,6 +402,42 @@ fn flow_hops(
     } else {
         ("opened it", "answered")
     };
+    // Seen outside a NAT: this view's source is the translated one.
+    let outside = if same_dir { o.orig } else { o.resp };
+    if let Some(nat) = c
+        .nat
+        .as_ref()
+        .filter(|n| n.outside == outside && outside != c.orig)
+    {
+        let mut h = hop(
+            Role::Nat,
+            Some(outside.0),
+            Some(outside.1),
+            span,
+            proof(
+                ProofKind::NatMatch,
+                format!("the source as seen here{o_ttl}; {}", nat.why),
+            ),
+        );
+        h.maps = Some(c.orig);
+        b.put(Place::NatIn, 0, h);
+        let dest = proof(
+            ProofKind::Packets,
+            format!("packets of the communication; this end {answered}{r_ttl}"),
+        );
+        b.put(
+            Place::Destination,
+            0,
+            hop(
+                Role::Destination,
+                Some(c.resp.0),
+                port_of(c, c.resp.1),
+                span,
+                dest,
+            ),
+        );
+        return;
+    }
     b.ends(
         c,
         span,

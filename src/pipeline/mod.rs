@@ -145,7 +145,7 @@ impl InputSummary {
 }
 
 const PARTIAL_MAGIC: &[u8] = b"HOPTRACE-PARTIAL";
-const PARTIAL_VERSION: u32 = 3;
+const PARTIAL_VERSION: u32 = 4;
 
 impl InputSummary {
     fn encode(&self, w: &mut crate::model::BinWriter) {

@@ -644,7 +644,9 @@ fn gaps(hops: &[HopOut], c: &Candidate, smtp_dropped: u64) -> Vec<GapOut> {
                     proto_text(c.proto)
                 ),
             }),
-            (_, Some(Role::Nat)) => out.push(GapOut {
+            // A NAT whose inside address the evidence gives (both views, or NAT fields)
+            // needs no translation log.
+            (_, Some(Role::Nat)) if h.maps.is_none() => out.push(GapOut {
                 hop_index: Some(h.index),
                 reason: format!("{ep} translates the address behind it"),
                 record_needed: format!(

@@ -469,3 +469,104 @@ fn a_traceroute_is_one_communication_with_its_routers_in_ttl_order() {
     assert_eq!(code, 4, "{err}");
     assert!(err.contains("2 communications match"), "{err}");
 }
+
+/// A TCP connection from `client` to `server`: handshake with the given initial sequence
+/// numbers, then `data` bytes from the client.
+fn connection(
+    c: &mut Capture,
+    t: i64,
+    client: ([u8; 4], u16),
+    server: ([u8; 4], u16),
+    isn: (u32, u32),
+    data: &[u8],
+) {
+    c.push(t, &seg(client, server, isn.0, SYN, b""));
+    c.push(t + MS, &seg(server, client, isn.1, SYN | ACK, b""));
+    c.push(t + 2 * MS, &seg(client, server, isn.0 + 1, PSH | ACK, data));
+}
+
+#[test]
+fn nat_seen_from_two_vantage_points_maps_the_public_address_to_the_inside_one() {
+    // A carrier-grade NAT: the subscriber 100.64.7.9 inside, 8.8.8.8:61000 outside; the
+    // outside sensor's clock runs 2.5 s ahead. A decoy outside has the same destination and
+    // time but other sizes.
+    let server = ([1, 1, 1, 1], 443);
+    let mut inside = Capture::new(Format::Pcap);
+    connection(
+        &mut inside,
+        T0,
+        ([100, 64, 7, 9], 5000),
+        server,
+        (1000, 7000),
+        b"hello",
+    );
+    let mut outside = Capture::new(Format::Pcap);
+    let skew = 2_500 * MS;
+    connection(
+        &mut outside,
+        T0 + skew,
+        ([8, 8, 8, 8], 61000),
+        server,
+        (1000, 7000),
+        b"hello",
+    );
+    connection(
+        &mut outside,
+        T0 + skew,
+        ([8, 8, 4, 4], 62000),
+        server,
+        (1000, 7000),
+        b"other size",
+    );
+    let d = Dir::new();
+    let files = [
+        d.write("inside.pcap", &inside.finish()),
+        d.write("outside.pcap", &outside.finish()),
+    ];
+    let want = pairs(&[
+        ("origin", "100.64.7.9"),
+        ("nat", "8.8.8.8"),
+        ("destination", "1.1.1.1"),
+    ]);
+    // The request names the public address and port, as a foreign request would.
+    let (code, v, err) = trace(
+        &files,
+        &["--party", "AU", "--ip", "8.8.8.8", "--port", "61000"],
+    );
+    assert_eq!(code, 0, "{err}");
+    check_schema(&v);
+    assert_eq!(path(&v), want);
+    let nat = &v["hops"][1];
+    assert_eq!(nat["port"], 61000);
+    assert_eq!(nat["maps"]["ip"], "100.64.7.9");
+    assert_eq!(nat["maps"]["port"], 5000);
+    let why = nat["evidence"][0]["showed"].as_str().unwrap();
+    assert!(
+        why.contains("the same TCP sequence numbers (1000 and 7000)"),
+        "{why}"
+    );
+    assert_eq!(nat["evidence"][0]["kind"], "nat_match");
+    // The clock offset between the two sensors, against the inside one.
+    let vp = v["vantage_points"].as_array().unwrap();
+    assert_eq!(vp.len(), 2);
+    assert!(
+        (vp[1]["clock_offset_s"].as_f64().unwrap() - 2.5).abs() < 1e-6,
+        "{vp:?}"
+    );
+    // The inside address and port are known: no NAT log is asked for.
+    assert!(!v["gaps"].to_string().contains("NAT translation log"));
+    // Named from the inside, the same path.
+    let (code, v, err) = trace(&files, &["--party", "AU", "--ip", "100.64.7.9"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(path(&v), want);
+    // Beyond the window, the two views are not joined.
+    let (code, v, err) = trace(
+        &files,
+        &["--party", "AU", "--ip", "8.8.8.8", "--window", "1s"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        path(&v),
+        pairs(&[("origin", "8.8.8.8"), ("destination", "1.1.1.1")])
+    );
+}

@@ -1,0 +1,195 @@
+//! NAT seen from two vantage points: the same connection captured inside a translating
+//! network (private source) and outside it (the translated source), each its own 5-tuple.
+//! Two candidates are one communication when they reach the same destination endpoint with
+//! the same protocol, no vantage point saw both, they start within the query's window of
+//! each other (the clocks of two sensors may differ by that much), each direction carried
+//! the same packets and IP bytes, and, for TCP, each direction's first sequence number is
+//! the same (a NAT that rewrites sequence numbers is still matched on the rest, and the
+//! evidence says so). A candidate that matches several others is left alone: the query
+//! stays ambiguous rather than guess.
+
+use super::{Candidate, Evidence, Observation, Seen};
+use crate::flow::DirStats;
+use crate::model::{Addr, Proto};
+
+/// What the two views of one direction have in common.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct View {
+    pkts: u64,
+    bytes: u64,
+    seq: u32,
+}
+
+/// Each direction of a flow (from `orig`, then back), as its vantage point counted it.
+fn view(f: &crate::flow::Flow, orig: (Addr, u16)) -> [View; 2] {
+    let lo = f.key.lo();
+    let (a, b) = if (lo.addr, lo.port) == orig {
+        (0, 1)
+    } else {
+        (1, 0)
+    };
+    let v = |d: &DirStats| View {
+        pkts: d.pkts,
+        bytes: d.bytes,
+        seq: d.first_seq,
+    };
+    [v(&f.dir[a]), v(&f.dir[b])]
+}
+
+/// The flow behind a candidate's first observation, with its views.
+fn views(c: &Candidate, evidence: &[Evidence<'_>]) -> Option<[View; 2]> {
+    let o = c.observations.first()?;
+    let Seen::Flow(i) = o.seen else { return None };
+    let e = evidence.iter().find(|e| e.vantage == o.vantage)?;
+    Some(view(e.flows.get(i)?, o.orig))
+}
+
+/// True for addresses a NAT translates from: private, shared (CGN), link-local, unique
+/// local. Only standard library facts: attribution is `enrich`'s.
+pub(super) fn inside(a: Addr) -> bool {
+    match a.to_ip() {
+        std::net::IpAddr::V4(v) => {
+            let o = v.octets();
+            v.is_private() || v.is_link_local() || (o[0] == 100 && o[1] & 0xc0 == 64)
+        }
+        std::net::IpAddr::V6(v) => {
+            let s = v.segments()[0];
+            s & 0xfe00 == 0xfc00 || s & 0xffc0 == 0xfe80
+        }
+    }
+}
+
+/// The same communication seen inside and outside a NAT.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NatMatch {
+    /// The translated source (address and port) the outside vantage point saw.
+    pub outside: (Addr, u16),
+    /// The vantage point that saw it.
+    pub vantage: u32,
+    /// Why the two views are one communication.
+    pub why: String,
+}
+
+/// Why two views are one communication, if they are: `a` inside, `b` outside.
+fn why(
+    a: &Observation,
+    va: [View; 2],
+    b: &Observation,
+    vb: [View; 2],
+    window: i64,
+) -> Option<String> {
+    let apart = (b.first.0 - a.first.0).abs();
+    let same = apart <= window
+        && va[0].pkts == vb[0].pkts
+        && va[0].bytes == vb[0].bytes
+        && va[1].pkts == vb[1].pkts
+        && va[1].bytes == vb[1].bytes;
+    if !same {
+        return None;
+    }
+    let seq = if a.proto != Proto::TCP {
+        String::new()
+    } else if va[0].seq == vb[0].seq && va[1].seq == vb[1].seq && va[0].seq != 0 {
+        format!(
+            ", the same TCP sequence numbers ({} and {})",
+            va[0].seq, va[1].seq
+        )
+    } else {
+        ", different TCP sequence numbers (the NAT rewrites them)".to_string()
+    };
+    Some(format!(
+        "the same communication as {}:{} inside: the same destination, {} packet(s) and {} byte(s) out, {} and {} back{seq}, starting {:.3} s apart by the two clocks",
+        a.orig.0,
+        a.orig.1,
+        va[0].pkts,
+        va[0].bytes,
+        va[1].pkts,
+        va[1].bytes,
+        apart as f64 / 1e9
+    ))
+}
+
+/// Joins each candidate with its view from the other side of a NAT, when exactly one flow
+/// of another vantage point matches it (it need not match the query: a request names the
+/// public address, the inside view has the private one). The inside view then names the
+/// communication, and the outside source becomes its NAT hop.
+pub(super) fn fold(evidence: &[Evidence<'_>], found: Vec<Candidate>) -> Vec<Candidate> {
+    if evidence.len() < 2 {
+        return found;
+    }
+    let mut out: Vec<Candidate> = Vec::with_capacity(found.len());
+    let mut used: Vec<(u32, Seen)> = Vec::new();
+    for mut c in found {
+        let first = c.observations.first().map(|o| (o.vantage, o.seen));
+        if first.is_some_and(|f| used.contains(&f)) {
+            continue;
+        }
+        let Some(vc) = views(&c, evidence) else {
+            out.push(c);
+            continue;
+        };
+        let mine: Vec<u32> = c.observations.iter().map(|o| o.vantage).collect();
+        let c_inside = inside(c.orig.0);
+        let mut matches = Vec::new();
+        for e in evidence.iter().filter(|e| !mine.contains(&e.vantage)) {
+            for (i, f) in e.flows.iter().enumerate() {
+                if f.key.proto != c.proto {
+                    continue;
+                }
+                let o = super::of_flow(e.vantage, i, f);
+                if o.resp != c.resp || o.orig.0 == c.orig.0 || inside(o.orig.0) == c_inside {
+                    continue;
+                }
+                let vo = view(f, o.orig);
+                let c_obs = &c.observations[0];
+                let w = if c_inside {
+                    why(c_obs, vc, &o, vo, c.window)
+                } else {
+                    why(&o, vo, c_obs, vc, c.window)
+                };
+                if let Some(w) = w {
+                    matches.push((o, f, w));
+                }
+            }
+        }
+        if let [(o, f, w)] = matches.as_slice() {
+            let mut o = o.clone();
+            o.community_id = crate::flow::community_id(&f.key, 0);
+            used.push((o.vantage, o.seen));
+            let (inside_obs, outside) = if c_inside {
+                (None, o.orig)
+            } else {
+                (Some(o.clone()), c.orig)
+            };
+            c.nat = Some(NatMatch {
+                outside,
+                vantage: if c_inside { o.vantage } else { mine[0] },
+                why: w.clone(),
+            });
+            c.first = c.first.min(o.first);
+            c.last = c.last.max(o.last);
+            c.observations.push(o);
+            c.observations
+                .sort_by_key(|x| (x.first, x.vantage, x.input, x.seen));
+            if let Some(i) = inside_obs {
+                c.orig = i.orig;
+                c.community_id = i.community_id.clone();
+            }
+            // The inside view first: clock offsets are against it.
+            if let Some(pos) = c.observations.iter().position(|x| x.orig == c.orig) {
+                let first = c.observations.remove(pos);
+                c.observations.insert(0, first);
+            }
+        }
+        out.push(c);
+    }
+    // A candidate that became another's outside view is not a communication of its own.
+    out.retain(|c| {
+        c.nat.is_some()
+            || !c
+                .observations
+                .first()
+                .is_some_and(|o| used.contains(&(o.vantage, o.seen)))
+    });
+    out
+}
