@@ -3,7 +3,9 @@
 //! IPFIX captures against tshark's decode and pmacct's collector output, the AWS VPC
 //! samples, and Zeek conn.logs as TSV and JSON.
 
-use crate::support::{run_files, shared};
+use crate::support::{peer, run_files, shared};
+
+const NFDUMP: &str = "apt-get install nfdump argus-server argus-client";
 use hoptrace::model::SkipReason;
 use hoptrace::pipeline::LogOptions;
 use hoptrace::records::{FlowRecord, RecordKind};
@@ -384,25 +386,6 @@ fn zeek_reference_logs_with_masked_times_are_accounted_line_by_line() {
     assert!(checked >= 15, "{checked} conn.logs");
 }
 
-/// Runs a peer tool; `None` (with one line saying so) when it is not installed.
-fn peer(cmd: &str, args: &[&str]) -> Option<std::process::Output> {
-    match std::process::Command::new(cmd).args(args).output() {
-        Ok(o) if o.status.success() => Some(o),
-        Ok(o) => panic!(
-            "{cmd} {args:?} failed: {}",
-            String::from_utf8_lossy(&o.stderr)
-        ),
-        Err(_) => {
-            use std::io::Write;
-            let _ = writeln!(
-                std::io::stderr(),
-                "peer check skipped: {cmd} is not installed (apt-get install nfdump argus-server argus-client)"
-            );
-            None
-        }
-    }
-}
-
 #[test]
 fn nfdump_and_argus_tables_of_a_real_capture_read_back_to_its_flows() {
     let Some(dir) = shared("captures/zeek-ssh-many-conns") else {
@@ -418,8 +401,12 @@ fn nfdump_and_argus_tables_of_a_real_capture_read_back_to_its_flows() {
     let nfdir = tmp.path().join("nf");
     std::fs::create_dir(&nfdir).unwrap();
     let p = pcap.to_str().unwrap();
-    if peer("nfpcapd", &["-r", p, "-w", nfdir.to_str().unwrap()]).is_some()
-        && let Some(out) = peer("nfdump", &["-R", nfdir.to_str().unwrap(), "-o", "csv"])
+    if peer("nfpcapd", NFDUMP, &["-r", p, "-w", nfdir.to_str().unwrap()]).is_some()
+        && let Some(out) = peer(
+            "nfdump",
+            NFDUMP,
+            &["-R", nfdir.to_str().unwrap(), "-o", "csv"],
+        )
     {
         let csv = tmp.path().join("ssh.nfdump.csv");
         std::fs::write(&csv, &out.stdout).unwrap();
@@ -451,9 +438,15 @@ fn nfdump_and_argus_tables_of_a_real_capture_read_back_to_its_flows() {
         }
     }
     let argus_file = tmp.path().join("ssh.argus");
-    if peer("argus", &["-r", p, "-w", argus_file.to_str().unwrap()]).is_some()
+    if peer(
+        "argus",
+        NFDUMP,
+        &["-r", p, "-w", argus_file.to_str().unwrap()],
+    )
+    .is_some()
         && let Some(out) = peer(
             "ra",
+            NFDUMP,
             &[
                 "-n",
                 "-u",

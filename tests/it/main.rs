@@ -29,3 +29,5 @@ mod records;
 mod conformance;
 // Flow logs and exports from ../shared/data against tshark, pmacct and the formats' own samples.
 mod conformance_records;
+// `trace` on ../shared/data: mail relays, proxy chains, traceroutes, ICMP quotes.
+mod conformance_trace;

@@ -89,3 +89,23 @@ pub fn hoptrace(args: &[&str]) -> std::process::Output {
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
+
+/// Runs a peer tool; `None` (with one line saying so, and how to install it) when it is not
+/// installed.
+pub fn peer(cmd: &str, install: &str, args: &[&str]) -> Option<std::process::Output> {
+    match std::process::Command::new(cmd).args(args).output() {
+        Ok(o) if o.status.success() => Some(o),
+        Ok(o) => panic!(
+            "{cmd} {args:?} failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        ),
+        Err(_) => {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "peer check skipped: {cmd} is not installed ({install})"
+            );
+            None
+        }
+    }
+}
