@@ -417,10 +417,10 @@ fn traceroute(b: &mut ChainBuilder<'_>, c: &Candidate, e: &Evidence<'_>) {
         let span = (clue.ts, clue.ts);
         if node == q.dst {
             // The far end answered: the probe reached it.
-            let (at, role) = if forward {
-                (ChainPlace::Destination, Role::Destination)
+            let role = if forward {
+                Role::Destination
             } else {
-                (ChainPlace::Origin, ChainBuilder::first_role(c))
+                ChainBuilder::first_role(c)
             };
             let port = if c.proto.is_icmp() {
                 None
@@ -429,18 +429,15 @@ fn traceroute(b: &mut ChainBuilder<'_>, c: &Candidate, e: &Evidence<'_>) {
             } else {
                 Some(c.orig.1)
             };
-            b.put(at, 0, hop(role, Some(node), port, span, p));
+            b.at_end(!forward, hop(role, Some(node), port, span, p));
         } else if node != q.src {
-            let sub = match sent_ttl {
-                Some(t) if forward => u32::from(t),
-                Some(t) => 256 - u32::from(t),
-                None => 1000,
+            let (at, sub) = match sent_ttl {
+                Some(t) if forward => (ChainPlace::Router, u32::from(t)),
+                Some(t) => (ChainPlace::RouterFromDestination, 256 - u32::from(t)),
+                None if forward => (ChainPlace::Router, 1000),
+                None => (ChainPlace::RouterFromDestination, 1000),
             };
-            b.put(
-                ChainPlace::Router,
-                sub,
-                hop(Role::Router, Some(node), None, span, p),
-            );
+            b.put(at, sub, hop(Role::Router, Some(node), None, span, p));
         }
     }
 }

@@ -166,6 +166,9 @@ enum Place {
     Upstream,
     /// That node: the TCP client that sent the headers, when they name nodes before it.
     Peer,
+    /// Routers a traceroute from the destination's side found (beyond the tunnels seen
+    /// there, which lie nearer the destination).
+    RouterNearOrigin,
     TunnelIn,
     NatIn,
     AsIn,
@@ -173,6 +176,8 @@ enum Place {
     AsOut,
     NatOut,
     TunnelOut,
+    /// Routers a traceroute from the origin's side found (beyond the tunnels seen there).
+    RouterNearDestination,
     /// The TCP responder, when a response's `Via` says it is a proxy.
     PeerOut,
     /// Proxies a response's `Via` names beyond the responder (toward the server).
@@ -317,14 +322,14 @@ pub(super) struct ChainBuilder<'a>(&'a mut Builder);
 pub(super) enum ChainPlace {
     /// Before the TCP client, in chain order (`sub` = position).
     Upstream,
-    /// Among the routers (`sub` = TTL).
+    /// Among the routers, found from the origin's side (`sub` = TTL).
     Router,
+    /// Among the routers, found from the destination's side (`sub` = 256 − TTL).
+    RouterFromDestination,
     /// Beyond the TCP responder, toward a server behind it (`sub` = position).
     Downstream,
     /// The origin itself (the first node a chain names).
     Origin,
-    /// The destination itself (evidence that it was reached).
-    Destination,
 }
 
 impl ChainBuilder<'_> {
@@ -332,10 +337,10 @@ impl ChainBuilder<'_> {
     pub(super) fn put(&mut self, at: ChainPlace, sub: u32, h: Hop) {
         let place = match at {
             ChainPlace::Upstream => Place::Upstream,
-            ChainPlace::Router => Place::Router,
+            ChainPlace::Router => Place::RouterNearDestination,
+            ChainPlace::RouterFromDestination => Place::RouterNearOrigin,
             ChainPlace::Downstream => Place::Downstream,
             ChainPlace::Origin => Place::Origin,
-            ChainPlace::Destination => Place::Destination,
         };
         self.0.put(place, sub, h);
     }
@@ -344,6 +349,32 @@ impl ChainBuilder<'_> {
     /// relay (the first node named is placed as the origin by the caller).
     pub(super) fn client_forwards(&mut self, addr: Addr, role: Role, proof: Proof) {
         self.0.demote(Place::Origin, Place::Peer, addr, role, proof);
+    }
+
+    /// Adds evidence to the end of the path at `addr` (whatever role it has now), or
+    /// places it there when no hop has that address yet.
+    pub(super) fn at_end(&mut self, origin_end: bool, h: Hop) {
+        let places: &[Place] = if origin_end {
+            &[Place::Origin, Place::Peer]
+        } else {
+            &[Place::Destination, Place::PeerOut]
+        };
+        if let Some((_, _, _, end)) = self
+            .0
+            .hops
+            .iter_mut()
+            .find(|(p, _, _, x)| places.contains(p) && x.ip == h.ip)
+        {
+            end.first_seen = end.first_seen.min(h.first_seen);
+            end.last_seen = end.last_seen.max(h.last_seen);
+            for p in h.evidence {
+                if !end.evidence.contains(&p) {
+                    end.evidence.push(p);
+                }
+            }
+            return;
+        }
+        self.0.put(places[0], 0, h);
     }
 
     /// The TCP responder at `addr` answered as a proxy (a response's `Via`).

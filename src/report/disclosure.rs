@@ -653,6 +653,13 @@ fn gaps(hops: &[HopOut], c: &Candidate, smtp_dropped: u64) -> Vec<GapOut> {
                     "the NAT translation log of the operator of {ep} for that public address and port, {window}"
                 ),
             }),
+            (Some("global"), _) if h.asn.is_none() && h.ip.is_some() => out.push(GapOut {
+                hop_index: Some(h.index),
+                reason: format!("no provider (AS) is known for {ep} in the attribution data"),
+                record_needed: format!(
+                    "the registry (WHOIS) record of {ep}, or the routing table of the neighbouring network, {window}"
+                ),
+            }),
             (None, Some(Role::NeighborAs)) => out.push(GapOut {
                 hop_index: Some(h.index),
                 reason: format!(
@@ -812,8 +819,27 @@ pub fn disclosure_markdown(d: &Disclosure) -> String {
     let _ = writeln!(s, "\n{} ({}).", d.tool, d.schema);
     if let Some(a) = &d.art29_drafts {
         s.push_str(&art29_markdown(a));
+        s.push_str(&domestic_note(d));
     }
     s
+}
+
+/// Foreign providers in the requesting party's own territory: no Art. 29 draft for them.
+fn domestic_note(d: &Disclosure) -> String {
+    let Some(req) = d.parameters.requesting.as_deref() else {
+        return String::new();
+    };
+    d.providers
+        .iter()
+        .filter(|p| p.country.as_deref() == Some(req) && req != d.parameters.party)
+        .map(|p| {
+            format!(
+                "\nAS{} {} is in the requesting party's territory ({req}): its records are preserved under {req}'s own law (Convention Art. 16), so no Art. 29 draft is written for it.\n",
+                p.asn,
+                p.name.as_deref().unwrap_or("(name unknown)")
+            )
+        })
+        .collect()
 }
 
 fn gap_place(g: &GapOut) -> String {
@@ -909,10 +935,17 @@ pub struct PathProviderRef {
 /// from the disclosure's own values, so the identifiers in both match exactly.
 pub fn art29_drafts(d: &Disclosure) -> Vec<Art29Draft> {
     let party = d.parameters.party.as_str();
+    let requesting = d.parameters.requesting.as_deref();
+    // A provider in the requesting party's own territory is preserved under that party's
+    // own law (Convention Art. 16), not by an Art. 29 request.
     let mut foreign: Vec<&ProviderOut> = d
         .providers
         .iter()
-        .filter(|p| p.country.as_deref().is_some_and(|c| c != party))
+        .filter(|p| {
+            p.country
+                .as_deref()
+                .is_some_and(|c| c != party && Some(c) != requesting)
+        })
         .collect();
     foreign.sort_by_key(|p| !p.nearest_foreign);
     let c = &d.communication;
@@ -1293,7 +1326,12 @@ td,th{{border:1px solid #999;padding:.2em .5em;text-align:left}}.foreign{{font-w
         d.schema
     );
     if let Some(a) = &d.art29_drafts {
-        let _ = writeln!(s, "<pre>{}</pre>", esc(&art29_markdown(a)));
+        let _ = writeln!(
+            s,
+            "<pre>{}{}</pre>",
+            esc(&art29_markdown(a)),
+            esc(&domestic_note(d))
+        );
     }
     s.push_str("</body></html>\n");
     s

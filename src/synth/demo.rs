@@ -111,3 +111,119 @@ pub fn demo_capture() -> Vec<u8> {
     }
     c.finish()
 }
+
+/// One TCP segment of the demo case: from, to, sequence number, flags, data.
+type Segment<'a> = (([u8; 4], u16), ([u8; 4], u16), u32, u8, &'a [u8]);
+
+/// The bundled demo case, `testdata/case/frontend.pcapng`: what a German hosting provider
+/// captured on the uplink of the hypervisor that runs the web server 85.214.132.117, for a
+/// request that arrived at 2026-03-01T11:15:07+01:00 (DEMO_T0).
+///
+/// The request came in a VXLAN overlay between two of the provider's hosts, from a proxy in
+/// France (195.154.1.1) whose `X-Forwarded-For` names a client in Brazil (200.160.2.3);
+/// the provider's staff ran a traceroute from the server back to the proxy a minute later
+/// (routers 85.214.0.1, 80.81.192.1, 195.154.0.1). The capture also holds unrelated
+/// traffic a trace must leave out. Addresses are real allocations (attributed from the
+/// bundled data); the traffic is made up.
+pub fn demo_case() -> Vec<u8> {
+    let mut c = Capture::new(Format::PcapNg);
+    let ms = 1_000_000;
+    let server = ([85, 214, 132, 117], 80);
+    let proxy = ([195, 154, 1, 1], 41822);
+    let hosts = ([85, 214, 0, 10], [85, 214, 0, 20]);
+    let mut t = DEMO_T0 - 40 * ms;
+    let mut push = |c: &mut Capture, dt: i64, f: Vec<u8>| {
+        // A zero step jumps to the traceroute, a minute after the request.
+        t = if dt == 0 {
+            DEMO_T0 + 60_000 * ms
+        } else {
+            t + dt
+        };
+        c.push(t, &f);
+    };
+    // Unrelated: another visitor, and a DNS lookup by the server.
+    let other = ([151, 101, 1, 1], 50500);
+    for (a, b, flags) in [(other, server, SYN), (server, other, SYN | ACK)] {
+        push(
+            &mut c,
+            5 * ms,
+            pkt::eth(num::IPV4, &Pkt::tcp4_ip(a, b, flags, b"")),
+        );
+    }
+    let dns = ([193, 0, 6, 139], 53);
+    push(
+        &mut c,
+        5 * ms,
+        Pkt::udp4((server.0, 40001), dns, b"demo query"),
+    );
+    // The request, in the overlay: proxy-side packets enter at the first host.
+    let request = b"GET /account/login HTTP/1.1\r\nHost: shop.example\r\nX-Forwarded-For: 200.160.2.3\r\nVia: 1.1 edge-par-3\r\n\r\n";
+    let conv: [Segment<'_>; 5] = [
+        (proxy, server, 7_000, SYN, b""),
+        (server, proxy, 90_000, SYN | ACK, b""),
+        (proxy, server, 7_001, ACK, b""),
+        (proxy, server, 7_001, ACK | PSH, request),
+        (
+            server,
+            proxy,
+            90_001,
+            ACK | PSH,
+            b"HTTP/1.1 302 Found\r\nLocation: /\r\n\r\n",
+        ),
+    ];
+    for (i, (a, b, seq, flags, data)) in conv.into_iter().enumerate() {
+        let seg = pkt::tcp(Pseudo::V4(a.0, b.0), a.1, b.1, seq, flags, data);
+        let inner = pkt::eth(num::IPV4, &pkt::ipv4(a.0, b.0, num::TCP, &seg));
+        let (src, dst) = if a == proxy {
+            hosts
+        } else {
+            (hosts.1, hosts.0)
+        };
+        let vx = pkt::vxlan(7100, &inner);
+        let dt = if i == 0 { 25 * ms } else { 30 * ms };
+        push(
+            &mut c,
+            dt,
+            pkt::eth(num::IPV4, &Pkt::udp4_ip((src, 4789), (dst, 4789), &vx)),
+        );
+    }
+    // A minute later: a traceroute from the server back to the proxy.
+    let mut first = true;
+    let routers = [[85, 214, 0, 1], [80, 81, 192, 1], [195, 154, 0, 1]];
+    let mut port = 33434u16;
+    for ttl in 1..=4u8 {
+        for _ in 0..2 {
+            let mut ip = Ip4::new(server.0, proxy.0, num::UDP);
+            ip.ttl = ttl;
+            ip.id = port;
+            let probe = ip.build(&pkt::udp(
+                Pseudo::V4(server.0, proxy.0),
+                47000,
+                port,
+                &[0; 24],
+            ));
+            push(
+                &mut c,
+                if std::mem::take(&mut first) {
+                    0
+                } else {
+                    2 * ms
+                },
+                pkt::eth(num::IPV4, &probe),
+            );
+            let (from, ty, code) = match routers.get(usize::from(ttl) - 1) {
+                Some(r) => (*r, 11, 0),
+                None => (proxy.0, 3, 3),
+            };
+            let icmp = pkt::icmp4(ty, code, [0; 4], &probe[..28]);
+            let reply = pkt::ipv4(from, server.0, num::ICMP, &icmp);
+            push(
+                &mut c,
+                (4 + i64::from(ttl) * 7) * ms,
+                pkt::eth(num::IPV4, &reply),
+            );
+            port += 1;
+        }
+    }
+    c.finish()
+}

@@ -14,5 +14,5 @@ pub mod pkt;
 
 pub use big::{BigCapture, BigStats};
 pub use capture::{Capture, Format, gzip, zstd};
-pub use demo::{DEMO_T0, demo_capture};
+pub use demo::{DEMO_T0, demo_capture, demo_case};
 pub use pkt::Pkt;

@@ -405,6 +405,25 @@ fn the_bundled_demo_capture_is_what_the_generator_writes() {
 }
 
 #[test]
+fn the_bundled_demo_case_is_what_the_generator_writes() {
+    // Regenerate with UPDATE_TESTDATA=1 after changing the generator.
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/case/frontend.pcapng");
+    let fresh = hoptrace::synth::demo_case();
+    if std::env::var_os("UPDATE_TESTDATA").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &fresh).unwrap();
+    }
+    let shipped = std::fs::read(&path).expect("testdata/case/frontend.pcapng");
+    assert!(
+        shipped == fresh,
+        "testdata/case/frontend.pcapng is stale: run with UPDATE_TESTDATA=1"
+    );
+    let run = crate::support::run_files(&[path]);
+    assert!(!run.skipped_input(), "{:?}", run.flows.diag.entries());
+}
+
+#[test]
 fn packets_streams_decoded_frames_from_plain_and_compressed_inputs() {
     use hoptrace::pipeline::{PacketEvent, packets};
     let demo = hoptrace::synth::demo_capture();

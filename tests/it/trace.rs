@@ -570,3 +570,52 @@ fn nat_seen_from_two_vantage_points_maps_the_public_address_to_the_inside_one() 
         pairs(&[("origin", "8.8.8.8"), ("destination", "1.1.1.1")])
     );
 }
+
+#[test]
+fn the_readme_demo_case_gives_its_path() {
+    // The README's main command, on the bundled case.
+    let case =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/case/frontend.pcapng");
+    let args = [
+        "--party",
+        "DE",
+        "--ip",
+        "85.214.132.117",
+        "--port",
+        "80",
+        "--peer",
+        "195.154.1.1",
+        "--at",
+        "2026-03-01T11:15:07+01:00",
+        "--requesting",
+        "FR",
+        "--art29",
+    ];
+    let (code, v, err) = trace(&[case], &args);
+    assert_eq!(code, 0, "{err}");
+    check_schema(&v);
+    assert_eq!(
+        path(&v),
+        pairs(&[
+            ("origin", "200.160.2.3"),
+            ("proxy", "195.154.1.1"),
+            ("router", "195.154.0.1"),
+            ("router", "80.81.192.1"),
+            ("router", "85.214.0.1"),
+            ("tunnel_endpoint", "85.214.0.10"),
+            ("tunnel_endpoint", "85.214.0.20"),
+            ("destination", "85.214.132.117"),
+        ])
+    );
+    let next: Vec<&Value> = v["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["nearest_foreign"] == true)
+        .collect();
+    assert_eq!(next[0]["name"], "Scaleway SAS");
+    // The French provider is the requesting party's own: the one draft is for Brazil.
+    let drafts = v["art29_drafts"].as_array().unwrap();
+    assert_eq!(drafts.len(), 1);
+    assert_eq!(drafts[0]["requested_party"], "BR");
+}
