@@ -99,25 +99,47 @@ fn find(h: &[u8], n: &[u8]) -> Option<usize> {
     h.windows(n.len()).position(|w| w == n)
 }
 
+/// One header field: name, value (folded lines joined), and where its first line is (line
+/// index in the block from 0, byte offset).
+struct Field {
+    name: String,
+    value: String,
+    line: u32,
+    offset: u32,
+}
+
 /// The header fields of a block (start line first, as a field with an empty name), folded
 /// lines joined, names and values trimmed, text read lossily.
 fn fields_of(block: &[u8]) -> impl Iterator<Item = (String, String)> + '_ {
-    let mut out: Vec<(String, String)> = Vec::new();
-    for (i, line) in block.split(|&b| b == b'\n').enumerate() {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
+    located_fields(block).into_iter().map(|f| (f.name, f.value))
+}
+
+fn located_fields(block: &[u8]) -> Vec<Field> {
+    let mut out: Vec<Field> = Vec::new();
+    let mut offset = 0usize;
+    for (i, raw) in block.split(|&b| b == b'\n').enumerate() {
+        let at = offset;
+        offset += raw.len() + 1;
+        let line = raw.strip_suffix(b"\r").unwrap_or(raw);
         let text = String::from_utf8_lossy(line);
+        let field = |name: &str, value: &str| Field {
+            name: name.trim().to_string(),
+            value: value.trim().to_string(),
+            line: i as u32,
+            offset: at as u32,
+        };
         if i == 0 {
-            out.push((String::new(), text.trim().to_string()));
+            out.push(field("", &text));
         } else if line.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
             if let Some(last) = out.last_mut() {
-                last.1.push(' ');
-                last.1.push_str(text.trim());
+                last.value.push(' ');
+                last.value.push_str(text.trim());
             }
         } else if let Some((n, v)) = text.split_once(':') {
-            out.push((n.trim().to_string(), v.trim().to_string()));
+            out.push(field(n, v));
         }
     }
-    out.into_iter()
+    out
 }
 
 /// One entry of a proxy chain: a node as a header names it.
@@ -225,6 +247,10 @@ pub struct Received {
     pub by_name: Option<String>,
     /// When the relay received it: the instant (UTC) and the date as written, offset kept.
     pub date: Option<(Timestamp, String)>,
+    /// Line of the field's first line in the header block, from 1.
+    pub line: u32,
+    /// Byte offset of that line in the header block.
+    pub offset: u32,
 }
 
 /// The header block of a mail (up to the first empty line, at most [`MAX_HEADER_BLOCK`]).
@@ -242,11 +268,17 @@ pub fn received_fields(block: &[u8]) -> Vec<Received> {
     let mut with_start = Vec::with_capacity(block.len() + 1);
     with_start.push(b'\n');
     with_start.extend_from_slice(block);
-    fields_of(&with_start)
+    located_fields(&with_start)
+        .into_iter()
         .skip(1)
-        .filter(|(n, _)| n.eq_ignore_ascii_case("received"))
+        .filter(|f| f.name.eq_ignore_ascii_case("received"))
         .take(MAX_CHAIN)
-        .map(|(_, v)| parse_received(&v))
+        .map(|f| Received {
+            line: f.line,
+            // The added first line is one byte long.
+            offset: f.offset.saturating_sub(1),
+            ..parse_received(&f.value)
+        })
         .collect()
 }
 
@@ -277,6 +309,8 @@ pub fn parse_received(v: &str) -> Received {
         from_name,
         by_name,
         date,
+        line: 0,
+        offset: 0,
     }
 }
 
@@ -357,6 +391,28 @@ pub fn parse_mail_date(s: &str) -> Option<Timestamp> {
     let date = crate::model::Date::from_ymd(year, mon, day)?;
     let secs = date.0 * 86_400 + h * 3600 + m * 60 + sec - offset_min * 60;
     Some(Timestamp::from_secs_nanos(secs, 0))
+}
+
+/// True when the first line of a file is a mail header field (`Received:`, `Return-Path:`,
+/// `Delivered-To:`, `From:`, ...): a message saved as it was delivered (`.eml`).
+pub fn looks_like_mail(head: &[u8]) -> bool {
+    const FIRST: [&str; 12] = [
+        "received:",
+        "return-path:",
+        "delivered-to:",
+        "x-received:",
+        "arc-seal:",
+        "arc-message-signature:",
+        "arc-authentication-results:",
+        "dkim-signature:",
+        "authentication-results:",
+        "message-id:",
+        "from:",
+        "mime-version:",
+    ];
+    let line = head.split(|&b| b == b'\n').next().unwrap_or(&[]);
+    let lower = String::from_utf8_lossy(&line[..line.len().min(64)]).to_ascii_lowercase();
+    FIRST.iter().any(|f| lower.starts_with(f))
 }
 
 /// The messages a client sent in an SMTP session: its stream (in order), cut after each
@@ -578,6 +634,9 @@ mod tests {
         assert_eq!(t.rfc3339().to_string(), "2015-12-08T21:30:01.000000000Z");
         assert_eq!(text, "Tue, 8 Dec 2015 22:30:01 +0100");
         assert_eq!(r[1].from_ip, None);
+        assert_eq!((r[0].line, r[0].offset), (1, 0));
+        assert_eq!(r[1].line, 4);
+        assert_eq!(&block[r[1].offset as usize..][..9], b"Received:");
         let v6 = parse_received("from a (b [IPv6:2001:db8::1]) by c; 1 Jan 2020 00:00 GMT");
         assert_eq!(v6.from_ip, Some("2001:db8::1".parse().unwrap()));
     }

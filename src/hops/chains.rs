@@ -28,6 +28,15 @@ pub(super) fn place(b: &mut ChainBuilder<'_>, c: &Candidate, e: &Evidence<'_>) {
         .filter(|o| o.vantage == e.vantage && matches!(o.seen, Seen::Flow(_)))
         .collect();
     for clue in e.clues {
+        if let ClueKind::Mail {
+            received,
+            file: true,
+            ..
+        } = &clue.what
+        {
+            saved_mail(b, c, e.vantage, clue, received);
+            continue;
+        }
         if !obs.iter().any(|o| belongs(clue, o)) {
             continue;
         }
@@ -43,7 +52,21 @@ pub(super) fn place(b: &mut ChainBuilder<'_>, c: &Candidate, e: &Evidence<'_>) {
             ClueKind::Mail {
                 received,
                 stream_gaps,
-            } => mail(b, e.vantage, clue, received, *stream_gaps),
+                ..
+            } => {
+                let (order, how) = chronological(received);
+                let m = Mail {
+                    v: e.vantage,
+                    clue,
+                    client: clue.src.0,
+                    received,
+                    client_wrote: order.last().copied(),
+                    order,
+                    how,
+                    gaps: *stream_gaps,
+                };
+                mail(b, &m);
+            }
             ClueKind::IcmpError { .. } => {}
         }
     }
@@ -257,41 +280,104 @@ pub(super) fn chronological(received: &[Received]) -> (Vec<usize>, &'static str)
     }
 }
 
+/// A saved mail given as an input: when one of its fields says a relay received it from
+/// the communication's client, the fields before that one name the hops before the client.
+fn saved_mail(b: &mut ChainBuilder<'_>, c: &Candidate, v: u32, clue: &Clue, received: &[Received]) {
+    let client = c.orig.0;
+    let (order, how) = chronological(received);
+    let Some(p) = order
+        .iter()
+        .rposition(|&i| received[i].from_ip.map(addr) == Some(client))
+    else {
+        return;
+    };
+    let m = Mail {
+        v,
+        clue,
+        client,
+        received,
+        order: order[..=p].to_vec(),
+        how,
+        gaps: 0,
+        client_wrote: p.checked_sub(1).map(|q| order[q]),
+    };
+    mail(b, &m);
+}
+
+/// One mail's fields, as [`mail`] places them.
+struct Mail<'a> {
+    /// The vantage point (input) they came from.
+    v: u32,
+    clue: &'a Clue,
+    /// The SMTP client: the last relay, whose hop the path already has.
+    client: Addr,
+    received: &'a [Received],
+    /// The fields to place, oldest first.
+    order: Vec<usize>,
+    /// How that order was found.
+    how: &'static str,
+    /// Holes in the captured session.
+    gaps: u32,
+    /// The field the client wrote itself (naming the hop before it); the older ones were
+    /// written by relays the evidence did not see.
+    client_wrote: Option<usize>,
+}
+
+impl Mail<'_> {
+    /// Where a field is: the SMTP session's first segment, or its line in a saved mail.
+    fn at(&self, r: &Received) -> crate::model::Locator {
+        match self.clue.what {
+            ClueKind::Mail { file: true, .. } => crate::model::Locator {
+                frame: u64::from(r.line),
+                offset: u64::from(r.offset),
+                ..self.clue.at
+            },
+            _ => self.clue.at,
+        }
+    }
+
+    fn proof(&self, r: &Received, showed: String) -> Proof {
+        let mut p = proof(ProofKind::MailHeader, self.v, self.clue, showed);
+        p.at = self.at(r);
+        p
+    }
+}
+
 /// A mail's `Received:` fields name the relays before the SMTP client that sent it; the
 /// oldest field's sender is the origin.
-fn mail(b: &mut ChainBuilder<'_>, v: u32, clue: &Clue, received: &[Received], gaps: u32) {
-    let client = clue.src.0;
-    let (order, how) = chronological(received);
+fn mail(b: &mut ChainBuilder<'_>, m: &Mail<'_>) {
+    let (client, received, order, how) = (m.client, m.received, &m.order, m.how);
     let n = received.len();
     let named: Vec<(usize, Addr)> = order
         .iter()
         .filter_map(|&i| received[i].from_ip.map(|ip| (i, addr(ip))))
         .filter(|(_, a)| *a != client)
         .collect();
+    let Some(&newest) = order.last() else { return };
     if named.is_empty() {
         return;
     }
-    let gaps = if gaps > 0 {
-        format!("; {gaps} segment(s) of the session were not captured")
+    let gaps = if m.gaps > 0 {
+        format!("; {} segment(s) of the session were not captured", m.gaps)
     } else {
         String::new()
     };
-    b.client_forwards(
-        client,
-        Role::Relay,
-        proof(
-            ProofKind::MailHeader,
-            v,
-            clue,
-            format!(
-                "sent a mail whose {n} Received field(s) name {} earlier hop(s): an SMTP relay{gaps}",
-                named.len()
-            ),
-        ),
-    );
-    // The newest field was written by the client itself; the others by relays before it.
-    let newest = order.last().copied();
-    let mut seen = vec![client, clue.dst.0];
+    let what = if matches!(m.clue.what, ClueKind::Mail { file: true, .. }) {
+        format!(
+            "a saved mail whose Received field {} says a relay received it from this address; {} earlier hop(s) named: an SMTP relay",
+            newest + 1,
+            named.len()
+        )
+    } else {
+        format!(
+            "sent a mail whose {n} Received field(s) name {} earlier hop(s): an SMTP relay{gaps}",
+            named.len()
+        )
+    };
+    b.client_forwards(client, Role::Relay, m.proof(&received[newest], what));
+    // The newest field was written by the node that received from the client; the others
+    // by relays before it.
+    let mut seen = vec![client, m.clue.dst.0];
     let mut last_date: Option<Timestamp> = None;
     for (k, &(i, a)) in named.iter().enumerate() {
         let r = &received[i];
@@ -300,7 +386,7 @@ fn mail(b: &mut ChainBuilder<'_>, v: u32, clue: &Clue, received: &[Received], ga
             .as_ref()
             .map(|(_, text)| format!(", dated {text}"))
             .unwrap_or_default();
-        let when = r.date.as_ref().map_or(clue.ts, |d| d.0);
+        let when = r.date.as_ref().map_or(m.clue.ts, |d| d.0);
         let first = k == 0;
         let mut h = hop(
             if first { Role::Origin } else { Role::Relay },
@@ -308,10 +394,8 @@ fn mail(b: &mut ChainBuilder<'_>, v: u32, clue: &Clue, received: &[Received], ga
             None,
             (when, when),
             with_names(
-                proof(
-                    ProofKind::MailHeader,
-                    v,
-                    clue,
+                m.proof(
+                    r,
                     format!(
                         "Received field {} of {n} counted from the top (chain read {how}): the relay that wrote it received the mail from this address{date}",
                         i + 1
@@ -320,7 +404,7 @@ fn mail(b: &mut ChainBuilder<'_>, v: u32, clue: &Clue, received: &[Received], ga
                 r.from_name.iter().chain(r.by_name.iter()).cloned(),
             ),
         );
-        if Some(i) != newest {
+        if Some(i) != m.client_wrote {
             h.flags.push("unverified");
         }
         if seen.contains(&a) {

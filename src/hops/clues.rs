@@ -40,6 +40,9 @@ pub enum ClueKind {
         received: Vec<Received>,
         /// Holes in the client's byte stream (lost segments) before the mail's end.
         stream_gaps: u32,
+        /// Read from a saved mail (`.eml`) rather than an SMTP session: it has no
+        /// endpoints of its own, and its fields are located by line.
+        file: bool,
     },
     /// An ICMP error answering a packet.
     IcmpError {

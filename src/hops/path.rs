@@ -519,7 +519,7 @@ fn flow_hops(
                 span,
                 proof(
                     ProofKind::Tunnel,
-                    format!("{:?} tunnel {i} → {x}: {end}", t.kind),
+                    format!("{} tunnel {i} → {x}: {end}", t.kind.name().to_uppercase()),
                 ),
             ),
         );

@@ -134,7 +134,7 @@ impl InputSummary {
     pub fn unit(&self) -> &'static str {
         if self.container == Some(LogFormat::AzureJson.name()) {
             "flow tuple"
-        } else if self.is_text_log() {
+        } else if self.is_text_log() || self.container == Some(clues::MAIL_CONTAINER) {
             "line"
         } else if self.container == Some(LogFormat::NetflowDatagrams.name()) {
             "datagram"
@@ -1504,6 +1504,10 @@ pub fn trace(
         });
         let mut runs = Vec::with_capacity(cfg.inputs.len());
         for path in &cfg.inputs {
+            if let Some(run) = clues::mail_file(path, 0) {
+                runs.push(run);
+                continue;
+            }
             let mut c = cfg.read.clone();
             c.inputs = vec![path.clone()];
             c.spill = None;

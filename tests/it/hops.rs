@@ -212,7 +212,7 @@ fn a_direct_connection_is_origin_then_destination() {
 fn tunnel_ends_sit_between_origin_and_destination_ingress_first() {
     const A: [u8; 4] = [203, 0, 113, 1];
     const B: [u8; 4] = [203, 0, 113, 2];
-    let vx = |src: [u8; 4], dst: [u8; 4], inner: Vec<u8>| {
+    let vxlan = |src: [u8; 4], dst: [u8; 4], inner: Vec<u8>| {
         pkt::eth(
             num::IPV4,
             &Pkt::udp4_ip(
@@ -222,9 +222,22 @@ fn tunnel_ends_sit_between_origin_and_destination_ingress_first() {
             ),
         )
     };
+    let gre = |src: [u8; 4], dst: [u8; 4], inner: Vec<u8>| {
+        pkt::eth(
+            num::IPV4,
+            &pkt::ipv4(
+                src,
+                dst,
+                num::GRE,
+                &pkt::gre(num::IPV4, Some(7), None, &inner),
+            ),
+        )
+    };
     // Seen from the responder's side first (the capture missed the SYN): the tunnel's
-    // direction is still read right.
-    for responder_first in [false, true] {
+    // direction is still read right. VXLAN and GRE alike.
+    type Wrap<'a> = &'a dyn Fn([u8; 4], [u8; 4], Vec<u8>) -> Vec<u8>;
+    let kinds: [(&str, Wrap<'_>); 2] = [("vxlan", &vxlan), ("gre", &gre)];
+    for ((kind, vx), responder_first) in kinds.into_iter().flat_map(|k| [(k, false), (k, true)]) {
         let d = Dir::new();
         let mut c = Capture::new(Format::Pcap);
         let t = T0 * 1_000_000_000;
@@ -262,8 +275,10 @@ fn tunnel_ends_sit_between_origin_and_destination_ingress_first() {
                 (Role::TunnelEndpoint, "203.0.113.2".into()),
                 (Role::Destination, "192.0.2.9".into()),
             ],
-            "responder first: {responder_first}"
+            "{kind}, responder first: {responder_first}"
         );
+        let tunnel = &hops[1].evidence[0].showed;
+        assert!(tunnel.to_lowercase().starts_with(kind), "{kind}: {tunnel}");
     }
 }
 

@@ -619,3 +619,74 @@ fn the_readme_demo_case_gives_its_path() {
     assert_eq!(drafts.len(), 1);
     assert_eq!(drafts[0]["requested_party"], "BR");
 }
+
+#[test]
+fn a_saved_mail_extends_the_path_of_an_encrypted_smtp_session() {
+    // The party's MX captured the session from 203.0.113.7, encrypted after STARTTLS: the
+    // capture has no Received fields. The mail as the mailbox saved it has them, the MX's
+    // own on top.
+    let client = ([203, 0, 113, 7], 40000);
+    let mx = ([1, 1, 1, 1], 25);
+    let mut c = Capture::new(Format::Pcap);
+    connection(&mut c, T0, client, mx, (1000, 5000), b"STARTTLS\r\n");
+    c.push(
+        T0 + 5 * MS,
+        &seg(
+            client,
+            mx,
+            1011,
+            PSH | ACK,
+            &[0x17, 0x03, 0x03, 0, 4, 1, 2, 3, 4],
+        ),
+    );
+    let d = Dir::new();
+    let cap = d.write("mx.pcap", &c.finish());
+    let eml = format!(
+        "Return-Path: <a@example.org>\r\nReceived: from relay.example (relay.example [203.0.113.7])\r\n\tby mx.party with ESMTPS id Z9; Tue, 14 Nov 2023 23:13:20 +0100\r\n{RECEIVED}Subject: hello\r\n\r\nbody\r\n"
+    );
+    let mail = d.write("message.eml", eml.as_bytes());
+    let args = ["--party", "AU", "--ip", "1.1.1.1", "--port", "25"];
+    let (code, v, err) = trace(std::slice::from_ref(&cap), &args);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        path(&v),
+        pairs(&[("origin", "203.0.113.7"), ("destination", "1.1.1.1")])
+    );
+    let (code, v, err) = trace(&[cap, mail], &args);
+    assert_eq!(code, 0, "{err}");
+    check_schema(&v);
+    assert_eq!(
+        path(&v),
+        pairs(&[
+            ("origin", "8.8.4.4"),
+            ("relay", "9.9.9.9"),
+            ("relay", "203.0.113.7"),
+            ("destination", "1.1.1.1"),
+        ])
+    );
+    let hops = v["hops"].as_array().unwrap();
+    // Located by line in the saved mail: the client's own field (line 4) names 9.9.9.9, an
+    // older one (line 6) the origin.
+    let at = |h: &Value| {
+        let e = &h["evidence"][0];
+        (
+            e["input"].as_str().unwrap().to_string(),
+            e["frame"].as_u64().unwrap(),
+        )
+    };
+    assert!(at(&hops[1]).0.ends_with("message.eml"));
+    assert_eq!(at(&hops[1]).1, 4);
+    assert_eq!(at(&hops[0]).1, 6);
+    assert!(flags(&hops[1]).is_empty());
+    assert_eq!(flags(&hops[0]), ["unverified"]);
+    assert_eq!(v["inputs"][1]["format"], "eml");
+    // A saved mail that never names the communication's client adds nothing.
+    let other = d.write("other.eml", RECEIVED.as_bytes());
+    let cap = d.path().join("mx.pcap");
+    let (code, v, err) = trace(&[cap, other], &args);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        path(&v),
+        pairs(&[("origin", "203.0.113.7"), ("destination", "1.1.1.1")])
+    );
+}
