@@ -109,8 +109,10 @@ struct TraceArgs {
     /// report holds no time but the evidence's, so reruns are byte-identical
     #[arg(long, value_name = "RFC3339")]
     generated_at: Option<String>,
-    /// Include what the report leaves out by default: `names` (host names carried by mail
-    /// and proxy headers), `city` (city-level geography); comma-separated
+    /// Include what the report leaves out by default (comma-separated): `names` (host names
+    /// in mail and proxy headers), `city`, `sizes` (packets, bytes, duration), `layer2` (VLAN
+    /// tags), `urls` (HTTP start lines and hosts), `payload` (first 64 bytes each side),
+    /// `other-communications` (between the same two addresses)
     #[arg(long, value_name = "WHAT")]
     include: Option<String>,
     /// Write the report here instead of standard output

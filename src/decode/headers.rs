@@ -37,13 +37,18 @@ impl ProxyHeader {
     }
 }
 
-/// The proxy headers of one HTTP message.
+/// The proxy headers of one HTTP message, with its start line and `Host` (kept for a report
+/// that is asked to include them).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HttpHeads {
     /// A request (false: a response).
     pub request: bool,
     /// Each proxy header field with its value, in message order.
     pub fields: Vec<(ProxyHeader, String)>,
+    /// The start line (`GET /path HTTP/1.1`, `HTTP/1.1 200 OK`).
+    pub start_line: String,
+    /// The `Host` field of a request.
+    pub host: Option<String>,
 }
 
 const METHODS: [&[u8]; 9] = [
@@ -73,6 +78,12 @@ pub fn starts_http(p: &[u8]) -> bool {
 /// The proxy headers of the HTTP message a TCP payload starts, if it starts one and names
 /// any. Only the header block in this payload is read (at most [`MAX_HEADER_BLOCK`]).
 pub fn http_proxy_headers(p: &[u8]) -> Option<HttpHeads> {
+    http_heads(p).filter(|h| !h.fields.is_empty())
+}
+
+/// The HTTP message a TCP payload starts, if it starts one: its proxy headers, start line
+/// and `Host`, from the header block in this payload (at most [`MAX_HEADER_BLOCK`]).
+pub fn http_heads(p: &[u8]) -> Option<HttpHeads> {
     if !starts_http(p) {
         return None;
     }
@@ -80,7 +91,14 @@ pub fn http_proxy_headers(p: &[u8]) -> Option<HttpHeads> {
     let p = &p[..p.len().min(MAX_HEADER_BLOCK)];
     let end = find(p, b"\r\n\r\n").unwrap_or(p.len());
     let mut fields = Vec::new();
-    for (name, value) in fields_of(&p[..end]).skip(1) {
+    let mut all = fields_of(&p[..end]);
+    let start_line = all.next().map(|(_, v)| v).unwrap_or_default();
+    let mut host = None;
+    for (name, value) in all {
+        if request && host.is_none() && name.eq_ignore_ascii_case("host") {
+            host = Some(value);
+            continue;
+        }
         let h = if name.eq_ignore_ascii_case("x-forwarded-for") {
             ProxyHeader::XForwardedFor
         } else if name.eq_ignore_ascii_case("forwarded") {
@@ -92,7 +110,12 @@ pub fn http_proxy_headers(p: &[u8]) -> Option<HttpHeads> {
         };
         fields.push((h, value));
     }
-    (!fields.is_empty()).then_some(HttpHeads { request, fields })
+    Some(HttpHeads {
+        request,
+        fields,
+        start_line,
+        host,
+    })
 }
 
 fn find(h: &[u8], n: &[u8]) -> Option<usize> {
@@ -615,6 +638,13 @@ mod tests {
                 .unwrap();
         assert!(!h.request);
         assert_eq!(h.fields, vec![(ProxyHeader::Via, "1.1 varnish".into())]);
+        assert_eq!(h.start_line, "HTTP/1.1 200 OK");
+        let g = http_heads(b"GET /a?b HTTP/1.1\r\nHost: example.org\r\n\r\n").unwrap();
+        assert_eq!(
+            (g.start_line.as_str(), g.host.as_deref()),
+            ("GET /a?b HTTP/1.1", Some("example.org"))
+        );
+        assert!(g.fields.is_empty());
         assert_eq!(
             http_proxy_headers(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"),
             None

@@ -44,10 +44,12 @@ pub(super) fn place(b: &mut ChainBuilder<'_>, c: &Candidate, e: &Evidence<'_>) {
             ClueKind::Http {
                 request: true,
                 entries,
+                ..
             } => http_request(b, e.vantage, clue, entries),
             ClueKind::Http {
                 request: false,
                 entries,
+                ..
             } => http_response(b, e.vantage, clue, entries),
             ClueKind::Mail {
                 received,
@@ -67,14 +69,14 @@ pub(super) fn place(b: &mut ChainBuilder<'_>, c: &Candidate, e: &Evidence<'_>) {
                 };
                 mail(b, &m);
             }
-            ClueKind::IcmpError { .. } => {}
+            ClueKind::IcmpError { .. } | ClueKind::Payload { .. } => {}
         }
     }
     traceroute(b, c, e);
 }
 
 /// A clue of the observed flow: the same two endpoints and protocol, within its span.
-fn belongs(clue: &Clue, o: &Observation) -> bool {
+pub(super) fn belongs(clue: &Clue, o: &Observation) -> bool {
     let ends = (clue.src, clue.dst);
     (ends == (o.orig, o.resp) || ends == (o.resp, o.orig))
         && clue.proto == o.proto

@@ -7,6 +7,9 @@
 use crate::decode::headers::{ProxyEntry, Quote, Received};
 use crate::model::{Addr, Locator, Proto, Timestamp};
 
+/// How many payload bytes a [`ClueKind::Payload`] keeps.
+pub const PAYLOAD_KEPT: usize = 64;
+
 /// One piece of header evidence, with the packet (or file) it came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Clue {
@@ -33,6 +36,15 @@ pub enum ClueKind {
         request: bool,
         /// The entries, per header in message order.
         entries: Vec<ProxyEntry>,
+        /// The start line and the request's `Host`, kept only when a report may include
+        /// URLs (`FlowsConfig::clue_content`).
+        start_line: Option<(String, Option<String>)>,
+    },
+    /// The first payload bytes one side of a flow sent (at most [`PAYLOAD_KEPT`]), kept only
+    /// when a report may include payload.
+    Payload {
+        /// The bytes.
+        bytes: Vec<u8>,
     },
     /// A mail's `Received:` fields, top first, as the mail carried them.
     Mail {

@@ -13,10 +13,12 @@
 
 mod chains;
 mod clues;
+mod content;
 mod nat;
 mod path;
 
-pub use clues::{Clue, ClueKind};
+pub use clues::{Clue, ClueKind, PAYLOAD_KEPT};
+pub use content::{Content, content, others};
 pub use nat::NatMatch;
 pub use path::{Hop, Proof, ProofKind, Role, path};
 
@@ -162,6 +164,11 @@ pub struct Observation {
     pub last: Timestamp,
     /// Community ID v1.
     pub community_id: String,
+    /// Packets and bytes each way as this observation counted them: from the originator,
+    /// then back (flow records: as reported, before sampling).
+    pub sizes: [(u64, u64); 2],
+    /// The VLAN ids its packets carried, outer then inner (0: none).
+    pub vlan: [u16; 2],
 }
 
 /// One communication the query may mean: its observations, grouped by Community ID and
@@ -217,6 +224,7 @@ pub(super) fn of_flow(vantage: u32, i: usize, f: &Flow) -> Observation {
     let o = f.orig_side();
     let (a, b) = (f.key.endpoint(o), f.key.endpoint(o.other()));
     let last = f.dir[0].last.max(f.dir[1].last);
+    let (d0, d1) = (&f.dir[o.idx()], &f.dir[o.other().idx()]);
     Observation {
         vantage,
         seen: Seen::Flow(i),
@@ -227,6 +235,8 @@ pub(super) fn of_flow(vantage: u32, i: usize, f: &Flow) -> Observation {
         first: f.first_ts(),
         last,
         community_id: String::new(),
+        sizes: [(d0.pkts, d0.bytes), (d1.pkts, d1.bytes)],
+        vlan: f.key.ctx().vlan,
     }
 }
 
@@ -241,6 +251,8 @@ fn of_record(vantage: u32, i: usize, r: &FlowRecord) -> Option<Observation> {
         first: r.start,
         last: r.end,
         community_id: r.community_id()?,
+        sizes: [(r.fwd.pkts, r.fwd.bytes), (r.rev.pkts, r.rev.bytes)],
+        vlan: [r.routing.vlan.unwrap_or(0), 0],
     })
 }
 

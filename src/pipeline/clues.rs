@@ -30,6 +30,8 @@ pub struct SmtpSegment {
 /// What one chunk (or a whole run) gathered.
 #[derive(Clone, Debug, Default)]
 pub struct Gathered {
+    /// Flow directions whose first payload was kept (this chunk's; content gathering only).
+    payload_seen: std::collections::HashSet<Session>,
     /// Clues read from single packets.
     pub clues: Vec<Clue>,
     /// SMTP client segments, in capture order.
@@ -39,11 +41,37 @@ pub struct Gathered {
 }
 
 impl Gathered {
-    /// Reads what one packet carries. `pl` is its captured transport payload.
+    /// Reads what one packet carries. `pl` is its captured transport payload; `content`
+    /// also keeps HTTP start lines and hosts and each flow direction's first payload bytes.
     #[inline]
-    pub fn packet(&mut self, p: &PacketFacts, pl: &[u8], ts: Timestamp, at: Locator) {
+    pub fn packet(
+        &mut self,
+        p: &PacketFacts,
+        pl: &[u8],
+        ts: Timestamp,
+        at: Locator,
+        content: bool,
+    ) {
         if !p.ports_known || p.frag.is_some_and(|f| f.offset != 0) {
             return;
+        }
+        if content
+            && !pl.is_empty()
+            && p.proto.has_ports()
+            && self
+                .payload_seen
+                .insert(((p.src, p.sport), (p.dst, p.dport)))
+        {
+            self.clues.push(Clue {
+                at,
+                ts,
+                src: (p.src, p.sport),
+                dst: (p.dst, p.dport),
+                proto: p.proto,
+                what: ClueKind::Payload {
+                    bytes: pl[..pl.len().min(crate::hops::PAYLOAD_KEPT)].to_vec(),
+                },
+            });
         }
         match p.proto.0 {
             6 if !pl.is_empty() => {
@@ -56,7 +84,11 @@ impl Gathered {
                         seq: p.tcp_seq,
                         bytes: pl.to_vec(),
                     });
-                } else if let Some(h) = headers::http_proxy_headers(pl) {
+                } else if let Some(h) = if content {
+                    headers::http_heads(pl)
+                } else {
+                    headers::http_proxy_headers(pl)
+                } {
                     let entries: Vec<ProxyEntry> = h
                         .fields
                         .iter()
@@ -71,6 +103,7 @@ impl Gathered {
                         what: ClueKind::Http {
                             request: h.request,
                             entries,
+                            start_line: content.then_some((h.start_line, h.host)),
                         },
                     });
                 }
@@ -111,7 +144,8 @@ impl Gathered {
     }
 
     /// Appends a later chunk's gatherings, keeping at most [`MAX_SMTP_BYTES`] of SMTP data.
-    pub fn append(&mut self, later: Gathered, kept_smtp: &mut usize) {
+    pub fn append(&mut self, mut later: Gathered, kept_smtp: &mut usize) {
+        later.payload_seen = Default::default();
         self.clues.extend(later.clues);
         self.smtp_dropped += later.smtp_dropped;
         for s in later.smtp {

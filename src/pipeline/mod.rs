@@ -61,6 +61,9 @@ pub struct FlowsConfig {
     /// Gather header evidence (proxy headers, mails sent over SMTP, ICMP errors) beside the
     /// flows, for `trace`. Off for `flows`.
     pub clues: bool,
+    /// With `clues`, also keep HTTP start lines and hosts and the first payload bytes of each
+    /// flow direction, for a report asked to include them.
+    pub clue_content: bool,
 }
 
 /// How flow logs and NetFlow/IPFIX exports are found and read.
@@ -93,6 +96,7 @@ impl FlowsConfig {
             spill: None,
             logs: LogOptions::default(),
             clues: false,
+            clue_content: false,
         }
     }
 }
@@ -1096,17 +1100,17 @@ fn handle(
     time: &mut Option<(Timestamp, Timestamp)>,
     exports: &mut Vec<Export>,
     netflow_port: Option<u16>,
-    side: Option<&mut clues::Gathered>,
+    side: Option<(&mut clues::Gathered, bool)>,
 ) {
     match ev {
         Event::Frame(f) => {
             decode(&f, dec);
             let packets = dec.packets();
-            if let Some(g) = side {
+            if let Some((g, content)) = side {
                 for p in packets {
                     let (a, b) = (p.payload.0 as usize, p.payload.1 as usize);
                     if let Some(pl) = f.data.get(a..b) {
-                        g.packet(p, pl, f.ts, f.loc);
+                        g.packet(p, pl, f.ts, f.loc, content);
                     }
                 }
             }
@@ -1161,7 +1165,7 @@ fn read_records(mut rec: Records<'_>, cfg: &FlowsConfig, mut table: FlowTable) -
     let port = cfg.logs.netflow_port;
     let mut gathered = clues::Gathered::default();
     for ev in rec.by_ref() {
-        let side = cfg.clues.then_some(&mut gathered);
+        let side = cfg.clues.then_some((&mut gathered, cfg.clue_content));
         handle(
             ev,
             &mut table,
@@ -1208,7 +1212,7 @@ fn read_file(
     let port = cfg.logs.netflow_port;
     let mut gathered = clues::Gathered::default();
     let res = ingest::walk_file_chunk(file, len, chunk, input, buf, |ev| {
-        let side = cfg.clues.then_some(&mut gathered);
+        let side = cfg.clues.then_some((&mut gathered, cfg.clue_content));
         handle(
             ev,
             &mut table,
@@ -1512,6 +1516,7 @@ pub fn trace(
             c.inputs = vec![path.clone()];
             c.spill = None;
             c.clues = true;
+            c.clue_content = cfg.include.urls || cfg.include.payload;
             match flows(&c) {
                 Ok(r) => runs.push(r),
                 Err(e) => return Err(e),
@@ -1575,6 +1580,16 @@ pub fn trace(
                     .map(|t| t.utc.rfc3339().to_string()),
                 include: cfg.include,
                 smtp_dropped: runs.iter().map(|r| r.smtp_dropped).sum(),
+                content: if cfg.include.urls || cfg.include.payload {
+                    crate::hops::content(&c, &evidence)
+                } else {
+                    Vec::new()
+                },
+                others: if cfg.include.other_communications {
+                    crate::hops::others(&c, &evidence)
+                } else {
+                    Vec::new()
+                },
             });
             TraceOutcome::Found(Box::new(d))
         }

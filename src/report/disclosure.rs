@@ -8,7 +8,7 @@
 
 use super::lookup::{AddressOut, JurisdictionOut, LookupContext, address_out};
 use crate::enrich::{Attribution, Enricher};
-use crate::hops::{Candidate, Hop, ProofKind, Role};
+use crate::hops::{Candidate, ClueKind, Hop, ProofKind, Role};
 use crate::model::{Addr, Proto, Timestamp};
 use serde::Serialize;
 use std::fmt::Write;
@@ -141,6 +141,86 @@ pub struct VantageOut {
     /// Clock offset against the first vantage point, seconds (estimated from when each
     /// saw the communication start).
     pub clock_offset_s: f64,
+    /// What it counted (only with `--include sizes`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sizes: Option<SizesOut>,
+    /// The VLAN tags the packets carried there, outer first (only with `--include layer2`;
+    /// empty: untagged).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vlans: Option<Vec<u16>>,
+}
+
+/// Packets, bytes and duration of the communication at one vantage point.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct SizesOut {
+    /// Packets from the originator.
+    pub packets_out: u64,
+    /// IP bytes from the originator.
+    pub bytes_out: u64,
+    /// Packets back.
+    pub packets_back: u64,
+    /// IP bytes back.
+    pub bytes_back: u64,
+    /// First to last packet, seconds.
+    pub duration_s: f64,
+}
+
+/// Content of the communication (only what `--include urls` or `--include payload` asks).
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct ContentOut {
+    /// HTTP messages: start line and host.
+    pub http: Vec<HttpOut>,
+    /// The first payload bytes each side sent, per vantage point.
+    pub payload: Vec<PayloadOut>,
+}
+
+/// One HTTP message of the communication.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct HttpOut {
+    /// The input file.
+    pub input: String,
+    /// Its frame.
+    pub frame: u64,
+    /// `origin` (a request) or `destination` (a response): the side that sent it.
+    pub sent_by: &'static str,
+    /// The start line.
+    pub start_line: String,
+    /// The request's `Host`.
+    pub host: Option<String>,
+}
+
+/// The first payload bytes one side sent.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct PayloadOut {
+    /// The input file.
+    pub input: String,
+    /// The frame.
+    pub frame: u64,
+    /// `origin` or `destination`: the side that sent it.
+    pub sent_by: &'static str,
+    /// The bytes, hexadecimal.
+    pub hex: String,
+    /// The bytes as text (printable ASCII; others as `.`).
+    pub text: String,
+}
+
+/// Another communication between the same two addresses.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct OtherOut {
+    /// Community ID v1.
+    pub community_id: String,
+    /// Transport protocol.
+    pub protocol: String,
+    /// Originator.
+    pub origin: EndpointOut,
+    /// Responder.
+    pub destination: EndpointOut,
+    /// First seen, UTC.
+    pub first_seen: String,
+    /// Last seen, UTC.
+    pub last_seen: String,
+    /// The vantage point that saw it.
+    pub vantage: u32,
 }
 
 /// Where attribution stops, and what would continue it.
@@ -217,13 +297,82 @@ pub struct Disclosure {
     pub gaps: Vec<GapOut>,
     /// The evidence files.
     pub inputs: Vec<InputOut>,
+    /// The attribution data every hop was looked up in.
+    pub databases: DatabasesOut,
     /// Each kind of data minimisation concerns: whether this report includes it.
     pub minimisation: Vec<MinimisationOut>,
     /// The kinds of hop evidence this version looks for (the rest come later).
     pub evidence_considered: Vec<&'static str>,
+    /// Content of the communication, only when asked for (`--include urls`, `payload`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<ContentOut>,
+    /// Other communications between the same two addresses, only when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub other_communications: Option<Vec<OtherOut>>,
     /// Art. 29 preservation-request drafts, one per foreign provider, when asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub art29_drafts: Option<Vec<Art29Draft>>,
+}
+
+/// One attribution database.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct DatabaseOut {
+    /// File, or `bundled:<file>`.
+    pub file: String,
+    /// Database type.
+    pub kind: String,
+    /// SHA-256 of the file.
+    pub sha256: String,
+    /// The date the data describes.
+    pub build_date: Option<String>,
+    /// Version or description.
+    pub version: String,
+    /// `public` or `operator`.
+    pub scope: &'static str,
+    /// Attribution its licence asks for.
+    pub attribution: String,
+}
+
+/// The data attribution used.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct DatabasesOut {
+    /// The address databases, in the order they were consulted.
+    pub sources: Vec<DatabaseOut>,
+    /// The jurisdictions table and its date.
+    pub jurisdictions: String,
+    /// The provider directory (file and SHA-256), if one was given.
+    pub provider_directory: Option<String>,
+    /// Databases built long before or after the communication: their answers may not hold
+    /// for its date.
+    pub notes: Vec<String>,
+}
+
+fn databases(e: &Enricher, c: &Candidate) -> DatabasesOut {
+    DatabasesOut {
+        sources: e
+            .sources
+            .iter()
+            .map(|s| DatabaseOut {
+                file: s.info.name.clone(),
+                kind: s.info.kind.clone(),
+                sha256: s.info.sha256.clone(),
+                build_date: s.info.build_date.map(|d| d.to_string()),
+                version: s.info.version.clone(),
+                scope: s.info.scope.as_str(),
+                attribution: s.info.attribution.clone(),
+            })
+            .collect(),
+        jurisdictions: e.jurisdictions.as_of(),
+        provider_directory: e
+            .providers
+            .as_ref()
+            .map(|p| format!("{} (SHA-256 {})", p.origin, p.sha256)),
+        notes: e.staleness(
+            crate::model::Date::of(c.first),
+            crate::model::Date::of(c.last),
+            365,
+        ),
+    }
 }
 
 /// One kind of data the report leaves out by default, and whether this one includes it.
@@ -237,14 +386,36 @@ pub struct MinimisationOut {
     pub note: &'static str,
 }
 
-/// What a disclosure includes beyond the minimised default.
+/// What a disclosure includes beyond the minimised default (each one a choice the
+/// requesting party's legal basis must cover).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Include {
     /// Host names carried by header evidence (mail relays' names, `Via` names).
     pub names: bool,
     /// City-level geography of each address.
     pub city: bool,
+    /// Packets, bytes and duration each vantage point counted.
+    pub sizes: bool,
+    /// The VLAN tags the communication's packets carried at each vantage point.
+    pub layer2: bool,
+    /// HTTP start lines (with the URL path) and hosts of the communication.
+    pub urls: bool,
+    /// The first payload bytes each side sent.
+    pub payload: bool,
+    /// Other communications between the same two addresses within the window.
+    pub other_communications: bool,
 }
+
+/// The categories `--include` takes, as written.
+pub const INCLUDE_CATEGORIES: [&str; 7] = [
+    "names",
+    "city",
+    "sizes",
+    "layer2",
+    "urls",
+    "payload",
+    "other-communications",
+];
 
 impl Include {
     /// Reads `names`, `city` (comma-separated, as `--include` takes them).
@@ -254,9 +425,15 @@ impl Include {
             match w {
                 "names" => out.names = true,
                 "city" => out.city = true,
+                "sizes" => out.sizes = true,
+                "layer2" => out.layer2 = true,
+                "urls" => out.urls = true,
+                "payload" => out.payload = true,
+                "other-communications" => out.other_communications = true,
                 _ => {
                     return Err(format!(
-                        "unknown category '{w}' (what can be included: names, city)"
+                        "unknown category '{w}' (what can be included: {})",
+                        INCLUDE_CATEGORIES.join(", ")
                     ));
                 }
             }
@@ -273,8 +450,8 @@ impl Include {
         vec![
             m(
                 "payload",
-                false,
-                "content of the communication: never included",
+                self.payload,
+                "content: --include payload adds the first 64 bytes each side sent (content is not traffic data: the legal basis must cover it)",
             ),
             m(
                 "names",
@@ -283,23 +460,23 @@ impl Include {
             ),
             m(
                 "urls",
-                false,
-                "URLs, DNS names, TLS server names, HTTP hosts: never read into the report",
+                self.urls,
+                "HTTP start lines (with the URL path) and hosts; --include urls adds them (DNS names and TLS server names are not read)",
             ),
             m(
                 "other_communications",
-                false,
-                "other communications in the evidence: never included",
+                self.other_communications,
+                "other communications between the same two addresses within the window; --include other-communications lists them",
             ),
             m(
                 "layer2",
-                false,
-                "MAC addresses and VLAN tags: never included",
+                self.layer2,
+                "VLAN tags at each vantage point; --include layer2 adds them (MAC addresses are not read)",
             ),
             m(
                 "sizes",
-                false,
-                "byte and packet counts, durations: never included",
+                self.sizes,
+                "packets, bytes and duration at each vantage point; --include sizes adds them",
             ),
             m(
                 "city",
@@ -334,6 +511,11 @@ pub struct DisclosureInput<'a> {
     pub include: Include,
     /// SMTP client bytes that were not kept for reading mails (past the run's bound).
     pub smtp_dropped: u64,
+    /// The communication's content clues (`hops::content`), used as `include` says.
+    pub content: Vec<crate::hops::Content<'a>>,
+    /// Other communications between its two addresses (`hops::others`), used as `include`
+    /// says.
+    pub others: Vec<crate::hops::Observation>,
 }
 
 fn service(proto: Proto, port: u16) -> String {
@@ -464,8 +646,78 @@ pub fn disclosure(d: DisclosureInput<'_>) -> Disclosure {
                 .cloned()
                 .unwrap_or_default(),
             clock_offset_s: off,
+            sizes: c
+                .observations
+                .iter()
+                .find(|o| o.vantage == v && d.include.sizes)
+                .map(|o| SizesOut {
+                    packets_out: o.sizes[0].0,
+                    bytes_out: o.sizes[0].1,
+                    packets_back: o.sizes[1].0,
+                    bytes_back: o.sizes[1].1,
+                    duration_s: (o.last.0 - o.first.0) as f64 / 1e9,
+                }),
+            vlans: c
+                .observations
+                .iter()
+                .find(|o| o.vantage == v && d.include.layer2)
+                .map(|o| o.vlan.iter().copied().filter(|v| *v != 0).collect()),
         })
         .collect();
+    let side = |from_origin: bool| if from_origin { "origin" } else { "destination" };
+    let content = (d.include.urls || d.include.payload).then(|| {
+        let mut out = ContentOut {
+            http: Vec::new(),
+            payload: Vec::new(),
+        };
+        for x in &d.content {
+            let input = name_of(x.vantage, x.clue.at.input);
+            match &x.clue.what {
+                ClueKind::Http {
+                    start_line: Some((line, host)),
+                    ..
+                } if d.include.urls => out.http.push(HttpOut {
+                    input,
+                    frame: x.clue.at.frame,
+                    sent_by: side(x.from_origin),
+                    start_line: line.clone(),
+                    host: host.clone(),
+                }),
+                ClueKind::Payload { bytes } if d.include.payload => out.payload.push(PayloadOut {
+                    input,
+                    frame: x.clue.at.frame,
+                    sent_by: side(x.from_origin),
+                    hex: bytes.iter().map(|b| format!("{b:02x}")).collect(),
+                    text: bytes
+                        .iter()
+                        .map(|&b| {
+                            if (0x20..0x7f).contains(&b) {
+                                b as char
+                            } else {
+                                '.'
+                            }
+                        })
+                        .collect(),
+                }),
+                _ => {}
+            }
+        }
+        out
+    });
+    let other_communications = d.include.other_communications.then(|| {
+        d.others
+            .iter()
+            .map(|o| OtherOut {
+                community_id: o.community_id.clone(),
+                protocol: proto_text(o.proto),
+                origin: endpoint(o.orig),
+                destination: endpoint(o.resp),
+                first_seen: t(o.first),
+                last_seen: t(o.last),
+                vantage: o.vantage,
+            })
+            .collect()
+    });
     let mut out = Disclosure {
         schema: DISCLOSURE_SCHEMA,
         tool: format!("hoptrace {}", env!("CARGO_PKG_VERSION")),
@@ -488,6 +740,7 @@ pub fn disclosure(d: DisclosureInput<'_>) -> Disclosure {
         vantage_points,
         gaps,
         inputs: d.inputs,
+        databases: databases(d.enricher, c),
         minimisation: d.include.minimisation(),
         evidence_considered: vec![
             "endpoints at each vantage point, with the TTL each end's packets arrived with",
@@ -498,6 +751,8 @@ pub fn disclosure(d: DisclosureInput<'_>) -> Disclosure {
             "Received fields of mails sent over SMTP",
             "traceroute probes and the ICMP errors answering them",
         ],
+        content,
+        other_communications,
         art29_drafts: None,
     };
     if d.art29 {
@@ -812,6 +1067,31 @@ pub fn disclosure_markdown(d: &Disclosure) -> String {
     for i in &d.inputs {
         let _ = writeln!(s, "- {} ({}), SHA-256 {}", i.path, i.format, i.sha256);
     }
+    let extra = included_lines(d);
+    if !extra.is_empty() {
+        let _ = writeln!(s, "\n## Included on request\n");
+        for l in &extra {
+            let _ = writeln!(s, "- {l}");
+        }
+    }
+    let _ = writeln!(s, "\n## Attribution data\n");
+    for db in &d.databases.sources {
+        let _ = writeln!(
+            s,
+            "- {} ({}, built {}), SHA-256 {}",
+            db.file,
+            db.kind,
+            db.build_date.as_deref().unwrap_or("date unknown"),
+            db.sha256
+        );
+    }
+    let _ = writeln!(s, "- {}", d.databases.jurisdictions);
+    if let Some(p) = &d.databases.provider_directory {
+        let _ = writeln!(s, "- provider directory {p}");
+    }
+    for n in &d.databases.notes {
+        let _ = writeln!(s, "- note: {n}");
+    }
     let _ = writeln!(s, "\n## Minimisation\n");
     for m in &d.minimisation {
         let _ = writeln!(s, "- {}: {} ({})", m.category, inclusion(m), m.note);
@@ -840,6 +1120,71 @@ fn domestic_note(d: &Disclosure) -> String {
             )
         })
         .collect()
+}
+
+/// What the report includes beyond the minimised default, one line each.
+fn included_lines(d: &Disclosure) -> Vec<String> {
+    let mut out = Vec::new();
+    for v in &d.vantage_points {
+        if let Some(z) = &v.sizes {
+            out.push(format!(
+                "vantage point {}: {} packet(s), {} byte(s) from the origin; {} packet(s), {} byte(s) back; {:.6} s",
+                v.vantage, z.packets_out, z.bytes_out, z.packets_back, z.bytes_back, z.duration_s
+            ));
+        }
+        if let Some(tags) = &v.vlans {
+            let t = if tags.is_empty() {
+                "untagged".to_string()
+            } else {
+                tags.iter()
+                    .map(|t| t.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" / ")
+            };
+            out.push(format!("vantage point {}: VLAN {t}", v.vantage));
+        }
+    }
+    if let Some(c) = &d.content {
+        for h in &c.http {
+            out.push(format!(
+                "{} frame {}: {} sent `{}`{}",
+                h.input,
+                h.frame,
+                h.sent_by,
+                h.start_line,
+                h.host
+                    .as_deref()
+                    .map(|x| format!(" to host {x}"))
+                    .unwrap_or_default()
+            ));
+        }
+        for p in &c.payload {
+            out.push(format!(
+                "{} frame {}: {} sent first `{}` (hex {})",
+                p.input, p.frame, p.sent_by, p.text, p.hex
+            ));
+        }
+    }
+    if let Some(o) = &d.other_communications {
+        if o.is_empty() {
+            out.push("no other communication between the two addresses in the window".into());
+        }
+        for x in o {
+            out.push(format!(
+                "other communication {} {}:{} → {}:{} ({} to {}, vantage point {}), Community ID {}",
+                x.protocol,
+                x.origin.ip,
+                x.origin.port,
+                x.destination.ip,
+                x.destination.port,
+                x.first_seen,
+                x.last_seen,
+                x.vantage,
+                x.community_id
+            ));
+        }
+    }
+    out
 }
 
 fn gap_place(g: &GapOut) -> String {
@@ -1308,6 +1653,31 @@ td,th{{border:1px solid #999;padding:.2em .5em;text-align:left}}.foreign{{font-w
             esc(&i.format),
             esc(&i.sha256)
         );
+    }
+    let extra = included_lines(d);
+    if !extra.is_empty() {
+        let _ = writeln!(s, "</ul><h2>Included on request</h2><ul>");
+        for l in &extra {
+            let _ = writeln!(s, "<li>{}</li>", esc(l));
+        }
+    }
+    let _ = writeln!(s, "</ul><h2>Attribution data</h2><ul>");
+    for db in &d.databases.sources {
+        let _ = writeln!(
+            s,
+            "<li>{} ({}, built {}), SHA-256 <code>{}</code></li>",
+            esc(&db.file),
+            esc(&db.kind),
+            esc(db.build_date.as_deref().unwrap_or("date unknown")),
+            esc(&db.sha256)
+        );
+    }
+    let _ = writeln!(s, "<li>{}</li>", esc(&d.databases.jurisdictions));
+    if let Some(p) = &d.databases.provider_directory {
+        let _ = writeln!(s, "<li>provider directory {}</li>", esc(p));
+    }
+    for n in &d.databases.notes {
+        let _ = writeln!(s, "<li>note: {}</li>", esc(n));
     }
     let _ = writeln!(s, "</ul><h2>Minimisation</h2><ul>");
     for m in &d.minimisation {

@@ -257,10 +257,14 @@ fn a_response_via_makes_the_responder_a_proxy_and_names_the_gap_behind_it() {
     );
     let (code, _, err) = trace(
         &[p],
-        &["--party", "AU", "--ip", "198.51.100.1", "--include", "urls"],
+        &["--party", "AU", "--ip", "198.51.100.1", "--include", "mac"],
     );
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("--include urls"), "{err}");
+    assert!(err.contains("--include mac"), "{err}");
+    assert!(
+        err.contains("other-communications"),
+        "the categories are listed: {err}"
+    );
 }
 
 /// An SMTP session from `client` to `server` carrying a mail with these header lines,
@@ -688,5 +692,106 @@ fn a_saved_mail_extends_the_path_of_an_encrypted_smtp_session() {
     assert_eq!(
         path(&v),
         pairs(&[("origin", "203.0.113.7"), ("destination", "1.1.1.1")])
+    );
+}
+
+#[test]
+fn each_minimised_category_is_included_only_when_asked_and_the_report_says_so() {
+    let d = Dir::new();
+    let mut bytes = proxied("X-Forwarded-For: 8.8.8.8\r\n");
+    // A second connection between the same two addresses, a second later.
+    let mut c = Capture::new(Format::Pcap);
+    connection(
+        &mut c,
+        T0 + 1_000 * MS,
+        ([203, 0, 113, 5], 51001),
+        ([192, 0, 2, 9], 80),
+        (1, 2),
+        b"x",
+    );
+    let second = c.finish();
+    // Append its records to the first capture (both are pcap with the same header).
+    bytes.extend_from_slice(&second[24..]);
+    let p = d.write("both.pcap", &bytes);
+    let q = [
+        "--party",
+        "AU",
+        "--ip",
+        "192.0.2.9",
+        "--port",
+        "80",
+        "--peer",
+        "203.0.113.5",
+    ];
+    let mut all = q.to_vec();
+    all.extend(["--community-id"]);
+    // Name the first connection by its Community ID (the second shares its ends).
+    let (code, _, err) = trace(std::slice::from_ref(&p), &q);
+    assert_eq!(code, 4, "{err}");
+    let id = err
+        .lines()
+        .find(|l| l.contains("203.0.113.5:51000"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    all.push(&id);
+    let (code, plain, err) = trace(std::slice::from_ref(&p), &all);
+    assert_eq!(code, 0, "{err}");
+    for key in ["content", "other_communications"] {
+        assert!(plain.get(key).is_none(), "{key} without --include");
+    }
+    assert!(plain["vantage_points"][0].get("sizes").is_none());
+    all.extend([
+        "--include",
+        "urls,payload,sizes,layer2,other-communications,names,city",
+    ]);
+    let (code, v, err) = trace(std::slice::from_ref(&p), &all);
+    assert_eq!(code, 0, "{err}");
+    check_schema(&v);
+    let http = &v["content"]["http"];
+    assert_eq!(http[0]["start_line"], "GET /private/path HTTP/1.1");
+    assert_eq!(http[0]["host"], "secret.example");
+    assert_eq!(http[0]["sent_by"], "origin");
+    assert_eq!(http[1]["start_line"], "HTTP/1.1 200 OK");
+    assert_eq!(http[1]["sent_by"], "destination");
+    let pl = &v["content"]["payload"];
+    assert_eq!(pl[0]["sent_by"], "origin");
+    assert!(
+        pl[0]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("GET /private/path")
+    );
+    assert_eq!(&pl[0]["hex"].as_str().unwrap()[..6], "474554");
+    let sizes = &v["vantage_points"][0]["sizes"];
+    assert_eq!(
+        (
+            sizes["packets_out"].as_u64(),
+            sizes["packets_back"].as_u64()
+        ),
+        (Some(2), Some(2))
+    );
+    assert_eq!(v["vantage_points"][0]["vlans"], serde_json::json!([]));
+    let others = v["other_communications"].as_array().unwrap();
+    assert_eq!(others.len(), 1);
+    assert_eq!(others[0]["origin"]["port"], 51001);
+    let included: Vec<&str> = v["minimisation"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["included"] == true)
+        .map(|m| m["category"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        included,
+        [
+            "payload",
+            "names",
+            "urls",
+            "other_communications",
+            "layer2",
+            "sizes",
+            "city"
+        ]
     );
 }
