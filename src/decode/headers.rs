@@ -75,6 +75,12 @@ pub fn starts_http(p: &[u8]) -> bool {
     }
 }
 
+/// True when the bytes hold a whole HTTP header block (its empty line), or as much of one
+/// as is read ([`MAX_HEADER_BLOCK`]).
+pub fn header_block_done(b: &[u8]) -> bool {
+    b.len() >= MAX_HEADER_BLOCK || find(b, b"\r\n\r\n").is_some()
+}
+
 /// The proxy headers of the HTTP message a TCP payload starts, if it starts one and names
 /// any. Only the header block in this payload is read (at most [`MAX_HEADER_BLOCK`]).
 pub fn http_proxy_headers(p: &[u8]) -> Option<HttpHeads> {
@@ -530,6 +536,46 @@ pub fn is_time_exceeded(proto: Proto, ty: u8) -> bool {
     (proto.0 == 1 && ty == 11) || (proto.0 == 58 && ty == 3)
 }
 
+/// The MPLS label stack an ICMP error's extension carries (RFC 4950 in the RFC 4884
+/// extension structure): label values, top first. `header` is the ICMP header (8 bytes),
+/// `body` what follows it. The extension starts where the header's length field says (in
+/// 32-bit words for ICMP, 64-bit for ICMPv6), or at byte 128 for the older
+/// implementations that leave the length at 0.
+pub fn icmp_mpls(v6: bool, header: &[u8], body: &[u8]) -> Vec<u32> {
+    let words = if v6 {
+        header.get(4).map(|l| usize::from(*l) * 8)
+    } else {
+        header.get(5).map(|l| usize::from(*l) * 4)
+    };
+    let start = match words {
+        Some(n) if n > 0 => n,
+        _ => 128,
+    };
+    let Some(ext) = body.get(start..) else {
+        return Vec::new();
+    };
+    // Version 2 in the top four bits, then a checksum; objects follow.
+    if ext.len() < 8 || ext[0] >> 4 != 2 {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let mut rest = &ext[4..];
+    while rest.len() >= 4 {
+        let len = usize::from(u16::from_be_bytes([rest[0], rest[1]]));
+        let (class, ctype) = (rest[2], rest[3]);
+        if len < 4 || len > rest.len() {
+            break;
+        }
+        if class == 1 && ctype == 1 {
+            for e in rest[4..len].chunks_exact(4) {
+                out.push(u32::from_be_bytes([0, e[0], e[1], e[2]]) >> 4);
+            }
+        }
+        rest = &rest[len..];
+    }
+    out
+}
+
 /// Reads the packet quoted in an ICMP error's body (the bytes after its 8-byte header).
 pub fn icmp_quote(body: &[u8]) -> Option<Quote> {
     let v = body.first()? >> 4;
@@ -706,5 +752,15 @@ mod tests {
         assert_eq!(icmp_quote(&q[..10]), None);
         assert_eq!(icmp_quote(&[]), None);
         assert!(is_icmp_error(Proto(1), 11) && !is_icmp_error(Proto(1), 8));
+        // An MPLS label stack extension after a 128-byte quote (length field 0).
+        let mut body = q.clone();
+        body.resize(128, 0);
+        body.extend([0x20, 0, 0, 0, 0, 8, 1, 1]);
+        body.extend([0x18, 0x96, 0x01, 0x01]);
+        assert_eq!(
+            icmp_mpls(false, &[11, 0, 0, 0, 0, 0, 0, 0], &body),
+            [100704]
+        );
+        assert!(icmp_mpls(false, &[11, 0, 0, 0, 0, 0, 0, 0], &q).is_empty());
     }
 }

@@ -441,7 +441,9 @@ fn traceroute(b: &mut ChainBuilder<'_>, c: &Candidate, e: &Evidence<'_>) {
         .clues
         .iter()
         .filter_map(|clue| match clue.what {
-            ClueKind::IcmpError { ty, code, quote } => Some((clue, ty, code, quote)),
+            ClueKind::IcmpError {
+                ty, code, quote, ..
+            } => Some((clue, ty, code, quote)),
             _ => None,
         })
         .filter(|(clue, _, _, q)| {
@@ -498,7 +500,18 @@ fn traceroute(b: &mut ChainBuilder<'_>, c: &Candidate, e: &Evidence<'_>) {
         } else {
             format!("destination unreachable (code {code})")
         };
-        let showed = format!("answered the probe {probe} sent with {ttl_text} with ICMP {answer}");
+        let labels = match &clue.what {
+            ClueKind::IcmpError { mpls, .. } if !mpls.is_empty() => format!(
+                "; the reply carried the MPLS label stack {} (RFC 4950)",
+                mpls.iter()
+                    .map(|l| l.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            _ => String::new(),
+        };
+        let showed =
+            format!("answered the probe {probe} sent with {ttl_text} with ICMP {answer}{labels}");
         let p = proof(ProofKind::Traceroute, e.vantage, clue, showed);
         let span = (clue.ts, clue.ts);
         if node == q.dst {

@@ -64,5 +64,7 @@ pub enum ClueKind {
         code: u8,
         /// The packet it answers.
         quote: Quote,
+        /// The MPLS label stack the reply carried (RFC 4950), top first.
+        mpls: Vec<u32>,
     },
 }

@@ -38,6 +38,18 @@ pub struct Gathered {
     pub smtp: Vec<SmtpSegment>,
     /// SMTP client bytes not kept (past [`MAX_SMTP_BYTES`]).
     pub smtp_dropped: u64,
+    /// HTTP messages whose header block continues in the next segments, by flow direction.
+    http_pending: std::collections::HashMap<Session, PendingHttp>,
+}
+
+/// The start of an HTTP header block, waiting for its next segments.
+#[derive(Clone, Debug)]
+struct PendingHttp {
+    at: Locator,
+    ts: Timestamp,
+    proto: crate::model::Proto,
+    next_seq: u32,
+    bytes: Vec<u8>,
 }
 
 impl Gathered {
@@ -47,11 +59,13 @@ impl Gathered {
     pub fn packet(
         &mut self,
         p: &PacketFacts,
-        pl: &[u8],
+        frame: &[u8],
         ts: Timestamp,
         at: Locator,
         content: bool,
     ) {
+        let (a, b) = (p.payload.0 as usize, p.payload.1 as usize);
+        let Some(pl) = frame.get(a..b) else { return };
         if !p.ports_known || p.frag.is_some_and(|f| f.offset != 0) {
             return;
         }
@@ -84,32 +98,45 @@ impl Gathered {
                         seq: p.tcp_seq,
                         bytes: pl.to_vec(),
                     });
-                } else if let Some(h) = if content {
-                    headers::http_heads(pl)
                 } else {
-                    headers::http_proxy_headers(pl)
-                } {
-                    let entries: Vec<ProxyEntry> = h
-                        .fields
-                        .iter()
-                        .flat_map(|(k, v)| headers::proxy_entries(*k, v))
-                        .collect();
-                    self.clues.push(Clue {
-                        at,
-                        ts,
-                        src: (p.src, p.sport),
-                        dst: (p.dst, p.dport),
-                        proto: p.proto,
-                        what: ClueKind::Http {
-                            request: h.request,
-                            entries,
-                            start_line: content.then_some((h.start_line, h.host)),
-                        },
-                    });
+                    let key = ((p.src, p.sport), (p.dst, p.dport));
+                    if let Some(w) = self.http_pending.get_mut(&key) {
+                        // The next segment of a header block that did not fit in one.
+                        if p.tcp_seq == w.next_seq {
+                            w.bytes.extend_from_slice(pl);
+                            w.next_seq = w.next_seq.wrapping_add(pl.len() as u32);
+                            if headers::header_block_done(&w.bytes)
+                                && let Some(w) = self.http_pending.remove(&key)
+                            {
+                                self.http(key, w, content);
+                            }
+                        }
+                        return;
+                    }
+                    if headers::starts_http(pl) {
+                        let w = PendingHttp {
+                            at,
+                            ts,
+                            proto: p.proto,
+                            next_seq: p.tcp_seq.wrapping_add(pl.len() as u32),
+                            bytes: pl.to_vec(),
+                        };
+                        if headers::header_block_done(pl) || p.payload_len as usize > pl.len() {
+                            // Whole, or cut by the snap length: nothing more will come.
+                            self.http(key, w, content);
+                        } else {
+                            self.http_pending.insert(key, w);
+                        }
+                    }
                 }
             }
             1 | 58 if headers::is_icmp_error(p.proto, p.sport as u8) => {
                 if let Some(quote) = headers::icmp_quote(pl) {
+                    let header = a
+                        .checked_sub(8)
+                        .and_then(|h| frame.get(h..a))
+                        .unwrap_or(&[]);
+                    let mpls = headers::icmp_mpls(p.proto.0 == 58, header, pl);
                     self.clues.push(Clue {
                         at,
                         ts,
@@ -120,11 +147,50 @@ impl Gathered {
                             ty: p.sport as u8,
                             code: p.dport as u8,
                             quote,
+                            mpls,
                         },
                     });
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Reads an HTTP message's header block into a clue (only when it names proxies, unless
+    /// `content` keeps every start line).
+    fn http(&mut self, (src, dst): Session, w: PendingHttp, content: bool) {
+        let heads = if content {
+            headers::http_heads(&w.bytes)
+        } else {
+            headers::http_proxy_headers(&w.bytes)
+        };
+        let Some(h) = heads else { return };
+        let entries: Vec<ProxyEntry> = h
+            .fields
+            .iter()
+            .flat_map(|(k, v)| headers::proxy_entries(*k, v))
+            .collect();
+        self.clues.push(Clue {
+            at: w.at,
+            ts: w.ts,
+            src,
+            dst,
+            proto: w.proto,
+            what: ClueKind::Http {
+                request: h.request,
+                entries,
+                start_line: content.then_some((h.start_line, h.host)),
+            },
+        });
+    }
+
+    /// Reads the header blocks still waiting for segments as they are (the chunk, or the
+    /// run, ended first). `content` as for [`Gathered::packet`].
+    pub fn close(&mut self, content: bool) {
+        let mut waiting: Vec<(Session, PendingHttp)> = self.http_pending.drain().collect();
+        waiting.sort_by_key(|(_, w)| (w.at.input, w.at.frame));
+        for (k, w) in waiting {
+            self.http(k, w, content);
         }
     }
 

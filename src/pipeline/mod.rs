@@ -1108,10 +1108,7 @@ fn handle(
             let packets = dec.packets();
             if let Some((g, content)) = side {
                 for p in packets {
-                    let (a, b) = (p.payload.0 as usize, p.payload.1 as usize);
-                    if let Some(pl) = f.data.get(a..b) {
-                        g.packet(p, pl, f.ts, f.loc, content);
-                    }
+                    g.packet(p, f.data, f.ts, f.loc, content);
                 }
             }
             for p in packets {
@@ -1176,6 +1173,7 @@ fn read_records(mut rec: Records<'_>, cfg: &FlowsConfig, mut table: FlowTable) -
             side,
         );
     }
+    gathered.close(cfg.clue_content);
     let next = rec.next_offset();
     if let Some(p) = &cfg.progress {
         p.fetch_add(next - start, Ordering::Relaxed);
@@ -1223,6 +1221,7 @@ fn read_file(
             side,
         )
     });
+    gathered.close(cfg.clue_content);
     match res {
         Ok(end) => {
             if let Some(p) = &cfg.progress {

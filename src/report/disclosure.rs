@@ -1320,6 +1320,31 @@ pub fn art29_drafts(d: &Disclosure) -> Vec<Art29Draft> {
                 .map(|i| i.to_string())
                 .collect::<Vec<_>>()
                 .join(", ");
+            // A provider known only from headers: what the draft may claim is what the
+            // header says, and who wrote it.
+            let named_only = p.hop_indexes.iter().filter_map(|&i| d.hops.get(i)).all(|h| {
+                h.evidence
+                    .iter()
+                    .all(|e| e.kind == "proxy_header" || e.kind == "mail_header")
+            });
+            let through = if named_only {
+                let writer = p
+                    .hop_indexes
+                    .last()
+                    .and_then(|&i| d.hops.get(i + 1))
+                    .map_or("the next hop".to_string(), |h| {
+                        format!(
+                            "hop {} ({})",
+                            h.index,
+                            h.ip.as_deref().unwrap_or("no address")
+                        )
+                    });
+                format!(
+                    "was sent on behalf of an address in your network, as a proxy or mail header written by {writer} names it (the header may be forged),"
+                )
+            } else {
+                "passed through your network".to_string()
+            };
             Art29Draft {
                 legal_basis: "Council of Europe Convention on Cybercrime (ETS 185), Art. 29; disclosure under Art. 30",
                 request_status: format!("new {TO_FILL}"),
@@ -1349,7 +1374,7 @@ pub fn art29_drafts(d: &Disclosure) -> Vec<Art29Draft> {
                     "subscriber information for that allocation",
                 ],
                 relationship: format!(
-                    "the specified communication ({} {}:{} → {}:{}, Community ID {}) passed through your network between {} and {} UTC, per hop(s) {hops_text} of the Art. 30 disclosure{}",
+                    "the specified communication ({} {}:{} → {}:{}, Community ID {}) {through} between {} and {} UTC, per hop(s) {hops_text} of the Art. 30 disclosure{}",
                     c.protocol,
                     c.origin.ip,
                     c.origin.port,

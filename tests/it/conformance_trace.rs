@@ -286,6 +286,37 @@ fn the_mpls_traceroute_gives_tcpdumps_routers_in_ttl_order() {
             .iter()
             .all(|e| e.kind == "traceroute" && e.showed.contains("sent with TTL 1"))
     );
+    // tcpdump: each router's reply carries an MPLS Stack Entry Object (RFC 4950) with the
+    // label the probe was switched on; by frame number.
+    let mut frame = 0u64;
+    let mut labels: Vec<(u64, String)> = Vec::new();
+    let lines: Vec<&str> = out.lines().collect();
+    for (i, l) in lines.iter().enumerate() {
+        let mut words = l.split_whitespace();
+        if let (Some(n), Some(date)) = (words.next(), words.next())
+            && date.starts_with("2004-")
+        {
+            frame = n.parse().unwrap();
+        }
+        if l.contains("MPLS Stack Entry Object")
+            && let Some(label) = lines
+                .get(i + 1)
+                .and_then(|n| n.trim().strip_prefix("label "))
+                .and_then(|n| n.split(',').next())
+        {
+            labels.push((frame, label.to_string()));
+        }
+    }
+    assert_eq!(labels.len(), 6, "{labels:?}");
+    for (f, label) in &labels {
+        let e = d.hops[1..3]
+            .iter()
+            .flat_map(|h| &h.evidence)
+            .find(|e| e.frame == *f)
+            .unwrap();
+        let want = format!("MPLS label stack {label} (RFC 4950)");
+        assert!(e.showed.contains(&want), "frame {f}: {}", e.showed);
+    }
 }
 
 #[test]

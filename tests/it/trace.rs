@@ -795,3 +795,38 @@ fn each_minimised_category_is_included_only_when_asked_and_the_report_says_so() 
         ]
     );
 }
+
+#[test]
+fn a_header_block_split_across_segments_is_read_whole() {
+    let proxy = ([203, 0, 113, 5], 51000);
+    let server = ([192, 0, 2, 9], 80);
+    let cookie = "a".repeat(1400);
+    let req = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\nX-Forwarded-For: 8.8.8.8\r\n\r\n"
+    );
+    let (a, b) = req.as_bytes().split_at(1000);
+    let mut c = Capture::new(Format::Pcap);
+    c.push(T0, &seg(proxy, server, 100, SYN, b""));
+    c.push(T0 + MS, &seg(server, proxy, 900, SYN | ACK, b""));
+    c.push(T0 + 2 * MS, &seg(proxy, server, 101, PSH | ACK, a));
+    // The server's acknowledgement in between, then the rest of the block.
+    c.push(T0 + 3 * MS, &seg(server, proxy, 901, ACK, b""));
+    c.push(
+        T0 + 4 * MS,
+        &seg(proxy, server, 101 + a.len() as u32, PSH | ACK, b),
+    );
+    let d = Dir::new();
+    let p = d.write("split.pcap", &c.finish());
+    let (code, v, err) = trace(&[p], &["--party", "AU", "--ip", "192.0.2.9"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        path(&v),
+        pairs(&[
+            ("origin", "8.8.8.8"),
+            ("proxy", "203.0.113.5"),
+            ("destination", "192.0.2.9"),
+        ])
+    );
+    // Located at the segment that started the block.
+    assert_eq!(v["hops"][0]["evidence"][0]["frame"], 3);
+}
