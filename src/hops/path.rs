@@ -594,7 +594,7 @@ fn record_hops(
             .unwrap_or_default();
         b.put(
             Place::Router,
-            0,
+            10,
             hop(
                 Role::Router,
                 Some(x),
@@ -604,6 +604,38 @@ fn record_hops(
                     ProofKind::RoutingFields,
                     format!("exported the record{ifs}"),
                 ),
+            ),
+        );
+    }
+    // The next hops lie beyond the exporter in the record's own direction: toward the
+    // destination when that is the communication's, toward the origin otherwise.
+    let beyond = |k: u32| if same_dir { 10 + k } else { 10 - k };
+    let next = [
+        (
+            rt.next_hop,
+            1,
+            "the exporter forwarded the record's packets to this next hop",
+        ),
+        (
+            rt.bgp_next_hop,
+            2,
+            "the exporter's BGP route for the record's destination leaves its AS through this next hop",
+        ),
+    ];
+    for (addr, k, what) in next {
+        let Some(a) = addr.filter(|a| !a.to_ip().is_unspecified() && Some(*a) != rt.exporter)
+        else {
+            continue;
+        };
+        b.put(
+            Place::Router,
+            beyond(k),
+            hop(
+                Role::Router,
+                Some(a),
+                None,
+                span,
+                proof(ProofKind::RoutingFields, what.to_string()),
             ),
         );
     }

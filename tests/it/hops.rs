@@ -303,6 +303,8 @@ fn a_flow_record_places_nat_neighbour_ases_and_its_exporter() {
             (17, 4, 0),
             (10, 4, 0),
             (14, 4, 0),
+            (15, 4, 0),
+            (18, 4, 0),
         ],
     );
     let rec = [
@@ -319,6 +321,8 @@ fn a_flow_record_places_nat_neighbour_ases_and_its_exporter() {
         15169u32.to_be_bytes().to_vec(),
         1u32.to_be_bytes().to_vec(),
         2u32.to_be_bytes().to_vec(),
+        vec![198, 51, 100, 254],
+        vec![203, 0, 113, 254],
     ]
     .concat();
     w.data(300, &[&rec]);
@@ -342,6 +346,8 @@ fn a_flow_record_places_nat_neighbour_ases_and_its_exporter() {
             (Role::Nat, "198.51.100.77".into()),
             (Role::NeighborAs, "AS64500".into()),
             (Role::Router, "198.51.100.1".into()),
+            (Role::Router, "198.51.100.254".into()),
+            (Role::Router, "203.0.113.254".into()),
             (Role::NeighborAs, "AS15169".into()),
             (Role::Destination, "192.0.2.9".into()),
         ]
@@ -351,6 +357,8 @@ fn a_flow_record_places_nat_neighbour_ases_and_its_exporter() {
     assert_eq!(nat.maps.map(|m| m.1), Some(40000));
     assert_eq!(nat.evidence[0].record, 1);
     assert!(hops[3].evidence[0].showed.contains("interfaces 1 → 2"));
+    assert!(hops[4].evidence[0].showed.contains("next hop"));
+    assert!(hops[5].evidence[0].showed.contains("BGP route"));
 }
 
 use crate::support::{hoptrace, text};
