@@ -1003,13 +1003,13 @@ pub fn disclosure_markdown(d: &Disclosure) -> String {
     let _ = writeln!(s, "## Path (origin first)\n");
     let _ = writeln!(
         s,
-        "| # | role | address | port | AS | organisation | country | class |"
+        "| # | role | address | port | AS | organisation | country | class | flags |"
     );
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
     for h in &d.hops {
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             h.index,
             h.role,
             h.ip.as_deref().unwrap_or("—"),
@@ -1018,6 +1018,11 @@ pub fn disclosure_markdown(d: &Disclosure) -> String {
             h.as_org.as_deref().unwrap_or("—"),
             h.country.as_deref().unwrap_or("—"),
             h.address_class.unwrap_or("—"),
+            if h.flags.is_empty() {
+                "—".to_string()
+            } else {
+                h.flags.join(", ")
+            },
         );
     }
     let _ = writeln!(s, "\n## Providers\n");
@@ -1599,12 +1604,12 @@ td,th{{border:1px solid #999;padding:.2em .5em;text-align:left}}.foreign{{font-w
     );
     let _ = writeln!(
         s,
-        "<h2>Path</h2><table><tr><th>#</th><th>role</th><th>address</th><th>port</th><th>AS</th><th>organisation</th><th>country</th><th>class</th></tr>"
+        "<h2>Path</h2><table><tr><th>#</th><th>role</th><th>address</th><th>port</th><th>AS</th><th>organisation</th><th>country</th><th>class</th><th>flags</th></tr>"
     );
     for hop in &d.hops {
         let _ = writeln!(
             s,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             hop.index,
             hop.role,
             esc(hop.ip.as_deref().unwrap_or("—")),
@@ -1612,7 +1617,8 @@ td,th{{border:1px solid #999;padding:.2em .5em;text-align:left}}.foreign{{font-w
             hop.asn.map_or("—".into(), |a| format!("AS{a}")),
             esc(hop.as_org.as_deref().unwrap_or("—")),
             esc(hop.country.as_deref().unwrap_or("—")),
-            hop.address_class.unwrap_or("—")
+            hop.address_class.unwrap_or("—"),
+            hop.flags.join(", ")
         );
     }
     let _ = writeln!(s, "</table><h2>Providers</h2><ul>");
