@@ -595,41 +595,93 @@ pub(super) fn fold_traceroutes(evidence: &[Evidence<'_>], found: Vec<Candidate>)
             })
     };
     let keep: Vec<bool> = found.iter().map(|c| !answers_other(c, &found)).collect();
-    let mut out: Vec<Candidate> = Vec::new();
     let mut sorted: Vec<Candidate> = found
         .into_iter()
         .zip(keep)
         .filter_map(|(c, k)| k.then_some(c))
         .collect();
     sorted.sort_by(|a, b| (a.first, &a.community_id).cmp(&(b.first, &b.community_id)));
-    for mut c in sorted {
-        let probes = c
+    // A probe nothing answered (a `* * *` line of a traceroute): one way only, sent with a
+    // TTL a traceroute uses.
+    let lone = |c: &Candidate| {
+        c.observations.iter().all(|o| {
+            let Seen::Flow(i) = o.seen else { return false };
+            let Some(f) = evidence
+                .iter()
+                .find(|e| e.vantage == o.vantage)
+                .and_then(|e| e.flows.get(i))
+            else {
+                return false;
+            };
+            let (s, r) = (f.orig_side(), f.orig_side().other());
+            f.dir[r.idx()].pkts == 0 && f.dir[s.idx()].ttl_max <= 32
+        })
+    };
+    // Probe groups: the same ends and protocol within the window; a group is a traceroute
+    // when a router answered one of its probes, else its candidates stay apart.
+    struct Group {
+        merged: Candidate,
+        parts: Vec<Candidate>,
+        exceeded: bool,
+    }
+    let mut groups: Vec<Group> = Vec::new();
+    let mut out: Vec<Option<usize>> = Vec::new();
+    let mut plain: Vec<Candidate> = Vec::new();
+    for c in sorted {
+        let (all_answered, exceeded) = c
             .observations
             .iter()
             .map(answered)
             .fold((true, false), |acc, (any, ex)| (acc.0 && any, acc.1 || ex));
-        let is_probe = !c.proto.is_icmp() || !headers::is_icmp_error(c.proto, c.orig.1 as u8);
-        if !(probes.0 && is_probe) {
-            out.push(c);
+        let is_error = c.proto.is_icmp() && headers::is_icmp_error(c.proto, c.orig.1 as u8);
+        if is_error || !(all_answered || lone(&c)) {
+            out.push(None);
+            plain.push(c);
             continue;
         }
-        match out.last_mut() {
-            Some(t)
-                if t.traceroute
-                    && (t.orig.0, t.resp.0, t.proto) == (c.orig.0, c.resp.0, c.proto)
-                    && c.first.0 <= t.last.0.saturating_add(t.window) =>
-            {
-                t.first = t.first.min(c.first);
-                t.last = t.last.max(c.last);
-                t.observations.append(&mut c.observations);
-                t.observations
+        let same = groups.iter().position(|g| {
+            let t = &g.merged;
+            (t.orig.0, t.resp.0, t.proto) == (c.orig.0, c.resp.0, c.proto)
+                && c.first.0 <= t.last.0.saturating_add(t.window)
+        });
+        match same {
+            Some(k) => {
+                let g = &mut groups[k];
+                g.merged.first = g.merged.first.min(c.first);
+                g.merged.last = g.merged.last.max(c.last);
+                g.merged.observations.extend(c.observations.iter().cloned());
+                g.merged
+                    .observations
                     .sort_by_key(|o| (o.first, o.vantage, o.input, o.seen));
+                g.exceeded |= exceeded;
+                g.parts.push(c);
             }
-            _ => {
-                c.traceroute = probes.1;
-                out.push(c);
+            None => {
+                out.push(Some(groups.len()));
+                groups.push(Group {
+                    merged: c.clone(),
+                    parts: vec![c],
+                    exceeded,
+                });
             }
         }
     }
-    out
+    let mut plain = plain.into_iter();
+    let mut result = Vec::new();
+    for slot in out {
+        match slot {
+            None => result.extend(plain.next()),
+            Some(k) => {
+                let g = &mut groups[k];
+                if g.exceeded {
+                    let mut t = g.merged.clone();
+                    t.traceroute = true;
+                    result.push(t);
+                } else {
+                    result.append(&mut g.parts);
+                }
+            }
+        }
+    }
+    result
 }
