@@ -8,7 +8,7 @@
 //! name).
 
 use super::path::{ChainBuilder, ChainPlace, ep, hop};
-use super::{Candidate, Clue, ClueKind, Evidence, Observation, Proof, ProofKind, Role, Seen};
+use super::{Candidate, Clue, ClueKind, Evidence, Hop, Observation, Proof, ProofKind, Role, Seen};
 use crate::decode::headers::{ProxyEntry, ProxyHeader, Received};
 use crate::decode::{PacketFacts, headers};
 use crate::flow::FlowKey;
@@ -22,11 +22,7 @@ fn addr(ip: IpAddr) -> Addr {
 
 /// Places every chain the vantage point's clues give for the communication.
 pub(super) fn place(b: &mut ChainBuilder<'_>, c: &Candidate, e: &Evidence<'_>) {
-    let obs: Vec<&Observation> = c
-        .observations
-        .iter()
-        .filter(|o| o.vantage == e.vantage && matches!(o.seen, Seen::Flow(_)))
-        .collect();
+    let obs = flow_views(c, e.vantage);
     for clue in e.clues {
         if let ClueKind::Mail {
             received,
@@ -184,18 +180,35 @@ fn http_request(b: &mut ChainBuilder<'_>, v: u32, clue: &Clue, entries: &[ProxyE
         if i + 1 < named.len() || header == ProxyHeader::Via {
             h.flags.push("unverified");
         }
+        put_named(b, h, first, i as u32, &mut seen);
+        first = false;
+    }
+}
+
+/// Places a node a header chain names: the first as the origin, the others before the TCP
+/// client in chain order; a node named twice (or that is an end of the connection) is
+/// flagged `repeated`.
+fn put_named(b: &mut ChainBuilder<'_>, mut h: Hop, first: bool, sub: u32, seen: &mut Vec<Addr>) {
+    if let Some(a) = h.ip {
         if seen.contains(&a) {
             h.flags.push("repeated");
         }
         seen.push(a);
-        let at = if first {
-            ChainPlace::Origin
-        } else {
-            ChainPlace::Upstream
-        };
-        b.put(at, i as u32, h);
-        first = false;
     }
+    let at = if first {
+        ChainPlace::Origin
+    } else {
+        ChainPlace::Upstream
+    };
+    b.put(at, sub, h);
+}
+
+/// The flows (not records) of the communication one vantage point saw.
+pub(super) fn flow_views(c: &Candidate, vantage: u32) -> Vec<&Observation> {
+    c.observations
+        .iter()
+        .filter(|o| o.vantage == vantage && matches!(o.seen, Seen::Flow(_)))
+        .collect()
 }
 
 /// A response's `Via` says the TCP responder is a proxy (a CDN edge, a reverse proxy); its
@@ -409,9 +422,6 @@ fn mail(b: &mut ChainBuilder<'_>, m: &Mail<'_>) {
         if Some(i) != m.client_wrote {
             h.flags.push("unverified");
         }
-        if seen.contains(&a) {
-            h.flags.push("repeated");
-        }
         if let (Some(prev), Some((d, _))) = (last_date, &r.date)
             && *d < prev
         {
@@ -420,13 +430,7 @@ fn mail(b: &mut ChainBuilder<'_>, m: &Mail<'_>) {
         if let Some((d, _)) = &r.date {
             last_date = Some(*d);
         }
-        seen.push(a);
-        let at = if first {
-            ChainPlace::Origin
-        } else {
-            ChainPlace::Upstream
-        };
-        b.put(at, k as u32, h);
+        put_named(b, h, first, k as u32, &mut seen);
     }
 }
 

@@ -3,7 +3,7 @@
 //! other communications between its two ends. Found here, written by `report` only when a
 //! report includes them.
 
-use super::{Candidate, Clue, ClueKind, Evidence, Observation, Seen, of_flow};
+use super::{Candidate, Clue, ClueKind, Evidence, Observation, of_flow};
 
 /// One content clue of the communication, with the vantage point that saw it and whether
 /// the originator's side sent it.
@@ -22,11 +22,7 @@ pub struct Content<'a> {
 pub fn content<'a>(c: &Candidate, evidence: &[Evidence<'a>]) -> Vec<Content<'a>> {
     let mut out: Vec<Content<'a>> = Vec::new();
     for e in evidence {
-        let obs: Vec<&Observation> = c
-            .observations
-            .iter()
-            .filter(|o| o.vantage == e.vantage && matches!(o.seen, Seen::Flow(_)))
-            .collect();
+        let obs = super::chains::flow_views(c, e.vantage);
         for clue in e.clues {
             let wanted = matches!(
                 clue.what,

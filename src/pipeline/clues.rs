@@ -76,16 +76,8 @@ impl Gathered {
                 .payload_seen
                 .insert(((p.src, p.sport), (p.dst, p.dport)))
         {
-            self.clues.push(Clue {
-                at,
-                ts,
-                src: (p.src, p.sport),
-                dst: (p.dst, p.dport),
-                proto: p.proto,
-                what: ClueKind::Payload {
-                    bytes: pl[..pl.len().min(crate::hops::PAYLOAD_KEPT)].to_vec(),
-                },
-            });
+            let bytes = pl[..pl.len().min(crate::hops::PAYLOAD_KEPT)].to_vec();
+            self.put(at, ts, p, ClueKind::Payload { bytes });
         }
         match p.proto.0 {
             6 if !pl.is_empty() => {
@@ -137,23 +129,29 @@ impl Gathered {
                         .and_then(|h| frame.get(h..a))
                         .unwrap_or(&[]);
                     let mpls = headers::icmp_mpls(p.proto.0 == 58, header, pl);
-                    self.clues.push(Clue {
-                        at,
-                        ts,
-                        src: (p.src, p.sport),
-                        dst: (p.dst, p.dport),
-                        proto: p.proto,
-                        what: ClueKind::IcmpError {
-                            ty: p.sport as u8,
-                            code: p.dport as u8,
-                            quote,
-                            mpls,
-                        },
-                    });
+                    let what = ClueKind::IcmpError {
+                        ty: p.sport as u8,
+                        code: p.dport as u8,
+                        quote,
+                        mpls,
+                    };
+                    self.put(at, ts, p, what);
                 }
             }
             _ => {}
         }
+    }
+
+    /// Keeps a clue about packet `p`.
+    fn put(&mut self, at: Locator, ts: Timestamp, p: &PacketFacts, what: ClueKind) {
+        self.clues.push(Clue {
+            at,
+            ts,
+            src: (p.src, p.sport),
+            dst: (p.dst, p.dport),
+            proto: p.proto,
+            what,
+        });
     }
 
     /// Reads an HTTP message's header block into a clue (only when it names proxies, unless
