@@ -384,7 +384,8 @@ pub fn parse_mail_date(s: &str) -> Option<Timestamp> {
     ];
     let mon = MONTHS
         .iter()
-        .position(|m| w[1].len() >= 3 && w[1][..3].eq_ignore_ascii_case(m))? as u32
+        .position(|m| w[1].get(..3).is_some_and(|x| x.eq_ignore_ascii_case(m)))?
+        as u32
         + 1;
     let mut year: i64 = w[2].parse().ok()?;
     if year < 50 {

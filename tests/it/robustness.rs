@@ -282,3 +282,57 @@ fn a_frame_with_a_cut_tcp_header_is_counted_and_reported() {
     assert_eq!(run.flows.flows.len(), 1);
     assert_eq!(run.flows.diag.count(SkipReason::TruncatedHeader), 1);
 }
+
+#[test]
+fn header_evidence_parsers_take_any_bytes() {
+    use hoptrace::decode::headers::{self, ProxyHeader};
+    let mut r = runner(3000);
+    // Bytes that look like the start of the formats, then anything: the parsers get past
+    // their first check often.
+    let heads = proptest::sample::select(vec![
+        &b"GET / HTTP/1.1\r\n"[..],
+        b"HTTP/1.1 200 OK\r\nVia: ",
+        b"Received: from a (b [",
+        b"X-Forwarded-For: ",
+        b"\x45\x00\x00\x28",
+        b"",
+    ]);
+    let strategy = (
+        heads,
+        proptest::collection::vec(
+            proptest::sample::select(b" :,;[]()\"\r\n\t1.0aZ=_-".to_vec()),
+            0..300,
+        ),
+        proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+    );
+    for _ in 0..3000 {
+        let (head, text, raw) = strategy.new_tree(&mut r).unwrap().current();
+        for tail in [&text, &raw] {
+            let mut b = head.to_vec();
+            b.extend_from_slice(tail);
+            let _ = headers::http_heads(&b);
+            let _ = headers::received_fields(headers::mail_header_block(&b));
+            let _ = headers::smtp_messages(&b);
+            let _ = headers::looks_like_mail(&b);
+            let _ = headers::icmp_quote(&b);
+            let _ = headers::icmp_mpls(false, &b[..b.len().min(8)], &b);
+            let _ = headers::icmp_mpls(true, &b[..b.len().min(8)], &b);
+            let s = String::from_utf8_lossy(&b);
+            for h in [
+                ProxyHeader::XForwardedFor,
+                ProxyHeader::Forwarded,
+                ProxyHeader::Via,
+            ] {
+                assert!(headers::proxy_entries(h, &s).len() <= headers::MAX_CHAIN);
+            }
+            let _ = headers::parse_received(&s);
+            let _ = headers::parse_mail_date(&s);
+            let mut segs: Vec<(u32, &[u8])> = b
+                .chunks(7)
+                .enumerate()
+                .map(|(i, c)| ((i as u32).wrapping_mul(0x9e37_79b9), c))
+                .collect();
+            let _ = headers::tcp_stream(&mut segs);
+        }
+    }
+}
