@@ -18,7 +18,7 @@ done
 cd "$root"
 cargo build --release -q
 hoptrace="$CARGO_TARGET_DIR/release/hoptrace"
-cargo bench -q --bench generate -- "$work/nf9.pcap" --netflow 9 --records "$records"
+"$CARGO_TARGET_DIR/release/hoptrace-generate" "$work/nf9.pcap" --netflow 9 --records "$records"
 
 # Replay the datagrams to nfcapd on loopback (paced so that none is dropped).
 mkdir -p "$work/nfcap"

@@ -25,6 +25,8 @@ mod hops;
 mod trace;
 // Flow logs and flow exports: NetFlow v5/v9/IPFIX, Zeek conn.log, VPC flow logs.
 mod records;
+// The benchmark suite script on its tiny size.
+mod suite;
 // Real captures and reference outputs from ../shared/data (HOPTRACE_SHARED_DATA).
 mod conformance;
 // Flow logs and exports from ../shared/data against tshark, pmacct and the formats' own samples.

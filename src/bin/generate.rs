@@ -1,9 +1,11 @@
-//! Writes a deterministic large capture for benchmarks:
+//! `hoptrace-generate`: writes a deterministic large capture for benchmarks and tests:
 //!
 //! ```text
-//! cargo bench --bench generate -- OUT [--packets N] [--format pcap|pcapng] [--seed S]
-//! cargo bench --bench generate -- OUT --netflow 5|9|10 [--records N] [--raw] [--seed S]
+//! hoptrace-generate OUT [--packets N] [--format pcap|pcapng] [--seed S]
+//! hoptrace-generate OUT --netflow 5|9|10 [--records N] [--raw] [--seed S]
 //! ```
+//!
+//! (`cargo run --release --bin hoptrace-generate -- ...` from a checkout.)
 //!
 //! Prints what it wrote (packets, bytes, the flows hoptrace must find) as one JSON line.
 //! With `--netflow`, writes NetFlow/IPFIX export datagrams (a pcap of UDP packets from
@@ -73,7 +75,7 @@ fn main() {
     }
     let Some(out) = out else {
         eprintln!(
-            "usage: cargo bench --bench generate -- OUT [--packets N] [--format pcap|pcapng] [--seed S]"
+            "usage: hoptrace-generate OUT [--packets N] [--format pcap|pcapng] [--seed S] | OUT --netflow 5|9|10 [--records N] [--raw]"
         );
         std::process::exit(2);
     };
