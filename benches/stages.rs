@@ -180,6 +180,7 @@ fn stages(c: &mut Criterion) {
     g.finish();
 
     enrich(c, &enricher);
+    hops(c, &run);
 
     // End to end through the pipeline, by thread count.
     let mut g = c.benchmark_group("pipeline");
@@ -200,8 +201,61 @@ fn stages(c: &mut Criterion) {
             },
         );
     }
+    // The whole of `trace`: the flow run with header evidence, the search, the path, the
+    // attribution and the disclosure.
+    let first = &run.flows.flows[0];
+    let end = first.key.endpoint(first.orig_side());
+    g.bench_function("trace", |b| {
+        b.iter(|| {
+            let mut query = hoptrace::hops::Query::new(end.addr.to_ip());
+            query.port = Some(end.port);
+            let cfg = hoptrace::pipeline::TraceConfig {
+                inputs: vec![path.clone()],
+                read: FlowsConfig::new(Vec::new()),
+                query,
+                party: "US".into(),
+                requesting: None,
+                request_ref: None,
+                art29: true,
+                generated_at: None,
+                include: Default::default(),
+            };
+            let (outcome, _) = hoptrace::pipeline::trace(&cfg, &enricher).expect("a trace");
+            assert!(!matches!(
+                outcome,
+                hoptrace::pipeline::TraceOutcome::NotFound
+            ));
+        })
+    });
     g.finish();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Hops: finding a communication among every flow of the run, and ordering its path.
+fn hops(c: &mut Criterion, run: &hoptrace::FlowRun) {
+    use hoptrace::hops::{Query, find, path};
+    let ev = [run.evidence(0)];
+    let f = &run.flows.flows[0];
+    let end = f.key.endpoint(f.orig_side());
+    let mut q = Query::new(end.addr.to_ip());
+    q.port = Some(end.port);
+    let mut g = c.benchmark_group("hops");
+    g.throughput(Throughput::Elements(run.flows.flows.len() as u64));
+    g.bench_function("find the communication among all flows", |b| {
+        b.iter(|| {
+            let found = find(black_box(&ev), &q);
+            assert!(!found.is_empty());
+        })
+    });
+    let cand = find(&ev, &q).remove(0);
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("order its path", |b| {
+        b.iter(|| {
+            let hops = path(black_box(&cand), &ev);
+            assert!(hops.len() >= 2);
+        })
+    });
+    g.finish();
 }
 
 /// Addresses spread over the whole space (an LCG, as maxminddb's own benches do), so the
