@@ -124,6 +124,10 @@ struct TraceArgs {
     /// Print no summary
     #[arg(short, long)]
     quiet: bool,
+    /// Fail (exit status 3, nothing written) when any input, frame, record or line could
+    /// not be read, instead of finishing with status 1
+    #[arg(long)]
+    strict: bool,
     #[command(flatten)]
     db: enrich_cmd::DbArgs,
     #[command(flatten)]
@@ -147,6 +151,10 @@ struct MergeArgs {
     /// Print no summary
     #[arg(short, long)]
     quiet: bool,
+    /// Fail (exit status 3, nothing written) when any input, frame, record or line could
+    /// not be read, instead of finishing with status 1
+    #[arg(long)]
+    strict: bool,
     /// Add provider and country columns (src_asn, src_as_org, src_country, dst_asn,
     /// dst_as_org, dst_country)
     #[arg(long)]
@@ -205,6 +213,10 @@ struct FlowsArgs {
     /// Print no progress bar and no summary
     #[arg(short, long)]
     quiet: bool,
+    /// Fail (exit status 3, nothing written) when any input, frame, record or line could
+    /// not be read, instead of finishing with status 1
+    #[arg(long)]
+    strict: bool,
     /// Add provider and country columns (src_asn, src_as_org, src_country, dst_asn,
     /// dst_as_org, dst_country), looked up once per distinct address
     #[arg(long, conflicts_with = "partial")]
@@ -343,6 +355,57 @@ fn table_format(format: &Option<String>, output: &Option<PathBuf>) -> Result<Tab
     Ok(f)
 }
 
+/// With `--strict`, what makes a run fail: every input that could not be read and every
+/// kind of frame, record or line that was skipped, with where the first one was.
+fn strict_failure<'a>(runs: impl IntoIterator<Item = &'a hoptrace::FlowRun>) -> Option<String> {
+    let mut what = Vec::new();
+    for run in runs {
+        for i in &run.inputs {
+            if let Some(e) = &i.error {
+                what.push(format!("{}: {e}", i.name.display()));
+            }
+        }
+        for (reason, _, stat) in run.flows.diag.entries() {
+            if reason.is_problem() {
+                what.push(format!(
+                    "{} × {} (first: {})",
+                    stat.count,
+                    reason.name(),
+                    hoptrace::pipeline::locator_text(&run.inputs, &stat.first)
+                ));
+            }
+        }
+    }
+    (!what.is_empty()).then(|| what.join("; "))
+}
+
+/// Refuses a run with skipped input when `--strict` asks it to.
+fn check_strict<'a>(
+    strict: bool,
+    runs: impl IntoIterator<Item = &'a hoptrace::FlowRun>,
+) -> Result<()> {
+    match strict.then(|| strict_failure(runs)).flatten() {
+        Some(w) => Err(anyhow::anyhow!(StrictFailure(w))),
+        None => Ok(()),
+    }
+}
+
+/// `--strict` and something was skipped.
+#[derive(Debug)]
+struct StrictFailure(String);
+
+impl std::fmt::Display for StrictFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "input was skipped and --strict is set, so nothing was written: {}",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for StrictFailure {}
+
 /// The exit status of a finished run.
 fn run_status(run: &hoptrace::FlowRun) -> u8 {
     if run.skipped_input() {
@@ -478,6 +541,7 @@ fn run_trace(a: TraceArgs) -> Result<u8> {
         bail!("none of the inputs could be read");
     }
     let skipped = runs.iter().any(|r| r.skipped_input());
+    check_strict(a.strict, &runs)?;
     let mut out: Box<dyn Write> = match &a.output {
         Some(p) => Box::new(
             std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
@@ -590,6 +654,7 @@ fn run_flows(a: FlowsArgs) -> Result<u8> {
         eprintln!("error: none of the inputs could be read");
         return Ok(exit::FATAL);
     }
+    check_strict(a.strict, [&run])?;
     write_table(
         &run,
         format,
@@ -621,6 +686,7 @@ fn run_merge(a: MergeArgs) -> Result<u8> {
     if !a.quiet {
         eprint!("{}", report::summary_text(&run));
     }
+    check_strict(a.strict, [&run])?;
     write_table(
         &run,
         format,

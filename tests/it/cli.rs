@@ -219,3 +219,49 @@ fn partial_tables_of_separate_runs_merge_on_the_command_line() {
     assert_eq!(bad.status.code(), Some(3));
     assert!(text(&bad.stderr).contains("not a hoptrace partial flow table"));
 }
+
+#[test]
+fn strict_turns_skipped_input_into_a_failure_with_nothing_written() {
+    use hoptrace::flow::tcp::{ACK, SYN};
+    use hoptrace::synth::{Capture, Format, Pkt};
+    let d = crate::support::Dir::new();
+    let mut c = Capture::new(Format::Pcap);
+    let client = ([10, 0, 0, 1], 40000);
+    let server = ([192, 0, 2, 9], 443);
+    c.push(1_000_000_000, &Pkt::tcp4(client, server, SYN, b""));
+    c.push(2_000_000_000, &Pkt::tcp4(server, client, SYN | ACK, b""));
+    // A frame cut inside its IPv4 header.
+    c.push(3_000_000_000, &Pkt::tcp4(client, server, ACK, b"")[..20]);
+    let p = d.write("cut.pcap", &c.finish());
+    let p = p.to_str().unwrap();
+    let table = d.path().join("t.csv");
+    let t = table.to_str().unwrap();
+    let out = crate::support::hoptrace(&["flows", p, "-q", "-o", t]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(table.exists());
+    std::fs::remove_file(&table).unwrap();
+    let out = crate::support::hoptrace(&["flows", p, "-q", "-o", t, "--strict"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(!table.exists(), "nothing is written under --strict");
+    let err = crate::support::text(&out.stderr);
+    assert!(
+        err.contains("--strict") && err.contains("cut.pcap: frame 3"),
+        "{err}"
+    );
+    // The same for trace: no report.
+    let out = crate::support::hoptrace(&[
+        "trace",
+        p,
+        "--party",
+        "AU",
+        "--ip",
+        "192.0.2.9",
+        "-q",
+        "--strict",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(out.stdout.is_empty());
+    let out = crate::support::hoptrace(&["trace", p, "--party", "AU", "--ip", "192.0.2.9", "-q"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!out.stdout.is_empty());
+}
