@@ -16,8 +16,10 @@
 #   --hoptrace, --generate   prebuilt binaries (default: cargo build --release)
 #
 # Peers, each when installed: cat (the page-cache floor), nfpcapd + nfdump, argus + ra,
-# tshark -z conv, NFStream (python3 -c 'import nfstream'), gzip/zstd (decompression alone).
-# apt-get install hyperfine nfdump argus-server argus-client tshark; pip install nfstream.
+# tshark -z conv, NFStream (python3 -c 'import nfstream'), gzip/pigz/libdeflate/zstd
+# (decompression alone).
+# apt-get install hyperfine nfdump argus-server argus-client tshark pigz libdeflate-tools zstd;
+# pip install nfstream.
 set -euo pipefail
 
 size=small
@@ -143,6 +145,10 @@ row "hoptrace flows (NetFlow v9)" "$dir/netflow9.pcap" "$records" \
     "$H flows -q '$dir/netflow9.pcap' -o /dev/null"
 row "cat (page-cache floor)" "$P" "$pkts" "cat '$P'"
 if have gzip && [ -f "$P.gz" ]; then row "gzip -dc" "$P.gz" "$pkts" "gzip -dc '$P.gz'"; fi
+if have pigz && [ -f "$P.gz" ]; then row "pigz -dc" "$P.gz" "$pkts" "pigz -dc '$P.gz'"; fi
+if have libdeflate-gunzip && [ -f "$P.gz" ]; then
+    row "libdeflate-gunzip -c" "$P.gz" "$pkts" "libdeflate-gunzip -c '$P.gz'"
+fi
 if have zstd && [ -f "$P.zst" ]; then row "zstd -dc" "$P.zst" "$pkts" "zstd -q -dc '$P.zst'"; fi
 if have nfpcapd && have nfdump; then
     mkdir -p "$dir/nf"
