@@ -3,10 +3,11 @@
 //! routers, the AS after them, destination NAT, tunnel egresses, destination. Each hop
 //! keeps the evidence that puts it there.
 //!
-//! Evidence used so far: the endpoints as each vantage point saw them; every tunnel layer
-//! around the communication's packets (ingress toward the origin); NAT fields, exporter
-//! addresses and source/destination AS of flow records. Proxy headers, mail relays,
-//! traceroutes and NAT matching across vantage points come with the Art. 30 report.
+//! Evidence placed here: the endpoints as each vantage point saw them (with a NAT hop for a
+//! view from outside a NAT); every tunnel layer around the communication's packets
+//! (ingress toward the origin); NAT fields, exporter, next hops and source/destination AS
+//! of flow records. Header chains (proxies, mail relays) and traceroutes are placed by
+//! `chains`.
 
 use super::{Candidate, Evidence, Seen};
 use crate::decode::Encap;

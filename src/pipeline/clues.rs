@@ -92,7 +92,13 @@ impl Gathered {
                     });
                 } else {
                     let key = ((p.src, p.sport), (p.dst, p.dport));
-                    if let Some(w) = self.http_pending.get_mut(&key) {
+                    // Most segments start nothing and continue nothing: no lookup then.
+                    let waiting = if self.http_pending.is_empty() {
+                        None
+                    } else {
+                        self.http_pending.get_mut(&key)
+                    };
+                    if let Some(w) = waiting {
                         // The next segment of a header block that did not fit in one.
                         if p.tcp_seq == w.next_seq {
                             w.bytes.extend_from_slice(pl);
@@ -268,18 +274,20 @@ const MAIL_READ: u64 = 1 << 20;
 /// when the file is not a mail (or cannot be read: the flow stage then says why).
 pub fn mail_file(path: &std::path::Path, input: u32) -> Option<super::FlowRun> {
     use std::io::Read;
+    // Every trace input comes through here: only the first line is read to tell, so a
+    // capture is not read twice.
+    let mut file = std::fs::File::open(path).ok()?;
     let mut head = Vec::new();
-    std::fs::File::open(path)
-        .ok()?
-        .take(MAIL_READ)
-        .read_to_end(&mut head)
-        .ok()?;
+    (&mut file).take(128).read_to_end(&mut head).ok()?;
     let named = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("eml"));
     if !named && !headers::looks_like_mail(&head) {
         return None;
     }
+    file.take(MAIL_READ - head.len() as u64)
+        .read_to_end(&mut head)
+        .ok()?;
     let block = headers::mail_header_block(&head);
     let received = headers::received_fields(block);
     let newest = received.iter().find_map(|r| r.date.as_ref().map(|d| d.0));
