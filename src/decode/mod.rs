@@ -275,11 +275,20 @@ impl Context {
 
     /// VLAN ids as text: `100`, `100.200` (outer.inner) or empty.
     pub fn vlan_text(&self) -> String {
-        match self.vlan {
-            [0, _] => String::new(),
-            [a, 0] => a.to_string(),
-            [a, b] => format!("{a}.{b}"),
-        }
+        let mut s = String::new();
+        self.push_vlan_text(&mut s);
+        s
+    }
+
+    /// Appends the text of [`vlan_text`](Self::vlan_text) to `out`.
+    pub fn push_vlan_text(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        // Writing into a String cannot fail.
+        let _ = match self.vlan {
+            [0, _] => Ok(()),
+            [a, 0] => write!(out, "{a}"),
+            [a, b] => write!(out, "{a}.{b}"),
+        };
     }
 }
 

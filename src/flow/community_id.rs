@@ -10,20 +10,32 @@ use sha1::{Digest, Sha1};
 /// for one-way ICMP), ICMP ports are already the port equivalents, and protocols without
 /// ports hash no port bytes, as the spec says.
 pub fn community_id(key: &FlowKey, seed: u16) -> String {
-    let mut input = Vec::with_capacity(40);
-    input.extend_from_slice(&seed.to_be_bytes());
-    key.lo().addr.wire_bytes(&mut input);
-    key.hi().addr.wire_bytes(&mut input);
-    input.extend_from_slice(&[key.proto.0, 0]);
-    if key.proto.has_ports() || key.proto.is_icmp() {
-        input.extend_from_slice(&key.lo().port.to_be_bytes());
-        input.extend_from_slice(&key.hi().port.to_be_bytes());
-    }
-    let digest = Sha1::digest(&input);
     let mut s = String::with_capacity(30);
-    s.push_str("1:");
-    base64::engine::general_purpose::STANDARD.encode_string(digest, &mut s);
+    community_id_into(key, seed, &mut s);
     s
+}
+
+/// Appends the Community ID v1 string of a flow key to `out` (no allocation).
+pub fn community_id_into(key: &FlowKey, seed: u16, out: &mut String) {
+    let mut input = [0u8; 40];
+    let mut n = 0;
+    let mut put = |b: &[u8]| {
+        input[n..n + b.len()].copy_from_slice(b);
+        n += b.len();
+    };
+    put(&seed.to_be_bytes());
+    for a in [key.lo().addr, key.hi().addr] {
+        let b = a.octets();
+        put(if a.v4 { &b[12..] } else { &b[..] });
+    }
+    put(&[key.proto.0, 0]);
+    if key.proto.has_ports() || key.proto.is_icmp() {
+        put(&key.lo().port.to_be_bytes());
+        put(&key.hi().port.to_be_bytes());
+    }
+    let digest = Sha1::digest(&input[..n]);
+    out.push_str("1:");
+    base64::engine::general_purpose::STANDARD.encode_string(digest, out);
 }
 
 /// Community ID of a 5-tuple given in sender order (applies ICMP port equivalents).

@@ -196,18 +196,22 @@ impl History {
     /// Zeek-style text: upper case for the originator's letters, lower case for the
     /// responder's, in the order they first happened.
     pub fn text(&self, orig: Side) -> String {
-        self.events[..self.len as usize]
-            .iter()
-            .map(|&code| {
-                let side = if code & 8 != 0 { Side::Hi } else { Side::Lo };
-                let l = LETTERS[usize::from(code & 7)] as char;
-                if side == orig {
-                    l
-                } else {
-                    l.to_ascii_lowercase()
-                }
-            })
-            .collect()
+        let mut s = String::with_capacity(self.len as usize);
+        self.push_text(orig, &mut s);
+        s
+    }
+
+    /// Appends the text of [`text`](Self::text) to `out`.
+    pub fn push_text(&self, orig: Side, out: &mut String) {
+        out.extend(self.events[..self.len as usize].iter().map(|&code| {
+            let side = if code & 8 != 0 { Side::Hi } else { Side::Lo };
+            let l = LETTERS[usize::from(code & 7)] as char;
+            if side == orig {
+                l
+            } else {
+                l.to_ascii_lowercase()
+            }
+        }));
     }
 
     /// Both sides closed (FIN each way) or one side reset: a new SYN starts a new flow.
@@ -281,6 +285,13 @@ pub fn conn_state(proto: Proto, h: &History, orig: Side, resp_pkts: u64) -> &'st
 
 /// TCP flags as tcpdump letters in a fixed order (`FSRPAUEC`).
 pub fn flags_text(flags: u8) -> String {
+    let mut s = String::with_capacity(8);
+    push_flags_text(flags, &mut s);
+    s
+}
+
+/// Appends the letters of [`flags_text`] to `out`.
+pub fn push_flags_text(flags: u8, out: &mut String) {
     const L: [(u8, char); 8] = [
         (tcp::FIN, 'F'),
         (tcp::SYN, 'S'),
@@ -291,10 +302,7 @@ pub fn flags_text(flags: u8) -> String {
         (tcp::ECE, 'E'),
         (tcp::CWR, 'C'),
     ];
-    L.iter()
-        .filter(|(b, _)| flags & b != 0)
-        .map(|(_, c)| *c)
-        .collect()
+    out.extend(L.iter().filter(|(b, _)| flags & b != 0).map(|(_, c)| *c));
 }
 
 #[cfg(test)]

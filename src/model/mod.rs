@@ -128,10 +128,38 @@ impl From<IpAddr> for Addr {
     }
 }
 
+/// Dotted-quad text of an IPv4 address in a stack buffer, and its length.
+fn v4_text(o: [u8; 4]) -> ([u8; 15], usize) {
+    let mut b = [0u8; 15];
+    let mut n = 0;
+    for (i, v) in o.into_iter().enumerate() {
+        if i > 0 {
+            b[n] = b'.';
+            n += 1;
+        }
+        let w = if v >= 100 {
+            3
+        } else if v >= 10 {
+            2
+        } else {
+            1
+        };
+        time::digits(&mut b[n..n + w], u64::from(v));
+        n += w;
+    }
+    (b, n)
+}
+
 impl fmt::Display for Addr {
     /// RFC 5952 text for IPv6, dotted quad for IPv4.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.to_ip(), f)
+        match self.to_ip() {
+            IpAddr::V4(a) => {
+                let (b, n) = v4_text(a.octets());
+                f.pad(std::str::from_utf8(&b[..n]).map_err(|_| fmt::Error)?)
+            }
+            ip => fmt::Display::fmt(&ip, f),
+        }
     }
 }
 
@@ -332,6 +360,23 @@ impl Side {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addresses_write_as_the_standard_library_does() {
+        for o in [
+            [0, 0, 0, 0],
+            [255, 255, 255, 255],
+            [10, 0, 99, 100],
+            [1, 22, 203, 9],
+        ] {
+            let ip = Ipv4Addr::from(o);
+            let a = Addr::v4(o);
+            assert_eq!(a.to_string(), ip.to_string());
+            assert_eq!(format!("{a:>16}|{a:<16}|"), format!("{ip:>16}|{ip:<16}|"));
+        }
+        let v6: Ipv6Addr = "2001:db8::1".parse().unwrap();
+        assert_eq!(Addr::v6(v6.octets()).to_string(), "2001:db8::1");
+    }
 
     #[test]
     fn ipv4_and_mapped_ipv6_stay_distinct() {

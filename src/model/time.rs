@@ -95,8 +95,45 @@ impl Timestamp {
 /// Display adapter for [`Timestamp::rfc3339`].
 pub struct Rfc3339(Timestamp);
 
+impl Rfc3339 {
+    /// The text as fixed-width bytes, for years 0 to 9999 (every capture's): the flow table
+    /// writes one per row, so this avoids the formatting machinery.
+    fn fixed(&self) -> Option<[u8; 30]> {
+        let ns = self.0.0;
+        let secs = ns.div_euclid(1_000_000_000);
+        let frac = ns.rem_euclid(1_000_000_000);
+        let sod = secs.rem_euclid(86_400);
+        let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+        if !(0..=9999).contains(&y) {
+            return None;
+        }
+        let mut b = *b"0000-00-00T00:00:00.000000000Z";
+        digits(&mut b[0..4], y as u64);
+        digits(&mut b[5..7], u64::from(m));
+        digits(&mut b[8..10], u64::from(d));
+        digits(&mut b[11..13], (sod / 3600) as u64);
+        digits(&mut b[14..16], ((sod / 60) % 60) as u64);
+        digits(&mut b[17..19], (sod % 60) as u64);
+        digits(&mut b[20..29], frac as u64);
+        Some(b)
+    }
+}
+
+/// Writes `v` as decimal digits filling `out`, zero-padded on the left (the lowest
+/// `out.len()` digits).
+pub(crate) fn digits(out: &mut [u8], mut v: u64) {
+    for c in out.iter_mut().rev() {
+        *c = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+}
+
 impl fmt::Display for Rfc3339 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(b) = self.fixed() {
+            // The buffer holds ASCII digits and separators only.
+            return f.write_str(std::str::from_utf8(&b).map_err(|_| fmt::Error)?);
+        }
         let ns = self.0.0;
         let secs = ns.div_euclid(1_000_000_000);
         let frac = ns.rem_euclid(1_000_000_000);
@@ -213,17 +250,64 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 /// A duration in nanoseconds written as seconds with nine decimals (`3.157831000`).
 pub struct Seconds(pub i64);
 
+impl Seconds {
+    /// Appends the text to `out`.
+    pub fn push_to(&self, out: &mut Vec<u8>) {
+        if self.0 < 0 {
+            out.push(b'-');
+        }
+        let a = self.0.unsigned_abs();
+        out.extend_from_slice(itoa::Buffer::new().format(a / 1_000_000_000).as_bytes());
+        let mut frac = *b".000000000";
+        digits(&mut frac[1..], a % 1_000_000_000);
+        out.extend_from_slice(&frac);
+    }
+}
+
 impl fmt::Display for Seconds {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let sign = if self.0 < 0 { "-" } else { "" };
-        let a = self.0.unsigned_abs();
-        write!(f, "{sign}{}.{:09}", a / 1_000_000_000, a % 1_000_000_000)
+        let mut b = Vec::with_capacity(24);
+        self.push_to(&mut b);
+        f.write_str(std::str::from_utf8(&b).map_err(|_| fmt::Error)?)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The fixed-width writer agrees with the general one (kept for years outside 0–9999)
+    /// on instants across the calendar, before the epoch included.
+    #[test]
+    fn fast_rfc3339_matches_the_general_format() {
+        let general = |t: Timestamp| {
+            let ns = t.0;
+            let secs = ns.div_euclid(1_000_000_000);
+            let sod = secs.rem_euclid(86_400);
+            let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+            format!(
+                "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:09}Z",
+                sod / 3600,
+                (sod / 60) % 60,
+                sod % 60,
+                ns.rem_euclid(1_000_000_000)
+            )
+        };
+        let mut x: i64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..10_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Years 0 to 9999 lie within ±2.5e20 ns of the epoch, more than i64 holds
+            // beyond 2262: take any i64.
+            let t = Timestamp(x);
+            let text = t.rfc3339().to_string();
+            assert_eq!(text, general(t), "{x}");
+            assert_eq!(Timestamp::parse_rfc3339(&text), Some(t), "{text}");
+        }
+        let t = Timestamp(i64::MIN);
+        assert_eq!(t.rfc3339().to_string(), general(t));
+    }
 
     #[test]
     fn dates_round_trip_and_reject_impossible_days() {

@@ -1349,12 +1349,20 @@ pub fn write_flows_enriched(
             items
                 .par_chunks(ROWS)
                 .map(|chunk| {
-                    let rows = report::source_rows(chunk.iter().copied(), chains, &names, enrich);
-                    let mut buf = Vec::with_capacity(rows.len() * 300);
-                    match format {
-                        TableFormat::Csv => report::write_csv_rows(&rows, &mut buf)?,
-                        _ => report::write_jsonl(&rows, &mut buf)?,
-                    }
+                    let mut buf = Vec::with_capacity(chunk.len() * 300);
+                    let each = |row: &report::FlowRow| -> std::io::Result<()> {
+                        match format {
+                            TableFormat::Csv => {
+                                report::csv_rows_into(std::slice::from_ref(row), &mut buf)
+                            }
+                            _ => {
+                                serde_json::to_writer(&mut buf, row)?;
+                                buf.push(b'\n');
+                            }
+                        }
+                        Ok(())
+                    };
+                    report::each_row(chunk.iter().copied(), chains, &names, enrich, each)?;
                     Ok(buf)
                 })
                 .collect()

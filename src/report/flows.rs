@@ -2,7 +2,7 @@
 
 use crate::decode::Encap;
 use crate::enrich::{AddrCache, country_text};
-use crate::flow::{Flow, FlowKey, community_id, conn_state, flags_text};
+use crate::flow::{Flow, FlowKey, community_id, conn_state, flags_text, push_flags_text};
 use crate::model::{Proto, Seconds};
 use crate::pipeline::FlowRun;
 use crate::records::FlowRecord;
@@ -152,7 +152,7 @@ pub struct RowEnrichment {
 }
 
 /// One flow as written: `src` is the originator (SYN sender for TCP, else first sender).
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, PartialEq, Default)]
 pub struct FlowRow {
     /// First packet, RFC 3339 UTC with nanoseconds.
     pub ts: String,
@@ -313,29 +313,63 @@ pub fn source_rows<'a>(
     items
         .into_iter()
         .map(|item| {
-            let (mut row, s, d) = match item {
-                RowSource::Flow(f) => (
-                    flow_row(f, chains, names),
-                    f.key.endpoint(f.orig_side()).addr,
-                    f.key.endpoint(f.orig_side().other()).addr,
-                ),
-                RowSource::Record(r) => (record_row(r, names), r.src, r.dst),
-            };
-            if let Some(cache) = enrich {
-                let (s, d) = (cache.brief(s.to_ip()), cache.brief(d.to_ip()));
-                let cc = |c: Option<[u8; 2]>| c.map(country_text);
-                row.enrich = Some(RowEnrichment {
-                    src_asn: s.asn,
-                    src_as_org: s.as_org.map(|o| o.to_string()),
-                    src_country: cc(s.country),
-                    dst_asn: d.asn,
-                    dst_as_org: d.as_org.map(|o| o.to_string()),
-                    dst_country: cc(d.country),
-                });
-            }
+            let mut row = FlowRow::default();
+            fill_row(&mut row, item, chains, names, enrich);
             row
         })
         .collect()
+}
+
+/// Calls `each` with the row of every item in order, reusing one row's buffers (the table
+/// writers' path: no allocation per flow once the buffers have grown).
+pub fn each_row<'a, E>(
+    items: impl IntoIterator<Item = RowSource<'a>>,
+    chains: &[Box<[Encap]>],
+    names: &[String],
+    enrich: Option<&AddrCache<'_>>,
+    mut each: impl FnMut(&FlowRow) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut row = FlowRow::default();
+    for item in items {
+        fill_row(&mut row, item, chains, names, enrich);
+        each(&row)?;
+    }
+    Ok(())
+}
+
+/// Fills `row` with the row of one item, enriched through `enrich` if given.
+fn fill_row(
+    row: &mut FlowRow,
+    item: RowSource<'_>,
+    chains: &[Box<[Encap]>],
+    names: &[String],
+    enrich: Option<&AddrCache<'_>>,
+) {
+    let (s, d) = match item {
+        RowSource::Flow(f) => {
+            fill_flow_row(row, f, chains, names);
+            (
+                f.key.endpoint(f.orig_side()).addr,
+                f.key.endpoint(f.orig_side().other()).addr,
+            )
+        }
+        RowSource::Record(r) => {
+            *row = record_row(r, names);
+            (r.src, r.dst)
+        }
+    };
+    if let Some(cache) = enrich {
+        let (s, d) = (cache.brief(s.to_ip()), cache.brief(d.to_ip()));
+        let cc = |c: Option<[u8; 2]>| c.map(country_text);
+        row.enrich = Some(RowEnrichment {
+            src_asn: s.asn,
+            src_as_org: s.as_org.map(|o| o.to_string()),
+            src_country: cc(s.country),
+            dst_asn: d.asn,
+            dst_as_org: d.as_org.map(|o| o.to_string()),
+            dst_country: cc(d.country),
+        });
+    }
 }
 
 /// The CSV header line.
@@ -368,15 +402,23 @@ fn carrier_key(t: &crate::decode::Tunnel) -> FlowKey {
     .0
 }
 
-fn flow_row(f: &Flow, chains: &[Box<[Encap]>], names: &[String]) -> FlowRow {
+/// Fills `row` with the row of a flow, reusing its buffers: writing a table allocates
+/// nothing per flow once the buffers have grown.
+fn fill_flow_row(row: &mut FlowRow, f: &Flow, chains: &[Box<[Encap]>], names: &[String]) {
+    use std::fmt::Write as _;
     let orig = f.orig_side();
     let resp = orig.other();
     let (o, r) = (&f.dir[orig.idx()], &f.dir[resp.idx()]);
     let first = f.first_ts();
     let last = o.last.max(r.last);
     let (src, dst) = (f.key.endpoint(orig), f.key.endpoint(resp));
-    let mut encap = String::new();
-    let mut parents: Vec<String> = Vec::new();
+    // Writing into a String cannot fail.
+    let set = |s: &mut String, v: &dyn std::fmt::Display| {
+        s.clear();
+        let _ = write!(s, "{v}");
+    };
+    row.encap.clear();
+    row.tunnel_parent.clear();
     let mut shown: Vec<&[Encap]> = Vec::new();
     for c in f.chains.all() {
         let chain: &[Encap] = chains.get(c as usize).map_or(&[], |c| c);
@@ -385,19 +427,22 @@ fn flow_row(f: &Flow, chains: &[Box<[Encap]>], names: &[String]) -> FlowRow {
             continue;
         }
         shown.push(chain);
-        if !encap.is_empty() {
-            encap.push_str(" | ");
+        if !row.encap.is_empty() {
+            row.encap.push_str(" | ");
         }
         for (i, e) in chain.iter().enumerate() {
             if i > 0 {
-                encap.push_str(" / ");
+                row.encap.push_str(" / ");
             }
-            encap.push_str(&e.to_string());
+            let _ = write!(row.encap, "{e}");
         }
         if let Some(Encap::Tunnel(t)) = chain.iter().rev().find(|e| matches!(e, Encap::Tunnel(_))) {
             let id = community_id(&carrier_key(t), 0);
-            if !parents.contains(&id) {
-                parents.push(id);
+            if !row.tunnel_parent.split(',').any(|p| p == id) {
+                if !row.tunnel_parent.is_empty() {
+                    row.tunnel_parent.push(',');
+                }
+                row.tunnel_parent.push_str(&id);
             }
         }
     }
@@ -405,54 +450,64 @@ fn flow_row(f: &Flow, chains: &[Box<[Encap]>], names: &[String]) -> FlowRow {
         (d.pkts > 0).then_some(if min { d.ttl_min } else { d.ttl_max })
     };
     let tcp = f.key.proto == Proto::TCP;
-    FlowRow {
-        ts: first.rfc3339().to_string(),
-        ts_ns: first.0,
-        duration: last.since(first) as f64 / 1e9,
-        duration_ns: last.since(first),
-        proto: proto_name(f.key.proto),
-        src_ip: src.addr.to_string(),
-        src_port: src.port,
-        dst_ip: dst.addr.to_string(),
-        dst_port: dst.port,
-        orig_pkts: o.pkts,
-        orig_bytes: o.bytes,
-        resp_pkts: r.pkts,
-        resp_bytes: r.bytes,
-        conn_state: conn_state(f.key.proto, &f.history, orig, r.pkts),
-        history: f.history.text(orig),
-        community_id: community_id(&f.key, 0),
-        encap,
-        tunnel_parent: parents.join(","),
-        vlan: f.key.ctx().vlan_text(),
-        ttl_orig_min: ttl(o, true),
-        ttl_orig_max: ttl(o, false),
-        ttl_resp_min: ttl(r, true),
-        ttl_resp_max: ttl(r, false),
-        orig_flags: if tcp {
-            flags_text(o.tcp_flags)
-        } else {
-            String::new()
-        },
-        resp_flags: if tcp {
-            flags_text(r.tcp_flags)
-        } else {
-            String::new()
-        },
-        ip_proto: f.key.proto.0,
-        input: names
-            .get(f.first_loc.input as usize)
-            .cloned()
-            .unwrap_or_default(),
-        interface: f.first_loc.interface,
-        first_frame: f.first_loc.frame,
-        evidence: RowEvidence {
-            source: "capture",
-            record: format!("frame {}", f.first_loc.frame),
-            direction: "bi",
-            ..RowEvidence::default()
-        },
-        enrich: None,
+    set(&mut row.ts, &first.rfc3339());
+    row.ts_ns = first.0;
+    row.duration = last.since(first) as f64 / 1e9;
+    row.duration_ns = last.since(first);
+    set(&mut row.proto, &ProtoText(f.key.proto));
+    set(&mut row.src_ip, &src.addr);
+    row.src_port = src.port;
+    set(&mut row.dst_ip, &dst.addr);
+    row.dst_port = dst.port;
+    row.orig_pkts = o.pkts;
+    row.orig_bytes = o.bytes;
+    row.resp_pkts = r.pkts;
+    row.resp_bytes = r.bytes;
+    row.conn_state = conn_state(f.key.proto, &f.history, orig, r.pkts);
+    row.history.clear();
+    f.history.push_text(orig, &mut row.history);
+    row.community_id.clear();
+    crate::flow::community_id_into(&f.key, 0, &mut row.community_id);
+    row.vlan.clear();
+    f.key.ctx().push_vlan_text(&mut row.vlan);
+    row.ttl_orig_min = ttl(o, true);
+    row.ttl_orig_max = ttl(o, false);
+    row.ttl_resp_min = ttl(r, true);
+    row.ttl_resp_max = ttl(r, false);
+    row.orig_flags.clear();
+    row.resp_flags.clear();
+    if tcp {
+        push_flags_text(o.tcp_flags, &mut row.orig_flags);
+        push_flags_text(r.tcp_flags, &mut row.resp_flags);
+    }
+    row.ip_proto = f.key.proto.0;
+    row.input.clear();
+    if let Some(n) = names.get(f.first_loc.input as usize) {
+        row.input.push_str(n);
+    }
+    row.interface = f.first_loc.interface;
+    row.first_frame = f.first_loc.frame;
+    let mut record = std::mem::take(&mut row.evidence.record);
+    record.clear();
+    let _ = write!(record, "frame {}", f.first_loc.frame);
+    row.evidence = RowEvidence {
+        source: "capture",
+        record,
+        direction: "bi",
+        ..RowEvidence::default()
+    };
+    row.enrich = None;
+}
+
+/// The protocol column's text: `icmp` for ICMP and ICMPv6, else the protocol's name.
+struct ProtoText(Proto);
+
+impl std::fmt::Display for ProtoText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.0 {
+            1 | 58 => f.write_str("icmp"),
+            _ => write!(f, "{}", self.0.name()),
+        }
     }
 }
 
@@ -617,25 +672,51 @@ fn mirrors(a: &[Encap], b: &[Encap]) -> bool {
 
 /// Zeek's protocol names: `icmp` for both ICMP versions, `unknown_transport` otherwise.
 fn proto_name(p: Proto) -> String {
-    match p.0 {
-        6 | 17 | 132 => p.name().to_string(),
-        1 | 58 => "icmp".into(),
-        _ => p.name().to_string(),
-    }
+    ProtoText(p).to_string()
 }
 
-fn csv_field(w: &mut dyn Write, s: &str) -> io::Result<()> {
-    if s.contains([',', '"', '\n', '\r']) {
-        w.write_all(b"\"")?;
-        w.write_all(s.replace('"', "\"\"").as_bytes())?;
-        w.write_all(b"\"")
-    } else {
-        w.write_all(s.as_bytes())
-    }
-}
+/// A CSV line being built in a byte buffer, without the formatting machinery (the flow
+/// table writes about sixty fields per row).
+struct Csv<'a>(&'a mut Vec<u8>);
 
-fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
-    v.map_or_else(String::new, |x| x.to_string())
+impl Csv<'_> {
+    /// A text field, quoted when it holds a comma, quote or line break.
+    fn s(&mut self, s: &str) -> &mut Self {
+        if s.bytes().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r')) {
+            self.0.push(b'"');
+            self.0.extend_from_slice(s.replace('"', "\"\"").as_bytes());
+            self.0.push(b'"');
+        } else {
+            self.0.extend_from_slice(s.as_bytes());
+        }
+        self
+    }
+
+    /// A text field that is empty when absent.
+    fn os(&mut self, s: Option<&str>) -> &mut Self {
+        self.s(s.unwrap_or(""))
+    }
+
+    /// An integer field.
+    fn n<T: itoa::Integer>(&mut self, v: T) -> &mut Self {
+        self.0
+            .extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+        self
+    }
+
+    /// An integer field that is empty when absent.
+    fn on<T: itoa::Integer>(&mut self, v: Option<T>) -> &mut Self {
+        if let Some(v) = v {
+            self.n(v);
+        }
+        self
+    }
+
+    /// The separator.
+    fn c(&mut self) -> &mut Self {
+        self.0.push(b',');
+        self
+    }
 }
 
 /// Writes rows as CSV with a header line.
@@ -646,97 +727,71 @@ pub fn write_csv(rows: &[FlowRow], out: &mut dyn Write) -> io::Result<()> {
 
 /// Writes rows as CSV lines, without the header.
 pub fn write_csv_rows(rows: &[FlowRow], out: &mut dyn Write) -> io::Result<()> {
-    let mut w = io::BufWriter::with_capacity(1 << 16, out);
-    for r in rows {
-        write!(
-            w,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},",
-            r.ts,
-            Seconds(r.duration_ns),
-            r.proto,
-            r.src_ip,
-            r.src_port,
-            r.dst_ip,
-            r.dst_port,
-            r.orig_pkts,
-            r.orig_bytes,
-            r.resp_pkts,
-            r.resp_bytes,
-            r.conn_state,
-            r.history,
-            r.community_id,
-        )?;
-        csv_field(&mut w, &r.encap)?;
-        w.write_all(b",")?;
-        csv_field(&mut w, &r.tunnel_parent)?;
-        write!(
-            w,
-            ",{},{},{},{},{},{},{},{},",
-            r.vlan,
-            opt(r.ttl_orig_min),
-            opt(r.ttl_orig_max),
-            opt(r.ttl_resp_min),
-            opt(r.ttl_resp_max),
-            r.orig_flags,
-            r.resp_flags,
-            r.ip_proto,
-        )?;
-        csv_field(&mut w, &r.input)?;
-        write!(w, ",{},{}", r.interface, r.first_frame)?;
-        let ev = &r.evidence;
-        write!(w, ",{},", ev.source)?;
-        csv_field(&mut w, &ev.record)?;
-        write!(
-            w,
-            ",{},{},{},{},{},{},{},{},{},{},{},{},{},",
-            ev.direction,
-            opt(ev.sampling),
-            ev.exporter.as_deref().unwrap_or(""),
-            opt(ev.obs_domain),
-            opt(ev.in_if),
-            opt(ev.out_if),
-            ev.next_hop.as_deref().unwrap_or(""),
-            ev.bgp_next_hop.as_deref().unwrap_or(""),
-            opt(ev.src_as),
-            opt(ev.dst_as),
-            opt(ev.src_mask),
-            opt(ev.dst_mask),
-            ev.mpls.as_deref().unwrap_or(""),
-        )?;
-        csv_field(&mut w, ev.nat_src.as_deref().unwrap_or(""))?;
-        w.write_all(b",")?;
-        csv_field(&mut w, ev.nat_dst.as_deref().unwrap_or(""))?;
-        write!(
-            w,
-            ",{},{},{},",
-            opt(ev.nat_event),
-            ev.pkt_src_ip.as_deref().unwrap_or(""),
-            ev.pkt_dst_ip.as_deref().unwrap_or(""),
-        )?;
-        for (i, v) in [&ev.time_original, &ev.source_id, &ev.status]
-            .into_iter()
-            .enumerate()
-        {
-            if i > 0 {
-                w.write_all(b",")?;
-            }
-            csv_field(&mut w, v.as_deref().unwrap_or(""))?;
-        }
-        if let Some(e) = &r.enrich {
-            write!(w, ",{},", opt(e.src_asn))?;
-            csv_field(&mut w, e.src_as_org.as_deref().unwrap_or(""))?;
-            write!(
-                w,
-                ",{},{},",
-                e.src_country.as_deref().unwrap_or(""),
-                opt(e.dst_asn)
-            )?;
-            csv_field(&mut w, e.dst_as_org.as_deref().unwrap_or(""))?;
-            write!(w, ",{}", e.dst_country.as_deref().unwrap_or(""))?;
-        }
-        w.write_all(b"\n")?;
+    let mut buf = Vec::with_capacity(1 << 16);
+    for chunk in rows.chunks(128) {
+        buf.clear();
+        csv_rows_into(chunk, &mut buf);
+        out.write_all(&buf)?;
     }
-    w.flush()
+    out.flush()
+}
+
+/// Appends rows as CSV lines (no header) to `buf`.
+pub fn csv_rows_into(rows: &[FlowRow], buf: &mut Vec<u8>) {
+    for r in rows {
+        let mut w = Csv(buf);
+        w.s(&r.ts).c();
+        Seconds(r.duration_ns).push_to(w.0);
+        w.c().s(&r.proto).c().s(&r.src_ip).c().n(r.src_port).c();
+        w.s(&r.dst_ip).c().n(r.dst_port).c();
+        w.n(r.orig_pkts).c().n(r.orig_bytes).c();
+        w.n(r.resp_pkts).c().n(r.resp_bytes).c();
+        w.s(r.conn_state)
+            .c()
+            .s(&r.history)
+            .c()
+            .s(&r.community_id)
+            .c();
+        w.s(&r.encap).c().s(&r.tunnel_parent).c().s(&r.vlan).c();
+        w.on(r.ttl_orig_min).c().on(r.ttl_orig_max).c();
+        w.on(r.ttl_resp_min).c().on(r.ttl_resp_max).c();
+        w.s(&r.orig_flags)
+            .c()
+            .s(&r.resp_flags)
+            .c()
+            .n(r.ip_proto)
+            .c();
+        w.s(&r.input).c().n(r.interface).c().n(r.first_frame).c();
+        let ev = &r.evidence;
+        w.s(ev.source).c().s(&ev.record).c().s(ev.direction).c();
+        w.on(ev.sampling).c().os(ev.exporter.as_deref()).c();
+        w.on(ev.obs_domain).c().on(ev.in_if).c().on(ev.out_if).c();
+        w.os(ev.next_hop.as_deref())
+            .c()
+            .os(ev.bgp_next_hop.as_deref())
+            .c();
+        w.on(ev.src_as).c().on(ev.dst_as).c();
+        w.on(ev.src_mask).c().on(ev.dst_mask).c();
+        w.os(ev.mpls.as_deref()).c();
+        w.os(ev.nat_src.as_deref())
+            .c()
+            .os(ev.nat_dst.as_deref())
+            .c();
+        w.on(ev.nat_event).c();
+        w.os(ev.pkt_src_ip.as_deref())
+            .c()
+            .os(ev.pkt_dst_ip.as_deref())
+            .c();
+        w.os(ev.time_original.as_deref()).c();
+        w.os(ev.source_id.as_deref()).c().os(ev.status.as_deref());
+        if let Some(e) = &r.enrich {
+            w.c().on(e.src_asn).c().os(e.src_as_org.as_deref()).c();
+            w.os(e.src_country.as_deref()).c();
+            w.on(e.dst_asn).c().os(e.dst_as_org.as_deref()).c();
+            w.os(e.dst_country.as_deref());
+        }
+        w.0.push(b'\n');
+    }
 }
 
 /// Writes rows as JSON lines.
