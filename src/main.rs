@@ -15,13 +15,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 #[path = "cli/enrich.rs"]
 mod enrich_cmd;
 
-/// The command's allocator. The flow table and the report make many small allocations
-/// beside a few large buffers; with the system allocator, freeing the large ones
-/// consolidated the small ones again and again (a quarter of a run's time, measured with
-/// perf). Library users keep their own allocator.
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Exit statuses (documented in the README).
 mod exit {
     /// Everything was read.
