@@ -104,6 +104,7 @@
 pub mod decode;
 pub mod enrich;
 pub mod flow;
+pub mod fuzzing;
 pub mod hops;
 pub mod ingest;
 pub mod model;

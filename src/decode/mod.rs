@@ -704,7 +704,15 @@ impl Cx<'_, '_> {
                 } else {
                     s.len() as u32
                 };
-                for ext in v6.extensions().clone() {
+                // Only a chain that parsed whole is walked: etherparse 0.21's iterator
+                // trusts the chain and reads past the end of a cut one (undefined
+                // behaviour, found by fuzzing; tests/it/fuzz.rs keeps the input).
+                let walkable = if ext_err.is_none() {
+                    v6.extensions().clone()
+                } else {
+                    Default::default()
+                };
+                for ext in walkable {
                     if let etherparse::Ipv6ExtensionSlice::Fragment(fh) = ext {
                         let fo = u32::from(fh.fragment_offset().value()) * 8;
                         if fo != 0 || fh.more_fragments() {

@@ -38,7 +38,8 @@ fn date_time(s: &str) -> Option<Timestamp> {
     if s.len() < 19 {
         return None;
     }
-    let iso = format!("{}T{}", s[..10].replace('/', "-"), &s[11..]);
+    // `get`: the text is anything a log holds, and byte 10 or 11 may fall inside a character.
+    let iso = format!("{}T{}", s.get(..10)?.replace('/', "-"), s.get(11..)?);
     Timestamp::parse_rfc3339(&format!("{iso}Z"))
 }
 
@@ -418,6 +419,16 @@ fn argus_record(v: &[&str], h: &Header, loc: RecordLoc, offset_s: i64) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the fuzz-style run (tests/it/fuzz.rs): a character across byte 10 or 11
+    /// of a time field made the parser slice inside it and panic.
+    #[test]
+    fn a_time_with_a_character_across_the_date_boundary_is_refused() {
+        assert_eq!(date_time("2024-05-01\u{e9}10:00:00"), None);
+        assert_eq!(date_time("2024-05-0\u{e9}10:00:00.5"), None);
+        assert_eq!(time("2024-05-01\u{e9}0:00:00 x", 0), None);
+        assert!(date_time("2024-05-01 10:00:00").is_some());
+    }
 
     fn r_total(mut r: LogRead) -> LogRead {
         r.check_declared(0);

@@ -265,3 +265,101 @@ fn strict_turns_skipped_input_into_a_failure_with_nothing_written() {
     assert_eq!(out.status.code(), Some(1));
     assert!(!out.stdout.is_empty());
 }
+
+/// Every broken reference file of the shared data, as a user meets it on the command line:
+/// a message naming the file (and where, for captures) and the documented exit status.
+#[test]
+fn every_broken_reference_file_gives_a_message_and_its_exit_status() {
+    let Some(root) = crate::support::shared("") else {
+        return;
+    };
+    let files = |dir: &str| -> Vec<std::path::PathBuf> {
+        let mut v: Vec<_> = std::fs::read_dir(root.join(dir))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                let n = p.to_string_lossy();
+                n.ends_with(".pcap") || n.ends_with(".pcapng") || n.ends_with(".mmdb")
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let d = Dir::new();
+    let out_csv = d.path().join("out.csv");
+    let out_s = out_csv.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let out = hoptrace(args);
+        (out.status.code(), text(&out.stderr))
+    };
+    // Headers no reader accepts: nothing read, status 3, the file and the byte named.
+    let bad = files("captures/libpcap-bad-headers");
+    assert_eq!(bad.len(), 2);
+    for f in &bad {
+        let p = f.to_str().unwrap();
+        let (code, err) = run(&["flows", p, "-o", out_s]);
+        assert_eq!(code, Some(3), "{p}: {err}");
+        assert!(
+            err.contains(&format!("error: {p}: ")) && err.contains("at byte offset"),
+            "{err}"
+        );
+    }
+    // Truncated packets: the rest is read, status 1 with each cut frame's reason and place,
+    // or 0 when what was cut is nothing a flow needs (ICMP past its type and code, payload);
+    // --strict makes 1 a failure.
+    let trunc = files("captures/zeek-truncated");
+    assert_eq!(trunc.len(), 5);
+    for f in &trunc {
+        let p = f.to_str().unwrap();
+        let (code, err) = run(&["flows", p, "-o", out_s]);
+        let payload_only =
+            p.ends_with("icmp-payload-trunc.pcap") || p.ends_with("icmp-header-trunc.pcap");
+        assert_eq!(code, Some(if payload_only { 0 } else { 1 }), "{p}: {err}");
+        if !payload_only {
+            assert!(
+                err.contains(&format!("warning: {p}: truncated_header"))
+                    && err.contains("(first at frame "),
+                "{err}"
+            );
+            let (code, err) = run(&["flows", "--strict", p, "-o", out_s]);
+            assert_eq!(code, Some(3), "{p}: {err}");
+        }
+    }
+    // An empty capture (a header, no frames) is not an error.
+    for f in files("captures/zeek-empty") {
+        let p = f.to_str().unwrap();
+        let (code, err) = run(&["flows", p, "-o", out_s]);
+        assert_eq!(code, Some(0), "{err}");
+        assert!(err.contains("0 frames, 0 flows"), "{err}");
+    }
+    // Broken databases: refused before anything is read, status 3, the file named.
+    let cap = d.write("c.pcap", &capture());
+    let mut dbs = Vec::new();
+    for sub in ["libmaxminddb", "maxminddb-golang", "maxminddb-python"] {
+        dbs.extend(files(&format!("maxmind-test/bad-data/{sub}")));
+    }
+    for n in [
+        "GeoIP2-City-Test-Broken-Double-Format.mmdb",
+        "GeoIP2-City-Test-Invalid-Node-Count.mmdb",
+        "MaxMind-DB-test-broken-pointers-24.mmdb",
+        "MaxMind-DB-test-broken-search-tree-24.mmdb",
+    ] {
+        dbs.push(root.join("maxmind-test/test-data").join(n));
+    }
+    assert_eq!(dbs.len(), 25);
+    for db in &dbs {
+        let p = db.to_str().unwrap();
+        let args = [
+            "flows",
+            cap.to_str().unwrap(),
+            "--enrich",
+            "--db",
+            p,
+            "-o",
+            out_s,
+        ];
+        let (code, err) = run(&args);
+        assert_eq!(code, Some(3), "{p}: {err}");
+        assert!(err.contains(&format!("error: {p}")), "{err}");
+    }
+}

@@ -19,6 +19,9 @@ mod enrich_cli;
 mod determinism;
 // Random and mutated input never panics.
 mod robustness;
+
+// The fuzz targets' entry points on mutated seeds (libFuzzer runs them in fuzz/).
+mod fuzz;
 // Finding the communication a request names (hops::find).
 mod hops;
 // `trace` end to end: proxy chains, mail relays, traceroutes, NAT between vantage points.

@@ -1,0 +1,6 @@
+//! MaxMind DB (and compressed or range-table) open and lookup.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    hoptrace::fuzzing::database(data);
+});

@@ -1,0 +1,215 @@
+//! Entry points that take arbitrary bytes, one per reader and decoder of evidence.
+//!
+//! The libFuzzer targets in `fuzz/` call them, and `tests/it/fuzz.rs` runs each on mutated
+//! seeds (the project's own fixtures) in every `cargo test`. Each must return without
+//! panicking or hanging, and the readers of evidence check their own accounting: every
+//! frame, datagram or line read is either used or counted under a named reason. A broken
+//! invariant panics, which is what a fuzzer reports.
+
+use crate::decode::{Decoded, decode};
+use crate::flow::{FlowConfig, FlowTable};
+use crate::ingest::RawFrame;
+use crate::model::{Diagnostics, LinkType, Locator, SkipReason, Timestamp};
+use crate::records::{LogFormat, TextOptions, netflow};
+use std::net::IpAddr;
+
+/// Link types a fuzzed frame may claim: every one the decoder knows, and one it does not.
+pub const LINKS: [u32; 16] = [
+    0, 1, 9, 12, 14, 50, 51, 101, 104, 108, 113, 228, 229, 239, 276, 147,
+];
+
+/// A whole input file (any container, compressed or not, capture or flow log), through the
+/// pipeline as `flows` reads it, from a file in `dir`. Checks that every frame read reached
+/// the flow stage and that a frame that gave no packet was counted under a reason.
+pub fn input_file(data: &[u8], dir: &std::path::Path) {
+    let path = dir.join(format!("fuzz-input-{}", std::process::id()));
+    if std::fs::write(&path, data).is_err() {
+        return;
+    }
+    let mut cfg = crate::FlowsConfig::new(vec![path.clone()]);
+    cfg.threads = 1;
+    cfg.clues = true;
+    cfg.clue_content = true;
+    let run = crate::flows(&cfg);
+    let _ = std::fs::remove_file(&path);
+    let Ok(run) = run else {
+        return;
+    };
+    check_accounting(&run);
+}
+
+/// Checks that a run accounted for its input: every input was read or has an error; every
+/// frame of a capture reached the flow stage; every frame that gave no packet was counted
+/// under a frame-level reason; every plain capture that was read was read to its end.
+/// Panics (naming what differs) otherwise.
+pub fn check_accounting(run: &crate::FlowRun) {
+    for i in &run.inputs {
+        assert!(i.error.is_some() || i.container.is_some(), "{i:?}");
+    }
+    // Frames of captures (flow logs, raw exports and saved mails count lines or datagrams).
+    let frames: u64 = run
+        .inputs
+        .iter()
+        .filter(|i| i.unit() == "frame")
+        .map(|i| i.frames)
+        .sum();
+    assert_eq!(
+        frames, run.flows.frames,
+        "frames read and counted differ: {:?}",
+        run.inputs
+    );
+    let undecoded = run.flows.frames - run.flows.frames_decoded;
+    let counted: u64 = run
+        .flows
+        .diag
+        .entries()
+        .iter()
+        .filter(|(r, _, _)| {
+            matches!(
+                r,
+                SkipReason::UnknownLinkType
+                    | SkipReason::UnknownInterface
+                    | SkipReason::TruncatedHeader
+                    | SkipReason::MalformedHeader
+                    | SkipReason::TunnelTooDeep
+                    | SkipReason::NotIp
+            )
+        })
+        .map(|(_, _, s)| s.count)
+        .sum();
+    assert!(
+        counted >= undecoded,
+        "{undecoded} frames gave no packet, {counted} counted"
+    );
+    for i in &run.inputs {
+        if i.error.is_none()
+            && i.unit() == "frame"
+            && i.compression == Some(crate::ingest::Compression::None)
+        {
+            assert_eq!(
+                Some(i.bytes),
+                i.file_size,
+                "{} not read to its end",
+                i.name.display()
+            );
+        }
+    }
+}
+
+/// A sequence of frames, each `[link index][length: 2 bytes LE][bytes]`, decoded and
+/// counted into one flow table (tunnels, fragments and their reassembly, TCP state).
+pub fn frames(data: &[u8]) {
+    let mut table = FlowTable::new(FlowConfig::default());
+    let mut dec = Decoded::default();
+    let mut rest = data;
+    let mut frame = 0u64;
+    while rest.len() >= 3 {
+        let link = LINKS[usize::from(rest[0]) % LINKS.len()];
+        let len = usize::from(u16::from_le_bytes([rest[1], rest[2]])).min(rest.len() - 3);
+        let bytes = &rest[3..3 + len];
+        rest = &rest[3 + len..];
+        frame += 1;
+        let f = RawFrame {
+            ts: Timestamp(frame as i64 * 1_000_000),
+            link: LinkType(link),
+            orig_len: bytes.len() as u32,
+            data: bytes,
+            loc: Locator {
+                frame,
+                ..Locator::default()
+            },
+        };
+        decode(&f, &mut dec);
+        assert!(
+            !dec.packets().is_empty() || dec.problem.is_some(),
+            "frame {frame} gave no packet and no reason"
+        );
+        for p in dec.packets() {
+            assert!(usize::from(p.depth) <= dec.encap().len());
+            assert!(p.payload.0 <= p.payload.1 && p.payload.1 as usize <= bytes.len());
+        }
+        table.add_frame(dec.packets(), dec.encap(), f.ts, f.loc);
+    }
+    let _ = table.finish();
+}
+
+/// NetFlow v5/v9/IPFIX datagrams back to back (as a file of exports), read with template
+/// state across datagrams.
+pub fn netflow_datagrams(data: &[u8]) {
+    let mut diag = Diagnostics::default();
+    let exports = netflow::split_datagrams(0, data, &mut diag);
+    let mut c = netflow::Collector::new(netflow::Limits::default());
+    let mut out = Vec::new();
+    for e in &exports {
+        c.datagram(e, &mut out, &mut diag);
+    }
+    c.finish(&mut diag);
+}
+
+/// A flow log in the format picked by the first byte (Zeek TSV or JSON, AWS VPC, GCP,
+/// Azure, nfdump or Argus CSV); checks that every line is a record, a header or counted.
+pub fn text_log(data: &[u8]) {
+    const FORMATS: [LogFormat; 7] = [
+        LogFormat::ZeekTsv,
+        LogFormat::ZeekJson,
+        LogFormat::AwsVpc,
+        LogFormat::GcpJson,
+        LogFormat::AzureJson,
+        LogFormat::NfdumpCsv,
+        LogFormat::ArgusCsv,
+    ];
+    let Some((&pick, text)) = data.split_first() else {
+        return;
+    };
+    let format = FORMATS[usize::from(pick) % FORMATS.len()];
+    let read = crate::records::read_text(0, text, format, &TextOptions::default());
+    let lines = crate::records::lines(text).count() as u64;
+    assert!(read.records.len() as u64 <= lines.max(read.units));
+}
+
+/// Header evidence: HTTP request/response heads and proxy headers, mail header blocks and
+/// `Received:` fields, SMTP client streams, saved mails, ICMP quotes and label stacks.
+pub fn headers(data: &[u8]) {
+    use crate::decode::headers as h;
+    if let Some(heads) = h::http_heads(data) {
+        for (header, value) in &heads.fields {
+            let _ = h::proxy_entries(*header, value);
+        }
+    }
+    let _ = h::http_proxy_headers(data);
+    let _ = h::header_block_done(data);
+    let _ = h::looks_like_mail(data);
+    for msg in h::smtp_messages(data) {
+        let _ = h::received_fields(h::mail_header_block(msg));
+    }
+    let _ = h::received_fields(h::mail_header_block(data));
+    let _ = h::icmp_quote(data);
+    let (a, b) = data.split_at(data.len() / 2);
+    let _ = h::icmp_mpls(data.first().is_some_and(|x| x & 1 == 1), a, b);
+    let mut segs: Vec<(u32, &[u8])> = data.chunks(7).map(|c| (u32::from(c[0]) * 5, c)).collect();
+    let _ = h::tcp_stream(&mut segs);
+}
+
+/// A MaxMind DB (or zstd-compressed one, or a hoptrace range table) opened from bytes and
+/// asked about a few addresses.
+pub fn database(data: &[u8]) {
+    if let Ok(s) = crate::enrich::Source::from_bytes(data.to_vec(), "fuzz", "") {
+        for ip in [
+            "1.2.3.4",
+            "89.160.20.112",
+            "2001:db8::1",
+            "::ffff:10.0.0.1",
+            "0.0.0.0",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap_or(IpAddr::from([0, 0, 0, 0]));
+            let _ = s.lookup(ip);
+        }
+    }
+}
+
+/// The jurisdictions table and the provider directory, parsed from bytes.
+pub fn tables(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let _ = crate::enrich::Jurisdictions::parse(&text, "fuzz");
+    let _ = crate::enrich::ProviderDirectory::parse(data, "fuzz");
+}
