@@ -590,7 +590,10 @@ fn run_trace(a: TraceArgs) -> Result<u8> {
 
 fn run_flows(a: FlowsArgs) -> Result<u8> {
     let format = table_format(&a.format, &a.output)?;
-    let enricher = enricher(a.enrich, &a.db)?;
+    if !a.enrich {
+        // Database flags without --enrich are a usage error, said before any reading.
+        enricher(false, &a.db)?;
+    }
     let progress = Arc::new(AtomicU64::new(0));
     let mut cfg = FlowsConfig::new(a.inputs.clone());
     cfg.threads = a.threads;
@@ -641,11 +644,21 @@ fn run_flows(a: FlowsArgs) -> Result<u8> {
             exit::OK
         });
     }
-    let run = flows(&cfg);
+    // The databases load (decompress, index, checksum: about 0.1 s for the bundled ones)
+    // while the packets are read; they are needed only when the table is written.
+    let (run, loaded) = std::thread::scope(|s| {
+        let loading = s.spawn(|| enricher(a.enrich, &a.db));
+        let run = flows(&cfg);
+        let loaded = loading
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("loading the databases failed")));
+        (run, loaded)
+    });
     done.store(true, Ordering::Relaxed);
     if let Some(h) = bar {
         let _ = h.join();
     }
+    let enricher = loaded?;
     let run = run?;
     if !a.quiet {
         eprint!("{}", report::summary_text(&run));

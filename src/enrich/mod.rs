@@ -379,6 +379,12 @@ impl Enricher {
 
     /// Everything about one address.
     pub fn lookup(&self, ip: IpAddr) -> Attribution {
+        self.lookup_as(ip, true)
+    }
+
+    /// [`lookup`](Self::lookup), with the notes and the per-source hits (which only
+    /// answers for a reader need) when `full`.
+    fn lookup_as(&self, ip: IpAddr, full: bool) -> Attribution {
         let class = classify(ip);
         let mut a = Attribution {
             ip,
@@ -392,12 +398,16 @@ impl Enricher {
         };
         // The address public data may attribute: the address, or the IPv4 one it carries
         // (itself classified: a NAT64 address of a private IPv4 host stays private).
-        a.notes.extend(a.class.note());
+        if full {
+            a.notes.extend(a.class.note());
+        }
         let public_ip = if a.class.globally_reachable {
             Some(ip)
         } else if let Some(e) = &a.class.embedded {
             let inner = classify(IpAddr::V4(e.ipv4));
-            a.notes.extend(inner.note());
+            if full {
+                a.notes.extend(inner.note());
+            }
             inner.globally_reachable.then_some(IpAddr::V4(e.ipv4))
         } else {
             None
@@ -416,11 +426,14 @@ impl Enricher {
             a.attributed_ip = a.attributed_ip.or(Some(target));
             match s.lookup(target) {
                 Ok(Some((f, network))) => {
-                    let names = f.names();
-                    if names.is_empty() {
+                    let names = if full { f.names() } else { Vec::new() };
+                    if full && names.is_empty() {
                         continue;
                     }
                     merge(&mut a, &f, &s.info.name);
+                    if !full {
+                        continue;
+                    }
                     a.hits.push(SourceHit {
                         source: i,
                         network,
@@ -591,7 +604,7 @@ impl<'a> AddrCache<'a> {
             return b.clone();
         }
         // Look up outside the lock; two threads racing on one address do the work twice.
-        let a = self.enricher.lookup(ip);
+        let a = self.enricher.lookup_as(ip, false);
         if !a.errors.is_empty() {
             self.errors
                 .lock()

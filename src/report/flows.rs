@@ -1,7 +1,7 @@
 //! Flow table rows and their CSV and JSON-lines writers.
 
 use crate::decode::Encap;
-use crate::enrich::{AddrCache, country_text};
+use crate::enrich::AddrCache;
 use crate::flow::{Flow, FlowKey, community_id, conn_state, flags_text, push_flags_text};
 use crate::model::{Proto, Seconds};
 use crate::pipeline::FlowRun;
@@ -358,18 +358,30 @@ fn fill_row(
             (r.src, r.dst)
         }
     };
-    if let Some(cache) = enrich {
-        let (s, d) = (cache.brief(s.to_ip()), cache.brief(d.to_ip()));
-        let cc = |c: Option<[u8; 2]>| c.map(country_text);
-        row.enrich = Some(RowEnrichment {
-            src_asn: s.asn,
-            src_as_org: s.as_org.map(|o| o.to_string()),
-            src_country: cc(s.country),
-            dst_asn: d.asn,
-            dst_as_org: d.as_org.map(|o| o.to_string()),
-            dst_country: cc(d.country),
-        });
+    let Some(cache) = enrich else {
+        row.enrich = None;
+        return;
+    };
+    let (s, d) = (cache.brief(s.to_ip()), cache.brief(d.to_ip()));
+    // Reuse the previous row's strings: no allocation per row once they have grown.
+    let set = |slot: &mut Option<String>, v: Option<&str>| match v {
+        Some(v) => {
+            let t = slot.get_or_insert_with(String::new);
+            t.clear();
+            t.push_str(v);
+        }
+        None => *slot = None,
+    };
+    fn cc(c: &Option<[u8; 2]>) -> Option<&str> {
+        c.as_ref().and_then(|c| std::str::from_utf8(c).ok())
     }
+    let e = row.enrich.get_or_insert_with(RowEnrichment::default);
+    e.src_asn = s.asn;
+    set(&mut e.src_as_org, s.as_org.as_deref());
+    set(&mut e.src_country, cc(&s.country));
+    e.dst_asn = d.asn;
+    set(&mut e.dst_as_org, d.as_org.as_deref());
+    set(&mut e.dst_country, cc(&d.country));
 }
 
 /// The CSV header line.
@@ -496,7 +508,6 @@ fn fill_flow_row(row: &mut FlowRow, f: &Flow, chains: &[Box<[Encap]>], names: &[
         direction: "bi",
         ..RowEvidence::default()
     };
-    row.enrich = None;
 }
 
 /// The protocol column's text: `icmp` for ICMP and ICMPv6, else the protocol's name.
