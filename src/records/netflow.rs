@@ -1056,19 +1056,26 @@ fn flow_times(
         boot_ms,
         ..ExportTime::default()
     };
-    let found = |s_id: u16, e_id: u16, f: &dyn Fn(u64) -> i64, et: &mut ExportTime| {
+    // Times are whatever the exporter wrote: one that does not fit the nanosecond range
+    // (found by fuzzing: an overflow) is not used, and the next rule applies.
+    let scaled = |v: u64, unit: i64| i64::try_from(v).ok()?.checked_mul(unit);
+    let found = |s_id: u16, e_id: u16, f: &dyn Fn(u64) -> Option<i64>, et: &mut ExportTime| {
         let (s, e) = (get(s_id), get(e_id));
         let sv = s.or(e)?;
         let ev = e.or(s)?;
+        let times = (f(sv)?, f(ev)?);
         et.start = (if s.is_some() { s_id } else { e_id }, sv);
         et.end = (if e.is_some() { e_id } else { s_id }, ev);
-        Some((f(sv), f(ev)))
+        Some(times)
     };
-    let abs = found(156, 157, &ntp, &mut et)
-        .or_else(|| found(154, 155, &ntp, &mut et))
-        .or_else(|| found(152, 153, &|v| v as i64 * 1_000_000, &mut et))
-        .or_else(|| found(150, 151, &|v| v as i64 * 1_000_000_000, &mut et))
-        .or_else(|| found(158, 159, &|d| h.export_ns - d as i64 * 1000, &mut et));
+    let abs = found(156, 157, &|v| Some(ntp(v)), &mut et)
+        .or_else(|| found(154, 155, &|v| Some(ntp(v)), &mut et))
+        .or_else(|| found(152, 153, &|v| scaled(v, 1_000_000), &mut et))
+        .or_else(|| found(150, 151, &|v| scaled(v, 1_000_000_000), &mut et))
+        .or_else(|| {
+            let delta = |d: u64| h.export_ns.checked_sub(scaled(d, 1000)?);
+            found(158, 159, &delta, &mut et)
+        });
     if let Some((s, e)) = abs {
         et.rule = TimeRule::Absolute;
         return (Timestamp(s), Timestamp(e), et);
@@ -1083,19 +1090,19 @@ fn flow_times(
             let e = h.export_ns - uptime_delta_ns(up, last as u32);
             return (Timestamp(s), Timestamp(e), et);
         }
-        if let Some(boot) = boot_ms {
+        let at_boot = |up: u64| {
+            boot_ms?
+                .checked_add(i64::try_from(up).ok()?)?
+                .checked_mul(1_000_000)
+        };
+        if let (Some(s), Some(e)) = (at_boot(first), at_boot(last)) {
             et.rule = TimeRule::Boot;
-            return (
-                Timestamp((boot + first as i64) * 1_000_000),
-                Timestamp((boot + last as i64) * 1_000_000),
-                et,
-            );
+            return (Timestamp(s), Timestamp(e), et);
         }
     }
-    if let Some(ms) = get(323) {
+    if let Some((ms, t)) = get(323).and_then(|ms| Some((ms, scaled(ms, 1_000_000)?))) {
         et.rule = TimeRule::Observation;
         et.start = (323, ms);
-        let t = ms as i64 * 1_000_000;
         return (Timestamp(t), Timestamp(t), et);
     }
     et.rule = TimeRule::ExportTime;

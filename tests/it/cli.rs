@@ -334,18 +334,7 @@ fn every_broken_reference_file_gives_a_message_and_its_exit_status() {
     }
     // Broken databases: refused before anything is read, status 3, the file named.
     let cap = d.write("c.pcap", &capture());
-    let mut dbs = Vec::new();
-    for sub in ["libmaxminddb", "maxminddb-golang", "maxminddb-python"] {
-        dbs.extend(files(&format!("maxmind-test/bad-data/{sub}")));
-    }
-    for n in [
-        "GeoIP2-City-Test-Broken-Double-Format.mmdb",
-        "GeoIP2-City-Test-Invalid-Node-Count.mmdb",
-        "MaxMind-DB-test-broken-pointers-24.mmdb",
-        "MaxMind-DB-test-broken-search-tree-24.mmdb",
-    ] {
-        dbs.push(root.join("maxmind-test/test-data").join(n));
-    }
+    let dbs = crate::support::broken_maxmind_databases(&root.join("maxmind-test"));
     assert_eq!(dbs.len(), 25);
     for db in &dbs {
         let p = db.to_str().unwrap();

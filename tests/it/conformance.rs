@@ -622,20 +622,7 @@ fn every_broken_maxmind_database_fails_at_open_naming_the_file() {
     let Some(root) = shared("maxmind-test") else {
         return;
     };
-    let mut files: Vec<std::path::PathBuf> = Vec::new();
-    for sub in ["libmaxminddb", "maxminddb-golang", "maxminddb-python"] {
-        for e in std::fs::read_dir(root.join("bad-data").join(sub)).unwrap() {
-            files.push(e.unwrap().path());
-        }
-    }
-    for f in [
-        "GeoIP2-City-Test-Broken-Double-Format.mmdb",
-        "GeoIP2-City-Test-Invalid-Node-Count.mmdb",
-        "MaxMind-DB-test-broken-pointers-24.mmdb",
-        "MaxMind-DB-test-broken-search-tree-24.mmdb",
-    ] {
-        files.push(root.join("test-data").join(f));
-    }
+    let files = crate::support::broken_maxmind_databases(&root);
     assert_eq!(files.len(), 25);
     for f in &files {
         let name = f.file_name().unwrap().to_str().unwrap();

@@ -109,3 +109,24 @@ pub fn peer(cmd: &str, install: &str, args: &[&str]) -> Option<std::process::Out
         }
     }
 }
+
+/// The broken databases of MaxMind's test data under `root` (`.../maxmind-test`): every
+/// file of `bad-data/*/` and the four broken ones of `test-data/`.
+pub fn broken_maxmind_databases(root: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = Vec::new();
+    for sub in ["libmaxminddb", "maxminddb-golang", "maxminddb-python"] {
+        for e in std::fs::read_dir(root.join("bad-data").join(sub)).unwrap() {
+            files.push(e.unwrap().path());
+        }
+    }
+    files.sort();
+    for f in [
+        "GeoIP2-City-Test-Broken-Double-Format.mmdb",
+        "GeoIP2-City-Test-Invalid-Node-Count.mmdb",
+        "MaxMind-DB-test-broken-pointers-24.mmdb",
+        "MaxMind-DB-test-broken-search-tree-24.mmdb",
+    ] {
+        files.push(root.join("test-data").join(f));
+    }
+    files
+}
