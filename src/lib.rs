@@ -10,7 +10,8 @@
 //! combine exactly; [`records`] reads flow logs and flow exports (NetFlow v5/v9/IPFIX,
 //! Zeek conn.log, cloud flow logs, nfdump and Argus tables) into one record model;
 //! [`enrich`] attributes addresses; [`report`] writes flow tables (CSV, JSON lines, Parquet). [`pipeline`]
-//! is the only module that runs several stages and the only user of rayon.
+//! is the only module that runs several stages for the command and the only user of rayon;
+//! [`fuzzing`] drives each reader on arbitrary bytes for the fuzz targets and the tests.
 //!
 //! ```
 //! use hoptrace::{FlowsConfig, flows};
