@@ -245,6 +245,18 @@ struct LogArgs {
     /// they fail the content check (every port is checked by content anyway)
     #[arg(long, value_name = "PORT")]
     netflow_port: Option<u16>,
+    /// NetFlow v9/IPFIX templates kept per exporter scope (exporter, version, domain); a new
+    /// template past it is refused and counted (bad_export)
+    #[arg(long, value_name = "N", default_value_t = 4096)]
+    netflow_max_templates: usize,
+    /// NetFlow v9/IPFIX exporter scopes with templates; past it a new scope is refused and
+    /// counted
+    #[arg(long, value_name = "N", default_value_t = 65_536)]
+    netflow_max_scopes: usize,
+    /// NetFlow v9/IPFIX data sets held while waiting for their template; past it (or past
+    /// 64 MiB of them) the oldest is dropped and counted (no_template)
+    #[arg(long, value_name = "N", default_value_t = 65_536)]
+    netflow_max_pending: usize,
 }
 
 /// `+01:00`, `-05:30`, `Z` → seconds east of UTC.
@@ -271,6 +283,12 @@ fn log_options(a: &LogArgs) -> Result<hoptrace::pipeline::LogOptions> {
             .as_deref()
             .and_then(hoptrace::records::LogFormat::parse),
         netflow_port: a.netflow_port,
+        netflow_limits: hoptrace::records::netflow::Limits {
+            max_templates: a.netflow_max_templates.max(1),
+            max_scopes: a.netflow_max_scopes.max(1),
+            max_pending: a.netflow_max_pending,
+            ..Default::default()
+        },
         ..Default::default()
     };
     if let Some(off) = &a.log_utc_offset {

@@ -352,3 +352,32 @@ fn every_broken_reference_file_gives_a_message_and_its_exit_status() {
         assert!(err.contains(&format!("error: {p}")), "{err}");
     }
 }
+
+#[test]
+fn netflow_table_bounds_come_from_the_command_line_and_what_they_refuse_is_counted() {
+    use hoptrace::synth::netflow::{ExportWriter, record};
+    let mut v9 = ExportWriter::v9(1000, 1_700_000_000, 7);
+    for id in [256u16, 257, 258] {
+        v9.template(id, &[(8, 4, 0), (12, 4, 0), (4, 1, 0), (1, 4, 0)]);
+    }
+    for (id, last) in [(256u16, 1u8), (257, 2), (258, 3)] {
+        let r = record(&[
+            &[10, 0, 0, last],
+            &[10, 0, 1, 1],
+            &[17],
+            &100u32.to_be_bytes(),
+        ]);
+        v9.data(id, &[&r]);
+    }
+    let d = Dir::new();
+    let p = d.write("export.nf", &v9.finish());
+    let p = p.to_str().unwrap();
+    let out = hoptrace(&["flows", p]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).lines().count(), 4);
+    let out = hoptrace(&["flows", "--netflow-max-templates", "2", p]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(text(&out.stdout).lines().count(), 3, "{err}");
+    assert!(err.contains("warning: ") && err.contains(p), "{err}");
+}
