@@ -46,15 +46,9 @@ pub fn check_accounting(run: &crate::FlowRun) {
     for i in &run.inputs {
         assert!(i.error.is_some() || i.container.is_some(), "{i:?}");
     }
-    // Frames of captures (flow logs, raw exports and saved mails count lines or datagrams).
-    let frames: u64 = run
-        .inputs
-        .iter()
-        .filter(|i| i.unit() == "frame")
-        .map(|i| i.frames)
-        .sum();
     assert_eq!(
-        frames, run.flows.frames,
+        run.capture_frames(),
+        run.flows.frames,
         "frames read and counted differ: {:?}",
         run.inputs
     );

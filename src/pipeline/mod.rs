@@ -230,6 +230,16 @@ impl FlowRun {
         Merged::new(&self.flows.flows, &self.spilled)
     }
 
+    /// Frames read from captures (flow logs, raw exports and saved mails count lines or
+    /// datagrams, not frames).
+    pub fn capture_frames(&self) -> u64 {
+        self.inputs
+            .iter()
+            .filter(|i| i.unit() == "frame")
+            .map(|i| i.frames)
+            .sum()
+    }
+
     /// Number of flows, in memory and spilled.
     pub fn flow_count(&self) -> u64 {
         self.flows.flows.len() as u64 + self.spilled.len()

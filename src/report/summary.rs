@@ -7,12 +7,7 @@ use std::fmt::Write;
 /// its first locator.
 pub fn summary_text(run: &FlowRun) -> String {
     let mut s = String::new();
-    let frames: u64 = run
-        .inputs
-        .iter()
-        .filter(|i| i.unit() == "frame")
-        .map(|i| i.frames)
-        .sum();
+    let frames = run.capture_frames();
     let read = run.inputs.iter().filter(|i| i.container.is_some()).count();
     let records = run.records.records.len();
     let _ = write!(
