@@ -387,16 +387,18 @@ pub fn parse_mail_date(s: &str) -> Option<Timestamp> {
         .position(|m| w[1].get(..3).is_some_and(|x| x.eq_ignore_ascii_case(m)))?
         as u32
         + 1;
-    let mut year: i64 = w[2].parse().ok()?;
+    let mut year: i64 = i64::from(w[2].parse::<u16>().ok()?);
     if year < 50 {
         year += 2000;
     } else if year < 1000 {
         year += 1900;
     }
+    // Unsigned fields: a negative minute once passed the range check and overflowed
+    // (found by fuzzing).
     let hms: Vec<&str> = w[3].split(':').collect();
-    let h: i64 = hms.first()?.parse().ok()?;
-    let m: i64 = hms.get(1)?.parse().ok()?;
-    let sec: i64 = hms.get(2).map_or(Some(0), |x| x.parse().ok())?;
+    let h = i64::from(hms.first()?.parse::<u8>().ok()?);
+    let m = i64::from(hms.get(1)?.parse::<u8>().ok()?);
+    let sec = i64::from(hms.get(2).map_or(Some(0), |x| x.parse::<u8>().ok())?);
     if h > 23 || m > 59 || sec > 60 {
         return None;
     }
@@ -412,7 +414,7 @@ pub fn parse_mail_date(s: &str) -> Option<Timestamp> {
         "PST" => -480,
         "PDT" => -420,
         z if z.len() == 5 && (z.starts_with('+') || z.starts_with('-')) => {
-            let n: i64 = z[1..].parse().ok()?;
+            let n = i64::from(z[1..].parse::<u16>().ok()?);
             let v = (n / 100) * 60 + n % 100;
             if z.starts_with('-') { -v } else { v }
         }

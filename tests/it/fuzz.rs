@@ -446,3 +446,21 @@ fn a_netflow_time_past_the_nanosecond_range_is_not_used() {
     let dir = tempfile::tempdir().unwrap();
     fuzzing::input_file(&FOUND_NETFLOW_TIME_OVERFLOW, dir.path());
 }
+
+/// Found by the `headers` target: a mail date whose minute was negative passed the range
+/// check and overflowed (a panic with overflow checks); the fields are now unsigned.
+#[test]
+fn a_mail_date_with_a_negative_minute_is_not_read() {
+    let mail = b"Received: from a.example by b.example; 3 Sep 2025 8:-1200970753444444444\r\n\r\n";
+    fuzzing::headers(mail);
+    use hoptrace::decode::headers::parse_mail_date;
+    for bad in [
+        "3 Sep 2025 8:-1200970753444444444",
+        "3 Sep 2025 -8:00:00 +0000",
+        "3 Sep 99999999999999999999 08:00:00 +0000",
+        "3 Sep 2025 08:00:00 +99999",
+    ] {
+        assert_eq!(parse_mail_date(bad), None, "{bad}");
+    }
+    assert!(parse_mail_date("3 Sep 2025 08:00:00 -0500").is_some());
+}
