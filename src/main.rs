@@ -132,6 +132,8 @@ struct TraceArgs {
     db: enrich_cmd::DbArgs,
     #[command(flatten)]
     logs: LogArgs,
+    #[command(flatten)]
+    bounds: BoundArgs,
 }
 
 #[derive(Args)]
@@ -225,6 +227,8 @@ struct FlowsArgs {
     db: enrich_cmd::DbArgs,
     #[command(flatten)]
     logs: LogArgs,
+    #[command(flatten)]
+    bounds: BoundArgs,
 }
 
 /// How flow logs and flow exports are read (`flows` and `trace`).
@@ -257,6 +261,39 @@ struct LogArgs {
     /// 64 MiB of them) the oldest is dropped and counted (no_template)
     #[arg(long, value_name = "N", default_value_t = 65_536)]
     netflow_max_pending: usize,
+}
+
+/// Resource bounds against hostile or broken evidence (`flows` and `trace`). What passes
+/// a bound is counted under a named reason and the run ends with status 1.
+#[derive(Args)]
+struct BoundArgs {
+    /// IP fragments held in open datagram records per reading thread; past it the least
+    /// recently active records are closed early and counted (fragment_limit), their
+    /// fragments still counted (0 = no bound)
+    #[arg(long, value_name = "N", default_value_t = hoptrace::flow::DEFAULT_MAX_FRAGMENTS)]
+    max_fragments: usize,
+    /// IP layers followed per frame: the outer packet and the tunnels inside it (1-16);
+    /// deeper frames are counted (tunnel_too_deep)
+    #[arg(long, value_name = "N", default_value_t = hoptrace::decode::DEFAULT_IP_LAYERS as u8,
+          value_parser = clap::value_parser!(u8).range(1..=hoptrace::decode::MAX_IP_LAYERS as i64))]
+    max_ip_layers: u8,
+    /// A compressed input stops being read when it has given this many times its compressed
+    /// bytes (and at least 64 MiB): a decompression-bomb guard; the rest is counted
+    /// (decompression_limit) (0 = no bound)
+    #[arg(long, value_name = "RATIO", default_value_t = hoptrace::ingest::DEFAULT_MAX_RATIO)]
+    max_decompression_ratio: u64,
+    /// Flow-log lines longer than this are not read and are counted (line_too_long)
+    /// (0 = no bound)
+    #[arg(long, value_name = "BYTES", default_value_t = hoptrace::records::DEFAULT_MAX_LINE_BYTES)]
+    max_line_bytes: usize,
+}
+
+/// The resource bounds as library options.
+fn apply_bounds(b: &BoundArgs, cfg: &mut FlowsConfig) {
+    cfg.flow.max_fragments = b.max_fragments;
+    cfg.max_ip_layers = usize::from(b.max_ip_layers);
+    cfg.max_decompression_ratio = b.max_decompression_ratio;
+    cfg.logs.max_line_bytes = b.max_line_bytes;
 }
 
 /// `+01:00`, `-05:30`, `Z` → seconds east of UTC.
@@ -525,6 +562,7 @@ fn run_trace(a: TraceArgs) -> Result<u8> {
     let mut read = FlowsConfig::new(Vec::new());
     read.threads = a.threads;
     read.logs = log_options(&a.logs)?;
+    apply_bounds(&a.bounds, &mut read);
     let cfg = hoptrace::pipeline::TraceConfig {
         inputs: a.inputs.clone(),
         read,
@@ -617,6 +655,7 @@ fn run_flows(a: FlowsArgs) -> Result<u8> {
     cfg.threads = a.threads;
     cfg.flow = flow_config(&a)?;
     cfg.logs = log_options(&a.logs)?;
+    apply_bounds(&a.bounds, &mut cfg);
     cfg.progress = Some(Arc::clone(&progress));
     cfg.spill = Some(hoptrace::pipeline::SpillConfig {
         dir: a.spill_dir.clone().unwrap_or_else(std::env::temp_dir),

@@ -20,10 +20,17 @@ use crate::ingest::RawFrame;
 use crate::model::{Addr, BinReader, BinWriter, Layer, Proto, SkipReason};
 use std::fmt;
 
-/// How many IP layers (and so tunnels) one frame may nest before decoding stops.
-pub const MAX_IP_LAYERS: usize = 8;
-/// How many encapsulation layers (VLAN tags, MPLS labels, tunnels) one frame may carry.
-pub const MAX_ENCAP: usize = 24;
+/// The most IP layers (the outer packet and the tunnels inside it) a decoder can be asked
+/// to follow in one frame.
+pub const MAX_IP_LAYERS: usize = 16;
+/// How many IP layers one frame may nest before decoding stops, unless asked otherwise
+/// ([`Decoded::with_max_ip_layers`], `--max-ip-layers`).
+pub const DEFAULT_IP_LAYERS: usize = 8;
+/// Encapsulation layers (VLAN tags, MPLS labels, tunnels) allowed per IP layer followed:
+/// 8 IP layers allow 24.
+pub const ENCAP_PER_IP_LAYER: usize = 3;
+/// The most encapsulation layers one frame can carry.
+pub const MAX_ENCAP: usize = MAX_IP_LAYERS * ENCAP_PER_IP_LAYER;
 
 /// The kind of a tunnel layer.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
@@ -379,21 +386,33 @@ pub struct Decoded {
     n_encap: usize,
     /// The first problem met, if any: reason and detail.
     pub problem: Option<(SkipReason, u32)>,
+    max_ip: usize,
+    max_encap: usize,
 }
 
 impl Default for Decoded {
     fn default() -> Self {
+        Decoded::with_max_ip_layers(DEFAULT_IP_LAYERS)
+    }
+}
+
+impl Decoded {
+    /// A decoder output that follows at most `n` IP layers per frame (1 to
+    /// [`MAX_IP_LAYERS`]; other values are clamped) and [`ENCAP_PER_IP_LAYER`] times as many
+    /// encapsulation layers; deeper frames are counted as `tunnel_too_deep`.
+    pub fn with_max_ip_layers(n: usize) -> Decoded {
+        let n = n.clamp(1, MAX_IP_LAYERS);
         Decoded {
             packets: [PacketFacts::default(); MAX_IP_LAYERS],
             n_packets: 0,
             encap: [Encap::VnTag; MAX_ENCAP],
             n_encap: 0,
             problem: None,
+            max_ip: n,
+            max_encap: n * ENCAP_PER_IP_LAYER,
         }
     }
-}
 
-impl Decoded {
     /// The packets of the frame, outermost first.
     pub fn packets(&self) -> &[PacketFacts] {
         &self.packets[..self.n_packets]
@@ -453,7 +472,7 @@ impl Cx<'_, '_> {
 
     /// Records an encapsulation layer; false when there is no room left.
     pub(crate) fn push_encap(&mut self, e: Encap) -> bool {
-        if self.out.n_encap == MAX_ENCAP {
+        if self.out.n_encap >= self.out.max_encap {
             self.fail(SkipReason::TunnelTooDeep, 0);
             return false;
         }
@@ -643,7 +662,7 @@ impl Cx<'_, '_> {
     pub(crate) fn ip(&mut self, off: usize) {
         use etherparse::LaxIpSlice;
         use etherparse::err::ip::LaxHeaderSliceError;
-        if self.ip_layers == MAX_IP_LAYERS {
+        if self.ip_layers >= self.out.max_ip {
             return self.fail(SkipReason::TunnelTooDeep, 0);
         }
         let s = &self.d[off.min(self.d.len())..];

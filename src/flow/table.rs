@@ -38,6 +38,13 @@ pub struct FlowConfig {
     /// capture was cut. Default 60 s (the Linux `ipfrag_time` is 30 s; captures may be
     /// slower than hosts).
     pub frag_timeout: i64,
+    /// IP fragments held in open datagram records (fragments waiting for their datagram's
+    /// first fragment, and the byte ranges received) before the least recently active
+    /// records are closed early, each counted as `fragment_limit`: their fragments are still
+    /// counted, those whose flow is unknown on a flow without ports. Checked every eighth of
+    /// the bound, so a table may hold up to an eighth more. Default 262,144 (a few tens of
+    /// MB); 0 = no bound. Not part of a table's encoding: it governs reading only.
+    pub max_fragments: usize,
 }
 
 impl Default for FlowConfig {
@@ -49,9 +56,13 @@ impl Default for FlowConfig {
             idle_other: 60 * SEC,
             active: None,
             frag_timeout: 60 * SEC,
+            max_fragments: DEFAULT_MAX_FRAGMENTS,
         }
     }
 }
+
+/// Default of [`FlowConfig::max_fragments`].
+pub const DEFAULT_MAX_FRAGMENTS: usize = 262_144;
 
 impl FlowConfig {
     /// The idle timeout of a protocol.
@@ -414,7 +425,9 @@ struct FragEntry {
     flow: Option<Resolved>,
     /// Fragments seen before the flow was known.
     pending: Vec<Bare>,
-    /// Byte ranges received.
+    /// Byte ranges received, sorted and merged (disjoint, touching ranges joined), so a
+    /// datagram's record stays small and each fragment costs a binary search however many
+    /// fragments a hostile capture sends.
     ranges: Vec<(u32, u32)>,
     /// Datagram length, once the last fragment arrived.
     total: Option<u32>,
@@ -444,28 +457,45 @@ impl FragEntry {
     /// Records a fragment's byte range; true when it overlaps an earlier one.
     fn add_range(&mut self, f: &Fragment) -> bool {
         let (s, e) = (f.offset, f.offset.saturating_add(f.len));
-        let overlaps = self.ranges.iter().any(|&(a, b)| s < b && a < e);
-        self.ranges.push((s, e));
         if !f.more {
             self.total = Some(e);
         }
+        self.insert_range(s, e)
+    }
+
+    /// Adds the byte range `s..e` to the merged ranges; true when it overlaps one received
+    /// before (touching is not overlapping).
+    fn insert_range(&mut self, s: u32, e: u32) -> bool {
+        let i = self.ranges.partition_point(|&(_, b)| b < s);
+        let (mut lo, mut hi, mut overlaps) = (s, e, false);
+        let mut j = i;
+        while let Some(&(a, b)) = self.ranges.get(j)
+            && a <= e
+        {
+            overlaps |= s < b && a < e;
+            lo = lo.min(a);
+            hi = hi.max(b);
+            j += 1;
+        }
+        self.ranges.splice(i..j, [(lo, hi)]);
         overlaps
     }
 
+    /// True when the ranges received cover the whole datagram without a gap.
     fn complete(&self) -> bool {
         let Some(total) = self.total else {
             return false;
         };
-        let mut r = self.ranges.clone();
-        r.sort_unstable();
-        let mut covered = 0;
-        for (a, b) in r {
-            if a > covered {
-                return false;
-            }
-            covered = covered.max(b);
+        match self.ranges[..] {
+            [] => total == 0,
+            [(0, b)] => b >= total,
+            _ => false,
         }
-        covered >= total
+    }
+
+    /// What the record holds in memory, in fragments (waiting packets and ranges).
+    fn held(&self) -> usize {
+        self.pending.len() + self.ranges.len()
     }
 
     /// Absorbs a later entry for the same datagram id.
@@ -475,11 +505,8 @@ impl FragEntry {
             self.flow = later.flow;
         }
         self.pending.extend(later.pending);
-        for r in later.ranges {
-            if self.ranges.iter().any(|&(a, b)| r.0 < b && a < r.1) {
-                self.overlap = true;
-            }
-            self.ranges.push(r);
+        for (a, b) in later.ranges {
+            self.overlap |= self.insert_range(a, b);
         }
         self.total = self.total.or(later.total);
         for i in 0..16 {
@@ -567,18 +594,23 @@ impl FragEntry {
         }
         let total = r.opt(|r| r.u32())?;
         let head: [u8; 16] = r.take(16)?.try_into().ok()?;
-        Some(FragEntry {
+        let mut e = FragEntry {
             first_ts,
             last_ts,
             flow,
             pending,
-            ranges,
+            ranges: Vec::with_capacity(ranges.len()),
             total,
             head,
             head_have: r.u16()?,
             overlap: r.u8()? != 0,
             first_loc: Locator::decode(r)?,
-        })
+        };
+        // Written merged; merged again in case the bytes were not.
+        for (a, b) in ranges {
+            e.insert_range(a, b);
+        }
+        Some(e)
     }
 }
 
@@ -672,6 +704,9 @@ pub struct FlowTable {
     /// Datagram records that timed out before their flow was known: an earlier table,
     /// appended later, may still hold their first fragment, so they stay open until then.
     expired: Vec<(FragId, FragEntry)>,
+    /// Fragments held by datagram records when they were last counted, plus those recorded
+    /// since (see [`FlowConfig::max_fragments`]).
+    frag_held: usize,
     /// What could not be used.
     pub diag: Diagnostics,
     max_ts: Timestamp,
@@ -694,6 +729,7 @@ impl FlowTable {
             chains: Interner::default(),
             frags: new_map(),
             expired: Vec::new(),
+            frag_held: 0,
             diag: Diagnostics::default(),
             max_ts: Timestamp::MIN,
             min_ts: Timestamp::MAX,
@@ -710,6 +746,7 @@ impl FlowTable {
         self.chains = Interner::default();
         self.frags.clear();
         self.expired.clear();
+        self.frag_held = 0;
         self.diag = Diagnostics::default();
         self.max_ts = Timestamp::MIN;
         self.min_ts = Timestamp::MAX;
@@ -781,6 +818,68 @@ impl FlowTable {
         if ts.since(self.last_sweep) > self.cfg.frag_timeout && !self.frags.is_empty() {
             self.sweep_frags(ts);
         }
+        if self.cfg.max_fragments > 0 && self.frag_held > self.cfg.max_fragments {
+            self.bound_frags();
+        }
+    }
+
+    /// Holds datagram records to [`FlowConfig::max_fragments`]: counts what they hold and,
+    /// past the bound, closes the least recently active records until half of it is left,
+    /// each counted as `fragment_limit`. Between counts, fragments recorded are added up
+    /// (an overestimate, since records shrink unseen); a count below the bound leaves an
+    /// eighth of it before the next, so counting costs O(1) per fragment amortised.
+    fn bound_frags(&mut self) {
+        let max = self.cfg.max_fragments;
+        let held: usize = self
+            .frags
+            .values()
+            .chain(self.expired.iter().map(|(_, e)| e))
+            .map(FragEntry::held)
+            .sum();
+        if held <= max {
+            self.frag_held = held.max(max - max / 8);
+            return;
+        }
+        let mut order: Vec<(Timestamp, Locator, FragId, bool)> = self
+            .frags
+            .iter()
+            .map(|(id, e)| (e.last_ts, e.first_loc, *id, false))
+            .chain(
+                self.expired
+                    .iter()
+                    .map(|(id, e)| (e.last_ts, e.first_loc, *id, true)),
+            )
+            .collect();
+        order.sort_unstable_by_key(|(t, l, ..)| (*t, l.input, l.frame, l.offset));
+        let mut left = held;
+        let mut closed: std::collections::HashSet<FragId> = std::collections::HashSet::new();
+        for (_, _, id, in_expired) in order {
+            if left <= max / 2 {
+                break;
+            }
+            if in_expired {
+                closed.insert(id);
+                continue;
+            }
+            if let Some(e) = self.frags.remove(&id) {
+                left -= e.held();
+                self.diag.add(SkipReason::FragmentLimit, 0, 0, e.first_loc);
+                self.finish_frag(id, e);
+            }
+        }
+        if !closed.is_empty() {
+            let expired = std::mem::take(&mut self.expired);
+            for (id, e) in expired {
+                if closed.contains(&id) {
+                    left -= e.held();
+                    self.diag.add(SkipReason::FragmentLimit, 0, 0, e.first_loc);
+                    self.finish_frag(id, e);
+                } else {
+                    self.expired.push((id, e));
+                }
+            }
+        }
+        self.frag_held = left;
     }
 
     /// Counts a packet on the flow of `key` and returns the index of the segment used.
@@ -914,6 +1013,8 @@ impl FlowTable {
         if e.add_range(&f) && !e.overlap {
             e.overlap = true;
         }
+        // One range and perhaps one waiting packet more (counted high on purpose).
+        self.frag_held += 2;
         if f.offset == 0 && p.ports_known {
             // A first fragment: a packet with ports, counted (and splitting its flow) like
             // any other. The earliest one names the datagram's flow.
@@ -1128,6 +1229,7 @@ impl FlowTable {
             later.min_ts,
         );
         later.min_ts = Timestamp::MAX;
+        let later_held = std::mem::take(&mut later.frag_held);
         // Settling datagram records below asks whether an earlier table may still matter.
         self.min_ts = self.min_ts.min(later_min);
         later.frames = 0;
@@ -1266,6 +1368,10 @@ impl FlowTable {
         self.frames_decoded += later_decoded;
         self.max_ts = self.max_ts.max(later_max);
         self.evict_idle();
+        self.frag_held = self.frag_held.saturating_add(later_held);
+        if self.cfg.max_fragments > 0 && self.frag_held > self.cfg.max_fragments {
+            self.bound_frags();
+        }
     }
 
     /// Moves open flows that no later packet can continue (idle for longer than their
@@ -1341,6 +1447,7 @@ impl FlowTable {
             idle_other: r.i64()?,
             frag_timeout: r.i64()?,
             active: r.opt(|r| r.i64())?,
+            max_fragments: DEFAULT_MAX_FRAGMENTS,
         };
         let mut t = FlowTable::new(cfg);
         for _ in 0..r.count()? {
@@ -1406,6 +1513,12 @@ impl FlowTable {
         t.last_sweep = Timestamp(r.i64()?);
         t.frames = r.u64()?;
         t.frames_decoded = r.u64()?;
+        t.frag_held = t
+            .frags
+            .values()
+            .chain(t.expired.iter().map(|(_, e)| e))
+            .map(FragEntry::held)
+            .sum();
         Some(t)
     }
 

@@ -81,6 +81,167 @@ pub enum IngestError {
         #[source]
         source: io::Error,
     },
+    /// A compressed input passed the decompression ratio bound; the rest is not read.
+    #[error(
+        "{path}: {what} stream stopped at decompressed byte offset {offset}: {offset} bytes \
+         from {compressed} compressed bytes passes {ratio} times (--max-decompression-ratio); \
+         a decompression bomb, or evidence that compresses unusually well (raise the bound to \
+         read it){}", .left.map(|l| format!("; {l} compressed bytes not read")).unwrap_or_default()
+    )]
+    RatioLimit {
+        /// The input.
+        path: PathBuf,
+        /// gzip or zstd.
+        what: &'static str,
+        /// Decompressed bytes read.
+        offset: u64,
+        /// Compressed bytes read.
+        compressed: u64,
+        /// The bound.
+        ratio: u64,
+        /// Compressed bytes left unread, when the input's size is known.
+        left: Option<u64>,
+    },
+}
+
+/// Default bound on decompressed bytes per compressed byte
+/// ([`FlowsConfig::max_decompression_ratio`](crate::pipeline::FlowsConfig)): gzip's
+/// own format cannot pass about 1,032; packet captures and flow logs compress 3 to 30 times.
+pub const DEFAULT_MAX_RATIO: u64 = 1000;
+/// Decompressed bytes allowed whatever the ratio (a small file of zeros is no bomb).
+pub const RATIO_FLOOR: u64 = 64 << 20;
+
+/// Why a bounded decompressor stopped (the source of its `io::Error`).
+#[derive(Debug)]
+struct RatioExceeded {
+    decompressed: u64,
+    compressed: u64,
+    ratio: u64,
+}
+
+impl std::fmt::Display for RatioExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} bytes from {} compressed bytes passes {} times",
+            self.decompressed, self.compressed, self.ratio
+        )
+    }
+}
+
+impl std::error::Error for RatioExceeded {}
+
+/// Counts the bytes a decompressor takes from its input.
+struct Counted<R> {
+    inner: R,
+    taken: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let k = self.inner.read(buf)?;
+        self.taken
+            .fetch_add(k as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(k)
+    }
+}
+
+/// A decompressor that stops with [`RatioExceeded`] once its output passes `ratio` times
+/// the compressed bytes taken (and [`RATIO_FLOOR`]).
+struct Bounded<R> {
+    inner: R,
+    taken: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    out: u64,
+    ratio: u64,
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let taken = self.taken.load(std::sync::atomic::Ordering::Relaxed);
+        let limit = taken.saturating_mul(self.ratio).max(RATIO_FLOOR);
+        if self.out >= limit {
+            return Err(io::Error::other(RatioExceeded {
+                decompressed: self.out,
+                compressed: taken,
+                ratio: self.ratio,
+            }));
+        }
+        let room = usize::try_from(limit - self.out).unwrap_or(usize::MAX);
+        let n = buf.len().min(room);
+        let k = self.inner.read(&mut buf[..n])?;
+        self.out += k as u64;
+        Ok(k)
+    }
+}
+
+/// Wraps a raw compressed input in its decompressor, bounded by `ratio` (0 = no bound).
+fn decompressor(
+    c: Compression,
+    raw: Box<dyn Read + Send>,
+    ratio: u64,
+) -> io::Result<Box<dyn Read + Send>> {
+    let taken = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let raw: Box<dyn Read + Send> = if ratio > 0 {
+        Box::new(Counted {
+            inner: raw,
+            taken: taken.clone(),
+        })
+    } else {
+        raw
+    };
+    let dec: Box<dyn Read + Send> = match c {
+        Compression::None => return Ok(raw),
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(raw)),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(raw)?),
+    };
+    Ok(if ratio > 0 {
+        Box::new(Bounded {
+            inner: dec,
+            taken,
+            out: 0,
+            ratio,
+        })
+    } else {
+        dec
+    })
+}
+
+/// The error for a failure `source` after `offset` decompressed bytes of a compressed input.
+fn stream_error(
+    path: &Path,
+    c: Compression,
+    offset: u64,
+    source: io::Error,
+    file_size: Option<u64>,
+) -> IngestError {
+    if let Some(r) = source
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<RatioExceeded>())
+    {
+        return IngestError::RatioLimit {
+            path: path.to_path_buf(),
+            what: c.name(),
+            offset,
+            compressed: r.compressed,
+            ratio: r.ratio,
+            left: file_size.map(|s| s.saturating_sub(r.compressed)),
+        };
+    }
+    match c {
+        Compression::None => IngestError::Io {
+            path: path.to_path_buf(),
+            source,
+        },
+        c => IngestError::Decompress {
+            path: path.to_path_buf(),
+            what: c.name(),
+            offset,
+            source,
+        },
+    }
 }
 
 /// The compression layer found around a capture.
@@ -224,12 +385,19 @@ pub fn open(path: &Path) -> Result<Input, IngestError> {
 
 /// Opens an input, reading plain files the way `mode` says.
 pub fn open_with(path: &Path, mode: ReadMode) -> Result<Input, IngestError> {
+    open_bounded(path, mode, DEFAULT_MAX_RATIO)
+}
+
+/// Opens an input, reading plain files the way `mode` says and stopping a compressed one
+/// whose decompressed bytes pass `max_ratio` times the compressed bytes read (and
+/// [`RATIO_FLOOR`]); 0 = no bound.
+pub fn open_bounded(path: &Path, mode: ReadMode, max_ratio: u64) -> Result<Input, IngestError> {
     let io_err = |source| IngestError::Io {
         path: path.to_path_buf(),
         source,
     };
     if path.as_os_str() == "-" {
-        return open_stream(path, Box::new(io::stdin()), None);
+        return open_stream(path, Box::new(io::stdin()), None, max_ratio);
     }
     let file = File::open(path).map_err(io_err)?;
     let size = file.metadata().map_err(io_err)?.len();
@@ -252,7 +420,12 @@ pub fn open_with(path: &Path, mode: ReadMode) -> Result<Input, IngestError> {
                     file_size: Some(size),
                 })
             }
-            _ => open_stream(path, Box::new(io::Cursor::new(bytes)), Some(size)),
+            _ => open_stream(
+                path,
+                Box::new(io::Cursor::new(bytes)),
+                Some(size),
+                max_ratio,
+            ),
         };
     }
     let mut head = vec![0u8; 64.min(size as usize)];
@@ -275,6 +448,7 @@ pub fn open_with(path: &Path, mode: ReadMode) -> Result<Input, IngestError> {
             path,
             Box::new(io::BufReader::with_capacity(1 << 20, file)),
             Some(size),
+            max_ratio,
         ),
     }
 }
@@ -520,14 +694,33 @@ pub fn open_bytes(name: &Path, data: Vec<u8>) -> Result<Input, IngestError> {
                 file_size: Some(size),
             })
         }
-        _ => open_stream(name, Box::new(io::Cursor::new(data)), Some(size)),
+        _ => open_stream(
+            name,
+            Box::new(io::Cursor::new(data)),
+            Some(size),
+            DEFAULT_MAX_RATIO,
+        ),
     }
 }
 
+/// A whole input read by [`read_whole`].
+pub struct Whole {
+    /// Its compression layer.
+    pub compression: Compression,
+    /// The bytes (decompressed).
+    pub data: Bytes,
+    /// Size on disk.
+    pub size: u64,
+    /// Why decompression stopped before the end (the bytes up to there are in `data`).
+    pub stopped: Option<IngestError>,
+}
+
 /// Reads a whole (non-capture) input, decompressing gzip or zstd by its magic: flow logs
-/// and files of export datagrams. Plain files are memory-mapped. Returns the compression,
-/// the bytes and the size on disk.
-pub fn read_whole(path: &Path) -> Result<(Compression, Bytes, u64), IngestError> {
+/// and files of export datagrams. Plain files are memory-mapped. A compressed input that
+/// breaks part way, or passes `max_ratio` times its compressed size (and [`RATIO_FLOOR`];
+/// 0 = no bound), keeps what was decompressed before, with the reason in
+/// [`Whole::stopped`].
+pub fn read_whole(path: &Path, max_ratio: u64) -> Result<Whole, IngestError> {
     let io_err = |source| IngestError::Io {
         path: path.to_path_buf(),
         source,
@@ -541,23 +734,21 @@ pub fn read_whole(path: &Path) -> Result<(Compression, Bytes, u64), IngestError>
     }
     let raw = map_file(&file).map_err(io_err)?;
     let compression = Compression::sniff(&raw);
+    let mut stopped = None;
     let data = match compression {
         Compression::None => raw,
         c => {
-            let mut out = Vec::with_capacity(raw.len() * 4);
-            let res = match c {
-                Compression::Gzip => {
-                    flate2::read::MultiGzDecoder::new(&raw[..]).read_to_end(&mut out)
+            let len = raw.len();
+            let mut out = Vec::with_capacity(len.saturating_mul(4).min(1 << 30));
+            let res = decompressor(c, Box::new(io::Cursor::new(raw)), max_ratio)
+                .and_then(|mut d| d.read_to_end(&mut out));
+            if let Err(source) = res {
+                let e = stream_error(path, c, out.len() as u64, source, Some(size));
+                if out.is_empty() {
+                    return Err(e);
                 }
-                _ => zstd::stream::read::Decoder::new(&raw[..])
-                    .and_then(|mut d| d.read_to_end(&mut out)),
-            };
-            res.map_err(|source| IngestError::Decompress {
-                path: path.to_path_buf(),
-                what: c.name(),
-                offset: out.len() as u64,
-                source,
-            })?;
+                stopped = Some(e);
+            }
             Bytes::Owned(out)
         }
     };
@@ -566,7 +757,12 @@ pub fn read_whole(path: &Path) -> Result<(Compression, Bytes, u64), IngestError>
             path: path.to_path_buf(),
         });
     }
-    Ok((compression, data, size))
+    Ok(Whole {
+        compression,
+        data,
+        size,
+        stopped,
+    })
 }
 
 #[allow(unsafe_code)]
@@ -598,6 +794,7 @@ fn open_stream(
     path: &Path,
     mut raw: Box<dyn Read + Send>,
     file_size: Option<u64>,
+    max_ratio: u64,
 ) -> Result<Input, IngestError> {
     let mut head = Vec::with_capacity(4);
     read_up_to(&mut raw, &mut head, 4).map_err(|source| IngestError::Io {
@@ -606,18 +803,11 @@ fn open_stream(
     })?;
     let compression = Compression::sniff(&head);
     let raw: Box<dyn Read + Send> = Box::new(io::Cursor::new(head).chain(raw));
-    let mut reader: Box<dyn Read + Send> = match compression {
-        Compression::None => raw,
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(raw)),
-        Compression::Zstd => {
-            Box::new(
-                zstd::stream::read::Decoder::new(raw).map_err(|source| IngestError::Io {
-                    path: path.to_path_buf(),
-                    source,
-                })?,
-            )
-        }
-    };
+    let mut reader =
+        decompressor(compression, raw, max_ratio).map_err(|source| IngestError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
     let mut prefix = Vec::with_capacity(64);
     read_up_to(&mut reader, &mut prefix, 28).map_err(|source| match compression {
         Compression::None => IngestError::Io {
@@ -896,6 +1086,7 @@ pub struct StreamSplitter {
     eof: bool,
     done: bool,
     pending_error: Option<IngestError>,
+    file_size: Option<u64>,
 }
 
 impl StreamSplitter {
@@ -913,6 +1104,7 @@ impl StreamSplitter {
                 eof: false,
                 done: false,
                 pending_error: None,
+                file_size: input.file_size,
             }),
             Body::Bytes(_) | Body::File { .. } => Err(input),
         }
@@ -933,18 +1125,13 @@ impl StreamSplitter {
                 Err(source) => {
                     buf.truncate(filled);
                     let offset = self.base + filled as u64;
-                    return Err(match self.compression {
-                        Compression::None => IngestError::Io {
-                            path: self.name.clone(),
-                            source,
-                        },
-                        c => IngestError::Decompress {
-                            path: self.name.clone(),
-                            what: c.name(),
-                            offset,
-                            source,
-                        },
-                    });
+                    return Err(stream_error(
+                        &self.name,
+                        self.compression,
+                        offset,
+                        source,
+                        self.file_size,
+                    ));
                 }
             }
         }

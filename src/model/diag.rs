@@ -70,10 +70,20 @@ pub enum SkipReason {
     /// minutes after, their export time (the record is kept, its times as derived);
     /// detail 1 = before, 2 = after.
     RecordTimeFarFromExport,
+    /// A fragmented datagram's record closed early because the fragment table was full
+    /// (`--max-fragments`); its fragments are counted, those whose flow was not yet known
+    /// on a flow without ports.
+    FragmentLimit,
+    /// A compressed input whose decompressed size passed the ratio bound
+    /// (`--max-decompression-ratio`): the rest of it is not read; bytes = compressed bytes
+    /// left.
+    DecompressionLimit,
+    /// A flow-log line longer than the line bound (`--max-line-bytes`), not read.
+    LineTooLong,
 }
 
 impl SkipReason {
-    const ALL: [SkipReason; 23] = [
+    const ALL: [SkipReason; 26] = [
         SkipReason::TruncatedRecord,
         SkipReason::BadRecordLength,
         SkipReason::UnreadableBytes,
@@ -97,6 +107,9 @@ impl SkipReason {
         SkipReason::ExportCountMismatch,
         SkipReason::ExportClockSkew,
         SkipReason::RecordTimeFarFromExport,
+        SkipReason::FragmentLimit,
+        SkipReason::DecompressionLimit,
+        SkipReason::LineTooLong,
     ];
 
     /// A stable number for files (the position in the list above; new reasons go last).
@@ -151,6 +164,9 @@ impl SkipReason {
             SkipReason::ExportCountMismatch => "export_count_mismatch",
             SkipReason::ExportClockSkew => "export_clock_skew",
             SkipReason::RecordTimeFarFromExport => "record_time_far_from_export",
+            SkipReason::FragmentLimit => "fragment_limit",
+            SkipReason::DecompressionLimit => "decompression_limit",
+            SkipReason::LineTooLong => "line_too_long",
         }
     }
 

@@ -70,10 +70,17 @@ pub struct FlowsConfig {
     /// With `clues`, also keep HTTP start lines and hosts and the first payload bytes of each
     /// flow direction, for a report asked to include them.
     pub clue_content: bool,
+    /// IP layers followed per frame (the outer packet and the tunnels inside it), 1 to
+    /// [`crate::decode::MAX_IP_LAYERS`]; deeper frames are counted as `tunnel_too_deep`.
+    pub max_ip_layers: usize,
+    /// A compressed input stops being read when its decompressed bytes pass this many times
+    /// the compressed bytes read (and 64 MiB): a decompression bomb costs neither memory
+    /// (flow logs are decompressed whole) nor hours; 0 = no bound.
+    pub max_decompression_ratio: u64,
 }
 
 /// How flow logs and NetFlow/IPFIX exports are found and read.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct LogOptions {
     /// Read every input as this flow-log format instead of detecting it.
     pub format: Option<LogFormat>,
@@ -87,6 +94,22 @@ pub struct LogOptions {
     /// UTC offset in seconds of times that flow logs write without one (nfdump and Argus
     /// tables); 0 reads them as UTC. Every record keeps the text as written.
     pub utc_offset_s: i64,
+    /// Flow-log lines longer than this many bytes are not read, each counted as
+    /// `line_too_long`; 0 = no bound.
+    pub max_line_bytes: usize,
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        LogOptions {
+            format: None,
+            vpc_fields: None,
+            netflow_port: None,
+            netflow_limits: Limits::default(),
+            utc_offset_s: 0,
+            max_line_bytes: crate::records::DEFAULT_MAX_LINE_BYTES,
+        }
+    }
 }
 
 impl FlowsConfig {
@@ -103,6 +126,8 @@ impl FlowsConfig {
             logs: LogOptions::default(),
             clues: false,
             clue_content: false,
+            max_ip_layers: crate::decode::DEFAULT_IP_LAYERS,
+            max_decompression_ratio: ingest::DEFAULT_MAX_RATIO,
         }
     }
 }
@@ -539,9 +564,10 @@ fn run(
     let chunk_bytes = cfg.chunk_bytes;
     let mode = cfg.read_mode;
     let logs = cfg.logs.clone();
+    let max_ratio = cfg.max_decompression_ratio;
     let producer = std::thread::Builder::new()
         .name("hoptrace-reader".into())
-        .spawn(move || produce(&inputs, chunk_bytes, mode, &logs, &tx));
+        .spawn(move || produce(&inputs, chunk_bytes, (mode, max_ratio), &logs, &tx));
     let mut summaries: Vec<InputSummary> = cfg
         .inputs
         .iter()
@@ -626,6 +652,16 @@ fn run(
                     expect = None;
                 }
                 (Job::Failed { input, error }, _) => {
+                    if let IngestError::RatioLimit { offset, left, .. } = &error {
+                        let at = crate::model::Locator {
+                            input,
+                            offset: *offset,
+                            ..Default::default()
+                        };
+                        let left = left.unwrap_or(0);
+                        acc.diag
+                            .add_n(SkipReason::DecompressionLimit, 0, 1, left, at);
+                    }
                     let s = &mut summaries[input as usize];
                     if s.error.is_none() {
                         s.error = Some(error.to_string());
@@ -846,6 +882,7 @@ fn read_log(input: u32, data: &[u8], format: LogFormat, cfg: &FlowsConfig) -> Lo
             let o = r::TextOptions {
                 vpc_fields: cfg.logs.vpc_fields.clone(),
                 utc_offset_s: cfg.logs.utc_offset_s,
+                max_line_bytes: cfg.logs.max_line_bytes,
             };
             // Large logs in pieces at line boundaries: a parallel first pass finds each
             // piece's first line and the headers before it, a second reads the pieces.
@@ -854,7 +891,10 @@ fn read_log(input: u32, data: &[u8], format: LogFormat, cfg: &FlowsConfig) -> Lo
                 .par_iter()
                 .map(|&(a, b)| r::scan_piece(&data[a..b], f))
                 .collect();
-            let pieces = r::plan_pieces(&ranges, &scans);
+            let mut pieces = r::plan_pieces(&ranges, &scans);
+            for p in &mut pieces {
+                p.max_line = o.max_line_bytes;
+            }
             let reads: Vec<LogRead> = ranges
                 .par_iter()
                 .zip(pieces.par_iter())
@@ -915,7 +955,7 @@ fn absorb(
 fn produce(
     inputs: &[PathBuf],
     chunk_bytes: usize,
-    mode: ingest::ReadMode,
+    (mode, max_ratio): (ingest::ReadMode, u64),
     logs: &LogOptions,
     tx: &mpsc::SyncSender<Job>,
 ) {
@@ -926,21 +966,30 @@ fn produce(
                 path: path.clone(),
                 magic: f.name().to_string(),
             }),
-            None => ingest::open_with(path, mode),
+            None => ingest::open_bounded(path, mode, max_ratio),
         };
         let opened = match opened {
             Ok(o) => o,
             Err(error @ IngestError::UnknownFormat { .. }) if path.as_os_str() != "-" => {
                 // Not a capture: a flow log?
-                let job = match open_log(path, logs) {
-                    Ok(Some((summary, data, format))) => {
+                let job = match open_log(path, logs, max_ratio) {
+                    Ok(Some((summary, data, format, stopped))) => {
                         if tx.send(Job::Opened { input, summary }).is_err() {
                             return;
                         }
-                        Job::Log {
+                        let log = Job::Log {
                             input,
                             data,
                             format,
+                        };
+                        match stopped {
+                            Some(error) => {
+                                if tx.send(log).is_err() {
+                                    return;
+                                }
+                                Job::Failed { input, error }
+                            }
+                            None => log,
                         }
                     }
                     Ok(None) => Job::Failed { input, error },
@@ -1038,11 +1087,19 @@ fn produce(
 
 /// Reads a whole input that is not a capture and tells its flow-log format (or takes the
 /// forced one); `None` when it is no flow log either.
+type OpenedLog = (InputSummary, ingest::Bytes, LogFormat, Option<IngestError>);
+
 fn open_log(
     path: &std::path::Path,
     logs: &LogOptions,
-) -> Result<Option<(InputSummary, ingest::Bytes, LogFormat)>, IngestError> {
-    let (compression, data, size) = ingest::read_whole(path)?;
+    max_ratio: u64,
+) -> Result<Option<OpenedLog>, IngestError> {
+    let ingest::Whole {
+        compression,
+        data,
+        size,
+        stopped,
+    } = ingest::read_whole(path, max_ratio)?;
     let format = logs
         .format
         .or_else(|| crate::records::detect(&data))
@@ -1058,7 +1115,7 @@ fn open_log(
         bytes: data.len() as u64,
         ..InputSummary::default()
     };
-    Ok(Some((summary, data, format)))
+    Ok(Some((summary, data, format, stopped)))
 }
 
 fn read_chunk(
@@ -1173,7 +1230,7 @@ fn handle(
 /// Decodes every record of a walker into `table`.
 fn read_records(mut rec: Records<'_>, cfg: &FlowsConfig, mut table: FlowTable) -> ChunkOut {
     let start = rec.next_offset();
-    let mut dec = Decoded::default();
+    let mut dec = Decoded::with_max_ip_layers(cfg.max_ip_layers);
     let mut time: Option<(Timestamp, Timestamp)> = None;
     let mut exports = Vec::new();
     let port = cfg.logs.netflow_port;
@@ -1220,7 +1277,7 @@ fn read_file(
     mut table: FlowTable,
     buf: &mut Vec<u8>,
 ) -> ChunkOut {
-    let mut dec = Decoded::default();
+    let mut dec = Decoded::with_max_ip_layers(cfg.max_ip_layers);
     let mut time: Option<(Timestamp, Timestamp)> = None;
     let assumed = chunk.start.is_none().then(|| chunk.state.clone());
     let mut exports = Vec::new();

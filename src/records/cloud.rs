@@ -42,6 +42,9 @@ fn num(v: &Value) -> Option<u64> {
 pub fn read_gcp(input: u32, data: &[u8], piece: &TextPiece<'_>) -> LogRead {
     let mut out = LogRead::default();
     for (at, line) in piece.located(input, data) {
+        if piece.too_long(&mut out, line, at) {
+            continue;
+        }
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }

@@ -136,6 +136,9 @@ pub fn read_nfdump(input: u32, data: &[u8], piece: &TextPiece<'_>, offset_s: i64
     let mut head: Option<Header> = None;
     let mut in_summary = false;
     for (at, line) in piece.located(input, data) {
+        if piece.too_long(&mut out, line, at) {
+            continue;
+        }
         let text = String::from_utf8_lossy(line);
         let text = text.trim();
         if text.is_empty() {
@@ -264,6 +267,9 @@ pub fn read_argus(input: u32, data: &[u8], piece: &TextPiece<'_>, offset_s: i64)
     let mut out = LogRead::default();
     let mut head: Option<(Header, char)> = None;
     for (at, line) in piece.located(input, data) {
+        if piece.too_long(&mut out, line, at) {
+            continue;
+        }
         let text = String::from_utf8_lossy(line);
         if text.trim().is_empty() {
             continue;

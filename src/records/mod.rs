@@ -903,12 +903,29 @@ impl LogRead {
 }
 
 /// How text logs are read: the options that the content cannot tell.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct TextOptions {
     /// Field list of VPC flow logs without a header line.
     pub vpc_fields: Option<Vec<String>>,
     /// UTC offset (seconds) of times written without one (nfdump and Argus tables).
     pub utc_offset_s: i64,
+    /// Lines longer than this many bytes are not read, each counted as `line_too_long`
+    /// (a JSON line is parsed into memory several times its size); 0 = no bound.
+    pub max_line_bytes: usize,
+}
+
+/// Default of [`TextOptions::max_line_bytes`]: 1 MiB, hundreds of times the longest flow
+/// record of any format read.
+pub const DEFAULT_MAX_LINE_BYTES: usize = 1 << 20;
+
+impl Default for TextOptions {
+    fn default() -> Self {
+        TextOptions {
+            vpc_fields: None,
+            utc_offset_s: 0,
+            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+        }
+    }
 }
 
 /// Where a piece of a text log starts (lines and bytes before it) and the header lines
@@ -921,9 +938,26 @@ pub struct TextPiece<'a> {
     pub off0: u64,
     /// Header lines from before the piece, read first and never counted as records.
     pub preamble: Vec<&'a [u8]>,
+    /// Longest line read, in bytes (0 = no bound; see [`TextOptions::max_line_bytes`]).
+    pub max_line: usize,
 }
 
 impl<'a> TextPiece<'a> {
+    /// True when `line` is longer than the piece's bound: it is counted in `read` as
+    /// `line_too_long` and must not be read.
+    pub fn too_long(&self, read: &mut LogRead, line: &[u8], at: Locator) -> bool {
+        let long = self.max_line > 0 && line.len() > self.max_line;
+        if long {
+            read.diag.add(
+                crate::model::SkipReason::LineTooLong,
+                0,
+                line.len() as u64,
+                at,
+            );
+        }
+        long
+    }
+
     /// The piece's lines with their locators in `input` (frame = line number), after the
     /// preamble (numbered 0).
     pub fn located<'d>(
@@ -1057,6 +1091,7 @@ pub fn plan_pieces<'a>(ranges: &[(usize, usize)], scans: &[PieceScan<'a>]) -> Ve
             line0,
             off0: a as u64,
             preamble: held.iter().flatten().copied().collect(),
+            max_line: 0,
         });
         line0 += scan.lines;
         for (h, s) in held.iter_mut().zip(scan.slots) {
@@ -1094,7 +1129,10 @@ pub fn read_text_in_pieces(
         .iter()
         .map(|&(a, b)| scan_piece(&data[a..b], format))
         .collect();
-    let pieces = plan_pieces(&ranges, &scans);
+    let mut pieces = plan_pieces(&ranges, &scans);
+    for p in &mut pieces {
+        p.max_line = o.max_line_bytes;
+    }
     join_pieces(
         input,
         ranges

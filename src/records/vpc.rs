@@ -107,6 +107,9 @@ pub fn read(input: u32, data: &[u8], piece: &TextPiece<'_>, fields: Option<&[Str
     let mut cols: Option<Cols> =
         fields.map(|f| Cols::new(&f.iter().map(String::as_str).collect::<Vec<_>>()));
     for (at, line) in piece.located(input, data) {
+        if piece.too_long(&mut out, line, at) {
+            continue;
+        }
         let text = String::from_utf8_lossy(line);
         let text = text.trim();
         if text.is_empty() {

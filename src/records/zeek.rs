@@ -137,6 +137,9 @@ pub fn read_tsv(input: u32, data: &[u8], piece: &TextPiece<'_>) -> LogRead {
     let mut cols: Option<Cols> = None;
     let mut sep = b'\t';
     for (at, line) in piece.located(input, data) {
+        if piece.too_long(&mut out, line, at) {
+            continue;
+        }
         if line.is_empty() {
             continue;
         }
@@ -218,6 +221,9 @@ pub fn read_json(input: u32, data: &[u8], piece: &TextPiece<'_>) -> LogRead {
         return out;
     };
     for (at, line) in piece.located(input, data) {
+        if piece.too_long(&mut out, line, at) {
+            continue;
+        }
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }

@@ -19,6 +19,8 @@ mod enrich_cli;
 mod determinism;
 // Random and mutated input never panics.
 mod robustness;
+// Resource bounds: fragments, tunnel depth, decompression ratio, line length.
+mod bounds;
 
 // The fuzz targets' entry points on mutated seeds (libFuzzer runs them in fuzz/).
 mod fuzz;
