@@ -40,7 +40,9 @@ pub fn input_file(data: &[u8], dir: &std::path::Path) {
 
 /// Checks that a run accounted for its input: every input was read or has an error; every
 /// frame of a capture reached the flow stage; every frame that gave no packet was counted
-/// under a frame-level reason; every plain capture that was read was read to its end.
+/// under a frame-level reason; every byte of a capture read is in a frame's record, a
+/// header or packetless block, or a skipped range; every plain capture that was read was
+/// read to its end.
 /// Panics (naming what differs) otherwise.
 pub fn check_accounting(run: &crate::FlowRun) {
     for i in &run.inputs {
@@ -76,10 +78,19 @@ pub fn check_accounting(run: &crate::FlowRun) {
         "{undecoded} frames gave no packet, {counted} counted"
     );
     for i in &run.inputs {
-        if i.error.is_none()
-            && i.unit() == "frame"
-            && i.compression == Some(crate::ingest::Compression::None)
-        {
+        let capture = i.unit() == "frame" && i.container.is_some_and(|c| c.starts_with("pcap"));
+        if capture && i.error.is_none() {
+            // Every byte read is in a frame's record, a header or packetless block, or a
+            // skipped range.
+            assert_eq!(
+                i.counts.total(),
+                i.bytes,
+                "{}: bytes not accounted: {:?}",
+                i.name.display(),
+                i.counts
+            );
+        }
+        if capture && i.error.is_none() && i.compression == Some(crate::ingest::Compression::None) {
             assert_eq!(
                 Some(i.bytes),
                 i.file_size,

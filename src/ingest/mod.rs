@@ -8,8 +8,8 @@
 mod records;
 
 pub use records::{
-    Event, Iface, MAX_BLOCK_LEN, MAX_CAPLEN, NgState, PcapParams, RawFrame, ReaderState, Records,
-    Skip, Span, TsConv, find_ng_block, find_pcap_record,
+    ByteCounts, Event, Iface, MAX_BLOCK_LEN, MAX_CAPLEN, NgState, PcapParams, RawFrame,
+    ReaderState, Records, Skip, Span, TsConv, find_ng_block, find_pcap_record,
 };
 
 use crate::model::LinkType;
@@ -572,6 +572,8 @@ pub struct ChunkEnd {
     pub state: ReaderState,
     /// Frames read.
     pub frames: u64,
+    /// Where the bytes read went.
+    pub counts: ByteCounts,
 }
 
 /// Size of the window a chunk is read through: small enough that bytes are still in cache
@@ -629,6 +631,7 @@ pub fn walk_file_chunk(
     let start = base + pos as u64;
     let mut state = chunk.state.clone();
     let mut frame = 1;
+    let mut counts = ByteCounts::default();
     loop {
         let at_end = base + valid as u64 >= len;
         let end_rel = chunk.end.saturating_sub(base) as usize;
@@ -648,6 +651,7 @@ pub fn walk_file_chunk(
             on_event(ev);
         }
         let stopped = w.pos();
+        counts += w.counts();
         frame = w.next_frame();
         state = w.state().clone();
         if stopped >= end_rel || at_end {
@@ -672,6 +676,7 @@ pub fn walk_file_chunk(
         next: base + pos as u64,
         state,
         frames: frame - 1,
+        counts,
     })
 }
 

@@ -171,7 +171,37 @@ pub struct Records<'a> {
     frame: u64,
     at_input_end: bool,
     pending: Option<Skip>,
-    meta_bytes: u64,
+    counts: ByteCounts,
+}
+
+/// Where the bytes a walker consumed went: every byte of a capture is in a frame's record,
+/// in a file header or a block that carries no packet, or in a skipped range (counted
+/// under its reason).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ByteCounts {
+    /// Bytes of records that became frames (record headers, data, padding, options).
+    pub frames: u64,
+    /// Bytes of file headers and blocks without packets (section headers, interface
+    /// descriptions, statistics, name resolution, ...).
+    pub meta: u64,
+    /// Bytes of records and ranges skipped (truncated, bad lengths, unreadable, unknown
+    /// interface, unsupported section, ...).
+    pub skipped: u64,
+}
+
+impl ByteCounts {
+    /// All bytes accounted.
+    pub fn total(&self) -> u64 {
+        self.frames + self.meta + self.skipped
+    }
+}
+
+impl std::ops::AddAssign for ByteCounts {
+    fn add_assign(&mut self, o: ByteCounts) {
+        self.frames += o.frames;
+        self.meta += o.meta;
+        self.skipped += o.skipped;
+    }
 }
 
 impl<'a> Records<'a> {
@@ -194,7 +224,7 @@ impl<'a> Records<'a> {
             frame: first_frame,
             at_input_end: span.at_input_end,
             pending: None,
-            meta_bytes: 0,
+            counts: ByteCounts::default(),
         }
     }
 
@@ -218,9 +248,9 @@ impl<'a> Records<'a> {
         self.frame
     }
 
-    /// Bytes of file headers and non-packet blocks consumed so far.
-    pub fn meta_bytes(&self) -> u64 {
-        self.meta_bytes
+    /// Where the bytes consumed so far went.
+    pub fn counts(&self) -> ByteCounts {
+        self.counts
     }
 
     fn loc(&self, at: usize) -> Locator {
@@ -383,7 +413,7 @@ impl<'a> Records<'a> {
                             at: self.loc(pos),
                         }));
                     }
-                    self.meta_bytes += blen as u64;
+                    self.counts.meta += blen as u64;
                     continue;
                 }
                 _ if st.unsupported => {
@@ -414,7 +444,7 @@ impl<'a> Records<'a> {
                             if let ReaderState::Ng(st) = &mut self.state {
                                 st.ifaces.push(iface);
                             }
-                            self.meta_bytes += blen as u64;
+                            self.counts.meta += blen as u64;
                             continue;
                         }
                         None => {
@@ -484,7 +514,7 @@ impl<'a> Records<'a> {
                     // Name resolution, statistics, secrets, custom and unknown blocks carry
                     // no packets; their bytes are accounted as metadata.
                     self.pos += blen;
-                    self.meta_bytes += blen as u64;
+                    self.counts.meta += blen as u64;
                     continue;
                 }
             }
@@ -535,18 +565,29 @@ impl<'a> Iterator for Records<'a> {
     #[inline]
     fn next(&mut self) -> Option<Event<'a>> {
         if let Some(p) = self.pending.take() {
+            self.counts.skipped += p.bytes;
             return Some(Event::Skip(p));
         }
         if self.pos >= self.end {
             return None;
         }
-        match &self.state {
+        let (before, meta_before) = (self.pos, self.counts.meta);
+        let ev = match &self.state {
             ReaderState::Pcap(p) => {
                 let p = *p;
                 self.next_pcap(p)
             }
             ReaderState::Ng(_) => self.next_ng(),
+        };
+        match &ev {
+            // The walk moved over the frame's record and any packetless blocks before it.
+            Some(Event::Frame(_)) => {
+                self.counts.frames += (self.pos - before) as u64 - (self.counts.meta - meta_before);
+            }
+            Some(Event::Skip(s)) => self.counts.skipped += s.bytes,
+            None => {}
         }
+        ev
     }
 }
 

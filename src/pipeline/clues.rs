@@ -305,6 +305,7 @@ pub fn mail_file(path: &std::path::Path, input: u32) -> Option<super::FlowRun> {
         error: None,
         time_range: oldest.zip(newest),
         records: 0,
+        counts: Default::default(),
     };
     let clues = if received.is_empty() {
         Vec::new()

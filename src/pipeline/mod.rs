@@ -145,6 +145,9 @@ pub struct InputSummary {
     pub file_size: Option<u64>,
     /// Bytes read (after decompression).
     pub bytes: u64,
+    /// Where the bytes of a capture went: frames, file headers and packetless blocks, and
+    /// skipped ranges (each counted under its reason); they add up to `bytes`.
+    pub counts: ingest::ByteCounts,
     /// Frames read.
     pub frames: u64,
     /// Why the input could not be read, or stopped being readable.
@@ -180,7 +183,7 @@ impl InputSummary {
 }
 
 const PARTIAL_MAGIC: &[u8] = b"HOPTRACE-PARTIAL";
-const PARTIAL_VERSION: u32 = 4;
+const PARTIAL_VERSION: u32 = 5;
 
 impl InputSummary {
     fn encode(&self, w: &mut crate::model::BinWriter) {
@@ -202,6 +205,9 @@ impl InputSummary {
             w.i64(b.0);
         });
         w.u64(self.records);
+        w.u64(self.counts.frames);
+        w.u64(self.counts.meta);
+        w.u64(self.counts.skipped);
     }
 
     fn decode(r: &mut crate::model::BinReader<'_>) -> Option<InputSummary> {
@@ -226,6 +232,11 @@ impl InputSummary {
             error: r.opt(|r| r.str())?,
             time_range: r.opt(|r| Some((Timestamp(r.i64()?), Timestamp(r.i64()?))))?,
             records: r.u64()?,
+            counts: ingest::ByteCounts {
+                frames: r.u64()?,
+                meta: r.u64()?,
+                skipped: r.u64()?,
+            },
         })
     }
 }
@@ -382,6 +393,8 @@ struct ChunkOut {
     end_state: ReaderState,
     frames: u64,
     bytes: u64,
+    /// Where the bytes went (frames, headers and packetless blocks, skipped ranges).
+    counts: ingest::ByteCounts,
     time: Option<(Timestamp, Timestamp)>,
     /// NetFlow/IPFIX export datagrams found in the chunk's UDP packets.
     exports: Vec<Export>,
@@ -694,6 +707,7 @@ fn run(
                     if plan.exact {
                         // The file header before the first record.
                         out.bytes += exact_start as u64;
+                        out.counts.meta += exact_start as u64;
                     }
                     expect = Some((input, out.next, out.end_state.clone()));
                     let i = input as usize;
@@ -940,6 +954,7 @@ fn absorb(
     *frames_before += out.frames;
     summary.frames += out.frames;
     summary.bytes += out.bytes;
+    summary.counts += out.counts;
     if let Some((a, b)) = out.time {
         summary.time_range = Some(match summary.time_range {
             Some((x, y)) => (x.min(a), y.max(b)),
@@ -1162,6 +1177,7 @@ fn read_block(input: u32, block: &StreamBlock, cfg: &FlowsConfig, table: FlowTab
     let mut out = read_records(rec, cfg, table);
     out.start = block.base + block.start as u64;
     out.bytes += block.start as u64;
+    out.counts.meta += block.start as u64;
     out
 }
 
@@ -1261,6 +1277,7 @@ fn read_records(mut rec: Records<'_>, cfg: &FlowsConfig, mut table: FlowTable) -
         next,
         state: None,
         bytes: next - start,
+        counts: rec.counts(),
         time,
         exports,
         gathered,
@@ -1311,6 +1328,13 @@ fn read_file(
                 frames: end.frames,
                 // The first chunk also covers the file header before its first record.
                 bytes: end.next - if chunk.boundary == 0 { 0 } else { end.start },
+                counts: {
+                    let mut c = end.counts;
+                    if chunk.boundary == 0 {
+                        c.meta += end.start;
+                    }
+                    c
+                },
                 time,
                 exports,
                 gathered,
@@ -1325,6 +1349,7 @@ fn read_file(
             state: assumed,
             end_state: chunk.state.clone(),
             bytes: 0,
+            counts: ingest::ByteCounts::default(),
             time,
             exports,
             gathered,

@@ -44,9 +44,18 @@ pub fn summary_text(run: &FlowRun) -> String {
                 } else {
                     String::new()
                 };
+                // Where the bytes went, when some were skipped.
+                let split = if i.counts.skipped > 0 {
+                    format!(
+                        " ({} in frames, {} in headers and blocks without packets, {} skipped)",
+                        i.counts.frames, i.counts.meta, i.counts.skipped
+                    )
+                } else {
+                    String::new()
+                };
                 let _ = writeln!(
                     s,
-                    "  {}: {c}{comp}, {} {}s, {} bytes{recs}",
+                    "  {}: {c}{comp}, {} {}s, {} bytes{split}{recs}",
                     i.name.display(),
                     i.frames,
                     i.unit(),

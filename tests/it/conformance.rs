@@ -815,5 +815,12 @@ fn every_capture_accounts_for_every_frame_and_byte() {
         let run = run_files(std::slice::from_ref(f));
         let checked = std::panic::catch_unwind(|| hoptrace::fuzzing::check_accounting(&run));
         assert!(checked.is_ok(), "{}", f.display());
+        // The memory-mapped reader accounts the same way.
+        let mut cfg = hoptrace::FlowsConfig::new(vec![f.clone()]);
+        cfg.read_mode = hoptrace::ingest::ReadMode::Mmap;
+        let mapped = hoptrace::flows(&cfg).unwrap();
+        let checked = std::panic::catch_unwind(|| hoptrace::fuzzing::check_accounting(&mapped));
+        assert!(checked.is_ok(), "{} (mmap)", f.display());
+        assert_eq!(mapped.inputs[0].counts, run.inputs[0].counts);
     }
 }
