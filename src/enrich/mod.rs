@@ -188,15 +188,34 @@ impl Source {
         };
         let sha256 = sha256_hex(&bytes);
         let raw = if bytes.starts_with(&ZSTD_MAGIC) {
-            // Cap the decompressed size: a hostile frame must not exhaust memory.
-            let mut out = Vec::new();
-            let dec = zstd::stream::read::Decoder::new(&bytes[..])
-                .map_err(|e| invalid(format!("zstd: {e}")))?;
-            use std::io::Read;
-            dec.take(4 << 30)
-                .read_to_end(&mut out)
-                .map_err(|e| invalid(format!("damaged zstd data: {e}")))?;
-            out
+            // A single frame that states its size (as `db pack` writes them) is decompressed
+            // in one call into a buffer of that size (a stream grows its buffer by doubling
+            // and zeroes it first: half of loading the bundled data). Anything else streams.
+            // Either way the decompressed size is capped: a hostile frame must not exhaust
+            // memory.
+            let size = zstd::zstd_safe::get_frame_content_size(&bytes)
+                .ok()
+                .flatten()
+                .filter(|&n| n > 0 && n <= 1 << 30);
+            let whole = size.and_then(|n| {
+                zstd::bulk::Decompressor::new()
+                    .and_then(|mut d| d.decompress(&bytes, n as usize))
+                    .ok()
+                    .filter(|v| v.len() as u64 == n)
+            });
+            match whole {
+                Some(v) => v,
+                None => {
+                    let mut out = Vec::new();
+                    let dec = zstd::stream::read::Decoder::new(&bytes[..])
+                        .map_err(|e| invalid(format!("zstd: {e}")))?;
+                    use std::io::Read;
+                    dec.take(4 << 30)
+                        .read_to_end(&mut out)
+                        .map_err(|e| invalid(format!("damaged zstd data: {e}")))?;
+                    out
+                }
+            }
         } else {
             bytes
         };
@@ -221,7 +240,9 @@ impl Source {
                 backend: Backend::Ranges(t),
             });
         }
-        if !raw.windows(MMDB_MARKER.len()).any(|w| w == MMDB_MARKER) {
+        // The metadata (and so its marker) lies in the last 128 KiB (MaxMind DB spec).
+        let tail = &raw[raw.len().saturating_sub(128 * 1024 + MMDB_MARKER.len())..];
+        if !tail.windows(MMDB_MARKER.len()).any(|w| w == MMDB_MARKER) {
             return Err(invalid(
                 "neither a MaxMind DB (no metadata marker) nor a hoptrace range table".into(),
             ));
@@ -562,11 +583,33 @@ pub struct Brief {
 /// millions of flows have far fewer distinct addresses, and each is looked up once.
 pub struct AddrCache<'a> {
     enricher: &'a Enricher,
-    shards: Box<
-        [std::sync::Mutex<std::collections::HashMap<IpAddr, Brief, foldhash::fast::FixedState>>],
-    >,
+    shards: Box<[std::sync::Mutex<BriefMap>]>,
     errors: std::sync::Mutex<Vec<String>>,
 }
+
+/// An address as a map key that hashes in two words (hashing an `IpAddr` goes through its
+/// octets as a slice): the address as a number, and whether it is IPv4.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct AddrKey(u128, bool);
+
+impl AddrKey {
+    fn of(ip: IpAddr) -> AddrKey {
+        match ip {
+            IpAddr::V4(a) => AddrKey(u128::from(u32::from(a)), true),
+            IpAddr::V6(a) => AddrKey(u128::from(a), false),
+        }
+    }
+
+    fn ip(self) -> IpAddr {
+        if self.1 {
+            IpAddr::V4(std::net::Ipv4Addr::from(self.0 as u32))
+        } else {
+            IpAddr::V6(std::net::Ipv6Addr::from(self.0))
+        }
+    }
+}
+
+type BriefMap = std::collections::HashMap<AddrKey, Brief, foldhash::fast::FixedState>;
 
 const SHARDS: usize = 64;
 
@@ -587,21 +630,28 @@ impl<'a> AddrCache<'a> {
         self.enricher
     }
 
-    fn shard(
-        &self,
-        ip: IpAddr,
-    ) -> &std::sync::Mutex<std::collections::HashMap<IpAddr, Brief, foldhash::fast::FixedState>>
-    {
+    fn shard(&self, k: AddrKey) -> &std::sync::Mutex<BriefMap> {
         use std::hash::BuildHasher;
-        let h = foldhash::fast::FixedState::with_seed(7).hash_one(ip);
+        let h = foldhash::fast::FixedState::with_seed(7).hash_one(k);
         &self.shards[(h >> 58) as usize % SHARDS]
     }
 
     /// The brief answer for an address, looked up on first use.
     pub fn brief(&self, ip: IpAddr) -> Brief {
-        let shard = self.shard(ip);
-        if let Some(b) = shard.lock().unwrap_or_else(|p| p.into_inner()).get(&ip) {
-            return b.clone();
+        self.with_brief(ip, Brief::clone)
+    }
+
+    /// Calls `f` with the brief answer for an address (looked up on first use) without
+    /// copying it: table rows copy the strings they need into their own, and no shared
+    /// reference count moves between the threads writing rows.
+    pub fn with_brief<R>(&self, ip: IpAddr, f: impl FnOnce(&Brief) -> R) -> R {
+        let k = AddrKey::of(ip);
+        let shard = self.shard(k);
+        {
+            let map = shard.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(b) = map.get(&k) {
+                return f(b);
+            }
         }
         // Look up outside the lock; two threads racing on one address do the work twice.
         let a = self.enricher.lookup_as(ip, false);
@@ -617,12 +667,11 @@ impl<'a> AddrCache<'a> {
             as_org: a.fields.as_org.map(std::sync::Arc::from),
             country: a.fields.country,
         };
-        shard
+        f(shard
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .entry(ip)
-            .or_insert(b)
-            .clone()
+            .entry(k)
+            .or_insert(b))
     }
 
     /// Every distinct address looked up, with its answer, in address order.
@@ -634,7 +683,7 @@ impl<'a> AddrCache<'a> {
                 s.lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .iter()
-                    .map(|(k, v)| (*k, v.clone()))
+                    .map(|(k, v)| (k.ip(), v.clone()))
                     .collect::<Vec<_>>()
             })
             .collect();

@@ -362,26 +362,31 @@ fn fill_row(
         row.enrich = None;
         return;
     };
-    let (s, d) = (cache.brief(s.to_ip()), cache.brief(d.to_ip()));
     // Reuse the previous row's strings: no allocation per row once they have grown.
-    let set = |slot: &mut Option<String>, v: Option<&str>| match v {
-        Some(v) => {
-            let t = slot.get_or_insert_with(String::new);
-            t.clear();
-            t.push_str(v);
+    fn set(slot: &mut Option<String>, v: Option<&str>) {
+        match v {
+            Some(v) => {
+                let t = slot.get_or_insert_with(String::new);
+                t.clear();
+                t.push_str(v);
+            }
+            None => *slot = None,
         }
-        None => *slot = None,
-    };
+    }
     fn cc(c: &Option<[u8; 2]>) -> Option<&str> {
         c.as_ref().and_then(|c| std::str::from_utf8(c).ok())
     }
     let e = row.enrich.get_or_insert_with(RowEnrichment::default);
-    e.src_asn = s.asn;
-    set(&mut e.src_as_org, s.as_org.as_deref());
-    set(&mut e.src_country, cc(&s.country));
-    e.dst_asn = d.asn;
-    set(&mut e.dst_as_org, d.as_org.as_deref());
-    set(&mut e.dst_country, cc(&d.country));
+    cache.with_brief(s.to_ip(), |b| {
+        e.src_asn = b.asn;
+        set(&mut e.src_as_org, b.as_org.as_deref());
+        set(&mut e.src_country, cc(&b.country));
+    });
+    cache.with_brief(d.to_ip(), |b| {
+        e.dst_asn = b.asn;
+        set(&mut e.dst_as_org, b.as_org.as_deref());
+        set(&mut e.dst_country, cc(&b.country));
+    });
 }
 
 /// The CSV header line.
