@@ -139,6 +139,7 @@ for input in "$P" "$dir/set.pcapng" "$dir/set.pcap.gz" "$dir/set.pcap.zst"; do
     row "hoptrace flows" "$input" "$pkts" "$H flows -q '$input' -o /dev/null"
 done
 row "hoptrace flows" "$dir/set16" "$pkts" "$H flows -q $dir/set16/*.pcap -o /dev/null"
+row "hoptrace flows --enrich" "$P" "$pkts" "$H flows -q --enrich '$P' -o /dev/null"
 row "hoptrace trace" "$P" "$pkts" \
     "$H trace -q '$P' --party US --ip $trace_ip --port $trace_port -o /dev/null"
 row "hoptrace flows (NetFlow v9)" "$dir/netflow9.pcap" "$records" \
@@ -176,13 +177,13 @@ done
 
 # A set larger than memory: written, timed once, deleted.
 if [ "$big" = 1 ]; then
-    mem=$(awk '/MemTotal/ {print $2 * 1024}' /proc/meminfo)
+    mem=$(awk '/MemTotal/ {printf "%.0f", $2 * 1024}' /proc/meminfo)
     want=$((mem + mem / 4))
     free=$(df -B1 --output=avail "$dir" | tail -1)
     if [ "$free" -lt $((want + want / 10)) ]; then
         echo "suite: --big skipped: $((want / 1000000000)) GB wanted, $((free / 1000000000)) GB free in $dir" >&2
     else
-        bigp=$((want / 630))
+        bigp=$((want / 470)) # about 485 bytes per packet on disk
         "$generate" "$dir/big.pcap" --packets "$bigp" --seed 7 >"$dir/big.json"
         bp=$(json_field "$dir/big.json" packets)
         runs_save=$runs

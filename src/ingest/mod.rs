@@ -1181,21 +1181,31 @@ impl Iterator for StreamSplitter {
                 }
             }
             let start = skip.min(buf.len());
-            let mut walker = Records::new(
-                &buf,
-                Span {
-                    base: self.base,
-                    pos: start,
-                    end: buf.len(),
-                    at_input_end: self.eof,
-                },
-                self.state.clone(),
-                0,
-                1,
-            );
-            for _ in walker.by_ref() {}
-            let cut = walker.pos();
-            let end_state = walker.state().clone();
+            // A pcap's state never changes between records: its blocks are cut by reading
+            // record lengths alone. pcapng (and any length the walker must judge) walks.
+            let fast = match &self.state {
+                ReaderState::Pcap(p) => records::pcap_records_end(&buf, start, p),
+                ReaderState::Ng(_) => None,
+            };
+            let (cut, end_state) = match fast {
+                Some(cut) => (cut, self.state.clone()),
+                None => {
+                    let mut walker = Records::new(
+                        &buf,
+                        Span {
+                            base: self.base,
+                            pos: start,
+                            end: buf.len(),
+                            at_input_end: self.eof,
+                        },
+                        self.state.clone(),
+                        0,
+                        1,
+                    );
+                    for _ in walker.by_ref() {}
+                    (walker.pos(), walker.state().clone())
+                }
+            };
             if cut == start && !self.eof {
                 // No whole record yet (one record larger than what was read): read more.
                 continue;

@@ -654,6 +654,25 @@ fn read_pcap_header(b: &[u8], be: bool) -> PcapRecordHeader {
     }
 }
 
+/// Where the last whole pcap record of `data[pos..]` ends, reading only record lengths (a
+/// stream splitter cuts blocks there without decoding the records); `None` at a length the
+/// record walker would not accept, which it must then handle.
+pub fn pcap_records_end(data: &[u8], mut pos: usize, p: &PcapParams) -> Option<usize> {
+    let hdr = if p.modified { 24 } else { 16 };
+    let max = p.snaplen.max(MAX_CAPLEN) as usize;
+    while let Some(h) = data.get(pos..pos + hdr) {
+        let caplen = rd32(&h[8..], p.big_endian) as usize;
+        if caplen > max {
+            return None;
+        }
+        if pos + hdr + caplen > data.len() {
+            break;
+        }
+        pos += hdr + caplen;
+    }
+    Some(pos)
+}
+
 /// True when a pcap record header at `pos` looks like a real one.
 fn plausible_pcap(data: &[u8], pos: usize, p: &PcapParams) -> Option<(u32, usize)> {
     let hdr = if p.modified { 24 } else { 16 };
