@@ -814,18 +814,8 @@ fn open_stream(
             source,
         })?;
     let mut prefix = Vec::with_capacity(64);
-    read_up_to(&mut reader, &mut prefix, 28).map_err(|source| match compression {
-        Compression::None => IngestError::Io {
-            path: path.to_path_buf(),
-            source,
-        },
-        c => IngestError::Decompress {
-            path: path.to_path_buf(),
-            what: c.name(),
-            offset: 0,
-            source,
-        },
-    })?;
+    read_up_to(&mut reader, &mut prefix, 28)
+        .map_err(|source| stream_error(path, compression, 0, source, file_size))?;
     if prefix.is_empty() {
         return Err(IngestError::Empty {
             path: path.to_path_buf(),
