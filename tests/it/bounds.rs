@@ -6,7 +6,6 @@ use hoptrace::model::SkipReason;
 use hoptrace::synth::pkt::{self, Ip4, Pkt, num};
 use hoptrace::synth::{Capture, Format};
 use hoptrace::{FlowsConfig, flows};
-use std::io::Write;
 
 const C: [u8; 4] = [192, 0, 2, 1];
 const S: [u8; 4] = [198, 51, 100, 2];
@@ -86,18 +85,22 @@ fn a_flood_of_fragments_of_one_datagram_stays_small_and_linear() {
     assert!(run.flows.diag.count(SkipReason::FragmentOverlap) >= 1);
 }
 
-#[test]
-fn tunnel_depth_follows_the_bound() {
+/// A raw-IP capture of one TCP SYN inside `tunnels` IP-in-IP layers, each with its own
+/// addresses.
+fn nested(d: &Dir, name: &str, tunnels: u8) -> std::path::PathBuf {
     let mut p = Pkt::tcp4_ip((C, 40000), (S, 443), hoptrace::flow::tcp::SYN, b"");
-    for i in 0..3 {
+    for i in 0..tunnels {
         p = pkt::ipv4([10, 0, i, 1], [10, 0, i, 2], 4, &p);
     }
+    let mut c = Capture::with_link(Format::Pcap, 101);
+    c.push(T0, &p);
+    d.write(name, &c.finish())
+}
+
+#[test]
+fn tunnel_depth_follows_the_bound() {
     let d = Dir::new();
-    let path = d.write("deep.pcap", &{
-        let mut c = Capture::with_link(Format::Pcap, 101);
-        c.push(T0, &p);
-        c.finish()
-    });
+    let path = nested(&d, "deep.pcap", 3);
     // Four IP layers: within the default.
     let run = run_files(std::slice::from_ref(&path));
     assert_eq!(run.flows.diag.count(SkipReason::TunnelTooDeep), 0);
@@ -111,15 +114,7 @@ fn tunnel_depth_follows_the_bound() {
     );
     assert!(run.skipped_input());
     // Deeper than the default, within the largest bound.
-    let mut p = Pkt::tcp4_ip((C, 40000), (S, 443), hoptrace::flow::tcp::SYN, b"");
-    for i in 0..11 {
-        p = pkt::ipv4([10, 0, i, 1], [10, 0, i, 2], 4, &p);
-    }
-    let path = d.write("deeper.pcap", &{
-        let mut c = Capture::with_link(Format::Pcap, 101);
-        c.push(T0, &p);
-        c.finish()
-    });
+    let path = nested(&d, "deeper.pcap", 11);
     let run = run_files(std::slice::from_ref(&path));
     assert_eq!(run.flows.diag.count(SkipReason::TunnelTooDeep), 1);
     let run = run_with(&path, |c| c.max_ip_layers = 16);
@@ -273,5 +268,4 @@ fn the_bounds_are_flags_of_flows_and_trace() {
         "4",
     ]);
     assert_ne!(o.status.code(), Some(2), "{}", text(&o.stderr));
-    let _ = std::io::stderr().flush();
 }
