@@ -421,6 +421,18 @@ impl Diagnostics {
         v.into_iter().map(|((_, r, d), s)| (r, d, s)).collect()
     }
 
+    /// The entries of input number `input`, sorted by reason and detail.
+    pub fn input_entries(&self, input: u32) -> Vec<(SkipReason, u32, SkipStat)> {
+        let mut v: Vec<_> = self
+            .map
+            .iter()
+            .filter(|(k, _)| k.0 == input)
+            .map(|(k, s)| (*k, *s))
+            .collect();
+        v.sort_by_key(|(k, _)| *k);
+        v.into_iter().map(|((_, r, d), s)| (r, d, s)).collect()
+    }
+
     /// Writes every entry.
     pub fn encode(&self, w: &mut super::BinWriter) {
         let mut v: Vec<_> = self.map.iter().collect();

@@ -1577,6 +1577,40 @@ pub enum TraceOutcome {
 }
 
 /// SHA-256 of a file's bytes, in hex.
+/// An input of run `r` (number `n` in it) as the disclosure lists it, with its digest `d`.
+fn input_out(r: &FlowRun, n: u32, i: &InputSummary, d: &str) -> report::InputOut {
+    let capture = i.container.is_some() && i.unit() == "frame";
+    report::InputOut {
+        path: i.name.display().to_string(),
+        format: i.container.unwrap_or("unreadable").to_string(),
+        sha256: d.to_string(),
+        unit: i.unit(),
+        read: i.frames,
+        bytes: i.bytes,
+        byte_split: capture.then_some(report::ByteSplitOut {
+            frames: i.counts.frames,
+            headers: i.counts.meta,
+            skipped: i.counts.skipped,
+        }),
+        error: i.error.clone(),
+        not_read: r
+            .flows
+            .diag
+            .input_entries(n)
+            .into_iter()
+            .filter(|(reason, _, _)| reason.is_problem())
+            .map(|(reason, detail, stat)| report::NotReadOut {
+                reason: reason.name(),
+                detail: reason.detail_name(detail),
+                count: stat.count,
+                bytes: stat.bytes,
+                first: stat.first.frame,
+                first_offset: stat.first.offset,
+            })
+            .collect(),
+    }
+}
+
 fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
     use sha2::Digest;
     use std::io::Read;
@@ -1650,13 +1684,9 @@ pub fn trace(
             let vantage_inputs: Vec<Vec<String>> = runs.iter().map(report::input_names).collect();
             let inputs = runs
                 .iter()
-                .flat_map(|r| &r.inputs)
+                .flat_map(|r| r.inputs.iter().enumerate().map(move |(n, i)| (r, n, i)))
                 .zip(&digests)
-                .map(|(i, d)| report::InputOut {
-                    path: i.name.display().to_string(),
-                    format: i.container.unwrap_or("unreadable").to_string(),
-                    sha256: d.clone(),
-                })
+                .map(|((r, n, i), d)| input_out(r, n as u32, i, d))
                 .collect();
             let parameters = report::ParametersOut {
                 party: cfg.party.to_ascii_uppercase(),

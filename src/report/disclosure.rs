@@ -14,7 +14,7 @@ use serde::Serialize;
 use std::fmt::Write;
 
 /// Name and version of the disclosure schema.
-pub const DISCLOSURE_SCHEMA: &str = "hoptrace-art30-disclosure/0.2";
+pub const DISCLOSURE_SCHEMA: &str = "hoptrace-art30-disclosure/0.3";
 
 /// An address and port.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -243,6 +243,89 @@ pub struct InputOut {
     pub format: String,
     /// SHA-256 of the file's bytes.
     pub sha256: String,
+    /// What was read: frames (captures), lines (flow logs), datagrams (NetFlow/IPFIX
+    /// exports) or flow tuples (Azure logs).
+    pub unit: &'static str,
+    /// How many of them were read.
+    pub read: u64,
+    /// Bytes read (after decompression).
+    pub bytes: u64,
+    /// Captures: where those bytes went (they add up to `bytes`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub byte_split: Option<ByteSplitOut>,
+    /// Why the input could not be read, or stopped being readable part way.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// What in it could not be read, by reason (empty: everything was read).
+    pub not_read: Vec<NotReadOut>,
+}
+
+/// Where the bytes of a capture went.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct ByteSplitOut {
+    /// In records that became frames.
+    pub frames: u64,
+    /// In file headers and blocks that carry no packet.
+    pub headers: u64,
+    /// In records and ranges that could not be read (see `not_read`).
+    pub skipped: u64,
+}
+
+/// Frames, lines or byte ranges of an input that could not be read, for one reason.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct NotReadOut {
+    /// The reason (a stable name: `truncated_record`, `bad_record_length`, ...).
+    pub reason: &'static str,
+    /// Its detail, when it has one (a link type, a version, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// How many.
+    pub count: u64,
+    /// Input bytes they covered.
+    pub bytes: u64,
+    /// Number of the first (frame, line, datagram; counting from 1).
+    pub first: u64,
+    /// Byte offset of the first.
+    pub first_offset: u64,
+}
+
+impl InputOut {
+    /// One line on what was read: `frames, bytes` and, when something was not, what.
+    fn read_text(&self) -> String {
+        let mut s = format!("{} {}s, {} bytes", self.read, self.unit, self.bytes);
+        if let Some(b) = &self.byte_split
+            && b.skipped > 0
+        {
+            let _ = write!(
+                s,
+                " ({} in frames, {} in headers and blocks without packets, {} skipped)",
+                b.frames, b.headers, b.skipped
+            );
+        }
+        s
+    }
+
+    /// One line per reason something could not be read, then the error.
+    fn not_read_lines(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .not_read
+            .iter()
+            .map(|n| {
+                let what = match &n.detail {
+                    Some(d) => format!("{} ({d})", n.reason),
+                    None => n.reason.to_string(),
+                };
+                format!(
+                    "not read: {what}: {} ({} bytes; first at {} {}, byte offset {})",
+                    n.count, n.bytes, self.unit, n.first, n.first_offset
+                )
+            })
+            .collect();
+        if let Some(e) = &self.error {
+            v.push(format!("error: {e}"));
+        }
+        v
+    }
 }
 
 /// The query, as given.
@@ -1070,7 +1153,17 @@ pub fn disclosure_markdown(d: &Disclosure) -> String {
     }
     let _ = writeln!(s, "\n## Inputs\n");
     for i in &d.inputs {
-        let _ = writeln!(s, "- {} ({}), SHA-256 {}", i.path, i.format, i.sha256);
+        let _ = writeln!(
+            s,
+            "- {} ({}), SHA-256 {}: {}",
+            i.path,
+            i.format,
+            i.sha256,
+            i.read_text()
+        );
+        for l in i.not_read_lines() {
+            let _ = writeln!(s, "  - {l}");
+        }
     }
     let extra = included_lines(d);
     if !extra.is_empty() {
@@ -1677,13 +1770,23 @@ td,th{{border:1px solid #999;padding:.2em .5em;text-align:left}}.foreign{{font-w
     }
     let _ = writeln!(s, "</ul><h2>Inputs</h2><ul>");
     for i in &d.inputs {
-        let _ = writeln!(
+        let _ = write!(
             s,
-            "<li>{} ({}), SHA-256 <code>{}</code></li>",
+            "<li>{} ({}), SHA-256 <code>{}</code>: {}",
             esc(&i.path),
             esc(&i.format),
-            esc(&i.sha256)
+            esc(&i.sha256),
+            esc(&i.read_text())
         );
+        let lines = i.not_read_lines();
+        if !lines.is_empty() {
+            let _ = write!(s, "<ul>");
+            for l in &lines {
+                let _ = write!(s, "<li>{}</li>", esc(l));
+            }
+            let _ = write!(s, "</ul>");
+        }
+        let _ = writeln!(s, "</li>");
     }
     let extra = included_lines(d);
     if !extra.is_empty() {

@@ -12,11 +12,11 @@ mod parquet;
 mod summary;
 
 pub use disclosure::{
-    Art29Draft, CommunicationOut, ContentOut, DISCLOSURE_SCHEMA, DatabaseOut, DatabasesOut,
-    Disclosure, DisclosureInput, EndpointOut, EvidenceOut, GapOut, HopOut, HttpOut,
-    INCLUDE_CATEGORIES, IdentifierOut, Include, InputOut, MinimisationOut, OtherOut, ParametersOut,
-    PathProviderRef, PayloadOut, ProviderOut as PathProviderOut, SizesOut, TO_FILL, VantageOut,
-    art29_drafts, art29_markdown, disclosure, disclosure_html, disclosure_markdown,
+    Art29Draft, ByteSplitOut, CommunicationOut, ContentOut, DISCLOSURE_SCHEMA, DatabaseOut,
+    DatabasesOut, Disclosure, DisclosureInput, EndpointOut, EvidenceOut, GapOut, HopOut, HttpOut,
+    INCLUDE_CATEGORIES, IdentifierOut, Include, InputOut, MinimisationOut, NotReadOut, OtherOut,
+    ParametersOut, PathProviderRef, PayloadOut, ProviderOut as PathProviderOut, SizesOut, TO_FILL,
+    VantageOut, art29_drafts, art29_markdown, disclosure, disclosure_html, disclosure_markdown,
 };
 pub use flows::{
     ENRICH_COLUMNS, EVIDENCE_COLUMNS, FLOW_COLUMNS, FlowRow, RowEnrichment, RowEvidence, RowSource,

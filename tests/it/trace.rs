@@ -630,6 +630,78 @@ fn the_readme_demo_case_gives_its_path() {
 }
 
 #[test]
+fn the_report_says_what_of_each_input_was_read_and_what_was_not() {
+    let case =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/case/frontend.pcapng");
+    let whole = std::fs::read(&case).unwrap();
+    let args = [
+        "--party",
+        "DE",
+        "--ip",
+        "85.214.132.117",
+        "--port",
+        "80",
+        "--peer",
+        "195.154.1.1",
+        "--at",
+        "2026-03-01T11:15:07+01:00",
+    ];
+    // Whole: every byte in a frame or a header, nothing not read.
+    let (code, v, err) = trace(std::slice::from_ref(&case), &args);
+    assert_eq!(code, 0, "{err}");
+    let i = &v["inputs"][0];
+    assert_eq!(i["unit"], "frame");
+    assert_eq!(i["bytes"], whole.len() as u64);
+    let split = &i["byte_split"];
+    assert_eq!(split["skipped"], 0);
+    assert_eq!(
+        split["frames"].as_u64().unwrap() + split["headers"].as_u64().unwrap(),
+        whole.len() as u64
+    );
+    assert_eq!(i["not_read"], serde_json::json!([]));
+    let frames = i["read"].as_u64().unwrap();
+    // The last block cut short: the path is still found (exit status 1, input skipped), and
+    // the report names what was not read, how much and where.
+    let d = Dir::new();
+    let cut = d.write("cut.pcapng", &whole[..whole.len() - 10]);
+    let (code, v, err) = trace(std::slice::from_ref(&cut), &args);
+    assert_eq!(code, 1, "{err}");
+    check_schema(&v);
+    assert_eq!(path(&v).len(), 8);
+    let i = &v["inputs"][0];
+    assert_eq!(i["read"], frames - 1);
+    assert_eq!(i["bytes"], whole.len() as u64 - 10);
+    let split = &i["byte_split"];
+    let skipped = split["skipped"].as_u64().unwrap();
+    assert!(skipped > 0);
+    assert_eq!(
+        split["frames"].as_u64().unwrap() + split["headers"].as_u64().unwrap() + skipped,
+        whole.len() as u64 - 10
+    );
+    let n = &i["not_read"][0];
+    assert_eq!(n["reason"], "truncated_record");
+    assert_eq!(
+        (n["count"].as_u64(), n["bytes"].as_u64()),
+        (Some(1), Some(skipped))
+    );
+    assert_eq!(n["first"], frames);
+    assert_eq!(n["first_offset"], whole.len() as u64 - 10 - skipped);
+    // The Markdown and the page say the same.
+    for (format, said) in [
+        ("md", "not read: truncated_record: 1"),
+        ("html", "<li>not read: truncated_record: 1"),
+    ] {
+        let mut a: Vec<String> = vec!["trace".into(), cut.display().to_string()];
+        a.extend(args.iter().map(|s| s.to_string()));
+        a.extend(["-q".into(), "--format".into(), format.into()]);
+        let out = hoptrace(&a.iter().map(String::as_str).collect::<Vec<_>>());
+        let page = text(&out.stdout);
+        assert!(page.contains(said), "{format}: {page}");
+        assert!(page.contains(&format!("{skipped} skipped")), "{format}");
+    }
+}
+
+#[test]
 fn a_saved_mail_extends_the_path_of_an_encrypted_smtp_session() {
     // The party's MX captured the session from 203.0.113.7, encrypted after STARTTLS: the
     // capture has no Received fields. The mail as the mailbox saved it has them, the MX's
