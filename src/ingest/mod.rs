@@ -1054,7 +1054,8 @@ pub fn plan_chunks(data: &[u8], container: &Container, chunk_bytes: usize) -> Ve
     plans
 }
 
-/// A block of a streamed input, cut at a record boundary by [`StreamSplitter`].
+/// A block of a streamed input, cut at a record boundary by [`StreamSplitter`]. Its buffer
+/// goes back to the splitter that cut it when it is dropped, for a later block.
 pub struct StreamBlock {
     /// The bytes: whole records only, except at the end of the input.
     pub data: Vec<u8>,
@@ -1066,6 +1067,40 @@ pub struct StreamBlock {
     pub state: ReaderState,
     /// True when this block ends the input.
     pub last: bool,
+    pool: Option<BlockPool>,
+}
+
+impl Drop for StreamBlock {
+    fn drop(&mut self) {
+        if let Some(pool) = &self.pool
+            && let Ok(mut v) = pool.lock()
+            && v.len() < POOLED_BLOCKS
+        {
+            v.push(std::mem::take(&mut self.data));
+        }
+    }
+}
+
+/// Buffers of blocks read and dropped, kept for the next blocks: a block's pages are
+/// written once, not faulted in and zeroed again for every block.
+type BlockPool = std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>;
+
+/// How many dropped block buffers a splitter keeps.
+const POOLED_BLOCKS: usize = 4;
+
+/// How much a splitter asks its reader for at a time. The records read are walked right
+/// after each piece, while it is in cache: walking a whole block after it was read took as
+/// long as decompressing it (a cache miss per record header).
+const PIECE_BYTES: usize = 256 * 1024;
+
+/// How far a splitter's walk through the block being filled has got.
+#[derive(Clone, Copy)]
+enum Walk {
+    /// Up to this offset by record lengths alone; the reader state there is the block's.
+    Fast(usize),
+    /// Something the record walker must judge (or a state change) was met: the block is
+    /// walked whole once it is read.
+    Slow,
 }
 
 /// Reads a streamed input into blocks of whole records, tracking the reader state so each
@@ -1082,6 +1117,7 @@ pub struct StreamSplitter {
     done: bool,
     pending_error: Option<IngestError>,
     file_size: Option<u64>,
+    pool: BlockPool,
 }
 
 impl StreamSplitter {
@@ -1100,25 +1136,57 @@ impl StreamSplitter {
                 done: false,
                 pending_error: None,
                 file_size: input.file_size,
+                pool: BlockPool::default(),
             }),
             Body::Bytes(_) | Body::File { .. } => Err(input),
         }
     }
 
-    fn fill(&mut self, buf: &mut Vec<u8>, want: usize) -> Result<(), IngestError> {
-        let start = buf.len();
-        buf.resize(start + want, 0);
-        let mut filled = start;
-        while filled < buf.len() {
-            match self.reader.read(&mut buf[filled..]) {
+    /// A buffer for the next block, holding what was carried over from the last one.
+    /// A reused buffer keeps its length: what it held is overwritten, not zeroed first.
+    fn buffer(&mut self) -> Vec<u8> {
+        let reused = self.pool.lock().ok().and_then(|mut v| v.pop());
+        let mut buf = reused.unwrap_or_default();
+        if buf.len() < self.carry.len() {
+            buf.resize(self.carry.len(), 0);
+        }
+        buf[..self.carry.len()].copy_from_slice(&self.carry);
+        buf
+    }
+
+    /// Reads into `buf[filled..target]` piece by piece, advancing `walk` through the
+    /// records of each piece; returns how far `buf` is filled (less than `target` at the
+    /// end of the input).
+    fn fill(
+        &mut self,
+        buf: &mut Vec<u8>,
+        mut filled: usize,
+        target: usize,
+        walk: &mut Walk,
+    ) -> Result<usize, IngestError> {
+        if buf.len() < target {
+            buf.resize(target, 0);
+        }
+        while filled < target {
+            let upto = target.min(filled + PIECE_BYTES);
+            match self.reader.read(&mut buf[filled..upto]) {
                 Ok(0) => {
                     self.eof = true;
                     break;
                 }
-                Ok(k) => filled += k,
+                Ok(k) => {
+                    filled += k;
+                    if let Walk::Fast(pos) = *walk {
+                        let data = &buf[..filled];
+                        let end = match &self.state {
+                            ReaderState::Pcap(p) => records::pcap_records_end(data, pos, p),
+                            ReaderState::Ng(st) => records::ng_blocks_end(data, pos, st),
+                        };
+                        *walk = end.map_or(Walk::Slow, Walk::Fast);
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(source) => {
-                    buf.truncate(filled);
                     let offset = self.base + filled as u64;
                     return Err(stream_error(
                         &self.name,
@@ -1130,8 +1198,27 @@ impl StreamSplitter {
                 }
             }
         }
-        buf.truncate(filled);
-        Ok(())
+        Ok(filled)
+    }
+
+    /// A block of `buf[..len]`, its records starting at `start` in state `state`.
+    fn block(
+        &self,
+        mut buf: Vec<u8>,
+        len: usize,
+        start: usize,
+        state: ReaderState,
+        last: bool,
+    ) -> StreamBlock {
+        buf.truncate(len);
+        StreamBlock {
+            data: buf,
+            base: self.base,
+            start,
+            state,
+            last,
+            pool: Some(std::sync::Arc::clone(&self.pool)),
+        }
     }
 }
 
@@ -1145,47 +1232,52 @@ impl Iterator for StreamSplitter {
         if self.done {
             return None;
         }
-        let mut buf = std::mem::take(&mut self.carry);
+        let mut buf = self.buffer();
+        let mut filled = self.carry.len();
         let skip = if self.base == 0 {
             container_header_len(&self.state)
         } else {
             0
         };
+        let start = skip.min(filled);
+        let mut walk = Walk::Fast(start);
+        // What was carried over is walked before anything is read after it.
+        if let Walk::Fast(pos) = walk {
+            let data = &buf[..filled];
+            let end = match &self.state {
+                ReaderState::Pcap(p) => records::pcap_records_end(data, pos, p),
+                ReaderState::Ng(st) => records::ng_blocks_end(data, pos, st),
+            };
+            walk = end.map_or(Walk::Slow, Walk::Fast);
+        }
         loop {
             if !self.eof {
-                let want = self.block_bytes.saturating_sub(buf.len()).max(64 * 1024);
-                if let Err(e) = self.fill(&mut buf, want) {
-                    // Hand out what was read as the last block; report the break after it.
-                    self.done = true;
-                    if buf.len() <= skip {
-                        return Some(Err(e));
+                let target = filled + self.block_bytes.saturating_sub(filled).max(64 * 1024);
+                match self.fill(&mut buf, filled, target, &mut walk) {
+                    Ok(f) => filled = f,
+                    Err(e) => {
+                        // Hand out what was read as the last block; report the break after it.
+                        self.done = true;
+                        if filled <= skip {
+                            return Some(Err(e));
+                        }
+                        self.pending_error = Some(e);
+                        let state = self.state.clone();
+                        let start = skip.min(filled);
+                        return Some(Ok(self.block(buf, filled, start, state, true)));
                     }
-                    self.pending_error = Some(e);
-                    return Some(Ok(StreamBlock {
-                        data: buf,
-                        base: self.base,
-                        start: skip,
-                        state: self.state.clone(),
-                        last: true,
-                    }));
                 }
             }
-            let start = skip.min(buf.len());
-            // A pcap's state never changes between records: its blocks are cut by reading
-            // record lengths alone. pcapng (and any length the walker must judge) walks.
-            let fast = match &self.state {
-                ReaderState::Pcap(p) => records::pcap_records_end(&buf, start, p),
-                ReaderState::Ng(_) => None,
-            };
-            let (cut, end_state) = match fast {
-                Some(cut) => (cut, self.state.clone()),
-                None => {
+            let start = skip.min(filled);
+            let (cut, end_state) = match walk {
+                Walk::Fast(cut) => (cut, self.state.clone()),
+                Walk::Slow => {
                     let mut walker = Records::new(
-                        &buf,
+                        &buf[..filled],
                         Span {
                             base: self.base,
                             pos: start,
-                            end: buf.len(),
+                            end: filled,
                             at_input_end: self.eof,
                         },
                         self.state.clone(),
@@ -1200,18 +1292,13 @@ impl Iterator for StreamSplitter {
                 // No whole record yet (one record larger than what was read): read more.
                 continue;
             }
-            let cut = if self.eof { buf.len() } else { cut };
-            let rest = buf.split_off(cut);
-            let last = self.eof && rest.is_empty();
-            let block = StreamBlock {
-                data: buf,
-                base: self.base,
-                start,
-                state: std::mem::replace(&mut self.state, end_state),
-                last,
-            };
-            self.base += block.data.len() as u64;
-            self.carry = rest;
+            let cut = if self.eof { filled } else { cut };
+            self.carry.clear();
+            self.carry.extend_from_slice(&buf[cut..filled]);
+            let last = self.eof && self.carry.is_empty();
+            let state = std::mem::replace(&mut self.state, end_state);
+            let block = self.block(buf, cut, start, state, last);
+            self.base += cut as u64;
             self.done = last;
             return Some(Ok(block));
         }

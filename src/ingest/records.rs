@@ -673,6 +673,48 @@ pub fn pcap_records_end(data: &[u8], mut pos: usize, p: &PcapParams) -> Option<u
     Some(pos)
 }
 
+/// Where the last whole pcapng block of `data[pos..]` ends, reading only block types and
+/// lengths, for blocks that leave the reader state as it is (packets, statistics, name
+/// resolution, ...); `None` at a block that changes it (section header, interface
+/// description), in a section the walker skips, or at anything the record walker would
+/// judge (a bad length, a trailer that differs, a packet block too short), which it must
+/// then handle.
+pub fn ng_blocks_end(data: &[u8], mut pos: usize, st: &NgState) -> Option<usize> {
+    if st.unsupported {
+        return None;
+    }
+    let be = st.big_endian;
+    while let Some(h) = data.get(pos..pos + 8) {
+        let btype = rd32(h, be);
+        let blen = rd32(&h[4..], be);
+        if matches!(btype, SHB_TYPE | IDB_TYPE)
+            || blen < 12
+            || !blen.is_multiple_of(4)
+            || blen > MAX_BLOCK_LEN
+            || (matches!(btype, EPB_TYPE | PB_TYPE) && blen < 32)
+            || (btype == SPB_TYPE && blen < 16)
+        {
+            return None;
+        }
+        // A packet block's captured length must fit in it (read where the walker reads it).
+        if matches!(btype, EPB_TYPE | PB_TYPE)
+            && let Some(c) = data.get(pos + 20..pos + 24)
+            && rd32(c, be) > blen - 32
+        {
+            return None;
+        }
+        let end = pos + blen as usize;
+        let Some(trailer) = data.get(end - 4..end) else {
+            break;
+        };
+        if rd32(trailer, be) != blen {
+            return None;
+        }
+        pos = end;
+    }
+    Some(pos)
+}
+
 /// True when a pcap record header at `pos` looks like a real one.
 fn plausible_pcap(data: &[u8], pos: usize, p: &PcapParams) -> Option<(u32, usize)> {
     let hdr = if p.modified { 24 } else { 16 };

@@ -215,6 +215,72 @@ fn chunked_reading_gives_the_same_table_in_every_mode() {
 }
 
 #[test]
+fn streamed_blocks_read_state_changes_and_damage_as_the_whole_file_does() {
+    // A compressed pcapng is cut into blocks by block lengths alone while only packets and
+    // other stateless blocks follow; an interface added part way, a second section (other
+    // byte order), a block whose trailer differs and one whose packet overruns it must be
+    // handed to the record walker. Blocks of 64 KiB put many cuts around each of them.
+    let mut c = Capture::new(Format::PcapNg);
+    let pkt = |i: u32, c: &mut Capture, iface: u32| {
+        let a = ([10, 0, (i >> 8) as u8, i as u8], 1000 + (i % 50) as u16);
+        let f = Pkt::tcp4(a, ([10, 1, 0, 1], 80), SYN, &[0; 300]);
+        c.push_on(iface, T0 + i64::from(i) * 1_000_000, &f, f.len() as u32);
+    };
+    for i in 0..600 {
+        pkt(i, &mut c, 0);
+    }
+    c.push_block(5, &[0; 20]);
+    let second = c.add_interface(1, 9, 0);
+    for i in 600..1200 {
+        pkt(i, &mut c, second);
+    }
+    // A packet block whose trailer says another length, then one whose captured length
+    // runs past its end.
+    let mut bad = Vec::new();
+    for v in [6u32, 40, 0, 0, 0, 0, 0, 0, 44] {
+        bad.extend_from_slice(&v.to_le_bytes());
+    }
+    c.push_raw(&bad);
+    let mut overrun = Vec::new();
+    for v in [6u32, 36, 0, 0, 0, 400, 400, 0, 36] {
+        overrun.extend_from_slice(&v.to_le_bytes());
+    }
+    c.push_raw(&overrun);
+    for i in 1200..1800 {
+        pkt(i, &mut c, 0);
+    }
+    c.section(true);
+    c.add_interface(1, 6, 0);
+    for i in 1800..2400 {
+        pkt(i, &mut c, 0);
+    }
+    let bytes = c.finish();
+    let run = |data: &[u8], chunk: usize| {
+        let d = Dir::new();
+        let dir = format!("{}/", d.path().display());
+        let mut cfg = FlowsConfig::new(vec![d.write("c", data)]);
+        cfg.chunk_bytes = chunk;
+        cfg.threads = 2;
+        let run = flows(&cfg).unwrap();
+        hoptrace::fuzzing::check_accounting(&run);
+        let mut out = Vec::new();
+        hoptrace::report::write_flows(&run, hoptrace::report::TableFormat::Csv, &mut out).unwrap();
+        let table: Vec<String> = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| l.replace(&dir, ""))
+            .collect();
+        (table, run.flows.diag.entries(), run.inputs[0].counts)
+    };
+    let whole = run(&bytes, 1 << 30);
+    assert_eq!(whole.0.len(), 2401);
+    let problems: Vec<&str> = whole.1.iter().map(|(r, _, _)| r.name()).collect();
+    assert!(problems.contains(&"bad_record_length"), "{problems:?}");
+    assert_eq!(run(&zstd(&bytes), 64 * 1024), whole);
+    assert_eq!(run(&gzip(&bytes), 64 * 1024), whole);
+}
+
+#[test]
 fn a_chunk_that_guesses_its_start_wrong_is_read_again() {
     // Packet payloads made of plausible pcap record headers (each a zero-length record)
     // fool the resynchronisation of any chunk boundary that falls inside them; the check
