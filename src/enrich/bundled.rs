@@ -13,6 +13,15 @@ pub const ASN_TABLE: &[u8] = include_bytes!("../../data/asn.htdb");
 /// `hoptrace db pack`).
 pub const COUNTRY_MMDB: &[u8] = include_bytes!("../../data/country.mmdb.zst");
 
+/// [`ASN_TABLE`] decompressed (by `build.rs`, at build time).
+const ASN_TABLE_PLAIN: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/asn.htdb.raw"));
+
+/// [`COUNTRY_MMDB`] decompressed (by `build.rs`, at build time).
+const COUNTRY_MMDB_PLAIN: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/country.mmdb"));
+
+// ASN_SHA256 and COUNTRY_SHA256: the digests of the shipped files (by `build.rs`).
+include!(concat!(env!("OUT_DIR"), "/bundled_digests.rs"));
+
 /// The upstream snapshot both files come from.
 pub const VERSION: &str = "ip-location-db 2.3.2026061719";
 
@@ -35,9 +44,17 @@ pub const COUNTRY_ATTRIBUTION: &str = "IP to country data: geo-whois-asn-country
 
 /// The bundled sources: ASN first, then country.
 pub fn sources() -> Result<Vec<Source>, EnrichError> {
-    let asn = Source::from_bytes(ASN_TABLE.to_vec(), "bundled:data/asn.htdb", ASN_ATTRIBUTION)?;
-    let mut country = Source::from_bytes(
-        COUNTRY_MMDB.to_vec(),
+    // Decompressed at build time: loading reads the tables as they are (the country
+    // database in place), and names the digests of the files as shipped.
+    let asn = Source::from_static(
+        ASN_TABLE_PLAIN,
+        ASN_SHA256,
+        "bundled:data/asn.htdb",
+        ASN_ATTRIBUTION,
+    )?;
+    let mut country = Source::from_static(
+        COUNTRY_MMDB_PLAIN,
+        COUNTRY_SHA256,
         "bundled:data/country.mmdb.zst",
         COUNTRY_ATTRIBUTION,
     )?;

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 
 /// An open MaxMind DB.
 pub struct Mmdb {
-    reader: Reader<Vec<u8>>,
+    reader: Reader<std::borrow::Cow<'static, [u8]>>,
 }
 
 /// What a database's metadata says about it.
@@ -37,8 +37,9 @@ impl std::fmt::Debug for Mmdb {
 }
 
 impl Mmdb {
-    /// Opens a database from its bytes. The error text is the reader's.
-    pub fn from_bytes(bytes: Vec<u8>) -> Result<Mmdb, String> {
+    /// Opens a database from its bytes, owned or borrowed for the whole run (compiled in,
+    /// say: not copied). The error text is the reader's.
+    pub fn from_cow(bytes: std::borrow::Cow<'static, [u8]>) -> Result<Mmdb, String> {
         let reader = Reader::from_source(bytes).map_err(|e| e.to_string())?;
         Ok(Mmdb { reader })
     }

@@ -219,6 +219,36 @@ impl Source {
         } else {
             bytes
         };
+        Source::from_plain(std::borrow::Cow::Owned(raw), sha256, name, attribution)
+    }
+
+    /// Opens a database whose plain (decompressed) bytes are already in memory, compiled in
+    /// say, without copying a MaxMind DB; `sha256` is the digest to report (of the file as
+    /// shipped).
+    pub fn from_static(
+        raw: &'static [u8],
+        sha256: &str,
+        name: &str,
+        attribution: &str,
+    ) -> Result<Source, EnrichError> {
+        Source::from_plain(
+            std::borrow::Cow::Borrowed(raw),
+            sha256.to_string(),
+            name,
+            attribution,
+        )
+    }
+
+    fn from_plain(
+        raw: std::borrow::Cow<'static, [u8]>,
+        sha256: String,
+        name: &str,
+        attribution: &str,
+    ) -> Result<Source, EnrichError> {
+        let invalid = |message: String| EnrichError::Invalid {
+            path: name.to_string(),
+            message,
+        };
         if RangeTable::sniff(&raw) {
             let t = RangeTable::from_decompressed(&raw).map_err(invalid)?;
             let (n4, n6) = t.len();
@@ -247,7 +277,7 @@ impl Source {
                 "neither a MaxMind DB (no metadata marker) nor a hoptrace range table".into(),
             ));
         }
-        let db = mmdb::Mmdb::from_bytes(raw).map_err(invalid)?;
+        let db = mmdb::Mmdb::from_cow(raw).map_err(invalid)?;
         let m = db.meta();
         let build_date = i64::try_from(m.build_epoch)
             .ok()
