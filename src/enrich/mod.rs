@@ -350,14 +350,24 @@ impl Source {
 
     /// Looks an address up: the fields and the network (or range) that matched.
     pub fn lookup(&self, ip: IpAddr) -> Result<Option<(Fields, Option<String>)>, LookupFailure> {
+        self.lookup_with(ip, true)
+    }
+
+    /// [`lookup`](Self::lookup), writing the network's text only when `network` (a table's
+    /// enrichment needs the fields alone, and the text cost as much as the lookup).
+    fn lookup_with(
+        &self,
+        ip: IpAddr,
+        network: bool,
+    ) -> Result<Option<(Fields, Option<String>)>, LookupFailure> {
         match &self.backend {
             Backend::Mmdb(m) => Ok(m
                 .lookup(ip)?
-                .map(|(f, net)| (f, net.map(|n| n.to_string())))),
-            Backend::Ranges(t) => Ok(t.lookup(ip).map(|h| {
-                let r = h.range_text();
-                (h.fields, Some(r))
-            })),
+                .map(|(f, net)| (f, net.filter(|_| network).map(|n| n.to_string())))),
+            Backend::Ranges(t) => Ok(t
+                .lookup(ip)
+                .map(|h| (network.then(|| h.range_text()), h.fields))
+                .map(|(r, f)| (f, r))),
         }
     }
 }
@@ -475,7 +485,7 @@ impl Enricher {
             };
             let Some(target) = target else { continue };
             a.attributed_ip = a.attributed_ip.or(Some(target));
-            match s.lookup(target) {
+            match s.lookup_with(target, full) {
                 Ok(Some((f, network))) => {
                     let names = if full { f.names() } else { Vec::new() };
                     if full && names.is_empty() {
