@@ -260,6 +260,49 @@ impl Flow {
         }
     }
 
+    /// Appends the flow's encoding followed by the layers of each of its chains (`chains`:
+    /// its table's), so the record stands alone: a spilled flow takes its chains with it and
+    /// the table can forget them.
+    pub fn encode_with_chains(&self, chains: &[Box<[Encap]>], out: &mut Vec<u8>) {
+        let mut w = BinWriter {
+            buf: std::mem::take(out),
+        };
+        self.write(&mut w);
+        for c in self.chains.all() {
+            let chain: &[Encap] = chains.get(c as usize).map_or(&[], |c| c);
+            w.u32(chain.len() as u32);
+            for e in chain {
+                e.encode(&mut w);
+            }
+        }
+        *out = w.buf;
+    }
+
+    /// Decodes a flow written by [`encode_with_chains`](Self::encode_with_chains): its
+    /// chains are pushed to `into`, and its chain ids renumbered to `base` plus their index
+    /// there (an empty chain stays 0).
+    pub fn decode_with_chains(b: &[u8], base: usize, into: &mut Vec<Box<[Encap]>>) -> Option<Flow> {
+        let mut r = BinReader::new(b);
+        let mut f = Flow::read(&mut r)?;
+        let mut id = || -> Option<ChainId> {
+            let n = r.count()?;
+            if n == 0 {
+                return Some(0);
+            }
+            let mut c = Vec::with_capacity(n);
+            for _ in 0..n {
+                c.push(Encap::decode(&mut r)?);
+            }
+            into.push(c.into_boxed_slice());
+            ChainId::try_from(base + into.len() - 1).ok()
+        };
+        f.chains.first = id()?;
+        for i in 0..f.chains.more.len() {
+            f.chains.more[i] = id()?;
+        }
+        (r.at == b.len()).then_some(f)
+    }
+
     /// Decodes a flow written by [`encode`](Self::encode); returns it and the bytes used.
     pub fn decode(b: &[u8]) -> Option<(Flow, usize)> {
         let mut r = BinReader::new(b);
@@ -1575,6 +1618,54 @@ impl FlowTable {
         }
         done.sort_unstable_by_key(Flow::order_key);
         done
+    }
+
+    /// Forgets the encapsulation chains no flow or waiting fragment of the table names any
+    /// more (after [`take_finished`](Self::take_finished) took flows out, their chains
+    /// written with them), renumbering the rest: the chain table then grows with the live
+    /// flows, not with every tunnel the run has seen (one per VXLAN flow: its outer source
+    /// port follows the inner flow).
+    pub fn compact_chains(&mut self) {
+        let n = self.chains.chains.len();
+        let mut used = vec![false; n];
+        let mut mark = |c: ChainId| {
+            if let Some(u) = used.get_mut(c as usize) {
+                *u = true;
+            }
+        };
+        for f in &self.flows {
+            f.chains.all().for_each(&mut mark);
+        }
+        for e in self
+            .frags
+            .values()
+            .chain(self.expired.iter().map(|(_, e)| e))
+        {
+            e.pending.iter().for_each(|b| mark(b.chain));
+        }
+        if used.iter().skip(1).all(|&u| u) {
+            return;
+        }
+        let mut kept = Interner::default();
+        let mut map = vec![0 as ChainId; n];
+        for (i, c) in std::mem::take(&mut self.chains.chains).iter().enumerate() {
+            if used[i] {
+                map[i] = kept.intern(c);
+            }
+        }
+        self.chains = kept;
+        for f in &mut self.flows {
+            f.chains.remap(&map);
+        }
+        for e in self
+            .frags
+            .values_mut()
+            .chain(self.expired.iter_mut().map(|(_, e)| e))
+        {
+            for b in &mut e.pending {
+                b.chain = map[b.chain as usize];
+            }
+        }
     }
 
     /// The encapsulation chains interned so far, by [`ChainId`].

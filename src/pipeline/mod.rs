@@ -263,7 +263,7 @@ pub struct FlowRun {
 impl FlowRun {
     /// Every flow, in memory or spilled, in output order.
     pub fn merged(&self) -> std::io::Result<Merged<'_>> {
-        Merged::new(&self.flows.flows, &self.spilled)
+        Merged::new(&self.flows.flows, self.flows.chains.len(), &self.spilled)
     }
 
     /// Frames read from captures (flow logs, raw exports and saved mails count lines or
@@ -764,11 +764,12 @@ fn run(
         {
             let done = acc.take_finished();
             spilled
-                .write_run(&sp.dir, &done)
+                .write_run(&sp.dir, &done, acc.chains())
                 .map_err(|source| Error::Spill {
                     dir: sp.dir.clone(),
                     source,
                 })?;
+            acc.compact_chains();
         }
     }
     if let Ok(p) = producer {
@@ -1396,28 +1397,34 @@ pub fn write_flows_enriched(
     let pool = pool(threads).map_err(|e| ReportError::Io(std::io::Error::other(e.to_string())))?;
     let window = pool.current_num_threads() * 4 * ROWS;
     let mut merged = run.merged()?;
-    let mut next_window =
-        || -> Result<Vec<std::borrow::Cow<'_, crate::flow::Flow>>, ReportError> {
-            let mut w = Vec::with_capacity(window);
-            while w.len() < window {
-                match merged.next_flow()? {
-                    Some(f) => w.push(f),
-                    None => break,
-                }
+    // The next window of flows; spilled ones name chains of `merged.extra_chains()` until
+    // the next window starts.
+    fn window_of<'a>(
+        merged: &mut spill::Merged<'a>,
+        window: usize,
+    ) -> Result<Vec<std::borrow::Cow<'a, crate::flow::Flow>>, ReportError> {
+        merged.new_window();
+        let mut w = Vec::with_capacity(window);
+        while w.len() < window {
+            match merged.next_flow()? {
+                Some(f) => w.push(f),
+                None => break,
             }
-            Ok(w)
-        };
+        }
+        Ok(w)
+    }
     let records = &run.records.records;
     let mut ri = 0usize;
     if format == TableFormat::Parquet {
         #[cfg(feature = "parquet")]
         {
-            let batches = std::iter::from_fn(|| match next_window() {
+            let batches = std::iter::from_fn(|| match window_of(&mut merged, window) {
                 Ok(w) => {
                     let items = mix(&w, records, &mut ri);
                     if items.is_empty() {
                         return None;
                     }
+                    let chains = report::ChainTable::new(chains, merged.extra_chains());
                     Some(Ok(pool.install(|| {
                         items
                             .par_chunks(ROWS)
@@ -1439,11 +1446,12 @@ pub fn write_flows_enriched(
     }
     // Encode a window of flows in parallel, write it, go on: memory stays bounded.
     loop {
-        let flows = next_window()?;
+        let flows = window_of(&mut merged, window)?;
         let items = mix(&flows, records, &mut ri);
         if items.is_empty() {
             break;
         }
+        let chains = report::ChainTable::new(chains, merged.extra_chains());
         let bufs: Vec<std::io::Result<Vec<u8>>> = pool.install(|| {
             items
                 .par_chunks(ROWS)

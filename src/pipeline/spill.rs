@@ -1,7 +1,8 @@
 //! Spilling finished flows to sorted runs on disk, and merging them back in output order,
 //! so memory holds the flows that are still live rather than every flow of the capture.
 
-use crate::flow::Flow;
+use crate::decode::Encap;
+use crate::flow::{ChainId, Flow};
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -35,8 +36,14 @@ pub struct Spilled {
 }
 
 impl Spilled {
-    /// Writes one sorted run.
-    pub(super) fn write_run(&mut self, dir: &Path, flows: &[Flow]) -> io::Result<()> {
+    /// Writes one sorted run; each flow takes the layers of its encapsulation chains
+    /// (`chains`: its table's) with it, so the table may forget them.
+    pub(super) fn write_run(
+        &mut self,
+        dir: &Path,
+        flows: &[Flow],
+        chains: &[Box<[Encap]>],
+    ) -> io::Result<()> {
         if flows.is_empty() {
             return Ok(());
         }
@@ -50,7 +57,7 @@ impl Spilled {
         let mut buf = Vec::with_capacity(512);
         for f in flows {
             buf.clear();
-            f.encode(&mut buf);
+            f.encode_with_chains(chains, &mut buf);
             w.write_all(&(buf.len() as u32).to_le_bytes())?;
             w.write_all(&buf)?;
         }
@@ -83,7 +90,8 @@ struct RunReader {
 }
 
 impl RunReader {
-    fn next(&mut self) -> io::Result<Option<Flow>> {
+    /// The next flow, its chains pushed to `into` and named from `base` on.
+    fn next(&mut self, base: usize, into: &mut Vec<Box<[Encap]>>) -> io::Result<Option<Flow>> {
         let mut len = [0u8; 4];
         match self.r.read_exact(&mut len) {
             Ok(()) => {}
@@ -92,8 +100,8 @@ impl RunReader {
         }
         self.buf.resize(u32::from_le_bytes(len) as usize, 0);
         self.r.read_exact(&mut self.buf)?;
-        Flow::decode(&self.buf)
-            .map(|(f, _)| Some(f))
+        Flow::decode_with_chains(&self.buf, base, into)
+            .map(Some)
             .ok_or_else(|| {
                 io::Error::new(io::ErrorKind::InvalidData, "a spilled flow does not decode")
             })
@@ -105,25 +113,60 @@ pub struct Merged<'a> {
     mem: std::iter::Peekable<std::slice::Iter<'a, Flow>>,
     readers: Vec<RunReader>,
     heads: Vec<Option<Flow>>,
+    /// Number of chains in the table of the flows in memory: spilled flows' chains are
+    /// numbered after them.
+    base: usize,
+    /// The chains of the spilled flows read since [`new_window`](Self::new_window).
+    extra: Vec<Box<[Encap]>>,
 }
 
 impl<'a> Merged<'a> {
-    pub(super) fn new(mem: &'a [Flow], spilled: &Spilled) -> io::Result<Merged<'a>> {
+    /// Merges `mem` (whose table has `base` chains) with the runs of `spilled`.
+    pub(super) fn new(mem: &'a [Flow], base: usize, spilled: &Spilled) -> io::Result<Merged<'a>> {
         let mut readers = Vec::with_capacity(spilled.runs.len());
         let mut heads = Vec::with_capacity(spilled.runs.len());
+        let mut extra = Vec::new();
         for run in &spilled.runs {
             let mut r = RunReader {
                 r: BufReader::with_capacity(1 << 18, File::open(&run.path)?),
                 buf: Vec::new(),
             };
-            heads.push(r.next()?);
+            heads.push(r.next(base, &mut extra)?);
             readers.push(r);
         }
         Ok(Merged {
             mem: mem.iter().peekable(),
             readers,
             heads,
+            base,
+            extra,
         })
+    }
+
+    /// The chains of the spilled flows given out since the last window, numbered after the
+    /// in-memory table's (see [`crate::report::ChainTable`]).
+    pub fn extra_chains(&self) -> &[Box<[Encap]>] {
+        &self.extra
+    }
+
+    /// Starts a window of flows: forgets the chains of the flows given out before, keeping
+    /// (renumbered) those of the runs' next flows.
+    pub fn new_window(&mut self) {
+        if self.extra.is_empty() {
+            return;
+        }
+        let old = std::mem::take(&mut self.extra);
+        let (base, extra) = (self.base, &mut self.extra);
+        let mut move_chain = |c: &mut ChainId| {
+            if let Some(i) = (*c as usize).checked_sub(base) {
+                extra.push(old.get(i).cloned().unwrap_or_default());
+                *c = (base + extra.len() - 1) as ChainId;
+            }
+        };
+        for f in self.heads.iter_mut().flatten() {
+            move_chain(&mut f.chains.first);
+            f.chains.more.iter_mut().for_each(&mut move_chain);
+        }
     }
 
     /// The next flow in output order.
@@ -153,7 +196,7 @@ impl<'a> Merged<'a> {
         }
         match best {
             Some(b) => {
-                let next = self.readers[b].next()?;
+                let next = self.readers[b].next(self.base, &mut self.extra)?;
                 let f = std::mem::replace(&mut self.heads[b], next);
                 Ok(f.map(std::borrow::Cow::Owned))
             }

@@ -287,11 +287,48 @@ pub fn input_names(run: &FlowRun) -> Vec<String> {
         .collect()
 }
 
+/// The encapsulation chains rows name: a run's table, then the chains that came back from
+/// disk with spilled flows (numbered after the table's).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ChainTable<'a> {
+    main: &'a [Box<[Encap]>],
+    extra: &'a [Box<[Encap]>],
+}
+
+impl<'a> ChainTable<'a> {
+    /// The chains `main`, then `extra` numbered from `main.len()`.
+    pub fn new(main: &'a [Box<[Encap]>], extra: &'a [Box<[Encap]>]) -> ChainTable<'a> {
+        ChainTable { main, extra }
+    }
+
+    /// The chain of an id (none for an id neither table has).
+    #[inline]
+    pub fn get(self, id: crate::flow::ChainId) -> &'a [Encap] {
+        let i = id as usize;
+        match self.main.get(i) {
+            Some(c) => c,
+            None => self.extra.get(i - self.main.len()).map_or(&[], |c| c),
+        }
+    }
+}
+
+impl<'a> From<&'a [Box<[Encap]>]> for ChainTable<'a> {
+    fn from(main: &'a [Box<[Encap]>]) -> ChainTable<'a> {
+        ChainTable { main, extra: &[] }
+    }
+}
+
+impl<'a> From<&'a Vec<Box<[Encap]>>> for ChainTable<'a> {
+    fn from(main: &'a Vec<Box<[Encap]>>) -> ChainTable<'a> {
+        ChainTable { main, extra: &[] }
+    }
+}
+
 /// The rows of some flows, given the encapsulation chains and input names of their run,
 /// enriched through `enrich` if given.
-pub fn rows_of<'a>(
+pub fn rows_of<'a, 'c>(
     flows: impl IntoIterator<Item = &'a Flow>,
-    chains: &[Box<[Encap]>],
+    chains: impl Into<ChainTable<'c>>,
     names: &[String],
     enrich: Option<&AddrCache<'_>>,
 ) -> Vec<FlowRow> {
@@ -304,12 +341,13 @@ pub fn rows_of<'a>(
 }
 
 /// The rows of flows and flow records, in the order given.
-pub fn source_rows<'a>(
+pub fn source_rows<'a, 'c>(
     items: impl IntoIterator<Item = RowSource<'a>>,
-    chains: &[Box<[Encap]>],
+    chains: impl Into<ChainTable<'c>>,
     names: &[String],
     enrich: Option<&AddrCache<'_>>,
 ) -> Vec<FlowRow> {
+    let chains = chains.into();
     items
         .into_iter()
         .map(|item| {
@@ -322,13 +360,14 @@ pub fn source_rows<'a>(
 
 /// Calls `each` with the row of every item in order, reusing one row's buffers (the table
 /// writers' path: no allocation per flow once the buffers have grown).
-pub fn each_row<'a, E>(
+pub fn each_row<'a, 'c, E>(
     items: impl IntoIterator<Item = RowSource<'a>>,
-    chains: &[Box<[Encap]>],
+    chains: impl Into<ChainTable<'c>>,
     names: &[String],
     enrich: Option<&AddrCache<'_>>,
     mut each: impl FnMut(&FlowRow) -> Result<(), E>,
 ) -> Result<(), E> {
+    let chains = chains.into();
     let mut row = FlowRow::default();
     for item in items {
         fill_row(&mut row, item, chains, names, enrich);
@@ -341,7 +380,7 @@ pub fn each_row<'a, E>(
 fn fill_row(
     row: &mut FlowRow,
     item: RowSource<'_>,
-    chains: &[Box<[Encap]>],
+    chains: ChainTable<'_>,
     names: &[String],
     enrich: Option<&AddrCache<'_>>,
 ) {
@@ -421,7 +460,7 @@ fn carrier_key(t: &crate::decode::Tunnel) -> FlowKey {
 
 /// Fills `row` with the row of a flow, reusing its buffers: writing a table allocates
 /// nothing per flow once the buffers have grown.
-fn fill_flow_row(row: &mut FlowRow, f: &Flow, chains: &[Box<[Encap]>], names: &[String]) {
+fn fill_flow_row(row: &mut FlowRow, f: &Flow, chains: ChainTable<'_>, names: &[String]) {
     use std::fmt::Write as _;
     let orig = f.orig_side();
     let resp = orig.other();
@@ -438,7 +477,7 @@ fn fill_flow_row(row: &mut FlowRow, f: &Flow, chains: &[Box<[Encap]>], names: &[
     row.tunnel_parent.clear();
     let mut shown: Vec<&[Encap]> = Vec::new();
     for c in f.chains.all() {
-        let chain: &[Encap] = chains.get(c as usize).map_or(&[], |c| c);
+        let chain = chains.get(c);
         // The return direction of a tunnel (endpoints swapped) is the same path.
         if chain.is_empty() || shown.iter().any(|s| mirrors(s, chain)) {
             continue;

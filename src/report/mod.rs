@@ -19,10 +19,10 @@ pub use disclosure::{
     VantageOut, art29_drafts, art29_markdown, disclosure, disclosure_html, disclosure_markdown,
 };
 pub use flows::{
-    ENRICH_COLUMNS, EVIDENCE_COLUMNS, FLOW_COLUMNS, FlowRow, RowEnrichment, RowEvidence, RowSource,
-    csv_header, csv_header_for, csv_rows_into, each_row, flow_rows, flow_rows_range, input_names,
-    interleave, record_locator, row_order, rows_of, source_rows, write_csv, write_csv_rows,
-    write_jsonl,
+    ChainTable, ENRICH_COLUMNS, EVIDENCE_COLUMNS, FLOW_COLUMNS, FlowRow, RowEnrichment,
+    RowEvidence, RowSource, csv_header, csv_header_for, csv_rows_into, each_row, flow_rows,
+    flow_rows_range, input_names, interleave, record_locator, row_order, rows_of, source_rows,
+    write_csv, write_csv_rows, write_jsonl,
 };
 pub use lookup::{
     AddressOut, Between, BlockOut, InstrumentOut, JurisdictionOut, LookupContext, ProviderOut,

@@ -161,3 +161,77 @@ fn spilling_finished_flows_to_disk_gives_the_same_table() {
         "run files are removed"
     );
 }
+
+/// 40,000 short flows over 400 s, every other one inside VXLAN with an outer source port
+/// of its own each way (VXLAN derives it from the inner flow): one encapsulation chain per
+/// direction of each tunnelled flow.
+fn long_tunnelled_capture() -> Vec<u8> {
+    use hoptrace::synth::Capture;
+    use hoptrace::synth::pkt::{Pkt, vxlan};
+    let (vtep_a, vtep_b) = ([192, 0, 2, 1], [192, 0, 2, 2]);
+    let server = ([198, 51, 100, 53], 53);
+    let mut c = Capture::new(Format::Pcap);
+    for i in 0..40_000u32 {
+        let a = ([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 5000);
+        let t = i64::from(i) * 10_000_000;
+        let query = Pkt::udp4(a, server, b"query");
+        let answer = Pkt::udp4(server, a, b"answer");
+        if i % 2 == 0 {
+            c.push(t, &query);
+            c.push(t + 1000, &answer);
+        } else {
+            let port = 10_000 + (i % 50_000) as u16;
+            c.push(
+                t,
+                &Pkt::udp4((vtep_a, port), (vtep_b, 4789), &vxlan(7, &query)),
+            );
+            c.push(
+                t + 1000,
+                &Pkt::udp4((vtep_b, port + 1), (vtep_a, 4789), &vxlan(7, &answer)),
+            );
+        }
+    }
+    c.finish()
+}
+
+#[test]
+fn spilled_flows_take_their_tunnels_with_them_and_the_table_forgets_them() {
+    let d = Dir::new();
+    let p = d.write("long.pcap", &long_tunnelled_capture());
+    let spill_dir = d.path().join("spill");
+    std::fs::create_dir(&spill_dir).unwrap();
+    let mut cfg = FlowsConfig::new(vec![p]);
+    cfg.chunk_bytes = 256 * 1024;
+    let in_memory = flows(&cfg).unwrap();
+    cfg.spill = Some(hoptrace::pipeline::SpillConfig {
+        dir: spill_dir,
+        max_flows: 2000,
+    });
+    let spilled = flows(&cfg).unwrap();
+    assert!(spilled.spilled.runs() > 1, "nothing was spilled");
+    // One chain per direction of each tunnelled flow when everything stays in memory; only
+    // those of the flows still held after spilling.
+    assert!(in_memory.flows.chains.len() > 40_000);
+    assert!(
+        spilled.flows.chains.len() < 10_000,
+        "{} chains held",
+        spilled.flows.chains.len()
+    );
+    assert_eq!(spilled.flow_count(), in_memory.flow_count());
+    // One thread writes windows of 32,768 rows: the 60,000 flows (40,000 inner, 20,000
+    // outer) take two, and the runs' next flows carry their chains from one to the next.
+    for threads in [1, 2] {
+        for format in [TableFormat::Csv, TableFormat::Jsonl] {
+            let mut a = Vec::new();
+            let mut b = Vec::new();
+            hoptrace::pipeline::write_flows(&in_memory, format, &mut a, threads).unwrap();
+            hoptrace::pipeline::write_flows(&spilled, format, &mut b, threads).unwrap();
+            assert!(
+                a == b,
+                "{format:?}, {threads} threads: spilled output differs"
+            );
+            let text = String::from_utf8(a).unwrap();
+            assert!(text.contains("vxlan"), "the tunnels are in the table");
+        }
+    }
+}
