@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets on the stable toolchain with the coverage instrumentation
-# cargo-fuzz uses (SanitizerCoverage; no AddressSanitizer, which needs nightly: the library
-# has no unsafe code), seeds each corpus from the project's fixtures and ../shared/data, and
-# runs targets for a while.
+# cargo-fuzz uses (SanitizerCoverage; no AddressSanitizer, which needs nightly: the library's
+# only unsafe code is three small blocks in ingest, see ARCHITECTURE.md), seeds each corpus
+# from the project's fixtures and ../shared/data, and runs targets for a while.
 #
 #   fuzz/run.sh --build-only          build every target (what CI does)
 #   fuzz/run.sh TARGET [SECONDS]      run one target (default 60 s); crashes land in
