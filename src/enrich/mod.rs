@@ -157,6 +157,14 @@ impl std::fmt::Debug for Source {
     }
 }
 
+/// Makes a message about the database `name` an error naming it.
+fn invalid_in(name: &str) -> impl Fn(String) -> EnrichError + '_ {
+    move |message| EnrichError::Invalid {
+        path: name.to_string(),
+        message,
+    }
+}
+
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 const MMDB_MARKER: &[u8] = b"\xab\xcd\xefMaxMind.com";
 
@@ -182,10 +190,7 @@ impl Source {
         name: &str,
         attribution: &str,
     ) -> Result<Source, EnrichError> {
-        let invalid = |message: String| EnrichError::Invalid {
-            path: name.to_string(),
-            message,
-        };
+        let invalid = invalid_in(name);
         let sha256 = sha256_hex(&bytes);
         let raw = if bytes.starts_with(&ZSTD_MAGIC) {
             // A single frame that states its size (as `db pack` writes them) is decompressed
@@ -245,10 +250,7 @@ impl Source {
         name: &str,
         attribution: &str,
     ) -> Result<Source, EnrichError> {
-        let invalid = |message: String| EnrichError::Invalid {
-            path: name.to_string(),
-            message,
-        };
+        let invalid = invalid_in(name);
         if RangeTable::sniff(&raw) {
             let t = RangeTable::from_decompressed(&raw).map_err(invalid)?;
             let (n4, n6) = t.len();

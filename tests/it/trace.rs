@@ -580,26 +580,27 @@ fn nat_seen_from_two_vantage_points_maps_the_public_address_to_the_inside_one() 
     );
 }
 
+/// The README's query on the bundled case (`testdata/case/frontend.pcapng`).
+const DEMO_QUERY: [&str; 10] = [
+    "--party",
+    "DE",
+    "--ip",
+    "85.214.132.117",
+    "--port",
+    "80",
+    "--peer",
+    "195.154.1.1",
+    "--at",
+    "2026-03-01T11:15:07+01:00",
+];
+
 #[test]
 fn the_readme_demo_case_gives_its_path() {
     // The README's main command, on the bundled case.
     let case =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/case/frontend.pcapng");
-    let args = [
-        "--party",
-        "DE",
-        "--ip",
-        "85.214.132.117",
-        "--port",
-        "80",
-        "--peer",
-        "195.154.1.1",
-        "--at",
-        "2026-03-01T11:15:07+01:00",
-        "--requesting",
-        "FR",
-        "--art29",
-    ];
+    let mut args = DEMO_QUERY.to_vec();
+    args.extend(["--requesting", "FR", "--art29"]);
     let (code, v, err) = trace(&[case], &args);
     assert_eq!(code, 0, "{err}");
     check_schema(&v);
@@ -634,18 +635,7 @@ fn the_report_says_what_of_each_input_was_read_and_what_was_not() {
     let case =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/case/frontend.pcapng");
     let whole = std::fs::read(&case).unwrap();
-    let args = [
-        "--party",
-        "DE",
-        "--ip",
-        "85.214.132.117",
-        "--port",
-        "80",
-        "--peer",
-        "195.154.1.1",
-        "--at",
-        "2026-03-01T11:15:07+01:00",
-    ];
+    let args = DEMO_QUERY;
     // Whole: every byte in a frame or a header, nothing not read.
     let (code, v, err) = trace(std::slice::from_ref(&case), &args);
     assert_eq!(code, 0, "{err}");
