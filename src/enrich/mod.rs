@@ -366,10 +366,10 @@ impl Source {
             Backend::Mmdb(m) => Ok(m
                 .lookup(ip)?
                 .map(|(f, net)| (f, net.filter(|_| network).map(|n| n.to_string())))),
-            Backend::Ranges(t) => Ok(t
-                .lookup(ip)
-                .map(|h| (network.then(|| h.range_text()), h.fields))
-                .map(|(r, f)| (f, r))),
+            Backend::Ranges(t) => Ok(t.lookup(ip).map(|h| {
+                let range = network.then(|| h.range_text());
+                (h.fields, range)
+            })),
         }
     }
 }

@@ -213,15 +213,6 @@ impl Flow {
         )
     }
 
-    /// Appends the flow's binary encoding (for spilling finished flows to disk).
-    pub fn encode(&self, out: &mut Vec<u8>) {
-        let mut w = BinWriter {
-            buf: std::mem::take(out),
-        };
-        self.write(&mut w);
-        *out = w.buf;
-    }
-
     fn write(&self, w: &mut BinWriter) {
         w.buf.extend_from_slice(&self.key.to_bytes());
         for d in &self.dir {
@@ -301,13 +292,6 @@ impl Flow {
             f.chains.more[i] = id()?;
         }
         (r.at == b.len()).then_some(f)
-    }
-
-    /// Decodes a flow written by [`encode`](Self::encode); returns it and the bytes used.
-    pub fn decode(b: &[u8]) -> Option<(Flow, usize)> {
-        let mut r = BinReader::new(b);
-        let f = Flow::read(&mut r)?;
-        Some((f, r.at))
     }
 
     fn read(r: &mut BinReader<'_>) -> Option<Flow> {
@@ -1769,13 +1753,38 @@ mod tests {
         };
         t.add_frame(&[p], &[], Timestamp(5), loc);
         let mut f = t.flows[0].clone();
-        f.chains.more = vec![3, 9];
+        f.chains = Chains {
+            first: 1,
+            more: vec![3, 0],
+        };
+        let chains: Vec<Box<[Encap]>> = vec![
+            Box::from([]),
+            Box::from([Encap::Vlan(5)]),
+            Box::from([Encap::Vlan(6)]),
+            Box::from([Encap::Vlan(7), Encap::Mpls(9)]),
+        ];
         let mut buf = Vec::new();
-        f.encode(&mut buf);
+        f.encode_with_chains(&chains, &mut buf);
+        // The chains come back after the table's `base` chains; an empty one stays 0.
+        let mut into = Vec::new();
+        let g = Flow::decode_with_chains(&buf, 10, &mut into).expect("decodes");
+        assert_eq!(into, [chains[1].clone(), chains[3].clone()]);
+        assert_eq!(
+            g.chains,
+            Chains {
+                first: 10,
+                more: vec![11, 0],
+            }
+        );
+        assert_eq!(
+            Flow {
+                chains: f.chains.clone(),
+                ..g
+            },
+            f
+        );
+        assert!(Flow::decode_with_chains(&buf[..buf.len() - 1], 10, &mut Vec::new()).is_none());
         buf.extend_from_slice(b"trailing");
-        let (g, used) = Flow::decode(&buf).expect("decodes");
-        assert_eq!(g, f);
-        assert_eq!(&buf[used..], b"trailing");
-        assert!(Flow::decode(&buf[..used - 1]).is_none());
+        assert!(Flow::decode_with_chains(&buf, 10, &mut Vec::new()).is_none());
     }
 }

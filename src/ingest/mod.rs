@@ -1176,14 +1176,7 @@ impl StreamSplitter {
                 }
                 Ok(k) => {
                     filled += k;
-                    if let Walk::Fast(pos) = *walk {
-                        let data = &buf[..filled];
-                        let end = match &self.state {
-                            ReaderState::Pcap(p) => records::pcap_records_end(data, pos, p),
-                            ReaderState::Ng(st) => records::ng_blocks_end(data, pos, st),
-                        };
-                        *walk = end.map_or(Walk::Slow, Walk::Fast);
-                    }
+                    *walk = self.walk_on(&buf[..filled], *walk);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(source) => {
@@ -1199,6 +1192,20 @@ impl StreamSplitter {
             }
         }
         Ok(filled)
+    }
+
+    /// `walk` carried on through `data` by record lengths alone, as far as whole records
+    /// go (pcap records; pcapng blocks that leave the reader state as it is), or `Slow`
+    /// at anything the record walker must judge.
+    fn walk_on(&self, data: &[u8], walk: Walk) -> Walk {
+        let Walk::Fast(pos) = walk else {
+            return Walk::Slow;
+        };
+        let end = match &self.state {
+            ReaderState::Pcap(p) => records::pcap_records_end(data, pos, p),
+            ReaderState::Ng(st) => records::ng_blocks_end(data, pos, st),
+        };
+        end.map_or(Walk::Slow, Walk::Fast)
     }
 
     /// A block of `buf[..len]`, its records starting at `start` in state `state`.
@@ -1239,17 +1246,8 @@ impl Iterator for StreamSplitter {
         } else {
             0
         };
-        let start = skip.min(filled);
-        let mut walk = Walk::Fast(start);
         // What was carried over is walked before anything is read after it.
-        if let Walk::Fast(pos) = walk {
-            let data = &buf[..filled];
-            let end = match &self.state {
-                ReaderState::Pcap(p) => records::pcap_records_end(data, pos, p),
-                ReaderState::Ng(st) => records::ng_blocks_end(data, pos, st),
-            };
-            walk = end.map_or(Walk::Slow, Walk::Fast);
-        }
+        let mut walk = self.walk_on(&buf[..filled], Walk::Fast(skip.min(filled)));
         loop {
             if !self.eof {
                 let target = filled + self.block_bytes.saturating_sub(filled).max(64 * 1024);

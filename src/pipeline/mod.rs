@@ -1584,7 +1584,6 @@ pub enum TraceOutcome {
     NotFound,
 }
 
-/// SHA-256 of a file's bytes, in hex.
 /// An input of run `r` (number `n` in it) as the disclosure lists it, with its digest `d`.
 fn input_out(r: &FlowRun, n: u32, i: &InputSummary, d: &str) -> report::InputOut {
     let capture = i.container.is_some() && i.unit() == "frame";
@@ -1619,6 +1618,7 @@ fn input_out(r: &FlowRun, n: u32, i: &InputSummary, d: &str) -> report::InputOut
     }
 }
 
+/// SHA-256 of a file's bytes, in hex.
 fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
     use sha2::Digest;
     use std::io::Read;
