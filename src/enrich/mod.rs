@@ -609,7 +609,7 @@ fn merge(a: &mut Attribution, f: &Fields, source: &str) {
 }
 
 /// What a flow table row shows about one address.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Brief {
     /// Its class.
     pub class: Option<AddressClass>,
@@ -622,46 +622,69 @@ pub struct Brief {
 }
 
 /// A cache of lookups per distinct address, safe to share between threads: tables with
-/// millions of flows have far fewer distinct addresses, and each is looked up once.
+/// millions of flows have far fewer distinct addresses, and each is looked up once per
+/// thread.
+///
+/// Each thread of a pool has a slot of its own (its lock is never contended and its
+/// memory stays in that core's cache), mapping an address to a small index into the slot's
+/// distinct answers: most addresses share an answer (every private address has the same
+/// one), so the maps stay a few bytes per address and mostly in cache.
 pub struct AddrCache<'a> {
     enricher: &'a Enricher,
-    shards: Box<[std::sync::Mutex<BriefMap>]>,
+    slots: Box<[std::sync::Mutex<Slot>]>,
     errors: std::sync::Mutex<Vec<String>>,
 }
 
-/// An address as a map key that hashes in two words (hashing an `IpAddr` goes through its
-/// octets as a slice): the address as a number, and whether it is IPv4.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-struct AddrKey(u128, bool);
+type Hasher = foldhash::fast::FixedState;
 
-impl AddrKey {
-    fn of(ip: IpAddr) -> AddrKey {
-        match ip {
-            IpAddr::V4(a) => AddrKey(u128::from(u32::from(a)), true),
-            IpAddr::V6(a) => AddrKey(u128::from(a), false),
-        }
+/// One thread's part of an [`AddrCache`].
+#[derive(Default)]
+struct Slot {
+    v4: std::collections::HashMap<u32, u32, Hasher>,
+    v6: std::collections::HashMap<u128, u32, Hasher>,
+    briefs: Vec<Brief>,
+    ids: std::collections::HashMap<Brief, u32, Hasher>,
+}
+
+impl Slot {
+    fn get(&self, ip: IpAddr) -> Option<&Brief> {
+        let id = match ip {
+            IpAddr::V4(a) => self.v4.get(&u32::from(a)),
+            IpAddr::V6(a) => self.v6.get(&u128::from(a)),
+        }?;
+        self.briefs.get(*id as usize)
     }
 
-    fn ip(self) -> IpAddr {
-        if self.1 {
-            IpAddr::V4(std::net::Ipv4Addr::from(self.0 as u32))
-        } else {
-            IpAddr::V6(std::net::Ipv6Addr::from(self.0))
-        }
+    fn insert(&mut self, ip: IpAddr, b: Brief) -> &Brief {
+        let id = match self.ids.get(&b) {
+            Some(id) => *id,
+            None => {
+                // More distinct answers than u32 indexes cannot happen: there are fewer
+                // providers and countries than that.
+                let id = u32::try_from(self.briefs.len()).unwrap_or(u32::MAX);
+                self.briefs.push(b.clone());
+                self.ids.insert(b, id);
+                id
+            }
+        };
+        match ip {
+            IpAddr::V4(a) => self.v4.insert(u32::from(a), id),
+            IpAddr::V6(a) => self.v6.insert(u128::from(a), id),
+        };
+        &self.briefs[id as usize]
     }
 }
 
-type BriefMap = std::collections::HashMap<AddrKey, Brief, foldhash::fast::FixedState>;
-
-const SHARDS: usize = 64;
+/// Slots per cache: threads of one pool beyond this share slots (correct, only contended).
+const SLOTS: usize = 64;
 
 impl<'a> AddrCache<'a> {
     /// An empty cache over an enricher.
     pub fn new(enricher: &'a Enricher) -> AddrCache<'a> {
         AddrCache {
             enricher,
-            shards: (0..SHARDS)
-                .map(|_| std::sync::Mutex::new(std::collections::HashMap::default()))
+            slots: (0..SLOTS)
+                .map(|_| std::sync::Mutex::new(Slot::default()))
                 .collect(),
             errors: std::sync::Mutex::new(Vec::new()),
         }
@@ -672,10 +695,11 @@ impl<'a> AddrCache<'a> {
         self.enricher
     }
 
-    fn shard(&self, k: AddrKey) -> &std::sync::Mutex<BriefMap> {
-        use std::hash::BuildHasher;
-        let h = foldhash::fast::FixedState::with_seed(7).hash_one(k);
-        &self.shards[(h >> 58) as usize % SHARDS]
+    /// The calling thread's slot: its index in its rayon pool, or the last slot for a
+    /// thread outside any pool.
+    fn slot(&self) -> std::sync::MutexGuard<'_, Slot> {
+        let i = rayon::current_thread_index().map_or(SLOTS - 1, |i| i % (SLOTS - 1));
+        self.slots[i].lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The brief answer for an address, looked up on first use.
@@ -687,15 +711,10 @@ impl<'a> AddrCache<'a> {
     /// copying it: table rows copy the strings they need into their own, and no shared
     /// reference count moves between the threads writing rows.
     pub fn with_brief<R>(&self, ip: IpAddr, f: impl FnOnce(&Brief) -> R) -> R {
-        let k = AddrKey::of(ip);
-        let shard = self.shard(k);
-        {
-            let map = shard.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(b) = map.get(&k) {
-                return f(b);
-            }
+        let mut slot = self.slot();
+        if let Some(b) = slot.get(ip) {
+            return f(b);
         }
-        // Look up outside the lock; two threads racing on one address do the work twice.
         let a = self.enricher.lookup_as(ip, false);
         if !a.errors.is_empty() {
             self.errors
@@ -709,27 +728,27 @@ impl<'a> AddrCache<'a> {
             as_org: a.fields.as_org.map(std::sync::Arc::from),
             country: a.fields.country,
         };
-        f(shard
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(k)
-            .or_insert(b))
+        f(slot.insert(ip, b))
     }
 
     /// Every distinct address looked up, with its answer, in address order.
     pub fn entries(&self) -> Vec<(IpAddr, Brief)> {
-        let mut v: Vec<(IpAddr, Brief)> = self
-            .shards
-            .iter()
-            .flat_map(|s| {
-                s.lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .iter()
-                    .map(|(k, v)| (k.ip(), v.clone()))
-                    .collect::<Vec<_>>()
-            })
-            .collect();
+        let mut v: Vec<(IpAddr, Brief)> = Vec::new();
+        for s in self.slots.iter() {
+            let s = s.lock().unwrap_or_else(|p| p.into_inner());
+            let brief = |id: &u32| s.briefs[*id as usize].clone();
+            v.extend(
+                s.v4.iter()
+                    .map(|(a, id)| (IpAddr::from(a.to_be_bytes()), brief(id))),
+            );
+            v.extend(
+                s.v6.iter()
+                    .map(|(a, id)| (IpAddr::from(a.to_be_bytes()), brief(id))),
+            );
+        }
+        // An address looked up by two threads is in both slots, with the same answer.
         v.sort_by_key(|e| e.0);
+        v.dedup_by_key(|e| e.0);
         v
     }
 
