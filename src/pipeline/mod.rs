@@ -602,12 +602,9 @@ fn run(
     let mut gathered = clues::Gathered::default();
     let mut kept_smtp = 0usize;
     let mut jobs = rx.into_iter();
-    loop {
-        let batch: Vec<Job> = jobs.by_ref().take(window).collect();
-        if batch.is_empty() {
-            break;
-        }
-        let outs: Vec<(Option<ChunkOut>, Option<LogOut>, Job)> = batch
+    // Reads a batch of jobs in parallel.
+    let process = |batch: Vec<Job>| -> Vec<(Option<ChunkOut>, Option<LogOut>, Job)> {
+        batch
             .into_par_iter()
             .map(|job| {
                 let log = match &job {
@@ -645,7 +642,10 @@ fn run(
                 };
                 (out, log, job)
             })
-            .collect();
+            .collect()
+    };
+    // Appends a batch's results to the run, in input order.
+    let mut absorb = |outs: Vec<(Option<ChunkOut>, Option<LogOut>, Job)>| -> Result<(), Error> {
         for (out, log, job) in outs {
             let mut ctx = Absorb {
                 acc: &mut acc,
@@ -771,6 +771,20 @@ fn run(
                 })?;
             acc.compact_chains();
         }
+        Ok(())
+    };
+    // Each batch is read while the one before it is appended: the in-order step does not
+    // leave the other cores idle.
+    let mut pending = Vec::new();
+    loop {
+        let batch: Vec<Job> = jobs.by_ref().take(window).collect();
+        if batch.is_empty() && pending.is_empty() {
+            break;
+        }
+        let (absorbed, outs) =
+            rayon::join(|| absorb(std::mem::take(&mut pending)), || process(batch));
+        absorbed?;
+        pending = outs;
     }
     if let Ok(p) = producer {
         let _ = p.join();
