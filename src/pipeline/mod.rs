@@ -411,8 +411,7 @@ pub fn flows(cfg: &FlowsConfig) -> Result<FlowRun, Error> {
         return Err(Error::NoInputs);
     }
     let pool = pool(cfg.threads)?;
-    let threads = pool.current_num_threads();
-    let (partial, spilled) = pool.install(|| run(cfg, threads, cfg.spill.as_ref()))?;
+    let (partial, spilled) = run(cfg, &pool, cfg.spill.as_ref())?;
     Ok(FlowRun {
         flows: partial.table.finish(),
         inputs: partial.inputs,
@@ -560,19 +559,26 @@ pub fn partial(cfg: &FlowsConfig) -> Result<PartialRun, Error> {
         return Err(Error::NoInputs);
     }
     let pool = pool(cfg.threads)?;
-    let threads = pool.current_num_threads();
     // A partial table may be appended to an earlier one: nothing of it can be spilled.
-    Ok(pool.install(|| run(cfg, threads, None))?.0)
+    Ok(run(cfg, &pool, None)?.0)
 }
 
+/// What reading one job gave.
+type JobOut = (Option<ChunkOut>, Option<LogOut>, Job);
+
+/// Reads every input: jobs are read on `pool` as the producer hands them out, at most
+/// twice the pool's threads at a time, and appended to the run in input order on the
+/// calling thread as they finish. No job waits for a slower one before it starts, and
+/// neither the in-order step nor waiting for the producer (which decompresses streams)
+/// holds a pool thread.
 fn run(
     cfg: &FlowsConfig,
-    threads: usize,
+    pool: &rayon::ThreadPool,
     spill: Option<&SpillConfig>,
 ) -> Result<(PartialRun, Spilled), Error> {
     let mut spilled = Spilled::default();
-    let window = threads * 2;
-    let (tx, rx) = mpsc::sync_channel::<Job>(window * 2);
+    let window = pool.current_num_threads() as u64 * 2;
+    let (tx, rx) = mpsc::sync_channel::<Job>(window as usize * 2);
     let inputs = cfg.inputs.clone();
     let chunk_bytes = cfg.chunk_bytes;
     let mode = cfg.read_mode;
@@ -602,50 +608,42 @@ fn run(
     let mut gathered = clues::Gathered::default();
     let mut kept_smtp = 0usize;
     let mut jobs = rx.into_iter();
-    // Reads a batch of jobs in parallel.
-    let process = |batch: Vec<Job>| -> Vec<(Option<ChunkOut>, Option<LogOut>, Job)> {
-        batch
-            .into_par_iter()
-            .map(|job| {
-                let log = match &job {
-                    Job::Log {
-                        input,
-                        data,
-                        format,
-                    } => Some(read_log(*input, data, *format, cfg)),
-                    _ => None,
-                };
-                let out = match &job {
-                    Job::Chunk {
-                        input, data, plan, ..
-                    } => {
-                        let out = read_chunk(*input, data, plan, cfg, take(&spare, cfg));
-                        data.release(plan.start..out.next as usize);
-                        Some(out)
-                    }
-                    Job::Block { input, block } => {
-                        Some(read_block(*input, block, cfg, take(&spare, cfg)))
-                    }
-                    Job::File {
-                        input,
-                        file,
-                        len,
-                        chunk,
-                    } => {
-                        let mut buf = take_buf(&buffers);
-                        let out =
-                            read_file(*input, file, *len, chunk, cfg, take(&spare, cfg), &mut buf);
-                        give_buf(&buffers, buf);
-                        Some(out)
-                    }
-                    Job::Opened { .. } | Job::Failed { .. } | Job::Log { .. } => None,
-                };
-                (out, log, job)
-            })
-            .collect()
+    // Reads one job.
+    let process = |job: Job| -> JobOut {
+        let log = match &job {
+            Job::Log {
+                input,
+                data,
+                format,
+            } => Some(read_log(*input, data, *format, cfg)),
+            _ => None,
+        };
+        let out = match &job {
+            Job::Chunk {
+                input, data, plan, ..
+            } => {
+                let out = read_chunk(*input, data, plan, cfg, take(&spare, cfg));
+                data.release(plan.start..out.next as usize);
+                Some(out)
+            }
+            Job::Block { input, block } => Some(read_block(*input, block, cfg, take(&spare, cfg))),
+            Job::File {
+                input,
+                file,
+                len,
+                chunk,
+            } => {
+                let mut buf = take_buf(&buffers);
+                let out = read_file(*input, file, *len, chunk, cfg, take(&spare, cfg), &mut buf);
+                give_buf(&buffers, buf);
+                Some(out)
+            }
+            Job::Opened { .. } | Job::Failed { .. } | Job::Log { .. } => None,
+        };
+        (out, log, job)
     };
-    // Appends a batch's results to the run, in input order.
-    let mut absorb = |outs: Vec<(Option<ChunkOut>, Option<LogOut>, Job)>| -> Result<(), Error> {
+    // Appends jobs' results to the run, in input order.
+    let mut absorb = |outs: Vec<JobOut>| -> Result<(), Error> {
         for (out, log, job) in outs {
             let mut ctx = Absorb {
                 acc: &mut acc,
@@ -773,19 +771,46 @@ fn run(
         }
         Ok(())
     };
-    // Each batch is read while the one before it is appended: the in-order step does not
-    // leave the other cores idle.
-    let mut pending = Vec::new();
-    loop {
-        let batch: Vec<Job> = jobs.by_ref().take(window).collect();
-        if batch.is_empty() && pending.is_empty() {
-            break;
+    pool.in_place_scope(|s| -> Result<(), Error> {
+        type Done = (u64, std::thread::Result<JobOut>);
+        let (done_tx, done_rx) = mpsc::channel::<Done>();
+        let (mut started, mut appended) = (0u64, 0u64);
+        let mut finished: std::collections::BTreeMap<u64, std::thread::Result<JobOut>> =
+            Default::default();
+        let mut more = true;
+        loop {
+            while more && started - appended < window {
+                match jobs.next() {
+                    Some(job) => {
+                        let (tx, process, seq) = (done_tx.clone(), &process, started);
+                        s.spawn(move |_| {
+                            let out =
+                                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                    process(job)
+                                }));
+                            let _ = tx.send((seq, out));
+                        });
+                        started += 1;
+                    }
+                    None => more = false,
+                }
+            }
+            if appended == started {
+                return Ok(());
+            }
+            // This thread holds a sender: the channel cannot close while a job is out.
+            let Ok((seq, out)) = done_rx.recv() else {
+                return Ok(());
+            };
+            finished.insert(seq, out);
+            let mut outs = Vec::new();
+            while let Some(out) = finished.remove(&(appended + outs.len() as u64)) {
+                outs.push(out.unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+            }
+            appended += outs.len() as u64;
+            absorb(outs)?;
         }
-        let (absorbed, outs) =
-            rayon::join(|| absorb(std::mem::take(&mut pending)), || process(batch));
-        absorbed?;
-        pending = outs;
-    }
+    })?;
     if let Ok(p) = producer {
         let _ = p.join();
     }
