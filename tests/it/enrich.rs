@@ -317,23 +317,47 @@ fn bundled_data_stays_small() {
 }
 
 #[test]
-fn cache_looks_each_address_up_once_across_threads() {
+fn cache_gives_each_address_once_and_the_full_answer_whatever_the_thread() {
+    use rayon::prelude::*;
     let e = bundled();
     let cache = hoptrace::enrich::AddrCache::new(e);
-    std::thread::scope(|s| {
-        for _ in 0..4 {
-            s.spawn(|| {
-                for a in ["8.8.8.8", "1.1.1.1", "10.0.0.1", "8.8.8.8"] {
-                    let b = cache.brief(ip(a));
-                    if a == "8.8.8.8" {
-                        assert_eq!(b.asn, Some(15169));
-                    }
-                }
-            });
-        }
+    let addrs: Vec<IpAddr> = [
+        "8.8.8.8",
+        "1.1.1.1",
+        "10.0.0.1",
+        "2001:4860:4860::8888",
+        "fe80::1",
+        "192.0.2.7",
+        "::ffff:8.8.8.8",
+    ]
+    .map(ip)
+    .to_vec();
+    // Each pool thread answers from a slot of its own; a thread outside a pool from another.
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(4)
+        .build()
+        .unwrap();
+    pool.install(|| {
+        (0..200).into_par_iter().for_each(|i| {
+            let a = addrs[i % addrs.len()];
+            let b = cache.brief(a);
+            let full = e.lookup(a);
+            assert_eq!(b.class, Some(full.class.class), "{a}");
+            assert_eq!(b.asn, full.fields.asn, "{a}");
+            assert_eq!(b.as_org.as_deref(), full.fields.as_org.as_deref(), "{a}");
+            assert_eq!(b.country, full.fields.country, "{a}");
+        })
     });
+    for a in &addrs {
+        assert_eq!(cache.brief(*a), pool.install(|| cache.brief(*a)), "{a}");
+    }
     let entries = cache.entries();
-    assert_eq!(entries.len(), 3);
-    assert_eq!(entries[1].1.class, Some(AddressClass::Global));
-    assert_eq!(entries[2].1.class, Some(AddressClass::Private));
+    let mut want = addrs.clone();
+    want.sort();
+    assert_eq!(entries.iter().map(|x| x.0).collect::<Vec<_>>(), want);
+    let google = |a: &str| entries.iter().find(|x| x.0 == ip(a)).unwrap().1.clone();
+    assert_eq!(google("8.8.8.8").asn, Some(15169));
+    assert_eq!(google("10.0.0.1").class, Some(AddressClass::Private));
+    // An IPv4-mapped address is its own entry, answered for the IPv4 address it carries.
+    assert_eq!(google("::ffff:8.8.8.8").asn, Some(15169));
 }
