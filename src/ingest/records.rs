@@ -97,16 +97,16 @@ impl TsConv {
     #[inline]
     fn to_ts(self, units: u64) -> Timestamp {
         let ups = self.units_per_sec;
-        let secs = (units / ups) as i64;
-        let frac = units % ups;
-        let nanos = if ups == 1_000_000 {
-            frac * 1000
-        } else if ups == 1_000_000_000 {
-            frac
-        } else {
-            (u128::from(frac) * 1_000_000_000 / u128::from(ups)) as u64
+        // The usual resolutions divide by a constant (a multiplication), not by a variable.
+        let (secs, nanos) = match ups {
+            1_000_000 => (units / 1_000_000, units % 1_000_000 * 1000),
+            1_000_000_000 => (units / 1_000_000_000, units % 1_000_000_000),
+            _ => (
+                units / ups,
+                (u128::from(units % ups) * 1_000_000_000 / u128::from(ups)) as u64,
+            ),
         };
-        Timestamp::from_secs_nanos(secs.saturating_add(self.offset_secs), nanos as u32)
+        Timestamp::from_secs_nanos((secs as i64).saturating_add(self.offset_secs), nanos as u32)
     }
 }
 
@@ -473,23 +473,16 @@ impl<'a> Records<'a> {
                     if blen < 32 {
                         return self.resync(SkipReason::BadRecordLength);
                     }
-                    let (if_id, ts_units, caplen, origlen) = if btype == EPB_TYPE {
-                        (
-                            rd32(&block[8..], be),
-                            (u64::from(rd32(&block[12..], be)) << 32)
-                                | u64::from(rd32(&block[16..], be)),
-                            rd32(&block[20..], be),
-                            rd32(&block[24..], be),
-                        )
+                    // The fixed part of the header, bounds-checked once.
+                    let h: &[u8; 28] = block.first_chunk().unwrap_or(&[0; 28]);
+                    let if_id = if btype == EPB_TYPE {
+                        rd32(&h[8..], be)
                     } else {
-                        (
-                            u32::from(rd16(&block[8..], be)),
-                            (u64::from(rd32(&block[12..], be)) << 32)
-                                | u64::from(rd32(&block[16..], be)),
-                            rd32(&block[20..], be),
-                            rd32(&block[24..], be),
-                        )
+                        u32::from(rd16(&h[8..], be))
                     };
+                    let ts_units =
+                        (u64::from(rd32(&h[12..], be)) << 32) | u64::from(rd32(&h[16..], be));
+                    let (caplen, origlen) = (rd32(&h[20..], be), rd32(&h[24..], be));
                     if caplen as usize > blen - 32 {
                         return self.resync(SkipReason::BadRecordLength);
                     }
@@ -617,7 +610,9 @@ fn prefetch(data: &[u8], at: usize) {
     let _ = (data, at);
 }
 
-#[inline]
+// Always inlined: out of line, the eight reads of an Enhanced Packet Block's header cost
+// as much as the rest of the pcapng walk (callgrind: 125 instructions a frame).
+#[inline(always)]
 fn rd32(b: &[u8], be: bool) -> u32 {
     let a = [b[0], b[1], b[2], b[3]];
     if be {
@@ -627,7 +622,7 @@ fn rd32(b: &[u8], be: bool) -> u32 {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn rd16(b: &[u8], be: bool) -> u16 {
     let a = [b[0], b[1]];
     if be {
