@@ -10,7 +10,8 @@
 #   --size   the generator's --packets: tiny 300 (what the test runs), small 200 000,
 #            full 1 500 000 (1.88 M packets, 0.9 GB: the README's table)  [default: small]
 #   --big    also a set larger than this machine's memory (written to --dir, deleted after;
-#            skipped with a message when the disk lacks room)
+#            skipped with a message when the disk lacks room); its resident memory is
+#            sampled each second through one more run and printed after the table
 #   --runs   timed runs per command (hyperfine when installed, else a loop)   [default: 3]
 #   --dir    where the sets are written                           [default: a temp dir]
 #   --hoptrace, --generate   prebuilt binaries (default: cargo build --release)
@@ -38,7 +39,7 @@ while [ $# -gt 0 ]; do
         --hoptrace) hoptrace=$2; shift ;;
         --generate) generate=$2; shift ;;
         --keep) keep=1 ;;
-        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
         *) echo "suite: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -191,6 +192,19 @@ if [ "$big" = 1 ]; then
         row "hoptrace flows (larger than memory)" "$dir/big.pcap" "$bp" \
             "$H flows -q '$dir/big.pcap' --spill-dir '$dir' --max-flows 1000000 -o /dev/null"
         runs=$runs_save
+        # Resident memory through one more run, sampled each second: flat when what is
+        # held is bounded by the live flows, not by the input.
+        if [ -r /proc/self/status ]; then
+            "$H" flows -q "$dir/big.pcap" --spill-dir "$dir" --max-flows 1000000 -o /dev/null &
+            pid=$!
+            : >"$dir/big-rss.txt"
+            while kill -0 "$pid" 2>/dev/null; do
+                awk '/^VmRSS/ {print $2}' "/proc/$pid/status" >>"$dir/big-rss.txt" 2>/dev/null || true
+                sleep 1
+            done
+            wait "$pid" || true
+            big_rss=$(awk 'NF {printf "%s%.0f", (n++ ? " " : ""), $1 / 1024}' "$dir/big-rss.txt")
+        fi
         rm -f "$dir/big.pcap"
     fi
 fi
@@ -217,5 +231,9 @@ awk -F'\t' '
 echo
 echo "thread scaling (hoptrace flows, set.pcap):"
 awk -F'\t' 'NR == 1 { one = $2 } { printf "  %s thread(s): %.3f s ± %.3f (%.2f× one thread)\n", $1, $2, $3, (one > 0 ? one / $2 : 0) }' "$scale"
+if [ -n "${big_rss:-}" ]; then
+    echo
+    echo "resident memory of the larger-than-memory run, MB, each second: $big_rss"
+fi
 echo
 echo "versions: $("$H" --version)$(have nfdump && echo "; $(nfdump -V 2>&1 | head -1)")$(have argus && echo "; argus $(argus -h 2>&1 | sed -n 's/.*Version \([0-9.]*\).*/\1/p' | head -1)")$(have tshark && echo "; $(tshark --version 2>/dev/null | head -1)")"
