@@ -35,7 +35,12 @@ pub fn community_id_into(key: &FlowKey, seed: u16, out: &mut String) {
     }
     let digest = Sha1::digest(&input[..n]);
     out.push_str("1:");
-    base64::engine::general_purpose::STANDARD.encode_string(digest, out);
+    // 20 bytes are 28 base64 characters; a stack buffer skips the chunked string encoder.
+    let mut b = [0u8; 28];
+    let n = base64::engine::general_purpose::STANDARD
+        .encode_slice(digest, &mut b)
+        .unwrap_or(0);
+    out.push_str(std::str::from_utf8(&b[..n]).unwrap_or_default());
 }
 
 /// Community ID of a 5-tuple given in sender order (applies ICMP port equivalents).

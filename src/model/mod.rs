@@ -150,6 +150,25 @@ fn v4_text(o: [u8; 4]) -> ([u8; 15], usize) {
     (b, n)
 }
 
+impl Addr {
+    /// Appends the address as [`Display`](fmt::Display) writes it, without the formatting
+    /// machinery for IPv4 (the flow table writes two addresses per row).
+    pub fn push_text(self, out: &mut String) {
+        match self.to_ip() {
+            IpAddr::V4(a) => {
+                let (b, n) = v4_text(a.octets());
+                // The buffer holds ASCII digits and dots only.
+                out.push_str(std::str::from_utf8(&b[..n]).unwrap_or_default());
+            }
+            ip => {
+                use fmt::Write as _;
+                // Writing into a String cannot fail.
+                let _ = write!(out, "{ip}");
+            }
+        }
+    }
+}
+
 impl fmt::Display for Addr {
     /// RFC 5952 text for IPv6, dotted quad for IPv4.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -266,6 +285,17 @@ impl Proto {
 
 /// Display adapter for [`Proto::name`].
 pub struct ProtoName(u8);
+
+impl Proto {
+    /// Appends the protocol's name as [`Proto::name`] writes it, without the formatting
+    /// machinery.
+    pub fn push_name(self, out: &mut String) {
+        match self.known_name() {
+            Some(n) => out.push_str(n),
+            None => out.push_str(itoa::Buffer::new().format(self.0)),
+        }
+    }
+}
 
 impl fmt::Display for ProtoName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

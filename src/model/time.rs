@@ -128,6 +128,22 @@ pub(crate) fn digits(out: &mut [u8], mut v: u64) {
     }
 }
 
+impl Rfc3339 {
+    /// Appends the text as [`Display`](fmt::Display) writes it, without the formatting
+    /// machinery for years 0 to 9999.
+    pub fn push_to(&self, out: &mut String) {
+        match self.fixed() {
+            // The buffer holds ASCII digits and separators only.
+            Some(b) => out.push_str(std::str::from_utf8(&b).unwrap_or_default()),
+            None => {
+                use fmt::Write as _;
+                // Writing into a String cannot fail.
+                let _ = write!(out, "{self}");
+            }
+        }
+    }
+}
+
 impl fmt::Display for Rfc3339 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(b) = self.fixed() {

@@ -468,11 +468,6 @@ fn fill_flow_row(row: &mut FlowRow, f: &Flow, chains: ChainTable<'_>, names: &[S
     let first = f.first_ts();
     let last = o.last.max(r.last);
     let (src, dst) = (f.key.endpoint(orig), f.key.endpoint(resp));
-    // Writing into a String cannot fail.
-    let set = |s: &mut String, v: &dyn std::fmt::Display| {
-        s.clear();
-        let _ = write!(s, "{v}");
-    };
     row.encap.clear();
     row.tunnel_parent.clear();
     let mut shown: Vec<&[Encap]> = Vec::new();
@@ -506,14 +501,18 @@ fn fill_flow_row(row: &mut FlowRow, f: &Flow, chains: ChainTable<'_>, names: &[S
         (d.pkts > 0).then_some(if min { d.ttl_min } else { d.ttl_max })
     };
     let tcp = f.key.proto == Proto::TCP;
-    set(&mut row.ts, &first.rfc3339());
+    row.ts.clear();
+    first.rfc3339().push_to(&mut row.ts);
     row.ts_ns = first.0;
     row.duration = last.since(first) as f64 / 1e9;
     row.duration_ns = last.since(first);
-    set(&mut row.proto, &ProtoText(f.key.proto));
-    set(&mut row.src_ip, &src.addr);
+    row.proto.clear();
+    push_proto(f.key.proto, &mut row.proto);
+    row.src_ip.clear();
+    src.addr.push_text(&mut row.src_ip);
     row.src_port = src.port;
-    set(&mut row.dst_ip, &dst.addr);
+    row.dst_ip.clear();
+    dst.addr.push_text(&mut row.dst_ip);
     row.dst_port = dst.port;
     row.orig_pkts = o.pkts;
     row.orig_bytes = o.bytes;
@@ -545,7 +544,8 @@ fn fill_flow_row(row: &mut FlowRow, f: &Flow, chains: ChainTable<'_>, names: &[S
     row.first_frame = f.first_loc.frame;
     let mut record = std::mem::take(&mut row.evidence.record);
     record.clear();
-    let _ = write!(record, "frame {}", f.first_loc.frame);
+    record.push_str("frame ");
+    record.push_str(itoa::Buffer::new().format(f.first_loc.frame));
     row.evidence = RowEvidence {
         source: "capture",
         record,
@@ -554,15 +554,12 @@ fn fill_flow_row(row: &mut FlowRow, f: &Flow, chains: ChainTable<'_>, names: &[S
     };
 }
 
-/// The protocol column's text: `icmp` for ICMP and ICMPv6, else the protocol's name.
-struct ProtoText(Proto);
-
-impl std::fmt::Display for ProtoText {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0.0 {
-            1 | 58 => f.write_str("icmp"),
-            _ => write!(f, "{}", self.0.name()),
-        }
+/// Appends the protocol column's text: `icmp` for ICMP and ICMPv6, else the protocol's
+/// name.
+fn push_proto(p: Proto, out: &mut String) {
+    match p.0 {
+        1 | 58 => out.push_str("icmp"),
+        _ => p.push_name(out),
     }
 }
 
@@ -727,17 +724,24 @@ fn mirrors(a: &[Encap], b: &[Encap]) -> bool {
 
 /// Zeek's protocol names: `icmp` for both ICMP versions, `unknown_transport` otherwise.
 fn proto_name(p: Proto) -> String {
-    ProtoText(p).to_string()
+    let mut s = String::new();
+    push_proto(p, &mut s);
+    s
 }
 
 /// A CSV line being built in a byte buffer, without the formatting machinery (the flow
 /// table writes about sixty fields per row).
 struct Csv<'a>(&'a mut Vec<u8>);
 
+/// True when a CSV field must be quoted: it holds a comma, quote or line break.
+fn needs_quotes(s: &str) -> bool {
+    s.bytes().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
+}
+
 impl Csv<'_> {
     /// A text field, quoted when it holds a comma, quote or line break.
     fn s(&mut self, s: &str) -> &mut Self {
-        if s.bytes().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r')) {
+        if needs_quotes(s) {
             self.0.push(b'"');
             self.0.extend_from_slice(s.replace('"', "\"\"").as_bytes());
             self.0.push(b'"');
@@ -745,6 +749,20 @@ impl Csv<'_> {
             self.0.extend_from_slice(s.as_bytes());
         }
         self
+    }
+
+    /// A text field the project writes itself from a fixed alphabet that needs no quoting
+    /// (times, addresses, protocol and state names, Community IDs, flag letters, record
+    /// locators), copied without the scan.
+    fn r(&mut self, s: &str) -> &mut Self {
+        debug_assert!(!needs_quotes(s), "unquoted CSV field needs quotes: {s:?}");
+        self.0.extend_from_slice(s.as_bytes());
+        self
+    }
+
+    /// A text field from [`r`](Self::r)'s alphabet that is empty when absent.
+    fn or(&mut self, s: Option<&str>) -> &mut Self {
+        self.r(s.unwrap_or(""))
     }
 
     /// A text field that is empty when absent.
@@ -794,48 +812,50 @@ pub fn write_csv_rows(rows: &[FlowRow], out: &mut dyn Write) -> io::Result<()> {
 /// Appends rows as CSV lines (no header) to `buf`.
 pub fn csv_rows_into(rows: &[FlowRow], buf: &mut Vec<u8>) {
     for r in rows {
+        // `r`: fields written by the project from an alphabet without separators; `s`:
+        // text that comes from the evidence (file names, log fields) or holds commas.
         let mut w = Csv(buf);
-        w.s(&r.ts).c();
+        w.r(&r.ts).c();
         Seconds(r.duration_ns).push_to(w.0);
-        w.c().s(&r.proto).c().s(&r.src_ip).c().n(r.src_port).c();
-        w.s(&r.dst_ip).c().n(r.dst_port).c();
+        w.c().r(&r.proto).c().r(&r.src_ip).c().n(r.src_port).c();
+        w.r(&r.dst_ip).c().n(r.dst_port).c();
         w.n(r.orig_pkts).c().n(r.orig_bytes).c();
         w.n(r.resp_pkts).c().n(r.resp_bytes).c();
-        w.s(r.conn_state)
+        w.r(r.conn_state)
             .c()
             .s(&r.history)
             .c()
-            .s(&r.community_id)
+            .r(&r.community_id)
             .c();
-        w.s(&r.encap).c().s(&r.tunnel_parent).c().s(&r.vlan).c();
+        w.s(&r.encap).c().s(&r.tunnel_parent).c().r(&r.vlan).c();
         w.on(r.ttl_orig_min).c().on(r.ttl_orig_max).c();
         w.on(r.ttl_resp_min).c().on(r.ttl_resp_max).c();
-        w.s(&r.orig_flags)
+        w.r(&r.orig_flags)
             .c()
-            .s(&r.resp_flags)
+            .r(&r.resp_flags)
             .c()
             .n(r.ip_proto)
             .c();
         w.s(&r.input).c().n(r.interface).c().n(r.first_frame).c();
         let ev = &r.evidence;
-        w.s(ev.source).c().s(&ev.record).c().s(ev.direction).c();
-        w.on(ev.sampling).c().os(ev.exporter.as_deref()).c();
+        w.r(ev.source).c().r(&ev.record).c().r(ev.direction).c();
+        w.on(ev.sampling).c().or(ev.exporter.as_deref()).c();
         w.on(ev.obs_domain).c().on(ev.in_if).c().on(ev.out_if).c();
-        w.os(ev.next_hop.as_deref())
+        w.or(ev.next_hop.as_deref())
             .c()
-            .os(ev.bgp_next_hop.as_deref())
+            .or(ev.bgp_next_hop.as_deref())
             .c();
         w.on(ev.src_as).c().on(ev.dst_as).c();
         w.on(ev.src_mask).c().on(ev.dst_mask).c();
-        w.os(ev.mpls.as_deref()).c();
-        w.os(ev.nat_src.as_deref())
+        w.or(ev.mpls.as_deref()).c();
+        w.or(ev.nat_src.as_deref())
             .c()
-            .os(ev.nat_dst.as_deref())
+            .or(ev.nat_dst.as_deref())
             .c();
         w.on(ev.nat_event).c();
-        w.os(ev.pkt_src_ip.as_deref())
+        w.or(ev.pkt_src_ip.as_deref())
             .c()
-            .os(ev.pkt_dst_ip.as_deref())
+            .or(ev.pkt_dst_ip.as_deref())
             .c();
         w.os(ev.time_original.as_deref()).c();
         w.os(ev.source_id.as_deref()).c().os(ev.status.as_deref());
