@@ -683,6 +683,9 @@ fn flow_from_head(id: &FragId, e: &FragEntry) -> Option<Resolved> {
 struct Interner {
     chains: Vec<Box<[Encap]>>,
     ids: Map<Box<[Encap]>, ChainId>,
+    /// The chain interned last: consecutive packets mostly share one (a trunk's VLAN, a
+    /// tunnel's stream), and comparing costs less than hashing.
+    last: ChainId,
 }
 
 impl Default for Interner {
@@ -692,6 +695,7 @@ impl Default for Interner {
         Interner {
             chains: vec![Box::from([])],
             ids,
+            last: 0,
         }
     }
 }
@@ -702,12 +706,23 @@ impl Interner {
         if chain.is_empty() {
             return 0;
         }
-        if let Some(&id) = self.ids.get(chain) {
-            return id;
+        if self
+            .chains
+            .get(self.last as usize)
+            .is_some_and(|c| **c == *chain)
+        {
+            return self.last;
         }
-        let id = self.chains.len() as ChainId;
-        self.chains.push(Box::from(chain));
-        self.ids.insert(Box::from(chain), id);
+        let id = match self.ids.get(chain) {
+            Some(&id) => id,
+            None => {
+                let id = self.chains.len() as ChainId;
+                self.chains.push(Box::from(chain));
+                self.ids.insert(Box::from(chain), id);
+                id
+            }
+        };
+        self.last = id;
         id
     }
 }
@@ -1355,9 +1370,9 @@ impl FlowTable {
                 tail[0].table_first = false;
             }
         }
-        let mut later_open: Vec<(FlowKey, u32)> = later.open.drain().collect();
-        later_open.sort_unstable_by_key(|(_, i)| *i);
-        for (key, i) in later_open {
+        // Nothing depends on the map's order (writing a table sorts its entries).
+        self.open.reserve(later.open.len());
+        for (key, i) in later.open.drain() {
             self.open.insert(key, moved[i as usize]);
         }
         for (id, mut b) in deferred {
