@@ -47,6 +47,10 @@ fn the_table_is_the_same_for_any_thread_count_chunk_size_and_read_mode() {
         (4, 200 * 1024, ReadMode::Read),
         (3, 64 * 1024, ReadMode::Mmap),
         (1, 1 << 20, ReadMode::Mmap),
+        // Hundreds of chunks on more threads than cores: they finish in whatever order the
+        // scheduler gives and are appended in input order.
+        (8, 16 * 1024, ReadMode::Read),
+        (7, 12 * 1024, ReadMode::Mmap),
     ] {
         let got = table(&run(&p, threads, chunk, mode), TableFormat::Csv);
         assert!(
@@ -69,13 +73,21 @@ fn compressed_copies_give_the_same_table() {
         table(&run(&plain, 2, 1 << 20, ReadMode::Read), TableFormat::Csv),
         &p,
     );
-    for f in [gz, zs] {
+    for (f, threads, chunk) in [
+        (&gz, 2, 256 * 1024),
+        (&zs, 2, 256 * 1024),
+        (&gz, 8, 16 * 1024),
+        (&zs, 6, 24 * 1024),
+    ] {
         let n = f.to_string_lossy().to_string();
         let got = strip(
-            table(&run(&f, 2, 256 * 1024, ReadMode::Read), TableFormat::Csv),
+            table(&run(f, threads, chunk, ReadMode::Read), TableFormat::Csv),
             &n,
         );
-        assert!(got == expect, "{n} differs from the plain file");
+        assert!(
+            got == expect,
+            "{n} ({threads} threads, {chunk}-byte chunks) differs from the plain file"
+        );
     }
 }
 
