@@ -1498,9 +1498,7 @@ pub fn write_flows_enriched(
                     let mut buf = Vec::with_capacity(chunk.len() * 300);
                     let each = |row: &report::FlowRow| -> std::io::Result<()> {
                         match format {
-                            TableFormat::Csv => {
-                                report::csv_rows_into(std::slice::from_ref(row), &mut buf)
-                            }
+                            TableFormat::Csv => report::csv_filled_row_into(row, &mut buf),
                             _ => {
                                 serde_json::to_writer(&mut buf, row)?;
                                 buf.push(b'\n');

@@ -18,6 +18,7 @@ pub use disclosure::{
     ParametersOut, PathProviderRef, PayloadOut, ProviderOut as PathProviderOut, SizesOut, TO_FILL,
     VantageOut, art29_drafts, art29_markdown, disclosure, disclosure_html, disclosure_markdown,
 };
+pub(crate) use flows::csv_filled_row_into;
 pub use flows::{
     ChainTable, ENRICH_COLUMNS, EVIDENCE_COLUMNS, FLOW_COLUMNS, FlowRow, RowEnrichment,
     RowEvidence, RowSource, csv_header, csv_header_for, csv_rows_into, each_row, flow_rows,
