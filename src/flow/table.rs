@@ -727,6 +727,35 @@ impl Interner {
     }
 }
 
+/// A packet's encapsulation chain: interned already, or its layers.
+#[derive(Clone, Copy)]
+enum Chain<'a> {
+    Id(ChainId),
+    Layers(&'a [Encap]),
+}
+
+impl Chain<'_> {
+    /// The chain's id: `likely` when the layers are that chain's, else interned.
+    #[inline]
+    fn id(self, interner: &mut Interner, likely: Option<ChainId>) -> ChainId {
+        match self {
+            Chain::Id(id) => id,
+            Chain::Layers([]) => 0,
+            Chain::Layers(layers) => match likely {
+                Some(id)
+                    if interner
+                        .chains
+                        .get(id as usize)
+                        .is_some_and(|c| **c == *layers) =>
+                {
+                    id
+                }
+                _ => interner.intern(layers),
+            },
+        }
+    }
+}
+
 /// Packets grouped into flows.
 ///
 /// A table is a partial aggregate of a contiguous stretch of capture: [`FlowTable::append`]
@@ -846,14 +875,15 @@ impl FlowTable {
             self.max_ts = ts;
         }
         for p in packets {
-            let chain = self
-                .chains
-                .intern(&encap[..usize::from(p.depth).min(encap.len())]);
+            let layers = &encap[..usize::from(p.depth).min(encap.len())];
             match p.frag {
-                Some(f) => self.fragment(p, f, chain, ts, loc),
+                Some(f) => {
+                    let chain = self.chains.intern(layers);
+                    self.fragment(p, f, chain, ts, loc);
+                }
                 None => {
                     let (key, side) = FlowKey::of(p);
-                    self.count(key, side, p, chain, ts, loc);
+                    self.count(key, side, p, Chain::Layers(layers), ts, loc);
                 }
             }
         }
@@ -931,7 +961,7 @@ impl FlowTable {
         key: FlowKey,
         side: Side,
         p: &PacketFacts,
-        chain: ChainId,
+        chain: Chain<'_>,
         ts: Timestamp,
         loc: Locator,
     ) -> u32 {
@@ -947,6 +977,7 @@ impl FlowTable {
                     || f.slice != slice
                     || (pure_syn && f.history.finished());
                 if split {
+                    let chain = chain.id(&mut self.chains, None);
                     let mut n = Flow::new(key, side, ts, loc, p.depth, slice);
                     n.starts_with_syn = pure_syn;
                     n.chains.first = chain;
@@ -956,11 +987,15 @@ impl FlowTable {
                     self.flows.push(n);
                     i
                 } else {
+                    // Most packets travel the way their flow's first did: a comparison
+                    // with that chain instead of a hash of the layers.
+                    let chain = chain.id(&mut self.chains, Some(f.chains.first));
                     f.count(side, p, ts, chain);
                     *e.get()
                 }
             }
             Entry::Vacant(e) => {
+                let chain = chain.id(&mut self.chains, None);
                 let mut n = Flow::new(key, side, ts, loc, p.depth, slice);
                 n.starts_with_syn = pure_syn;
                 n.table_first = true;
@@ -1061,7 +1096,7 @@ impl FlowTable {
             // A first fragment: a packet with ports, counted (and splitting its flow) like
             // any other. The earliest one names the datagram's flow.
             let (key, side) = FlowKey::of(p);
-            let seg = self.count(key, side, p, chain, ts, loc);
+            let seg = self.count(key, side, p, Chain::Id(chain), ts, loc);
             if let Some(e) = self.frags.get_mut(&id) {
                 match &mut e.flow {
                     None => {
