@@ -150,20 +150,82 @@ fn v4_text(o: [u8; 4]) -> ([u8; 15], usize) {
     (b, n)
 }
 
+/// RFC 5952 text of an IPv6 address as the standard library writes it (lowercase hex
+/// without leading zeros, the first longest run of two or more zero groups as `::`,
+/// IPv4-mapped addresses as `::ffff:a.b.c.d`) in a stack buffer, and its length.
+fn v6_text(o: [u8; 16]) -> ([u8; 39], usize) {
+    let mut b = [0u8; 39];
+    let mut n = 0;
+    let mut put = |s: &[u8]| {
+        b[n..n + s.len()].copy_from_slice(s);
+        n += s.len();
+    };
+    let g: [u16; 8] = std::array::from_fn(|i| u16::from_be_bytes([o[2 * i], o[2 * i + 1]]));
+    if g[..5] == [0; 5] && g[5] == 0xffff {
+        put(b"::ffff:");
+        let (t, len) = v4_text([o[12], o[13], o[14], o[15]]);
+        put(&t[..len]);
+        return (b, n);
+    }
+    // The first longest run of zero groups, if it is two groups or more.
+    let (mut zs, mut zl) = (8, 0);
+    let mut i = 0;
+    while i < 8 {
+        if g[i] == 0 {
+            let s = i;
+            while i < 8 && g[i] == 0 {
+                i += 1;
+            }
+            if i - s > zl {
+                (zs, zl) = (s, i - s);
+            }
+        } else {
+            i += 1;
+        }
+    }
+    if zl < 2 {
+        (zs, zl) = (8, 0);
+    }
+    /// Four hex digits and how many leading zeros to leave out.
+    fn hex(v: u16) -> ([u8; 4], usize) {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let d = [
+            HEX[usize::from(v >> 12)],
+            HEX[usize::from(v >> 8 & 0xf)],
+            HEX[usize::from(v >> 4 & 0xf)],
+            HEX[usize::from(v & 0xf)],
+        ];
+        (d, (v | 1).leading_zeros() as usize / 4)
+    }
+    for (i, &v) in g.iter().enumerate() {
+        if i == zs {
+            put(b"::");
+        }
+        if (zs..zs + zl).contains(&i) {
+            continue;
+        }
+        if i > 0 && i != zs + zl {
+            put(b":");
+        }
+        let (d, skip) = hex(v);
+        put(&d[skip..]);
+    }
+    (b, n)
+}
+
 impl Addr {
     /// Appends the address as [`Display`](fmt::Display) writes it, without the formatting
-    /// machinery for IPv4 (the flow table writes two addresses per row).
+    /// machinery (the flow table writes two addresses per row).
     pub fn push_text(self, out: &mut String) {
+        // The buffers hold ASCII digits, letters, dots and colons only.
         match self.to_ip() {
             IpAddr::V4(a) => {
                 let (b, n) = v4_text(a.octets());
-                // The buffer holds ASCII digits and dots only.
                 out.push_str(std::str::from_utf8(&b[..n]).unwrap_or_default());
             }
-            ip => {
-                use fmt::Write as _;
-                // Writing into a String cannot fail.
-                let _ = write!(out, "{ip}");
+            IpAddr::V6(a) => {
+                let (b, n) = v6_text(a.octets());
+                out.push_str(std::str::from_utf8(&b[..n]).unwrap_or_default());
             }
         }
     }
@@ -406,6 +468,44 @@ mod tests {
         }
         let v6: Ipv6Addr = "2001:db8::1".parse().unwrap();
         assert_eq!(Addr::v6(v6.octets()).to_string(), "2001:db8::1");
+    }
+
+    /// `push_text` against the standard library's text: every pattern of zero and non-zero
+    /// groups (which run is compressed, ties, single zeros), digits of every width,
+    /// IPv4-mapped addresses and those near them, and IPv4.
+    #[test]
+    fn pushed_text_is_the_standard_librarys_for_every_zero_pattern() {
+        let check = |ip: IpAddr| {
+            let mut s = String::from("x");
+            Addr::from(ip).push_text(&mut s);
+            assert_eq!(s[1..], ip.to_string(), "{ip:?}");
+        };
+        let values = [1u16, 0xf, 0x10, 0xab, 0x100, 0xabc, 0x1000, 0xffff, 0x8000];
+        for pattern in 0u32..256 {
+            for (k, _) in values.iter().enumerate() {
+                let g: [u16; 8] = std::array::from_fn(|i| {
+                    if pattern >> i & 1 == 0 {
+                        0
+                    } else {
+                        values[(k + i) % values.len()]
+                    }
+                });
+                check(IpAddr::V6(Ipv6Addr::from(g)));
+            }
+        }
+        for o in [
+            [0, 0, 0, 0],
+            [192, 0, 2, 1],
+            [255, 255, 255, 255],
+            [10, 0, 0, 9],
+        ] {
+            let [a, b, c, d] = o;
+            let w = [u16::from_be_bytes([a, b]), u16::from_be_bytes([c, d])];
+            for (g5, g4) in [(0xffff, 0), (0xfffe, 0), (0xffff, 1), (0, 0)] {
+                check(IpAddr::V6(Ipv6Addr::from([0, 0, 0, 0, g4, g5, w[0], w[1]])));
+            }
+            check(IpAddr::V4(Ipv4Addr::from(o)));
+        }
     }
 
     #[test]
