@@ -6,13 +6,71 @@ use crate::decode::{Context, Encap, Fragment, PacketFacts};
 use crate::model::{
     Addr, BinReader, BinWriter, Diagnostics, Locator, Proto, Side, SkipReason, Timestamp,
 };
+use hashbrown::hash_table::Entry as OpenEntry;
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 
 type Map<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 
+const SEED: u64 = 0x686f_7074_7261_6365;
+
 fn new_map<K, V>() -> Map<K, V> {
-    HashMap::with_hasher(foldhash::fast::FixedState::with_seed(0x686f_7074_7261_6365))
+    HashMap::with_hasher(foldhash::fast::FixedState::with_seed(SEED))
+}
+
+fn key_hash(k: &FlowKey) -> u64 {
+    use std::hash::BuildHasher;
+    const STATE: foldhash::fast::FixedState = foldhash::fast::FixedState::with_seed(SEED);
+    STATE.hash_one(k)
+}
+
+/// The open segment of each key: indices into the table's segments, hashed by each
+/// segment's own key. A slot holds 4 bytes where a map from key to index held 56, so the
+/// lookup every packet makes stays in cache, and the key it compares is the segment's,
+/// which counting the packet reads next anyway.
+#[derive(Clone, Debug, Default)]
+struct Open(hashbrown::HashTable<u32>);
+
+impl Open {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    fn reserve(&mut self, n: usize, flows: &[Flow]) {
+        self.0.reserve(n, |&i| key_hash(&flows[i as usize].key));
+    }
+
+    /// Takes the open segment of `key` out.
+    fn remove(&mut self, flows: &[Flow], key: &FlowKey) -> Option<u32> {
+        let same = |&i: &u32| flows[i as usize].key == *key;
+        match self.0.find_entry(key_hash(key), same) {
+            Ok(e) => Some(e.remove().0),
+            Err(_) => None,
+        }
+    }
+
+    /// Makes segment `i` the open segment of its key.
+    fn set(&mut self, flows: &[Flow], i: u32) {
+        let key = &flows[i as usize].key;
+        let same = |&j: &u32| flows[j as usize].key == *key;
+        match self
+            .0
+            .entry(key_hash(key), same, |&j| key_hash(&flows[j as usize].key))
+        {
+            OpenEntry::Occupied(mut e) => *e.get_mut() = i,
+            OpenEntry::Vacant(e) => {
+                e.insert(i);
+            }
+        }
+    }
+
+    /// The open segments, in no particular order.
+    fn indices(&self) -> impl Iterator<Item = u32> + '_ {
+        self.0.iter().copied()
+    }
 }
 
 const SEC: i64 = 1_000_000_000;
@@ -769,7 +827,7 @@ pub struct FlowTable {
     /// Every segment, in creation order (joined ones marked dead).
     flows: Vec<Flow>,
     /// The latest segment of each key that a later packet may still continue.
-    open: Map<FlowKey, u32>,
+    open: Open,
     chains: Interner,
     frags: Map<FragId, FragEntry>,
     /// Datagram records that timed out before their flow was known: an earlier table,
@@ -796,7 +854,7 @@ impl FlowTable {
         FlowTable {
             cfg,
             flows: Vec::new(),
-            open: new_map(),
+            open: Open::default(),
             chains: Interner::default(),
             frags: new_map(),
             expired: Vec::new(),
@@ -835,7 +893,7 @@ impl FlowTable {
     pub fn with_capacity(cfg: FlowConfig, flows: usize) -> FlowTable {
         let mut t = FlowTable::new(cfg);
         t.flows.reserve(flows);
-        t.open.reserve(flows);
+        t.open.reserve(flows, &[]);
         t
     }
 
@@ -970,8 +1028,11 @@ impl FlowTable {
             && p.ports_known
             && p.tcp_flags & (tcp::SYN | tcp::ACK) == tcp::SYN;
         let idle = self.cfg.idle(key.proto);
-        match self.open.entry(key) {
-            Entry::Occupied(mut e) => {
+        let flows = &self.flows;
+        let same = |&i: &u32| flows[i as usize].key == key;
+        let rehash = |&i: &u32| key_hash(&flows[i as usize].key);
+        match self.open.0.entry(key_hash(&key), same, rehash) {
+            OpenEntry::Occupied(mut e) => {
                 let f = &mut self.flows[*e.get() as usize];
                 let split = ts.since(f.last_ported) > idle
                     || f.slice != slice
@@ -994,7 +1055,7 @@ impl FlowTable {
                     *e.get()
                 }
             }
-            Entry::Vacant(e) => {
+            OpenEntry::Vacant(e) => {
                 let chain = chain.id(&mut self.chains, None);
                 let mut n = Flow::new(key, side, ts, loc, p.depth, slice);
                 n.starts_with_syn = pure_syn;
@@ -1013,12 +1074,15 @@ impl FlowTable {
     /// the segment used.
     fn count_bare(&mut self, key: FlowKey, side: Side, b: &Bare) -> u32 {
         let slice = self.cfg.slice(b.ts);
-        match self.open.entry(key) {
-            Entry::Occupied(e) => {
+        let flows = &self.flows;
+        let same = |&i: &u32| flows[i as usize].key == key;
+        let rehash = |&i: &u32| key_hash(&flows[i as usize].key);
+        match self.open.0.entry(key_hash(&key), same, rehash) {
+            OpenEntry::Occupied(e) => {
                 self.flows[*e.get() as usize].count_bare(side, b);
                 *e.get()
             }
-            Entry::Vacant(e) => {
+            OpenEntry::Vacant(e) => {
                 let mut n = Flow::new(key, side, b.ts, b.loc, 0, slice);
                 n.table_first = true;
                 n.chains.first = b.chain;
@@ -1388,7 +1452,7 @@ impl FlowTable {
                 continue;
             }
             let key = self.flows[i].key;
-            let Some(a) = self.open.remove(&key) else {
+            let Some(a) = self.open.remove(&self.flows, &key) else {
                 continue;
             };
             let (head, tail) = self.flows.split_at_mut(i);
@@ -1406,9 +1470,9 @@ impl FlowTable {
             }
         }
         // Nothing depends on the map's order (writing a table sorts its entries).
-        self.open.reserve(later.open.len());
-        for (key, i) in later.open.drain() {
-            self.open.insert(key, moved[i as usize]);
+        self.open.reserve(later.open.len(), &self.flows);
+        for i in later.open.0.drain() {
+            self.open.set(&self.flows, moved[i as usize]);
         }
         for (id, mut b) in deferred {
             if let Some(r) = &mut b.flow
@@ -1462,8 +1526,10 @@ impl FlowTable {
         self.last_sweep = now;
         let cfg = self.cfg;
         let flows = &self.flows;
-        self.open
-            .retain(|k, i| now.since(flows[*i as usize].max_ts) <= cfg.idle(k.proto));
+        self.open.0.retain(|i| {
+            let f = &flows[*i as usize];
+            now.since(f.max_ts) <= cfg.idle(f.key.proto)
+        });
     }
 
     /// Writes the whole table, unfinished, so that it can be appended to or finished by
@@ -1484,12 +1550,13 @@ impl FlowTable {
         for f in &self.flows {
             f.write(w);
         }
-        let mut open: Vec<(&FlowKey, &u32)> = self.open.iter().collect();
-        open.sort_unstable_by_key(|(_, i)| **i);
+        let mut open: Vec<u32> = self.open.indices().collect();
+        open.sort_unstable();
         w.u32(open.len() as u32);
-        for (k, i) in open {
-            w.buf.extend_from_slice(&k.to_bytes());
-            w.u32(*i);
+        for i in open {
+            w.buf
+                .extend_from_slice(&self.flows[i as usize].key.to_bytes());
+            w.u32(i);
         }
         w.u32(self.chains.chains.len() as u32);
         for chain in &self.chains.chains {
@@ -1533,10 +1600,11 @@ impl FlowTable {
         for _ in 0..r.count()? {
             let k = FlowKey::from_bytes(r.take(48)?.try_into().ok()?);
             let i = r.u32()?;
-            if i as usize >= t.flows.len() {
+            // The open segment must be one of the key's.
+            if t.flows.get(i as usize).is_none_or(|f| f.key != k) {
                 return None;
             }
-            t.open.insert(k, i);
+            t.open.set(&t.flows, i);
         }
         let mut chains = Vec::new();
         for _ in 0..r.count()? {
@@ -1611,7 +1679,7 @@ impl FlowTable {
     pub fn take_finished(&mut self) -> Vec<Flow> {
         let n = self.flows.len();
         let mut keep = vec![false; n];
-        for &i in self.open.values() {
+        for i in self.open.indices() {
             keep[i as usize] = true;
         }
         for e in self
@@ -1638,7 +1706,8 @@ impl FlowTable {
             }
         }
         self.flows = kept;
-        for i in self.open.values_mut() {
+        // Keys stay as they were, so the slots keep their hashes.
+        for i in self.open.0.iter_mut() {
             *i = remap[*i as usize];
         }
         for e in self
@@ -1831,6 +1900,53 @@ mod tests {
                 assert_eq!(got, want, "permutation {perm:?}");
             }
         }
+    }
+
+    #[test]
+    fn a_decoded_table_finds_its_open_flows_and_refuses_an_open_entry_of_another_key() {
+        let mut t = FlowTable::new(FlowConfig::default());
+        let packet = |sport: u16| PacketFacts {
+            src: Addr::v4([10, 0, 0, 1]),
+            dst: Addr::v4([192, 0, 2, 7]),
+            sport,
+            dport: 53,
+            proto: Proto::UDP,
+            ip_len: 60,
+            ttl: 64,
+            ports_known: true,
+            ..PacketFacts::default()
+        };
+        for (i, sport) in [1000u16, 2000, 1000].into_iter().enumerate() {
+            t.add_frame(
+                &[packet(sport)],
+                &[],
+                Timestamp(i as i64),
+                Locator::default(),
+            );
+        }
+        assert_eq!(t.flows.len(), 2);
+        let mut w = BinWriter::default();
+        t.encode(&mut w);
+        let mut d = FlowTable::decode(&mut BinReader::new(&w.buf)).expect("decodes");
+        // Packets after the round trip land on the flows they continue.
+        d.add_frame(&[packet(2000)], &[], Timestamp(3), Locator::default());
+        d.add_frame(&[packet(1000)], &[], Timestamp(4), Locator::default());
+        let pkts: Vec<u64> = d
+            .flows
+            .iter()
+            .map(|f| f.dir[0].pkts + f.dir[1].pkts)
+            .collect();
+        assert_eq!(pkts, [3, 2]);
+        // The open entries are (key, index) in index order: point the first key at the
+        // second flow.
+        let key = t.flows[0].key.to_bytes();
+        let at = w
+            .buf
+            .windows(52)
+            .rposition(|x| x[..48] == key && x[48..] == [0; 4]);
+        let at = at.expect("the open entry of the first flow") + 48;
+        w.buf[at] = 1;
+        assert!(FlowTable::decode(&mut BinReader::new(&w.buf)).is_none());
     }
 
     #[test]
