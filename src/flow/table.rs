@@ -740,7 +740,9 @@ fn flow_from_head(id: &FragId, e: &FragEntry) -> Option<Resolved> {
 #[derive(Clone, Debug)]
 struct Interner {
     chains: Vec<Box<[Encap]>>,
-    ids: Map<Box<[Encap]>, ChainId>,
+    /// Ids of the chains, hashed by [`chain_hash`] of the chain they name (each chain is
+    /// held once, in `chains`).
+    ids: hashbrown::HashTable<ChainId>,
     /// The chain interned last: consecutive packets mostly share one (a trunk's VLAN, a
     /// tunnel's stream), and comparing costs less than hashing.
     last: ChainId,
@@ -748,14 +750,43 @@ struct Interner {
 
 impl Default for Interner {
     fn default() -> Self {
-        let mut ids = new_map();
-        ids.insert(Box::from([]), 0);
+        // The empty chain is never looked up (`intern` answers 0 first).
         Interner {
             chains: vec![Box::from([])],
-            ids,
+            ids: hashbrown::HashTable::new(),
             last: 0,
         }
     }
+}
+
+/// A chain's hash: a word or three a layer (the derived `Hash` writes each field apart).
+/// Equal chains hash equal, which is all the table needs.
+fn chain_hash(chain: &[Encap]) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    const STATE: foldhash::fast::FixedState = foldhash::fast::FixedState::with_seed(SEED);
+    let mut h = STATE.build_hasher();
+    for e in chain {
+        match *e {
+            Encap::Vlan(v) => h.write_u64(1 << 56 | u64::from(v)),
+            Encap::VnTag => h.write_u64(2 << 56),
+            Encap::Pbb(i) => h.write_u64(3 << 56 | u64::from(i)),
+            Encap::Mpls(l) => h.write_u64(4 << 56 | u64::from(l)),
+            Encap::Pppoe(s) => h.write_u64(5 << 56 | u64::from(s)),
+            Encap::Tunnel(t) => {
+                h.write_u64(
+                    6 << 56
+                        | (t.kind as u64) << 48
+                        | u64::from(t.proto.0) << 40
+                        | u64::from(t.sport) << 16
+                        | u64::from(t.dport),
+                );
+                h.write_u64(t.src.hi ^ t.src.lo.rotate_left(32));
+                h.write_u64(t.dst.hi ^ t.dst.lo.rotate_left(32));
+                h.write_u64(t.id.map_or(1 << 32, u64::from));
+            }
+        }
+    }
+    h.finish()
 }
 
 impl Interner {
@@ -771,12 +802,15 @@ impl Interner {
         {
             return self.last;
         }
-        let id = match self.ids.get(chain) {
-            Some(&id) => id,
-            None => {
-                let id = self.chains.len() as ChainId;
+        let chains = &self.chains;
+        let same = |&i: &ChainId| *chains[i as usize] == *chain;
+        let rehash = |&i: &ChainId| chain_hash(&chains[i as usize]);
+        let id = match self.ids.entry(chain_hash(chain), same, rehash) {
+            OpenEntry::Occupied(e) => *e.get(),
+            OpenEntry::Vacant(e) => {
+                let id = chains.len() as ChainId;
+                e.insert(id);
                 self.chains.push(Box::from(chain));
-                self.ids.insert(Box::from(chain), id);
                 id
             }
         };
@@ -1049,8 +1083,14 @@ impl FlowTable {
                     i
                 } else {
                     // Most packets travel the way their flow's first did: a comparison
-                    // with that chain instead of a hash of the layers.
-                    let chain = chain.id(&mut self.chains, Some(f.chains.first));
+                    // with that chain instead of a hash of the layers. A tunnel's two
+                    // directions differ in the outer header, so a packet going the other
+                    // way is compared with the flow's first other chain.
+                    let likely = match f.chains.more.first() {
+                        Some(&c) if side != f.first_side => c,
+                        _ => f.chains.first,
+                    };
+                    let chain = chain.id(&mut self.chains, Some(likely));
                     f.count(side, p, ts, chain);
                     *e.get()
                 }
@@ -1900,6 +1940,62 @@ mod tests {
                 assert_eq!(got, want, "permutation {perm:?}");
             }
         }
+    }
+
+    #[test]
+    fn the_interner_gives_one_id_per_distinct_chain() {
+        use crate::decode::{Tunnel, TunnelKind};
+        let tunnel = |sport: u16, id: Option<u32>, v4: bool| {
+            let a = |x: u8| {
+                if v4 {
+                    Addr::v4([10, 0, 0, x])
+                } else {
+                    Addr::v6([0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, x])
+                }
+            };
+            Encap::Tunnel(Tunnel {
+                kind: TunnelKind::Vxlan,
+                src: a(1),
+                dst: a(2),
+                proto: Proto::UDP,
+                sport,
+                dport: 4789,
+                id,
+            })
+        };
+        let mut chains: Vec<Vec<Encap>> = vec![
+            vec![Encap::Vlan(7)],
+            vec![Encap::Vlan(8)],
+            vec![Encap::Mpls(7)],
+            vec![Encap::Pbb(7)],
+            vec![Encap::Pppoe(7)],
+            vec![Encap::VnTag],
+            vec![Encap::Vlan(7), Encap::Vlan(8)],
+            vec![Encap::Vlan(8), Encap::Vlan(7)],
+        ];
+        for sport in [1, 2, 3000] {
+            for id in [None, Some(0), Some(1 << 31)] {
+                for v4 in [true, false] {
+                    chains.push(vec![tunnel(sport, id, v4)]);
+                    chains.push(vec![Encap::Vlan(7), tunnel(sport, id, v4)]);
+                }
+            }
+        }
+        let mut t = Interner::default();
+        let ids: Vec<ChainId> = chains.iter().map(|c| t.intern(c)).collect();
+        assert_eq!(ids, (1..=chains.len() as ChainId).collect::<Vec<_>>());
+        // Again, in another order and with repeats: the same ids, nothing new.
+        for (i, c) in chains
+            .iter()
+            .enumerate()
+            .rev()
+            .chain(chains.iter().enumerate())
+        {
+            assert_eq!(t.intern(c), ids[i], "{c:?}");
+            assert_eq!(t.intern(c), ids[i], "{c:?}");
+        }
+        assert_eq!(t.chains.len(), chains.len() + 1);
+        assert_eq!(t.intern(&[]), 0);
     }
 
     #[test]
