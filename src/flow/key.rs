@@ -26,25 +26,23 @@ pub struct FlowKey {
 }
 
 impl std::hash::Hash for FlowKey {
-    /// Hashes the key as six words (it is hashed once per packet).
+    /// Hashes the key as three 128-bit words (it is hashed once per packet): foldhash
+    /// folds each in one multiply, without the bookkeeping of gathering 64-bit writes.
     #[inline]
     fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        h.write_u64(self.lo_addr[0]);
-        h.write_u64(self.lo_addr[1]);
-        h.write_u64(self.hi_addr[0]);
-        h.write_u64(self.hi_addr[1]);
-        h.write_u64(
+        let pair = |a: u64, b: u64| u128::from(a) | u128::from(b) << 64;
+        h.write_u128(pair(self.lo_addr[0], self.lo_addr[1]));
+        h.write_u128(pair(self.hi_addr[0], self.hi_addr[1]));
+        h.write_u128(pair(
             u64::from(self.lo_port)
                 | u64::from(self.hi_port) << 16
                 | u64::from(self.proto.0) << 32
                 | u64::from(self.bits) << 40
                 | u64::from(self.tunnel_kind) << 48,
-        );
-        h.write_u64(
             u64::from(self.vlan[0])
                 | u64::from(self.vlan[1]) << 16
                 | u64::from(self.tunnel_id) << 32,
-        );
+        ));
     }
 }
 
