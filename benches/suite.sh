@@ -80,6 +80,10 @@ done
 records=$((packets / 4))
 "$generate" "$dir/netflow9.pcap" --netflow 9 --records "$records" >/dev/null
 
+# The sets were just written: flush them to disk first, or the kernel's writeback of about
+# 2 GB runs during the first timings (it made the first row's runs vary by a third).
+sync
+
 # The number of packets (or records) in an input, from the generator's line.
 json_field() { sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p" "$1"; }
 pkts=$(json_field "$dir/set.pcap.json" packets)
@@ -186,6 +190,7 @@ if [ "$big" = 1 ]; then
     else
         bigp=$((want / 470)) # about 485 bytes per packet on disk
         "$generate" "$dir/big.pcap" --packets "$bigp" --seed 7 >"$dir/big.json"
+        sync
         bp=$(json_field "$dir/big.json" packets)
         runs_save=$runs
         runs=1
