@@ -6,7 +6,7 @@ use crate::decode::{Context, Encap, Fragment, PacketFacts};
 use crate::model::{
     Addr, BinReader, BinWriter, Diagnostics, Locator, Proto, Side, SkipReason, Timestamp,
 };
-use hashbrown::hash_table::Entry as OpenEntry;
+use hashbrown::hash_table::Entry as TableEntry;
 use std::collections::HashMap;
 
 type Map<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
@@ -60,8 +60,8 @@ impl Open {
             .0
             .entry(key_hash(key), same, |&j| key_hash(&flows[j as usize].key))
         {
-            OpenEntry::Occupied(mut e) => *e.get_mut() = i,
-            OpenEntry::Vacant(e) => {
+            TableEntry::Occupied(mut e) => *e.get_mut() = i,
+            TableEntry::Vacant(e) => {
                 e.insert(i);
             }
         }
@@ -806,8 +806,8 @@ impl Interner {
         let same = |&i: &ChainId| *chains[i as usize] == *chain;
         let rehash = |&i: &ChainId| chain_hash(&chains[i as usize]);
         let id = match self.ids.entry(chain_hash(chain), same, rehash) {
-            OpenEntry::Occupied(e) => *e.get(),
-            OpenEntry::Vacant(e) => {
+            TableEntry::Occupied(e) => *e.get(),
+            TableEntry::Vacant(e) => {
                 let id = chains.len() as ChainId;
                 e.insert(id);
                 self.chains.push(Box::from(chain));
@@ -1066,7 +1066,7 @@ impl FlowTable {
         let same = |&i: &u32| flows[i as usize].key == key;
         let rehash = |&i: &u32| key_hash(&flows[i as usize].key);
         match self.open.0.entry(key_hash(&key), same, rehash) {
-            OpenEntry::Occupied(mut e) => {
+            TableEntry::Occupied(mut e) => {
                 let f = &mut self.flows[*e.get() as usize];
                 let split = ts.since(f.last_ported) > idle
                     || f.slice != slice
@@ -1095,7 +1095,7 @@ impl FlowTable {
                     *e.get()
                 }
             }
-            OpenEntry::Vacant(e) => {
+            TableEntry::Vacant(e) => {
                 let chain = chain.id(&mut self.chains, None);
                 let mut n = Flow::new(key, side, ts, loc, p.depth, slice);
                 n.starts_with_syn = pure_syn;
@@ -1118,11 +1118,11 @@ impl FlowTable {
         let same = |&i: &u32| flows[i as usize].key == key;
         let rehash = |&i: &u32| key_hash(&flows[i as usize].key);
         match self.open.0.entry(key_hash(&key), same, rehash) {
-            OpenEntry::Occupied(e) => {
+            TableEntry::Occupied(e) => {
                 self.flows[*e.get() as usize].count_bare(side, b);
                 *e.get()
             }
-            OpenEntry::Vacant(e) => {
+            TableEntry::Vacant(e) => {
                 let mut n = Flow::new(key, side, b.ts, b.loc, 0, slice);
                 n.table_first = true;
                 n.chains.first = b.chain;
