@@ -11,15 +11,16 @@ use std::collections::HashMap;
 
 type Map<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 
-const SEED: u64 = 0x686f_7074_7261_6365;
+/// The tables' hash state: fixed, so runs are reproducible.
+const STATE: foldhash::fast::FixedState =
+    foldhash::fast::FixedState::with_seed(0x686f_7074_7261_6365);
 
 fn new_map<K, V>() -> Map<K, V> {
-    HashMap::with_hasher(foldhash::fast::FixedState::with_seed(SEED))
+    HashMap::with_hasher(STATE)
 }
 
 fn key_hash(k: &FlowKey) -> u64 {
     use std::hash::BuildHasher;
-    const STATE: foldhash::fast::FixedState = foldhash::fast::FixedState::with_seed(SEED);
     STATE.hash_one(k)
 }
 
@@ -52,14 +53,17 @@ impl Open {
         }
     }
 
+    /// The slot of `key`: its open segment, or room for one.
+    #[inline(always)]
+    fn entry<'a>(&'a mut self, flows: &[Flow], key: &FlowKey) -> TableEntry<'a, u32> {
+        let same = |&i: &u32| flows[i as usize].key == *key;
+        self.0
+            .entry(key_hash(key), same, |&i| key_hash(&flows[i as usize].key))
+    }
+
     /// Makes segment `i` the open segment of its key.
     fn set(&mut self, flows: &[Flow], i: u32) {
-        let key = &flows[i as usize].key;
-        let same = |&j: &u32| flows[j as usize].key == *key;
-        match self
-            .0
-            .entry(key_hash(key), same, |&j| key_hash(&flows[j as usize].key))
-        {
+        match self.entry(flows, &flows[i as usize].key) {
             TableEntry::Occupied(mut e) => *e.get_mut() = i,
             TableEntry::Vacant(e) => {
                 e.insert(i);
@@ -763,7 +767,6 @@ impl Default for Interner {
 /// Equal chains hash equal, which is all the table needs.
 fn chain_hash(chain: &[Encap]) -> u64 {
     use std::hash::{BuildHasher, Hasher};
-    const STATE: foldhash::fast::FixedState = foldhash::fast::FixedState::with_seed(SEED);
     let mut h = STATE.build_hasher();
     for e in chain {
         match *e {
@@ -1062,10 +1065,7 @@ impl FlowTable {
             && p.ports_known
             && p.tcp_flags & (tcp::SYN | tcp::ACK) == tcp::SYN;
         let idle = self.cfg.idle(key.proto);
-        let flows = &self.flows;
-        let same = |&i: &u32| flows[i as usize].key == key;
-        let rehash = |&i: &u32| key_hash(&flows[i as usize].key);
-        match self.open.0.entry(key_hash(&key), same, rehash) {
+        match self.open.entry(&self.flows, &key) {
             TableEntry::Occupied(mut e) => {
                 let f = &mut self.flows[*e.get() as usize];
                 let split = ts.since(f.last_ported) > idle
@@ -1114,10 +1114,7 @@ impl FlowTable {
     /// the segment used.
     fn count_bare(&mut self, key: FlowKey, side: Side, b: &Bare) -> u32 {
         let slice = self.cfg.slice(b.ts);
-        let flows = &self.flows;
-        let same = |&i: &u32| flows[i as usize].key == key;
-        let rehash = |&i: &u32| key_hash(&flows[i as usize].key);
-        match self.open.0.entry(key_hash(&key), same, rehash) {
+        match self.open.entry(&self.flows, &key) {
             TableEntry::Occupied(e) => {
                 self.flows[*e.get() as usize].count_bare(side, b);
                 *e.get()
