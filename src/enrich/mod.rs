@@ -252,7 +252,7 @@ impl Source {
     ) -> Result<Source, EnrichError> {
         let invalid = invalid_in(name);
         if RangeTable::sniff(&raw) {
-            let t = RangeTable::from_decompressed(&raw).map_err(invalid)?;
+            let t = RangeTable::from_decompressed(raw).map_err(invalid)?;
             let (n4, n6) = t.len();
             let info = SourceInfo {
                 name: name.to_string(),

@@ -11,6 +11,7 @@
 use super::Fields;
 use crate::model::{BinReader, BinWriter, Date};
 use ipnetwork::IpNetwork;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -64,30 +65,180 @@ pub struct RangeMeta {
     pub attribution: String,
 }
 
-#[derive(Default, Debug)]
-struct Columns<T> {
-    start: Vec<T>,
-    end: Vec<T>,
-    asn: Vec<u32>,
-    org: Vec<u32>,
-    country: Vec<[u8; 2]>,
+/// An address width of a column: IPv4 (`u32`) or IPv6 (`u128`), little-endian in the file.
+trait Word: Copy + Ord {
+    /// Bytes per value.
+    const WIDTH: usize;
+    /// The value at the start of `b` (zero if `b` is short, which validation rules out).
+    fn read(b: &[u8]) -> Self;
+    /// Appends the value.
+    fn put(self, out: &mut Vec<u8>);
 }
 
-impl<T: Copy + Ord> Columns<T> {
-    fn find(&self, ip: T) -> Option<usize> {
-        let i = self.start.partition_point(|&s| s <= ip).checked_sub(1)?;
-        (self.end[i] >= ip).then_some(i)
+/// The first `N` bytes of `b`, zeros if it is shorter.
+fn array<const N: usize>(b: &[u8]) -> [u8; N] {
+    b.get(..N).and_then(|s| s.try_into().ok()).unwrap_or([0; N])
+}
+
+impl Word for u32 {
+    const WIDTH: usize = 4;
+    fn read(b: &[u8]) -> u32 {
+        u32::from_le_bytes(array(b))
+    }
+    fn put(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_le_bytes());
+    }
+}
+
+impl Word for u128 {
+    const WIDTH: usize = 16;
+    fn read(b: &[u8]) -> u128 {
+        u128::from_le_bytes(array(b))
+    }
+    fn put(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_le_bytes());
+    }
+}
+
+/// One address family's columns, read in place from the table's bytes (the bundled table
+/// is compiled in: loading it copies nothing and allocates nothing per row): `n` rows from
+/// byte `at`, the packed arrays start and end (a [`Word`] each), ASN and organisation index
+/// (4 bytes each) and country (2 bytes).
+#[derive(Debug)]
+struct Columns<T> {
+    n: usize,
+    at: usize,
+    word: std::marker::PhantomData<T>,
+}
+
+impl<T: Word> Columns<T> {
+    /// Bytes per row over the five columns.
+    const ROW: usize = 2 * T::WIDTH + 10;
+
+    fn new(n: usize, at: usize) -> Columns<T> {
+        Columns {
+            n,
+            at,
+            word: std::marker::PhantomData,
+        }
+    }
+
+    /// The bytes from offset `off` of the columns on (empty past the end: lengths were
+    /// checked when the table was read or written).
+    fn bytes<'d>(&self, d: &'d [u8], off: usize) -> &'d [u8] {
+        d.get(self.at + off..).unwrap_or(&[])
+    }
+
+    fn start(&self, d: &[u8], i: usize) -> T {
+        T::read(self.bytes(d, i * T::WIDTH))
+    }
+
+    fn end(&self, d: &[u8], i: usize) -> T {
+        T::read(self.bytes(d, (self.n + i) * T::WIDTH))
+    }
+
+    fn asn(&self, d: &[u8], i: usize) -> u32 {
+        u32::read(self.bytes(d, 2 * self.n * T::WIDTH + 4 * i))
+    }
+
+    fn org(&self, d: &[u8], i: usize) -> u32 {
+        u32::read(self.bytes(d, 2 * self.n * T::WIDTH + 4 * (self.n + i)))
+    }
+
+    fn country(&self, d: &[u8], i: usize) -> [u8; 2] {
+        array(self.bytes(d, 2 * self.n * T::WIDTH + 8 * self.n + 2 * i))
+    }
+
+    /// The row whose range holds `ip`.
+    fn find(&self, d: &[u8], ip: T) -> Option<usize> {
+        // The number of rows starting at or below `ip`.
+        let (mut lo, mut hi) = (0, self.n);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.start(d, mid) <= ip {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        let i = lo.checked_sub(1)?;
+        (self.end(d, i) >= ip).then_some(i)
+    }
+
+    /// Writes the rows' columns (after their count) and returns where they lie.
+    fn write(w: &mut BinWriter, rows: &[(T, T, Value)]) -> Columns<T> {
+        w.u32(rows.len() as u32);
+        let c = Columns::new(rows.len(), w.buf.len());
+        w.buf.reserve(rows.len() * Self::ROW);
+        for r in rows {
+            r.0.put(&mut w.buf);
+        }
+        for r in rows {
+            r.1.put(&mut w.buf);
+        }
+        for r in rows {
+            w.u32(r.2.asn);
+        }
+        for r in rows {
+            w.u32(r.2.org);
+        }
+        for r in rows {
+            w.buf.extend_from_slice(&r.2.country);
+        }
+        c
+    }
+
+    /// Reads the count and skips the columns, checking that every range is well formed
+    /// and lies after the one before (so the rows are sorted and disjoint, as lookups
+    /// assume) and that every organisation index is valid.
+    fn read(r: &mut BinReader<'_>, norgs: usize) -> Option<Columns<T>> {
+        let n = r.u32()? as usize;
+        let c = Columns::new(n, r.at);
+        let b = r.take(n.checked_mul(Self::ROW)?)?;
+        let (starts, rest) = b.split_at(n * T::WIDTH);
+        let (ends, rest) = rest.split_at(n * T::WIDTH);
+        let orgs = &rest[4 * n..8 * n];
+        let mut last_end: Option<T> = None;
+        let rows = starts
+            .chunks_exact(T::WIDTH)
+            .zip(ends.chunks_exact(T::WIDTH))
+            .zip(orgs.chunks_exact(4));
+        for ((s, e), org) in rows {
+            let (s, e, org) = (T::read(s), T::read(e), u32::read(org));
+            if s > e || last_end.is_some_and(|l| l >= s) || (org != NO_ORG && org as usize >= norgs)
+            {
+                return None;
+            }
+            last_end = Some(e);
+        }
+        Some(c)
     }
 }
 
 /// A range table, ready for lookups.
-#[derive(Debug)]
 pub struct RangeTable {
     /// Its metadata.
     pub meta: RangeMeta,
-    orgs: Vec<Box<str>>,
+    /// The decompressed file: borrowed for the compiled-in table, owned otherwise.
+    data: Cow<'static, [u8]>,
+    /// Where the organisations begin (after the metadata): [`RangeTable::to_bytes`] writes
+    /// the metadata afresh and the rest as it is.
+    body: usize,
+    /// Each organisation's place in `data` (offset, length); checked to be UTF-8.
+    orgs: Vec<(usize, usize)>,
     v4: Columns<u32>,
     v6: Columns<u128>,
+}
+
+impl std::fmt::Debug for RangeTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RangeTable")
+            .field("meta", &self.meta)
+            .field("organisations", &self.orgs.len())
+            .field("v4", &self.v4.n)
+            .field("v6", &self.v6.n)
+            .finish()
+    }
 }
 
 /// A range table row an address fell into.
@@ -129,42 +280,51 @@ fn range_as_cidr(start: IpAddr, end: IpAddr) -> Option<IpNetwork> {
 impl RangeTable {
     /// Looks an address up.
     pub fn lookup(&self, ip: IpAddr) -> Option<RangeHit> {
+        let d = &self.data[..];
         match ip {
             IpAddr::V4(a) => {
-                let i = self.v4.find(u32::from(a))?;
+                let c = &self.v4;
+                let i = c.find(d, u32::from(a))?;
                 Some(self.hit(
-                    &self.v4,
+                    c,
                     i,
-                    IpAddr::V4(Ipv4Addr::from(self.v4.start[i])),
-                    IpAddr::V4(Ipv4Addr::from(self.v4.end[i])),
+                    IpAddr::V4(Ipv4Addr::from(c.start(d, i))),
+                    IpAddr::V4(Ipv4Addr::from(c.end(d, i))),
                 ))
             }
             IpAddr::V6(a) => {
-                let i = self.v6.find(u128::from(a))?;
+                let c = &self.v6;
+                let i = c.find(d, u128::from(a))?;
                 Some(self.hit(
-                    &self.v6,
+                    c,
                     i,
-                    IpAddr::V6(Ipv6Addr::from(self.v6.start[i])),
-                    IpAddr::V6(Ipv6Addr::from(self.v6.end[i])),
+                    IpAddr::V6(Ipv6Addr::from(c.start(d, i))),
+                    IpAddr::V6(Ipv6Addr::from(c.end(d, i))),
                 ))
             }
         }
     }
 
-    fn hit<T>(&self, c: &Columns<T>, i: usize, start: IpAddr, end: IpAddr) -> RangeHit {
-        let asn = c.asn[i];
-        let org = c.org[i];
-        let cc = c.country[i];
+    fn hit<T: Word>(&self, c: &Columns<T>, i: usize, start: IpAddr, end: IpAddr) -> RangeHit {
+        let d = &self.data[..];
+        let asn = c.asn(d, i);
+        let cc = c.country(d, i);
         RangeHit {
             start,
             end,
             fields: Fields {
                 asn: (asn != 0).then_some(asn),
-                as_org: self.orgs.get(org as usize).map(|s| s.to_string()),
+                as_org: self.org_name(c.org(d, i)).map(str::to_string),
                 country: (cc != [0, 0]).then_some(cc),
                 ..Fields::default()
             },
         }
+    }
+
+    /// The organisation with index `i` (none for [`NO_ORG`]).
+    fn org_name(&self, i: u32) -> Option<&str> {
+        let &(at, len) = self.orgs.get(i as usize)?;
+        std::str::from_utf8(self.data.get(at..at + len)?).ok()
     }
 
     /// The organisation a row with this AS number names (the first such row): for an AS
@@ -173,70 +333,31 @@ impl RangeTable {
         if asn == 0 {
             return None;
         }
-        let org = match self.v4.asn.iter().position(|&a| a == asn) {
-            Some(i) => self.v4.org[i],
-            None => self.v6.org[self.v6.asn.iter().position(|&a| a == asn)?],
+        let d = &self.data[..];
+        let (v4, v6) = (&self.v4, &self.v6);
+        let org = match (0..v4.n).find(|&i| v4.asn(d, i) == asn) {
+            Some(i) => v4.org(d, i),
+            None => v6.org(d, (0..v6.n).find(|&i| v6.asn(d, i) == asn)?),
         };
-        self.orgs.get(org as usize).map(|s| &**s)
+        self.org_name(org)
     }
 
     /// Number of IPv4 and IPv6 ranges.
     pub fn len(&self) -> (usize, usize) {
-        (self.v4.start.len(), self.v6.start.len())
+        (self.v4.n, self.v6.n)
     }
 
     /// True if the table has no ranges.
     pub fn is_empty(&self) -> bool {
-        self.v4.start.is_empty() && self.v6.start.is_empty()
+        self.v4.n == 0 && self.v6.n == 0
     }
 
     /// The table as file bytes (zstd-compressed).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut w = BinWriter::default();
-        w.buf.extend_from_slice(MAGIC);
-        w.u16(VERSION);
-        let m = &self.meta;
-        w.str(&m.name);
-        w.u8(match m.scope {
-            Scope::Public => 0,
-            Scope::Operator => 1,
-        });
-        w.opt(m.date, |w, d| w.i64(d.0));
-        w.u32(m.built_from.len() as u32);
-        for b in &m.built_from {
-            w.str(&b.name);
-            w.str(&b.sha256);
-            w.u64(b.rows);
-        }
-        w.str(&m.attribution);
-        w.u32(self.orgs.len() as u32);
-        for o in &self.orgs {
-            w.str(o);
-        }
-        fn cols<T: Copy>(w: &mut BinWriter, c: &Columns<T>, put: impl Fn(&mut Vec<u8>, T)) {
-            w.u32(c.start.len() as u32);
-            for &v in &c.start {
-                put(&mut w.buf, v);
-            }
-            for &v in &c.end {
-                put(&mut w.buf, v);
-            }
-            for &v in &c.asn {
-                w.u32(v);
-            }
-            for &v in &c.org {
-                w.u32(v);
-            }
-            for v in &c.country {
-                w.buf.extend_from_slice(v);
-            }
-        }
-        cols(&mut w, &self.v4, |b, v| {
-            b.extend_from_slice(&v.to_le_bytes())
-        });
-        cols(&mut w, &self.v6, |b, v| {
-            b.extend_from_slice(&v.to_le_bytes())
-        });
+        write_head(&mut w, &self.meta);
+        w.buf
+            .extend_from_slice(self.data.get(self.body..).unwrap_or(&[]));
         // Level 19: the bundled table is built once and read many times.
         zstd::bulk::compress(&w.buf, 19).unwrap_or_default()
     }
@@ -246,8 +367,11 @@ impl RangeTable {
         decompressed.starts_with(MAGIC)
     }
 
-    /// Reads a table from its decompressed bytes.
-    pub fn from_decompressed(b: &[u8]) -> Result<RangeTable, String> {
+    /// Reads a table from its decompressed bytes, checking every length, order and index;
+    /// the table reads its columns in place (compiled-in bytes are not copied).
+    pub fn from_decompressed(bytes: impl Into<Cow<'static, [u8]>>) -> Result<RangeTable, String> {
+        let data = bytes.into();
+        let b = &data[..];
         let damaged = |what: &str| format!("damaged hoptrace range table ({what})");
         let mut r = BinReader::new(b);
         if r.take(MAGIC.len()) != Some(MAGIC) {
@@ -289,70 +413,49 @@ impl RangeTable {
             })
         })()
         .ok_or_else(|| damaged("metadata"))?;
+        let body = r.at;
         let n = r.count().ok_or_else(|| damaged("organisations"))?;
         let mut orgs = Vec::with_capacity(n);
         for _ in 0..n {
-            orgs.push(
-                r.str()
-                    .ok_or_else(|| damaged("organisations"))?
-                    .into_boxed_str(),
-            );
+            let s = r
+                .bytes()
+                .filter(|s| s.is_ascii() || std::str::from_utf8(s).is_ok())
+                .ok_or_else(|| damaged("organisations"))?;
+            orgs.push((r.at - s.len(), s.len()));
         }
-        fn cols<T: Copy + Ord, const N: usize>(
-            r: &mut BinReader<'_>,
-            norgs: usize,
-            get: impl Fn([u8; N]) -> T,
-        ) -> Option<Columns<T>> {
-            let n = r.u32()? as usize;
-            let array = |r: &mut BinReader<'_>| -> Option<Vec<T>> {
-                let b = r.take(n.checked_mul(N)?)?;
-                Some(
-                    b.chunks_exact(N)
-                        .map(|c| get(c.try_into().unwrap_or([0; N])))
-                        .collect(),
-                )
-            };
-            let start = array(r)?;
-            let end = array(r)?;
-            let u32s = |r: &mut BinReader<'_>| -> Option<Vec<u32>> {
-                let b = r.take(n.checked_mul(4)?)?;
-                Some(
-                    b.chunks_exact(4)
-                        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                        .collect(),
-                )
-            };
-            let asn = u32s(r)?;
-            let org = u32s(r)?;
-            let country = r
-                .take(n.checked_mul(2)?)?
-                .chunks_exact(2)
-                .map(|c| [c[0], c[1]])
-                .collect();
-            // Sorted, non-overlapping, well-formed, and every organisation index valid:
-            // lookups rely on it.
-            let sorted = start.windows(2).all(|w| w[0] < w[1])
-                && end.windows(2).all(|w| w[0] < w[1])
-                && start.iter().zip(&end).all(|(s, e)| s <= e)
-                && start.iter().skip(1).zip(&end).all(|(s, e)| e < s)
-                && org.iter().all(|&o| o == NO_ORG || (o as usize) < norgs);
-            sorted.then_some(Columns {
-                start,
-                end,
-                asn,
-                org,
-                country,
-            })
-        }
-        let v4 = cols::<u32, 4>(&mut r, orgs.len(), u32::from_le_bytes)
-            .ok_or_else(|| damaged("IPv4 ranges"))?;
-        let v6 = cols::<u128, 16>(&mut r, orgs.len(), u128::from_le_bytes)
-            .ok_or_else(|| damaged("IPv6 ranges"))?;
+        let v4 = Columns::read(&mut r, orgs.len()).ok_or_else(|| damaged("IPv4 ranges"))?;
+        let v6 = Columns::read(&mut r, orgs.len()).ok_or_else(|| damaged("IPv6 ranges"))?;
         if !r.is_done() {
             return Err(damaged("trailing bytes"));
         }
-        Ok(RangeTable { meta, orgs, v4, v6 })
+        Ok(RangeTable {
+            meta,
+            data,
+            body,
+            orgs,
+            v4,
+            v6,
+        })
     }
+}
+
+/// Writes the magic, the format version and the metadata.
+fn write_head(w: &mut BinWriter, m: &RangeMeta) {
+    w.buf.extend_from_slice(MAGIC);
+    w.u16(VERSION);
+    w.str(&m.name);
+    w.u8(match m.scope {
+        Scope::Public => 0,
+        Scope::Operator => 1,
+    });
+    w.opt(m.date, |w, d| w.i64(d.0));
+    w.u32(m.built_from.len() as u32);
+    for b in &m.built_from {
+        w.str(&b.name);
+        w.str(&b.sha256);
+        w.u64(b.rows);
+    }
+    w.str(&m.attribution);
 }
 
 /// Builds a range table from CSV files.
@@ -584,8 +687,8 @@ impl RangeBuilder {
             rows: self.rows.len() as u64,
             ..BuildReport::default()
         };
-        let mut v4 = Columns::<u32>::default();
-        let mut v6 = Columns::<u128>::default();
+        let mut v4: Vec<(u32, u32, Value)> = Vec::new();
+        let mut v6: Vec<(u128, u128, Value)> = Vec::new();
         for want_v6 in [false, true] {
             let mut entries: Vec<Entry> = self
                 .rows
@@ -596,33 +699,44 @@ impl RangeBuilder {
             let painted = paint(&mut entries, &mut report.overlaps, &self.orgs);
             for (start, (end, v)) in painted {
                 if want_v6 {
-                    push_col(&mut v6, start, end, v);
+                    v6.push((start, end, v));
                 } else {
-                    push_col(&mut v4, start as u32, end as u32, v);
+                    v4.push((start as u32, end as u32, v));
                 }
             }
         }
+        // The table's bytes as the file holds them (decompressed), read in place like a
+        // loaded table's.
+        let meta = RangeMeta {
+            built_from: self.built_from,
+            ..meta
+        };
+        let mut w = BinWriter::default();
+        write_head(&mut w, &meta);
+        let body = w.buf.len();
+        w.u32(self.orgs.len() as u32);
+        let orgs = self
+            .orgs
+            .iter()
+            .map(|o| {
+                w.str(o);
+                (w.buf.len() - o.len(), o.len())
+            })
+            .collect();
+        let v4 = Columns::write(&mut w, &v4);
+        let v6 = Columns::write(&mut w, &v6);
         (
             RangeTable {
-                meta: RangeMeta {
-                    built_from: self.built_from,
-                    ..meta
-                },
-                orgs: self.orgs,
+                meta,
+                data: Cow::Owned(w.buf),
+                body,
+                orgs,
                 v4,
                 v6,
             },
             report,
         )
     }
-}
-
-fn push_col<T: Copy + PartialEq + TryFrom<u128>>(c: &mut Columns<T>, start: T, end: T, v: Value) {
-    c.start.push(start);
-    c.end.push(end);
-    c.asn.push(v.asn);
-    c.org.push(v.org);
-    c.country.push(v.country);
 }
 
 fn describe(e: &Entry, orgs: &[Box<str>]) -> String {
@@ -717,7 +831,7 @@ mod tests {
         let (t, rep) = b.finish(meta());
         assert!(rep.overlaps.is_empty());
         let back =
-            RangeTable::from_decompressed(&zstd::decode_all(&t.to_bytes()[..]).unwrap()).unwrap();
+            RangeTable::from_decompressed(zstd::decode_all(&t.to_bytes()[..]).unwrap()).unwrap();
         for table in [&t, &back] {
             let h = table.lookup("1.0.0.7".parse().unwrap()).unwrap();
             assert_eq!(h.fields.asn, Some(13335));
@@ -769,7 +883,7 @@ mod tests {
         let raw = zstd::decode_all(&b.finish(meta()).0.to_bytes()[..]).unwrap();
         for cut in 0..raw.len() {
             assert!(
-                RangeTable::from_decompressed(&raw[..cut]).is_err(),
+                RangeTable::from_decompressed(raw[..cut].to_vec()).is_err(),
                 "cut {cut}"
             );
         }
@@ -778,7 +892,7 @@ mod tests {
         for i in 0..raw.len() {
             let mut d = raw.clone();
             d[i] ^= 0xff;
-            if let Ok(t) = RangeTable::from_decompressed(&d) {
+            if let Ok(t) = RangeTable::from_decompressed(d) {
                 let _ = t.lookup("1.0.0.1".parse().unwrap());
             }
         }
