@@ -448,7 +448,19 @@ impl Enricher {
     /// [`lookup`](Self::lookup), with the notes and the per-source hits (which only
     /// answers for a reader need) when `full`.
     fn lookup_as(&self, ip: IpAddr, full: bool) -> Attribution {
-        let class = classify(ip);
+        self.lookup_classified(ip, classify(ip), full)
+    }
+
+    /// True if some source would be asked about an address of this class: it is globally
+    /// reachable or carries an IPv4 address, or an operator's plan is loaded (asked about
+    /// every address). Otherwise [`lookup`](Self::lookup) answers with the class alone.
+    fn asks_sources(&self, class: &Classification) -> bool {
+        class.globally_reachable
+            || class.embedded.is_some()
+            || self.sources.iter().any(|s| s.info.scope == Scope::Operator)
+    }
+
+    fn lookup_classified(&self, ip: IpAddr, class: Classification, full: bool) -> Attribution {
         let mut a = Attribution {
             ip,
             attributed_ip: None,
@@ -644,6 +656,9 @@ struct Slot {
     v6: std::collections::HashMap<u128, u32, Hasher>,
     briefs: Vec<Brief>,
     ids: std::collections::HashMap<Brief, u32, Hasher>,
+    /// The ids of answers that are a class alone (private and other local addresses: most
+    /// of a capture's distinct addresses), found without hashing an answer.
+    class_ids: Vec<(AddressClass, u32)>,
 }
 
 impl Slot {
@@ -658,15 +673,44 @@ impl Slot {
     fn insert(&mut self, ip: IpAddr, b: Brief) -> &Brief {
         let id = match self.ids.get(&b) {
             Some(id) => *id,
+            None => self.add(b),
+        };
+        self.map(ip, id)
+    }
+
+    /// Inserts an address whose answer is its class alone.
+    fn insert_class(&mut self, ip: IpAddr, class: AddressClass) -> &Brief {
+        let id = match self.class_ids.iter().find(|c| c.0 == class) {
+            Some(c) => c.1,
             None => {
-                // More distinct answers than u32 indexes cannot happen: there are fewer
-                // providers and countries than that.
-                let id = u32::try_from(self.briefs.len()).unwrap_or(u32::MAX);
-                self.briefs.push(b.clone());
-                self.ids.insert(b, id);
+                let b = Brief {
+                    class: Some(class),
+                    ..Brief::default()
+                };
+                // A full lookup may have given the same answer already: one id per answer.
+                let id = match self.ids.get(&b) {
+                    Some(id) => *id,
+                    None => self.add(b),
+                };
+                self.class_ids.push((class, id));
                 id
             }
         };
+        self.map(ip, id)
+    }
+
+    /// Adds a new distinct answer and returns its id.
+    fn add(&mut self, b: Brief) -> u32 {
+        // More distinct answers than u32 indexes cannot happen: there are fewer providers
+        // and countries than that.
+        let id = u32::try_from(self.briefs.len()).unwrap_or(u32::MAX);
+        self.briefs.push(b.clone());
+        self.ids.insert(b, id);
+        id
+    }
+
+    /// Maps an address to an answer.
+    fn map(&mut self, ip: IpAddr, id: u32) -> &Brief {
         match ip {
             IpAddr::V4(a) => self.v4.insert(u32::from(a), id),
             IpAddr::V6(a) => self.v6.insert(u128::from(a), id),
@@ -715,7 +759,13 @@ impl<'a> AddrCache<'a> {
         if let Some(b) = slot.get(ip) {
             return f(b);
         }
-        let a = self.enricher.lookup_as(ip, false);
+        let class = classify(ip);
+        if !self.enricher.asks_sources(&class) {
+            // No source is asked about a private (or otherwise local) address: its answer
+            // is its class, as a full lookup would give it.
+            return f(slot.insert_class(ip, class.class));
+        }
+        let a = self.enricher.lookup_classified(ip, class, false);
         if !a.errors.is_empty() {
             self.errors
                 .lock()

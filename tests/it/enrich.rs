@@ -208,6 +208,25 @@ fn operator_prefix_lists_attribute_private_space() {
     );
     assert_eq!(a.hits.len(), 1);
     assert_eq!(a.hits[0].network.as_deref(), Some("10.20.0.0/16"));
+    // The flow table's cache asks the plan about private addresses too (without a plan it
+    // answers them with their class alone), and then answers the next one from the plan.
+    let cache = hoptrace::enrich::AddrCache::new(&e);
+    for (addr, asn) in [
+        ("10.20.1.2", Some(64500)),
+        ("10.21.0.1", None),
+        ("10.20.9.9", Some(64500)),
+    ] {
+        let b = cache.brief(ip(addr));
+        assert_eq!(
+            (b.class, b.asn),
+            (Some(AddressClass::Private), asn),
+            "{addr}"
+        );
+    }
+    assert_eq!(
+        cache.brief(ip("10.20.9.9")).as_org.as_deref(),
+        Some("Example Corp branch office")
+    );
 }
 
 #[test]
