@@ -149,6 +149,14 @@ impl<T: Word> Columns<T> {
         array(self.bytes(d, 2 * self.n * T::WIDTH + 8 * self.n + 2 * i))
     }
 
+    /// The first row with this AS number (a scan of the ASN column).
+    fn row_of_asn(&self, d: &[u8], asn: u32) -> Option<usize> {
+        let col = self.bytes(d, 2 * self.n * T::WIDTH);
+        col.get(..4 * self.n)?
+            .chunks_exact(4)
+            .position(|c| u32::read(c) == asn)
+    }
+
     /// The row whose range holds `ip`.
     fn find(&self, d: &[u8], ip: T) -> Option<usize> {
         // The number of rows starting at or below `ip`.
@@ -335,9 +343,9 @@ impl RangeTable {
         }
         let d = &self.data[..];
         let (v4, v6) = (&self.v4, &self.v6);
-        let org = match (0..v4.n).find(|&i| v4.asn(d, i) == asn) {
+        let org = match v4.row_of_asn(d, asn) {
             Some(i) => v4.org(d, i),
-            None => v6.org(d, (0..v6.n).find(|&i| v6.asn(d, i) == asn)?),
+            None => v6.org(d, v6.row_of_asn(d, asn)?),
         };
         self.org_name(org)
     }
@@ -822,11 +830,12 @@ mod tests {
         let csv = "1.0.0.0,1.0.0.255,13335,\"Cloudflare, Inc.\"\n\
                    8.8.8.0,8.8.8.255,15169,Google LLC\n\
                    2001:4860::,2001:4860:ffff:ffff:ffff:ffff:ffff:ffff,15169,Google LLC\n\
+                   2001:db9::,2001:db9::ff,64512,Only IPv6\n\
                    bad,row\n";
-        assert_eq!(b.add_asn_csv("asn.csv", csv.as_bytes()), 3);
+        assert_eq!(b.add_asn_csv("asn.csv", csv.as_bytes()), 4);
         assert_eq!(
             b.problems,
-            vec!["asn.csv: line 4: expected 4 fields, found 2"]
+            vec!["asn.csv: line 5: expected 4 fields, found 2"]
         );
         let (t, rep) = b.finish(meta());
         assert!(rep.overlaps.is_empty());
@@ -845,8 +854,12 @@ mod tests {
             assert!(table.lookup("1.0.1.0".parse().unwrap()).is_none());
             assert!(table.lookup("0.0.0.1".parse().unwrap()).is_none());
             assert!(table.lookup("255.255.255.255".parse().unwrap()).is_none());
+            assert_eq!(table.as_org(15169), Some("Google LLC"));
+            assert_eq!(table.as_org(64512), Some("Only IPv6"));
+            assert_eq!(table.as_org(64513), None);
+            assert_eq!(table.len(), (2, 2));
         }
-        assert_eq!(back.meta.built_from[0].rows, 3);
+        assert_eq!(back.meta.built_from[0].rows, 4);
         assert_eq!(back.meta, t.meta);
     }
 
