@@ -302,46 +302,32 @@ const V6: &[Row] = rows![
     "ff00::/8", "Multicast", "RFC 4291", NA, Multicast;
 ];
 
-struct Tables {
+/// One address family's blocks.
+struct Family {
     /// Sorted by prefix length, longest first, so the first match is the most specific.
-    v4: Vec<SpecialBlock>,
-    v6: Vec<SpecialBlock>,
-    /// Each block's network and mask as integers, in the same order: matching an address
-    /// is one AND and one compare per block.
-    v4_bits: Vec<(u32, u32)>,
-    v6_bits: Vec<(u128, u128)>,
-    /// For each value of an address's first byte, the blocks (indexes into `v4`, in the
-    /// same order) that can hold such an address: a global address is matched against
-    /// none or one or two blocks, not all of them.
-    v4_by_byte: Vec<Vec<u8>>,
-    v6_by_byte: Vec<Vec<u8>>,
+    blocks: Vec<SpecialBlock>,
+    /// Each block's network and mask as integers (IPv4 in the low 32 bits), in the same
+    /// order: matching an address is one AND and one compare per block.
+    masks: Vec<(u128, u128)>,
+    /// For each value of an address's first byte, the blocks (indexes, in the same order)
+    /// that can hold such an address: a global address is matched against none or one or
+    /// two blocks, not all of them.
+    by_byte: Vec<Vec<u8>>,
+    /// The family's address width in bits.
+    bits: u32,
 }
 
-/// For each first byte, the indexes of the blocks (network and mask, `bits` wide) that
-/// share addresses with it, in table order.
-fn by_first_byte<T>(blocks: &[(T, T)], bits: u32) -> Vec<Vec<u8>>
-where
-    T: Copy
-        + std::ops::Not<Output = T>
-        + std::ops::BitOr<Output = T>
-        + std::ops::Shr<u32, Output = T>,
-    u128: From<T>,
-{
-    let mut lists = vec![Vec::new(); 256];
-    for (i, &(net, mask)) in blocks.iter().enumerate() {
-        let first = u128::from(net >> (bits - 8)) as usize;
-        let last = u128::from((net | !mask) >> (bits - 8)) as usize;
-        for list in &mut lists[first..=last] {
-            // Fewer than 256 blocks per table (a unit test checks).
-            list.push(i as u8);
-        }
+/// An address as an integer (IPv4 in the low 32 bits).
+fn int(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(a) => u128::from(u32::from(a)),
+        IpAddr::V6(a) => u128::from(a),
     }
-    lists
 }
 
-static TABLES: LazyLock<Tables> = LazyLock::new(|| {
-    let build = |rows: &[Row]| {
-        let mut v: Vec<SpecialBlock> = rows
+impl Family {
+    fn new(rows: &[Row], bits: u32) -> Family {
+        let mut blocks: Vec<SpecialBlock> = rows
             .iter()
             .map(
                 |&(net, name, reference, globally_reachable, class)| SpecialBlock {
@@ -356,65 +342,55 @@ static TABLES: LazyLock<Tables> = LazyLock::new(|| {
                 },
             )
             .collect();
-        v.sort_by_key(|b| std::cmp::Reverse(b.network.prefix()));
-        v
-    };
-    let (v4, v6) = (build(V4), build(V6));
-    let v4_bits: Vec<(u32, u32)> = v4
-        .iter()
-        .filter_map(|b| match b.network {
-            IpNetwork::V4(n) => Some((u32::from(n.network()), u32::from(n.mask()))),
-            IpNetwork::V6(_) => None,
-        })
-        .collect();
-    let v6_bits: Vec<(u128, u128)> = v6
-        .iter()
-        .filter_map(|b| match b.network {
-            IpNetwork::V6(n) => Some((u128::from(n.network()), u128::from(n.mask()))),
-            IpNetwork::V4(_) => None,
-        })
-        .collect();
-    Tables {
-        v4_by_byte: by_first_byte(&v4_bits, 32),
-        v6_by_byte: by_first_byte(&v6_bits, 128),
-        v4_bits,
-        v6_bits,
-        v4,
-        v6,
+        blocks.sort_by_key(|b| std::cmp::Reverse(b.network.prefix()));
+        let masks: Vec<(u128, u128)> = blocks
+            .iter()
+            .map(|b| (int(b.network.network()), int(b.network.mask())))
+            .collect();
+        let width = u128::MAX >> (128 - bits);
+        let mut by_byte = vec![Vec::new(); 256];
+        for (i, &(net, mask)) in masks.iter().enumerate() {
+            let first = (net >> (bits - 8)) as usize;
+            let last = ((net | (!mask & width)) >> (bits - 8)) as usize;
+            for list in by_byte.get_mut(first..=last).unwrap_or_default() {
+                // Fewer than 256 blocks per family (a unit test checks).
+                list.push(i as u8);
+            }
+        }
+        Family {
+            blocks,
+            masks,
+            by_byte,
+            bits,
+        }
     }
+}
+
+struct Tables {
+    v4: Family,
+    v6: Family,
+}
+
+static TABLES: LazyLock<Tables> = LazyLock::new(|| Tables {
+    v4: Family::new(V4, 32),
+    v6: Family::new(V6, 128),
 });
 
 /// Every block of the tables, IPv4 first.
 pub fn blocks() -> impl Iterator<Item = &'static SpecialBlock> {
-    TABLES.v4.iter().chain(TABLES.v6.iter())
+    TABLES.v4.blocks.iter().chain(TABLES.v6.blocks.iter())
 }
 
 fn most_specific(ip: IpAddr) -> Option<&'static SpecialBlock> {
-    let t = &*TABLES;
-    fn first<T: Copy + Eq + std::ops::BitAnd<Output = T>>(
-        a: T,
-        candidates: Option<&Vec<u8>>,
-        bits: &[(T, T)],
-    ) -> Option<usize> {
-        candidates?
-            .iter()
-            .map(|&i| i as usize)
-            .find(|&i| bits.get(i).is_some_and(|&(net, mask)| a & mask == net))
-    }
-    let i = match ip {
-        IpAddr::V4(a) => {
-            let a = u32::from(a);
-            first(a, t.v4_by_byte.get((a >> 24) as usize), &t.v4_bits)?
-        }
-        IpAddr::V6(a) => {
-            let a = u128::from(a);
-            first(a, t.v6_by_byte.get((a >> 120) as usize), &t.v6_bits)?
-        }
-    };
-    match ip {
-        IpAddr::V4(_) => t.v4.get(i),
-        IpAddr::V6(_) => t.v6.get(i),
-    }
+    let f = if ip.is_ipv4() { &TABLES.v4 } else { &TABLES.v6 };
+    let a = int(ip);
+    let i = f
+        .by_byte
+        .get((a >> (f.bits - 8)) as usize)?
+        .iter()
+        .map(|&i| i as usize)
+        .find(|&i| f.masks.get(i).is_some_and(|&(net, mask)| a & mask == net))?;
+    f.blocks.get(i)
 }
 
 /// Classifies an address. IPv4 addresses outside every block are global unicast.
@@ -487,11 +463,13 @@ mod tests {
         for b in blocks() {
             assert_eq!(b.network.network(), b.network.ip(), "{}", b.network);
         }
-        assert_eq!(TABLES.v4.len(), V4.len());
-        assert_eq!(TABLES.v6.len(), V6.len());
-        assert_eq!(TABLES.v4_bits.len(), V4.len());
-        assert_eq!(TABLES.v6_bits.len(), V6.len());
+        assert_eq!(TABLES.v4.blocks.len(), V4.len());
+        assert_eq!(TABLES.v6.blocks.len(), V6.len());
+        assert_eq!(TABLES.v4.masks.len(), V4.len());
+        assert_eq!(TABLES.v6.masks.len(), V6.len());
         assert!(V4.len() <= 256 && V6.len() <= 256);
+        assert!(TABLES.v4.blocks.iter().all(|b| b.network.is_ipv4()));
+        assert!(TABLES.v6.blocks.iter().all(|b| b.network.is_ipv6()));
     }
 
     /// The integer match finds the block a scan with `IpNetwork::contains` finds, at every
@@ -499,40 +477,27 @@ mod tests {
     #[test]
     fn the_integer_match_agrees_with_the_networks() {
         let scan = |ip: IpAddr| {
-            let t = &*TABLES;
-            let list = if ip.is_ipv4() { &t.v4 } else { &t.v6 };
-            list.iter().find(|b| b.network.contains(ip))
+            let f = if ip.is_ipv4() { &TABLES.v4 } else { &TABLES.v6 };
+            f.blocks.iter().find(|b| b.network.contains(ip))
         };
         let mut ips: Vec<IpAddr> = Vec::new();
         for b in blocks() {
-            match b.network {
-                IpNetwork::V4(n) => {
-                    let (lo, hi) = (u32::from(n.network()), u32::from(n.broadcast()));
-                    for x in [
-                        lo.wrapping_sub(1),
-                        lo,
-                        lo.wrapping_add(1),
-                        hi.wrapping_sub(1),
-                        hi,
-                        hi.wrapping_add(1),
-                    ] {
-                        ips.push(IpAddr::V4(Ipv4Addr::from(x)));
-                    }
-                }
-                IpNetwork::V6(n) => {
-                    let lo = u128::from(n.network());
-                    let hi = lo | !u128::from(n.mask());
-                    for x in [
-                        lo.wrapping_sub(1),
-                        lo,
-                        lo.wrapping_add(1),
-                        hi.wrapping_sub(1),
-                        hi,
-                        hi.wrapping_add(1),
-                    ] {
-                        ips.push(IpAddr::V6(Ipv6Addr::from(x)));
-                    }
-                }
+            let (lo, mask) = (int(b.network.network()), int(b.network.mask()));
+            let v4 = b.network.is_ipv4();
+            let hi = lo | (!mask & if v4 { u128::from(u32::MAX) } else { u128::MAX });
+            for x in [
+                lo.wrapping_sub(1),
+                lo,
+                lo.wrapping_add(1),
+                hi.wrapping_sub(1),
+                hi,
+                hi.wrapping_add(1),
+            ] {
+                ips.push(if v4 {
+                    IpAddr::V4(Ipv4Addr::from(x as u32))
+                } else {
+                    IpAddr::V6(Ipv6Addr::from(x))
+                });
             }
         }
         let mut x: u128 = 0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c834;
