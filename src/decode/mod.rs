@@ -126,38 +126,47 @@ pub enum Encap {
     Tunnel(Tunnel),
 }
 
-impl fmt::Display for Encap {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Encap {
+    /// Writes the layer's text (what [`Display`](fmt::Display) shows) through any writer
+    /// with plain string writes: the flow table writes every layer of every tunnelled row.
+    pub fn write_text<W: fmt::Write + ?Sized>(&self, w: &mut W) -> fmt::Result {
+        fn num<W: fmt::Write + ?Sized>(w: &mut W, label: &str, v: u32) -> fmt::Result {
+            w.write_str(label)?;
+            w.write_str(itoa::Buffer::new().format(v))
+        }
         match self {
-            Encap::Vlan(v) => write!(f, "vlan:{v}"),
-            Encap::VnTag => f.write_str("vntag"),
-            Encap::Pbb(i) => write!(f, "pbb:{i}"),
-            Encap::Mpls(l) => write!(f, "mpls:{l}"),
-            Encap::Pppoe(s) => write!(f, "pppoe:0x{s:04x}"),
+            Encap::Vlan(v) => num(w, "vlan:", u32::from(*v)),
+            Encap::VnTag => w.write_str("vntag"),
+            Encap::Pbb(i) => num(w, "pbb:", *i),
+            Encap::Mpls(l) => num(w, "mpls:", *l),
+            Encap::Pppoe(s) => write!(w, "pppoe:0x{s:04x}"),
             Encap::Tunnel(t) => {
-                write!(f, "{}:", t.kind.name())?;
+                w.write_str(t.kind.name())?;
+                w.write_str(":")?;
                 if t.proto == Proto::UDP {
-                    write!(
-                        f,
-                        "{}-{}",
-                        crate::model::Endpoint {
-                            addr: t.src,
-                            port: t.sport
-                        },
-                        crate::model::Endpoint {
-                            addr: t.dst,
-                            port: t.dport
-                        }
-                    )?;
+                    let end = |addr, port| crate::model::Endpoint { addr, port };
+                    end(t.src, t.sport).write_text(w)?;
+                    w.write_str("-")?;
+                    end(t.dst, t.dport).write_text(w)?;
                 } else {
-                    write!(f, "{}-{}", t.src, t.dst)?;
+                    t.src.write_text(w)?;
+                    w.write_str("-")?;
+                    t.dst.write_text(w)?;
                 }
                 if let Some(id) = t.id {
-                    write!(f, ";{}={id}", t.kind.id_name())?;
+                    w.write_str(";")?;
+                    w.write_str(t.kind.id_name())?;
+                    num(w, "=", id)?;
                 }
                 Ok(())
             }
         }
+    }
+}
+
+impl fmt::Display for Encap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_text(f)
     }
 }
 

@@ -217,15 +217,22 @@ impl Addr {
     /// Appends the address as [`Display`](fmt::Display) writes it, without the formatting
     /// machinery (the flow table writes two addresses per row).
     pub fn push_text(self, out: &mut String) {
+        // Writing into a String cannot fail.
+        let _ = self.write_text(out);
+    }
+
+    /// Writes the text [`push_text`](Self::push_text) appends through any writer, with one
+    /// string write (no formatting machinery).
+    pub fn write_text<W: fmt::Write + ?Sized>(self, w: &mut W) -> fmt::Result {
         // The buffers hold ASCII digits, letters, dots and colons only.
         match self.to_ip() {
             IpAddr::V4(a) => {
                 let (b, n) = v4_text(a.octets());
-                out.push_str(std::str::from_utf8(&b[..n]).unwrap_or_default());
+                w.write_str(std::str::from_utf8(&b[..n]).unwrap_or_default())
             }
             IpAddr::V6(a) => {
                 let (b, n) = v6_text(a.octets());
-                out.push_str(std::str::from_utf8(&b[..n]).unwrap_or_default());
+                w.write_str(std::str::from_utf8(&b[..n]).unwrap_or_default())
             }
         }
     }
@@ -259,13 +266,22 @@ pub struct Endpoint {
     pub port: u16,
 }
 
+impl Endpoint {
+    /// Writes `a.b.c.d:p` or `[v6]:p` through any writer with plain string writes (the
+    /// flow table writes tunnel endpoints into every tunnelled row).
+    pub fn write_text<W: fmt::Write + ?Sized>(self, w: &mut W) -> fmt::Result {
+        if !self.addr.v4 {
+            w.write_str("[")?;
+        }
+        self.addr.write_text(w)?;
+        w.write_str(if self.addr.v4 { ":" } else { "]:" })?;
+        w.write_str(itoa::Buffer::new().format(self.port))
+    }
+}
+
 impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.addr.v4 {
-            write!(f, "{}:{}", self.addr, self.port)
-        } else {
-            write!(f, "[{}]:{}", self.addr, self.port)
-        }
+        self.write_text(f)
     }
 }
 

@@ -461,7 +461,6 @@ fn carrier_key(t: &crate::decode::Tunnel) -> FlowKey {
 /// Fills `row` with the row of a flow, reusing its buffers: writing a table allocates
 /// nothing per flow once the buffers have grown.
 fn fill_flow_row(row: &mut FlowRow, f: &Flow, chains: ChainTable<'_>, names: &[String]) {
-    use std::fmt::Write as _;
     let orig = f.orig_side();
     let resp = orig.other();
     let (o, r) = (&f.dir[orig.idx()], &f.dir[resp.idx()]);
@@ -485,7 +484,8 @@ fn fill_flow_row(row: &mut FlowRow, f: &Flow, chains: ChainTable<'_>, names: &[S
             if i > 0 {
                 row.encap.push_str(" / ");
             }
-            let _ = write!(row.encap, "{e}");
+            // Writing into a String cannot fail.
+            let _ = e.write_text(&mut row.encap);
         }
         if let Some(Encap::Tunnel(t)) = chain.iter().rev().find(|e| matches!(e, Encap::Tunnel(_))) {
             let id = community_id(&carrier_key(t), 0);

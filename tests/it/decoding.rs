@@ -617,3 +617,80 @@ fn snaplen_cut_payloads_keep_their_wire_lengths() {
     assert_eq!(r.history, "D");
     assert!(!run.skipped_input());
 }
+
+/// Each kind of encapsulation layer writes the text the `encap` column shows, the same
+/// through `write_text` (the table writers' path) as through `Display`.
+#[test]
+fn every_encapsulation_layer_writes_the_same_text_both_ways() {
+    use hoptrace::decode::{Encap, Tunnel, TunnelKind};
+    use hoptrace::model::{Addr, Proto};
+    let a = |s: &str| Addr::from(s.parse::<std::net::IpAddr>().unwrap());
+    let tunnel = |kind, src, dst, proto, ports: (u16, u16), id| {
+        Encap::Tunnel(Tunnel {
+            kind,
+            src: a(src),
+            dst: a(dst),
+            proto,
+            sport: ports.0,
+            dport: ports.1,
+            id,
+        })
+    };
+    let cases = [
+        (Encap::Vlan(4094), "vlan:4094"),
+        (Encap::VnTag, "vntag"),
+        (Encap::Pbb(16_777_215), "pbb:16777215"),
+        (Encap::Mpls(0), "mpls:0"),
+        (Encap::Pppoe(0x2a), "pppoe:0x002a"),
+        (
+            tunnel(
+                TunnelKind::Vxlan,
+                "2001:db8::1",
+                "2001:db8:0:1::2",
+                Proto::UDP,
+                (50000, 4789),
+                Some(u32::MAX),
+            ),
+            "vxlan:[2001:db8::1]:50000-[2001:db8:0:1::2]:4789;vni=4294967295",
+        ),
+        (
+            tunnel(
+                TunnelKind::GtpU,
+                "10.0.0.1",
+                "10.0.0.2",
+                Proto::UDP,
+                (2152, 2152),
+                Some(7),
+            ),
+            "gtpu:10.0.0.1:2152-10.0.0.2:2152;teid=7",
+        ),
+        (
+            tunnel(
+                TunnelKind::Gre,
+                "203.0.113.1",
+                "::ffff:203.0.113.2",
+                Proto(47),
+                (0, 0),
+                None,
+            ),
+            "gre:203.0.113.1-::ffff:203.0.113.2",
+        ),
+        (
+            tunnel(
+                TunnelKind::Erspan2,
+                "192.0.2.1",
+                "192.0.2.2",
+                Proto(47),
+                (0, 0),
+                Some(0),
+            ),
+            "erspan2:192.0.2.1-192.0.2.2;session=0",
+        ),
+    ];
+    for (e, want) in cases {
+        let mut s = String::new();
+        e.write_text(&mut s).unwrap();
+        assert_eq!(s, want);
+        assert_eq!(e.to_string(), want);
+    }
+}
