@@ -288,45 +288,28 @@ fn range_as_cidr(start: IpAddr, end: IpAddr) -> Option<IpNetwork> {
 impl RangeTable {
     /// Looks an address up.
     pub fn lookup(&self, ip: IpAddr) -> Option<RangeHit> {
-        let d = &self.data[..];
         match ip {
-            IpAddr::V4(a) => {
-                let c = &self.v4;
-                let i = c.find(d, u32::from(a))?;
-                Some(self.hit(
-                    c,
-                    i,
-                    IpAddr::V4(Ipv4Addr::from(c.start(d, i))),
-                    IpAddr::V4(Ipv4Addr::from(c.end(d, i))),
-                ))
-            }
-            IpAddr::V6(a) => {
-                let c = &self.v6;
-                let i = c.find(d, u128::from(a))?;
-                Some(self.hit(
-                    c,
-                    i,
-                    IpAddr::V6(Ipv6Addr::from(c.start(d, i))),
-                    IpAddr::V6(Ipv6Addr::from(c.end(d, i))),
-                ))
-            }
+            IpAddr::V4(a) => self.hit(&self.v4, u32::from(a), |x| IpAddr::from(x.to_be_bytes())),
+            IpAddr::V6(a) => self.hit(&self.v6, u128::from(a), |x| IpAddr::from(x.to_be_bytes())),
         }
     }
 
-    fn hit<T: Word>(&self, c: &Columns<T>, i: usize, start: IpAddr, end: IpAddr) -> RangeHit {
+    /// The row of `c` holding `ip`, with its range as addresses (`addr`).
+    fn hit<T: Word>(&self, c: &Columns<T>, ip: T, addr: impl Fn(T) -> IpAddr) -> Option<RangeHit> {
         let d = &self.data[..];
+        let i = c.find(d, ip)?;
         let asn = c.asn(d, i);
         let cc = c.country(d, i);
-        RangeHit {
-            start,
-            end,
+        Some(RangeHit {
+            start: addr(c.start(d, i)),
+            end: addr(c.end(d, i)),
             fields: Fields {
                 asn: (asn != 0).then_some(asn),
                 as_org: self.org_name(c.org(d, i)).map(str::to_string),
                 country: (cc != [0, 0]).then_some(cc),
                 ..Fields::default()
             },
-        }
+        })
     }
 
     /// The organisation with index `i` (none for [`NO_ORG`]).
