@@ -625,7 +625,7 @@ fn run_trace(a: TraceArgs) -> Result<u8> {
             for c in &cands {
                 let ep = |(a, p): (hoptrace::model::Addr, u16)| format!("{a}:{p}");
                 eprintln!(
-                    "  {}  {} {} → {}  {} to {}  seen by vantage point(s) {:?}",
+                    "  {}  {} {} → {}  {} to {}  seen by vantage points {:?}",
                     c.community_id,
                     c.proto.name(),
                     ep(c.orig),

@@ -12,7 +12,7 @@ use super::{Candidate, Clue, ClueKind, Evidence, Hop, Observation, Proof, ProofK
 use crate::decode::headers::{ProxyEntry, ProxyHeader, Received};
 use crate::decode::{PacketFacts, headers};
 use crate::flow::FlowKey;
-use crate::model::{Addr, Proto, Timestamp};
+use crate::model::{Addr, Proto, Timestamp, counted};
 use std::collections::HashMap;
 use std::net::IpAddr;
 
@@ -121,7 +121,10 @@ fn http_request(b: &mut ChainBuilder<'_>, v: u32, clue: &Clue, entries: &[ProxyE
     let ts = (clue.ts, clue.ts);
     let unaddressed = chain.iter().filter(|e| e.addr.is_none()).count();
     let withheld = if unaddressed > 0 {
-        format!("; {unaddressed} entr(y/ies) not an address (withheld)")
+        format!(
+            "; {} not an address (withheld)",
+            counted(unaddressed as u64, "entry", "entries")
+        )
     } else {
         String::new()
     };
@@ -139,8 +142,9 @@ fn http_request(b: &mut ChainBuilder<'_>, v: u32, clue: &Clue, entries: &[ProxyE
                 v,
                 clue,
                 format!(
-                    "sent a request carrying {} with {n} entr(y/ies): a proxy forwarding it{withheld}",
-                    header.name()
+                    "sent a request carrying {} with {}: a proxy forwarding it{withheld}",
+                    header.name(),
+                    counted(n as u64, "entry", "entries")
                 ),
             ),
             tokens,
@@ -234,7 +238,10 @@ fn http_response(b: &mut ChainBuilder<'_>, v: u32, clue: &Clue, entries: &[Proxy
                 ProofKind::ProxyHeader,
                 v,
                 clue,
-                format!("answered with Via naming {n} prox(y/ies): a proxy or CDN edge in front of the server"),
+                format!(
+                    "answered with Via naming {}: a proxy or CDN edge in front of the server",
+                    counted(n as u64, "proxy", "proxies")
+                ),
             ),
             names,
         ),
@@ -373,20 +380,26 @@ fn mail(b: &mut ChainBuilder<'_>, m: &Mail<'_>) {
         return;
     }
     let gaps = if m.gaps > 0 {
-        format!("; {} segment(s) of the session were not captured", m.gaps)
+        format!(
+            "; {} of the session {} not captured",
+            counted(m.gaps as u64, "segment", "segments"),
+            if m.gaps == 1 { "was" } else { "were" }
+        )
     } else {
         String::new()
     };
     let what = if matches!(m.clue.what, ClueKind::Mail { file: true, .. }) {
         format!(
-            "a saved mail whose Received field {} says a relay received it from this address; {} earlier hop(s) named: an SMTP relay",
+            "a saved mail whose Received field {} says a relay received it from this address; {} named: an SMTP relay",
             newest + 1,
-            named.len()
+            counted(named.len() as u64, "earlier hop", "earlier hops")
         )
     } else {
         format!(
-            "sent a mail whose {n} Received field(s) name {} earlier hop(s): an SMTP relay{gaps}",
-            named.len()
+            "sent a mail whose {} {} {}: an SMTP relay{gaps}",
+            counted(n as u64, "Received field", "Received fields"),
+            if n == 1 { "names" } else { "name" },
+            counted(named.len() as u64, "earlier hop", "earlier hops")
         )
     };
     b.client_forwards(client, Role::Relay, m.proof(&received[newest], what));

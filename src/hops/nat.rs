@@ -10,7 +10,7 @@
 
 use super::{Candidate, Evidence, Observation, Seen};
 use crate::flow::DirStats;
-use crate::model::{Addr, Proto};
+use crate::model::{Addr, Proto, counted};
 
 /// What the two views of one direction have in common.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -98,13 +98,13 @@ fn why(
         ", different TCP sequence numbers (the NAT rewrites them)".to_string()
     };
     Some(format!(
-        "the same communication as {}:{} inside: the same destination, {} packet(s) and {} byte(s) out, {} and {} back{seq}, starting {:.3} s apart by the two clocks",
+        "the same communication as {}:{} inside: the same destination, {} and {} out, {} and {} back{seq}, starting {:.3} s apart by the two clocks",
         a.orig.0,
         a.orig.1,
-        va[0].pkts,
-        va[0].bytes,
-        va[1].pkts,
-        va[1].bytes,
+        counted(va[0].pkts, "packet", "packets"),
+        counted(va[0].bytes, "byte", "bytes"),
+        counted(va[1].pkts, "packet", "packets"),
+        counted(va[1].bytes, "byte", "bytes"),
         apart as f64 / 1e9
     ))
 }

@@ -681,8 +681,8 @@ fn distance(d: &crate::flow::DirStats) -> String {
         format!("TTL {}-{seen}", d.ttl_min)
     };
     format!(
-        "; {range} on arrival: about {} router(s) from here (if it started at {initial})",
-        initial - seen
+        "; {range} on arrival: about {} from here (if it started at {initial})",
+        crate::model::counted(initial - seen, "router", "routers")
     )
 }
 

@@ -465,9 +465,23 @@ impl Side {
     }
 }
 
+/// `n` with its noun in the right number ("1 packet", "2 packets", "2 entries"), for the
+/// sentences of reports an investigator sends as they are.
+pub fn counted(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counted_puts_the_noun_in_number() {
+        assert_eq!(counted(0u64, "entry", "entries"), "0 entries");
+        assert_eq!(counted(1u8, "router", "routers"), "1 router");
+        assert_eq!(counted(2u32, "proxy", "proxies"), "2 proxies");
+    }
 
     #[test]
     fn addresses_write_as_the_standard_library_does() {

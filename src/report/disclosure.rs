@@ -9,7 +9,7 @@
 use super::lookup::{AddressOut, JurisdictionOut, LookupContext, address_out};
 use crate::enrich::{Attribution, Enricher};
 use crate::hops::{Candidate, ClueKind, Hop, ProofKind, Role};
-use crate::model::{Addr, Proto, Timestamp};
+use crate::model::{Addr, Proto, Timestamp, counted};
 use serde::Serialize;
 use std::fmt::Write;
 
@@ -1146,8 +1146,13 @@ pub fn disclosure_markdown(d: &Disclosure) -> String {
             };
             let _ = writeln!(
                 s,
-                "- hop {} ({}): {} frame/line {}{rec}: {}",
-                h.index, e.kind, e.input, e.frame, e.showed
+                "- hop {} ({}): {} {} {}{rec}: {}",
+                h.index,
+                e.kind,
+                e.input,
+                unit_of(d, &e.input),
+                e.frame,
+                e.showed
             );
         }
     }
@@ -1220,14 +1225,28 @@ fn domestic_note(d: &Disclosure) -> String {
         .collect()
 }
 
+/// What an evidence item's number counts in its input (`frame`, `line`, `datagram`, `flow
+/// tuple`), as the report's list of inputs says.
+fn unit_of(d: &Disclosure, input: &str) -> &'static str {
+    d.inputs
+        .iter()
+        .find(|i| i.path == input)
+        .map_or("frame/line", |i| i.unit)
+}
+
 /// What the report includes beyond the minimised default, one line each.
 fn included_lines(d: &Disclosure) -> Vec<String> {
     let mut out = Vec::new();
     for v in &d.vantage_points {
         if let Some(z) = &v.sizes {
             out.push(format!(
-                "vantage point {}: {} packet(s), {} byte(s) from the origin; {} packet(s), {} byte(s) back; {:.6} s",
-                v.vantage, z.packets_out, z.bytes_out, z.packets_back, z.bytes_back, z.duration_s
+                "vantage point {}: {}, {} from the origin; {}, {} back; {:.6} s",
+                v.vantage,
+                counted(z.packets_out, "packet", "packets"),
+                counted(z.bytes_out, "byte", "bytes"),
+                counted(z.packets_back, "packet", "packets"),
+                counted(z.bytes_back, "byte", "bytes"),
+                z.duration_s
             ));
         }
         if let Some(tags) = &v.vlans {
@@ -1412,12 +1431,15 @@ pub fn art29_drafts(d: &Disclosure) -> Vec<Art29Draft> {
             } else {
                 c.origin.clone()
             };
-            let hops_text = p
-                .hop_indexes
-                .iter()
-                .map(|i| i.to_string())
-                .collect::<Vec<_>>()
-                .join(", ");
+            let hops_text = format!(
+                "{} {}",
+                if p.hop_indexes.len() == 1 { "hop" } else { "hops" },
+                p.hop_indexes
+                    .iter()
+                    .map(|i| i.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
             // A provider known only from headers: what the draft may claim is what the
             // header says, and who wrote it.
             let named_only = p.hop_indexes.iter().filter_map(|&i| d.hops.get(i)).all(|h| {
@@ -1472,7 +1494,7 @@ pub fn art29_drafts(d: &Disclosure) -> Vec<Art29Draft> {
                     "subscriber information for that allocation",
                 ],
                 relationship: format!(
-                    "the specified communication ({} {}:{} → {}:{}, Community ID {}) {through} between {} and {} UTC, per hop(s) {hops_text} of the Art. 30 disclosure{}",
+                    "the specified communication ({} {}:{} → {}:{}, Community ID {}) {through} between {} and {} UTC, per {hops_text} of the Art. 30 disclosure{}",
                     c.protocol,
                     c.origin.ip,
                     c.origin.port,
@@ -1754,10 +1776,11 @@ td,th{{border:1px solid #999;padding:.2em .5em;text-align:left}}.foreign{{font-w
         for e in &hop.evidence {
             let _ = writeln!(
                 s,
-                "<li>hop {} ({}): {} frame/line {}{}: {}</li>",
+                "<li>hop {} ({}): {} {} {}{}: {}</li>",
                 hop.index,
                 e.kind,
                 esc(&e.input),
+                unit_of(d, &e.input),
                 e.frame,
                 if e.record > 0 {
                     format!(" record {}", e.record)

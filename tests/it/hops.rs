@@ -202,7 +202,7 @@ fn a_direct_connection_is_origin_then_destination() {
     assert!(
         hops[0].evidence[0]
             .showed
-            .contains("TTL 64 on arrival: about 0 router(s)"),
+            .contains("TTL 64 on arrival: about 0 routers"),
         "{}",
         hops[0].evidence[0].showed
     );

@@ -124,6 +124,16 @@ fn x_forwarded_for_puts_the_origin_and_proxies_before_the_connecting_proxy() {
         .map(|e| e["kind"].as_str().unwrap())
         .collect();
     assert_eq!(kinds, ["packets", "proxy_header"]);
+    // Sentences an investigator sends as they are: counts with their nouns in number.
+    let said = hops[2]["evidence"][1]["showed"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        said.contains("X-Forwarded-For with 2 entries: a proxy forwarding it"),
+        "{said}"
+    );
+    let text = v.to_string();
+    assert!(!text.contains("(s)") && !text.contains("(y/ies)"), "{text}");
     // The origin's attribution gap names the proxy that holds the log.
     let gap = v["gaps"]
         .as_array()
@@ -688,6 +698,9 @@ fn the_report_says_what_of_each_input_was_read_and_what_was_not() {
         let page = text(&out.stdout);
         assert!(page.contains(said), "{format}: {page}");
         assert!(page.contains(&format!("{skipped} skipped")), "{format}");
+        // Evidence names its input's unit: frames of a capture.
+        assert!(page.contains("cut.pcapng frame "), "{format}: {page}");
+        assert!(!page.contains("frame/line"), "{format}: {page}");
     }
 }
 
