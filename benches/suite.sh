@@ -235,7 +235,7 @@ awk -F'\t' '
     }' "$rows"
 echo
 echo "thread scaling (hoptrace flows, set.pcap):"
-awk -F'\t' 'NR == 1 { one = $2 } { printf "  %s thread(s): %.3f s ± %.3f (%.2f× one thread)\n", $1, $2, $3, (one > 0 ? one / $2 : 0) }' "$scale"
+awk -F'\t' 'NR == 1 { one = $2 } { printf "  %s %s: %.3f s ± %.3f (%.2f× one thread)\n", $1, ($1 == 1 ? "thread" : "threads"), $2, $3, (one > 0 ? one / $2 : 0) }' "$scale"
 if [ -n "${big_rss:-}" ]; then
     echo
     echo "resident memory of the larger-than-memory run, MB, each second: $big_rss"

@@ -32,7 +32,7 @@ fn the_benchmark_suite_runs_on_its_tiny_size_and_prints_its_table() {
     assert!(stdout.contains("hoptrace trace"), "{stdout}");
     assert!(stdout.contains("cat (page-cache floor)"), "{stdout}");
     assert!(stdout.contains("thread scaling"), "{stdout}");
-    assert!(stdout.contains("1 thread(s)"), "{stdout}");
+    assert!(stdout.contains("  1 thread: "), "{stdout}");
 }
 
 #[test]
