@@ -292,7 +292,13 @@ pub struct NotReadOut {
 impl InputOut {
     /// One line on what was read: `frames, bytes` and, when something was not, what.
     fn read_text(&self) -> String {
-        let mut s = format!("{} {}s, {} bytes", self.read, self.unit, self.bytes);
+        let mut s = format!(
+            "{} {}{}, {}",
+            self.read,
+            self.unit,
+            if self.read == 1 { "" } else { "s" },
+            counted(self.bytes, "byte", "bytes")
+        );
         if let Some(b) = &self.byte_split
             && b.skipped > 0
         {
@@ -316,8 +322,12 @@ impl InputOut {
                     None => n.reason.to_string(),
                 };
                 format!(
-                    "not read: {what}: {} ({} bytes; first at {} {}, byte offset {})",
-                    n.count, n.bytes, self.unit, n.first, n.first_offset
+                    "not read: {what}: {} ({}; first at {} {}, byte offset {})",
+                    n.count,
+                    counted(n.bytes, "byte", "bytes"),
+                    self.unit,
+                    n.first,
+                    n.first_offset
                 )
             })
             .collect();

@@ -1,5 +1,6 @@
 //! The run summary printed on standard error.
 
+use crate::model::counted;
 use crate::pipeline::FlowRun;
 use std::fmt::Write;
 
@@ -12,12 +13,10 @@ pub fn summary_text(run: &FlowRun) -> String {
     let records = run.records.records.len();
     let _ = write!(
         s,
-        "{} input{} ({} read), {} frames, {} flows",
-        run.inputs.len(),
-        if run.inputs.len() == 1 { "" } else { "s" },
-        read,
-        frames,
-        run.flow_count()
+        "{} ({read} read), {}, {}",
+        counted(run.inputs.len() as u64, "input", "inputs"),
+        counted(frames, "frame", "frames"),
+        counted(run.flow_count(), "flow", "flows")
     );
     if records > 0 {
         let paired = run
@@ -26,7 +25,11 @@ pub fn summary_text(run: &FlowRun) -> String {
             .iter()
             .filter(|r| r.paired.is_some())
             .count();
-        let _ = write!(s, ", {records} flow records");
+        let _ = write!(
+            s,
+            ", {}",
+            counted(records as u64, "flow record", "flow records")
+        );
         if paired > 0 {
             let _ = write!(s, " ({paired} of them two one-way records paired)");
         }
@@ -40,7 +43,7 @@ pub fn summary_text(run: &FlowRun) -> String {
                     Some(c) => format!(", {}", c.name()),
                 };
                 let recs = if i.records > 0 {
-                    format!(", {} flow records", i.records)
+                    format!(", {}", counted(i.records, "flow record", "flow records"))
                 } else {
                     String::new()
                 };
@@ -53,13 +56,14 @@ pub fn summary_text(run: &FlowRun) -> String {
                 } else {
                     String::new()
                 };
+                let unit = i.unit();
                 let _ = writeln!(
                     s,
-                    "  {}: {c}{comp}, {} {}s, {} bytes{split}{recs}",
+                    "  {}: {c}{comp}, {} {unit}{}, {}{split}{recs}",
                     i.name.display(),
                     i.frames,
-                    i.unit(),
-                    i.bytes
+                    if i.frames == 1 { "" } else { "s" },
+                    counted(i.bytes, "byte", "bytes")
                 );
                 if let Some(e) = err {
                     let _ = writeln!(s, "    error: {e}");

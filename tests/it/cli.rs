@@ -35,6 +35,17 @@ fn flows_prints_a_csv_table_and_a_summary() {
         stderr.contains("1 input (1 read), 3 frames, 2 flows"),
         "{stderr}"
     );
+    // One of a kind is written in the singular.
+    let mut c = Capture::new(Format::Pcap);
+    c.push(1_000_000_000, &Pkt::tcp4(A, B, SYN, b""));
+    let one = d.write("one.pcap", &c.finish());
+    let out = hoptrace(&["flows", "-o", "/dev/null", one.to_str().unwrap()]);
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.starts_with("1 input (1 read), 1 frame, 1 flow\n"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("one.pcap: pcap, 1 frame, "), "{stderr}");
 }
 
 #[test]
