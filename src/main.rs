@@ -47,7 +47,8 @@ struct Cli {
 #[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
-    /// Group the packets of captures into bidirectional flows (a table close to Zeek's conn.log)
+    /// Group the packets of captures into bidirectional flows, with the records of flow logs
+    /// among them (a table close to Zeek's conn.log)
     Flows(FlowsArgs),
     /// Merge partial flow tables (written by `flows --partial`) of consecutive parts of one
     /// capture set into the table one run over all of it gives
@@ -167,8 +168,10 @@ struct MergeArgs {
 
 #[derive(Args)]
 struct FlowsArgs {
-    /// Capture files (pcap, pcapng, optionally gzip- or zstd-compressed), read as one
-    /// capture set in the order given; `-` reads standard input
+    /// Capture files (pcap, pcapng) and flow logs (Zeek, AWS/GCP/Azure VPC, nfdump and
+    /// Argus tables, NetFlow/IPFIX exports), optionally gzip- or zstd-compressed and told
+    /// apart by their content; captures are read as one capture set in the order given;
+    /// `-` reads standard input
     #[arg(required = true, value_name = "INPUT")]
     inputs: Vec<PathBuf>,
     /// Write the table here instead of standard output
