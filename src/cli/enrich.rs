@@ -82,7 +82,7 @@ pub struct LookupArgs {
     pub date: Option<String>,
     /// Requesting country (ISO 3166-1 alpha-2): list the instruments between it and each
     /// address's country on the date
-    #[arg(long, value_name = "CC")]
+    #[arg(long, value_name = "ISO2")]
     pub requesting: Option<String>,
     /// Write a JSON array, one object per address in input order
     #[arg(long)]
