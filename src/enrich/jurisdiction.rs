@@ -296,11 +296,12 @@ impl Jurisdictions {
         let a = self.get(requesting);
         let b = self.get(requested);
         let src = |j: Option<&Jurisdiction>| j.map_or(String::new(), |j| j.sources.clone());
-        let sources = [src(a), src(b)]
+        let mut sources = [src(a), src(b)]
             .into_iter()
             .filter(|s| !s.is_empty())
-            .collect::<Vec<_>>()
-            .join(" | ");
+            .collect::<Vec<_>>();
+        sources.dedup();
+        let sources = sources.join(" | ");
         let name = |j: Option<&Jurisdiction>, code: &str| {
             j.map_or_else(|| format!("{code} (not in the table)"), |j| j.name.clone())
         };
@@ -447,7 +448,25 @@ impl Jurisdictions {
             ),
             sources,
         });
+        // A request to a provider in the requesting country's own territory is a domestic
+        // matter: no instrument between States applies to it.
+        if requesting.eq_ignore_ascii_case(requested) {
+            for i in &mut out {
+                i.applies = Applies::No;
+                i.reason = Self::same_country(&na);
+            }
+        }
         out
+    }
+
+    /// Why no instrument applies when the requesting and the requested country (`name`)
+    /// are one.
+    pub fn same_country(name: &str) -> String {
+        format!(
+            "the requesting and the requested country are the same ({name}): a domestic matter \
+             under its own law (Convention Art. 16-17 for preservation), not a request between \
+             States"
+        )
     }
 }
 
@@ -504,6 +523,26 @@ mod tests {
             bc("DE", "NO", "2026-01-01").applies,
             Applies::NotSubstantiated
         );
+    }
+
+    #[test]
+    fn no_instrument_between_a_country_and_itself() {
+        let j = Jurisdictions::bundled();
+        let all = j.between("fr", "FR", d("2026-09-01"));
+        assert_eq!(all.len(), 4);
+        for i in &all {
+            assert_eq!(i.applies, Applies::No, "{}", i.name);
+            assert!(
+                i.reason.contains("same (France): a domestic matter"),
+                "{}",
+                i.reason
+            );
+            assert!(!i.sources.contains(" | "), "{}", i.sources);
+        }
+        // Two countries still get their instruments (and both rows' sources).
+        let two = j.between("DE", "FR", d("2026-09-01"));
+        assert_eq!(two[0].applies, Applies::Yes);
+        assert!(two[0].sources.contains(" | "), "{}", two[0].sources);
     }
 
     #[test]

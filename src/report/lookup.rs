@@ -1,7 +1,9 @@
 //! Address attributions as written: the JSON objects of `hoptrace lookup --json` (the same
 //! field names the trace report uses for hops) and their text form.
 
-use crate::enrich::{Attribution, Enricher, Jurisdiction, Provider, Substantiated, country_text};
+use crate::enrich::{
+    Attribution, Enricher, Jurisdiction, Jurisdictions, Provider, Substantiated, country_text,
+};
 use crate::model::Date;
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -410,11 +412,15 @@ pub fn address_text(o: &AddressOut) -> String {
                     b.requesting, j.country, b.date, b.as_of
                 ),
             );
-            for i in &b.instruments {
-                line(
-                    "",
-                    &format!("{}: {} ({})", i.instrument, i.applies, i.reason),
-                );
+            if b.requesting.eq_ignore_ascii_case(&j.country) {
+                line("", &Jurisdictions::same_country(&j.name));
+            } else {
+                for i in &b.instruments {
+                    line(
+                        "",
+                        &format!("{}: {} ({})", i.instrument, i.applies, i.reason),
+                    );
+                }
             }
         }
     }

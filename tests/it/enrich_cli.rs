@@ -98,6 +98,21 @@ fn lookup_text_names_sources_and_treaties_between_two_countries() {
     );
     assert!(t.contains("IP to ASN data: RouteViews"), "{t}");
     assert!(t.contains("last updated 2025-10-09"), "{t}");
+    // A provider in the requesting country's own territory: no treaty between States.
+    let out = hoptrace(&[
+        "lookup",
+        "8.8.8.8",
+        "--requesting",
+        "us",
+        "--date",
+        "2026-09-01",
+    ]);
+    let t = text(&out.stdout);
+    assert!(
+        t.contains("the requesting and the requested country are the same (United States)"),
+        "{t}"
+    );
+    assert!(!t.contains("Art. 29-30: yes"), "{t}");
     let out = hoptrace(&[
         "lookup",
         "--json",
