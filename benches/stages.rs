@@ -223,7 +223,7 @@ fn stages(c: &mut Criterion) {
             let (outcome, _) = hoptrace::pipeline::trace(&cfg, &enricher).expect("a trace");
             assert!(!matches!(
                 outcome,
-                hoptrace::pipeline::TraceOutcome::NotFound
+                hoptrace::pipeline::TraceOutcome::NotFound { .. }
             ));
         })
     });

@@ -640,8 +640,22 @@ fn run_trace(a: TraceArgs) -> Result<u8> {
             }
             Ok(exit::AMBIGUOUS)
         }
-        hoptrace::pipeline::TraceOutcome::NotFound => {
+        hoptrace::pipeline::TraceOutcome::NotFound { untraceable } => {
             eprintln!("no communication in the evidence matches the query");
+            if !untraceable.is_empty() {
+                eprintln!(
+                    "{} match it but carry no ports (or ICMP type and code), so no Community ID \
+                     can be formed and no path traced from them; look them up by address:",
+                    hoptrace::model::counted(
+                        untraceable.len() as u64,
+                        "flow record",
+                        "flow records"
+                    )
+                );
+                for at in &untraceable {
+                    eprintln!("  {at}");
+                }
+            }
             Ok(exit::NOT_FOUND)
         }
     }

@@ -241,7 +241,16 @@ pub(super) fn of_flow(vantage: u32, i: usize, f: &Flow) -> Observation {
 }
 
 fn of_record(vantage: u32, i: usize, r: &FlowRecord) -> Option<Observation> {
+    let community_id = r.community_id()?;
     Some(Observation {
+        community_id,
+        ..record_seen(vantage, i, r)
+    })
+}
+
+/// A record as an observation, without its Community ID.
+fn record_seen(vantage: u32, i: usize, r: &FlowRecord) -> Observation {
+    Observation {
         vantage,
         seen: Seen::Record(i),
         input: r.loc.at.input,
@@ -250,10 +259,27 @@ fn of_record(vantage: u32, i: usize, r: &FlowRecord) -> Option<Observation> {
         proto: r.proto,
         first: r.start,
         last: r.end,
-        community_id: r.community_id()?,
+        community_id: String::new(),
         sizes: [(r.fwd.pkts, r.fwd.bytes), (r.rev.pkts, r.rev.bytes)],
         vlan: [r.routing.vlan.unwrap_or(0), 0],
-    })
+    }
+}
+
+/// The flow records (vantage point, index) that match the query's addresses, port,
+/// protocol and time but carry no 5-tuple a Community ID can be formed from (an ICMP record
+/// without type and code, a TCP or UDP record without ports, as VPC flow logs write
+/// them). [`find`] cannot make them a communication; the caller names them rather than
+/// reporting that nothing matched.
+pub fn untraceable(evidence: &[Evidence<'_>], q: &Query) -> Vec<(u32, usize)> {
+    let mut out = Vec::new();
+    for e in evidence {
+        for (i, r) in e.records.iter().enumerate() {
+            if !r.has_tuple() && q.matches(&record_seen(e.vantage, i, r)) {
+                out.push((e.vantage, i));
+            }
+        }
+    }
+    out
 }
 
 /// Finds the communications `q` may mean in the evidence of every vantage point (flows,

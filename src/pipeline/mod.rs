@@ -1657,8 +1657,13 @@ pub enum TraceOutcome {
     Found(Box<report::Disclosure>),
     /// Several communications match: the caller lists them instead of guessing.
     Ambiguous(Vec<crate::hops::Candidate>),
-    /// Nothing matches.
-    NotFound,
+    /// Nothing matches. `untraceable` names the flow records that match the query but
+    /// carry no 5-tuple a Community ID can be formed from (`FILE line N`), which no
+    /// communication can be built from.
+    NotFound {
+        /// Where each such record is.
+        untraceable: Vec<String>,
+    },
 }
 
 /// An input of run `r` (number `n` in it) as the disclosure lists it, with its digest `d`.
@@ -1758,7 +1763,22 @@ pub fn trace(
     let q = &cfg.query;
     let mut found = crate::hops::find(&evidence, q);
     let outcome = match found.len() {
-        0 => TraceOutcome::NotFound,
+        0 => TraceOutcome::NotFound {
+            untraceable: crate::hops::untraceable(&evidence, q)
+                .into_iter()
+                .filter_map(|(v, i)| {
+                    let run = runs.get(v as usize)?;
+                    let at = run.records.records.get(i)?.loc.at;
+                    let input = run.inputs.get(at.input as usize)?;
+                    Some(format!(
+                        "{} {} {}",
+                        input.name.display(),
+                        input.unit(),
+                        at.frame
+                    ))
+                })
+                .collect(),
+        },
         1 => {
             let c = found.remove(0);
             let hops = crate::hops::path(&c, &evidence);

@@ -910,3 +910,45 @@ fn a_header_block_split_across_segments_is_read_whole() {
     // Located at the segment that started the block.
     assert_eq!(v["hops"][0]["evidence"][0]["frame"], 3);
 }
+
+#[test]
+fn records_without_a_tuple_are_named_when_nothing_else_matches() {
+    // An AWS VPC flow log writes ICMP without type and code (ports 0): no Community ID can
+    // be formed, so no communication is traced from it, but the records are named.
+    let d = Dir::new();
+    let log = d.write(
+        "vpc.log",
+        b"version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n\
+          2 123456789010 eni-1 192.0.2.7 198.51.100.9 40000 443 6 10 840 1700000000 1700000060 ACCEPT OK\n\
+          2 123456789010 eni-1 203.0.113.12 198.51.100.9 0 0 1 4 336 1700000000 1700000060 ACCEPT OK\n\
+          2 123456789010 eni-1 198.51.100.9 203.0.113.12 0 0 1 4 336 1700000001 1700000060 REJECT OK\n",
+    );
+    let (code, _, err) = trace(
+        std::slice::from_ref(&log),
+        &["--party", "US", "--ip", "203.0.113.12"],
+    );
+    assert_eq!(code, 5, "{err}");
+    assert!(
+        err.contains("no communication in the evidence matches the query"),
+        "{err}"
+    );
+    assert!(
+        err.contains("2 flow records match it but carry no ports"),
+        "{err}"
+    );
+    assert!(
+        err.contains("vpc.log line 3\n") && err.contains("vpc.log line 4\n"),
+        "{err}"
+    );
+    // The TCP record has its tuple: traced as usual, nothing named.
+    let (code, v, err) = trace(
+        std::slice::from_ref(&log),
+        &["--party", "US", "--ip", "192.0.2.7"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(path(&v).len(), 2, "{v}");
+    // Nothing at all: the plain message.
+    let (code, _, err) = trace(&[log], &["--party", "US", "--ip", "203.0.113.99"]);
+    assert_eq!(code, 5);
+    assert!(!err.contains("flow record"), "{err}");
+}
