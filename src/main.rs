@@ -627,15 +627,18 @@ fn run_trace(a: TraceArgs) -> Result<u8> {
             );
             for c in &cands {
                 let ep = |(a, p): (hoptrace::model::Addr, u16)| format!("{a}:{p}");
+                let seen: Vec<String> =
+                    c.vantage_points().iter().map(|v| v.0.to_string()).collect();
                 eprintln!(
-                    "  {}  {} {} → {}  {} to {}  seen by vantage points {:?}",
+                    "  {}  {} {} → {}  {} to {}  seen by vantage point{} {}",
                     c.community_id,
                     c.proto.name(),
                     ep(c.orig),
                     ep(c.resp),
                     c.first.rfc3339(),
                     c.last.rfc3339(),
-                    c.vantage_points().iter().map(|v| v.0).collect::<Vec<_>>()
+                    if seen.len() == 1 { "" } else { "s" },
+                    seen.join(", ")
                 );
             }
             Ok(exit::AMBIGUOUS)

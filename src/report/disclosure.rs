@@ -1119,14 +1119,17 @@ pub fn disclosure_markdown(d: &Disclosure) -> String {
         );
     }
     let _ = writeln!(s, "\n## Providers\n");
+    if d.providers.is_empty() {
+        let _ = writeln!(s, "- {NO_PROVIDER}");
+    }
     for pr in &d.providers {
         let _ = writeln!(
             s,
-            "- AS{} {} ({}), hops {:?}{}",
+            "- AS{} {} ({}), {}{}",
             pr.asn,
             pr.name.as_deref().unwrap_or("(name unknown)"),
             pr.country.as_deref().unwrap_or("country unknown"),
-            pr.hop_indexes,
+            hop_list(&pr.hop_indexes),
             if pr.nearest_foreign {
                 " — **nearest foreign provider: the next preservation target**"
             } else {
@@ -1233,6 +1236,20 @@ fn domestic_note(d: &Disclosure) -> String {
             )
         })
         .collect()
+}
+
+/// The Providers section when no hop's address is attributed to an AS.
+const NO_PROVIDER: &str = "none known: no address on the path is attributed to an AS (see \
+    where attribution stops)";
+
+/// `hop 3` or `hops 1, 2`.
+fn hop_list(hops: &[usize]) -> String {
+    let list = hops.iter().map(|h| h.to_string()).collect::<Vec<_>>();
+    format!(
+        "{} {}",
+        if hops.len() == 1 { "hop" } else { "hops" },
+        list.join(", ")
+    )
 }
 
 /// What an evidence item's number counts in its input (`frame`, `line`, `datagram`, `flow
@@ -1441,15 +1458,7 @@ pub fn art29_drafts(d: &Disclosure) -> Vec<Art29Draft> {
             } else {
                 c.origin.clone()
             };
-            let hops_text = format!(
-                "{} {}",
-                if p.hop_indexes.len() == 1 { "hop" } else { "hops" },
-                p.hop_indexes
-                    .iter()
-                    .map(|i| i.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
+            let hops_text = hop_list(&p.hop_indexes);
             // A provider known only from headers: what the draft may claim is what the
             // header says, and who wrote it.
             let named_only = p.hop_indexes.iter().filter_map(|&i| d.hops.get(i)).all(|h| {
@@ -1747,10 +1756,13 @@ td,th{{border:1px solid #999;padding:.2em .5em;text-align:left}}.foreign{{font-w
         );
     }
     let _ = writeln!(s, "</table><h2>Providers</h2><ul>");
+    if d.providers.is_empty() {
+        let _ = writeln!(s, "<li>{}</li>", esc(NO_PROVIDER));
+    }
     for pr in &d.providers {
         let _ = writeln!(
             s,
-            "<li{}>AS{} {} ({}), hops {:?}{}</li>",
+            "<li{}>AS{} {} ({}), {}{}</li>",
             if pr.nearest_foreign {
                 " class=\"foreign\""
             } else {
@@ -1759,7 +1771,7 @@ td,th{{border:1px solid #999;padding:.2em .5em;text-align:left}}.foreign{{font-w
             pr.asn,
             esc(pr.name.as_deref().unwrap_or("(name unknown)")),
             esc(pr.country.as_deref().unwrap_or("country unknown")),
-            pr.hop_indexes,
+            hop_list(&pr.hop_indexes),
             if pr.nearest_foreign {
                 " — nearest foreign provider: the next preservation target"
             } else {

@@ -411,6 +411,7 @@ fn trace_writes_the_disclosure_and_marks_the_nearest_foreign_provider() {
         err.contains("8.8.8.8:40000") && err.contains("8.8.4.4:40001"),
         "{err}"
     );
+    assert!(err.contains("seen by vantage point 0\n"), "{err}");
 
     let out = args(&[
         "--peer",
@@ -479,6 +480,7 @@ fn trace_writes_the_disclosure_and_marks_the_nearest_foreign_provider() {
         "{md}"
     );
     assert!(md.contains("nearest foreign provider"), "{md}");
+    assert!(md.contains("AS15169 Google LLC (US), hop 0 — "), "{md}");
     // The HTML draws the path without anything from the network.
     let html = text(&args(&["--peer", "8.8.8.8", "--format", "html"]).stdout);
     assert!(

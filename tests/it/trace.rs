@@ -952,3 +952,43 @@ fn records_without_a_tuple_are_named_when_nothing_else_matches() {
     assert_eq!(code, 5);
     assert!(!err.contains("flow record"), "{err}");
 }
+
+#[test]
+fn a_path_of_private_addresses_says_no_provider_is_known() {
+    let mut c = Capture::new(Format::Pcap);
+    connection(
+        &mut c,
+        T0,
+        ([10, 0, 0, 7], 40000),
+        ([10, 0, 0, 9], 443),
+        (1, 1),
+        b"x",
+    );
+    let d = Dir::new();
+    let p = d.write("lan.pcap", &c.finish());
+    for (format, said) in [
+        (
+            "md",
+            "## Providers\n\n- none known: no address on the path is attributed to an AS",
+        ),
+        (
+            "html",
+            "<h2>Providers</h2><ul>\n<li>none known: no address on the path",
+        ),
+    ] {
+        let out = hoptrace(&[
+            "trace",
+            "-q",
+            p.to_str().unwrap(),
+            "--party",
+            "DE",
+            "--ip",
+            "10.0.0.9",
+            "--format",
+            format,
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let page = text(&out.stdout);
+        assert!(page.contains(said), "{format}: {page}");
+    }
+}
