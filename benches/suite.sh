@@ -216,7 +216,7 @@ fi
 
 # ---- the table ----------------------------------------------------------------------------
 echo
-echo "hoptrace benchmark suite: $size sets ($pkts packets), $runs run(s) each, $(date -u +%F), $cores cores"
+echo "hoptrace benchmark suite: $size sets ($pkts packets), $runs run$([ "$runs" = 1 ] || echo s) each, $(date -u +%F), $cores cores"
 printf '%-36s %-16s %16s %14s %10s %9s %12s\n' "command" "input" "time (s)" "packets/s" "MB/s" "peak MB" "× hoptrace"
 awk -F'\t' '
     $1 == "hoptrace flows" && base[$2] == "" { base[$2] = $4 }
