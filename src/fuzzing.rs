@@ -20,7 +20,8 @@ pub const LINKS: [u32; 16] = [
 
 /// A whole input file (any container, compressed or not, capture or flow log), through the
 /// pipeline as `flows` reads it, from a file in `dir`. Checks that every frame read reached
-/// the flow stage and that a frame that gave no packet was counted under a reason.
+/// the flow stage and that a frame that gave no packet was counted under a reason, then
+/// writes the table (CSV) and the summary.
 pub fn input_file(data: &[u8], dir: &std::path::Path) {
     let path = dir.join(format!("fuzz-input-{}", std::process::id()));
     if std::fs::write(&path, data).is_err() {
@@ -36,6 +37,14 @@ pub fn input_file(data: &[u8], dir: &std::path::Path) {
         return;
     };
     check_accounting(&run);
+    // The table's rows and the summary, as `flows` writes them, from whatever was read.
+    let _ = crate::pipeline::write_flows(
+        &run,
+        crate::report::TableFormat::Csv,
+        &mut std::io::sink(),
+        1,
+    );
+    let _ = crate::report::summary_text(&run);
 }
 
 /// Checks that a run accounted for its input: every input was read or has an error; every
