@@ -293,10 +293,8 @@ impl InputOut {
     /// One line on what was read: `frames, bytes` and, when something was not, what.
     fn read_text(&self) -> String {
         let mut s = format!(
-            "{} {}{}, {}",
-            self.read,
-            self.unit,
-            if self.read == 1 { "" } else { "s" },
+            "{}, {}",
+            counted(self.read, self.unit, &format!("{}s", self.unit)),
             counted(self.bytes, "byte", "bytes")
         );
         if let Some(b) = &self.byte_split

@@ -59,10 +59,9 @@ pub fn summary_text(run: &FlowRun) -> String {
                 let unit = i.unit();
                 let _ = writeln!(
                     s,
-                    "  {}: {c}{comp}, {} {unit}{}, {}{split}{recs}",
+                    "  {}: {c}{comp}, {}, {}{split}{recs}",
                     i.name.display(),
-                    i.frames,
-                    if i.frames == 1 { "" } else { "s" },
+                    counted(i.frames, unit, &format!("{unit}s")),
                     counted(i.bytes, "byte", "bytes")
                 );
                 if let Some(e) = err {
