@@ -452,6 +452,15 @@ pub fn decode(frame: &RawFrame<'_>, out: &mut Decoded) {
     link::dispatch(&mut cx, frame.link);
 }
 
+/// What a tunnel decoder needs of the packet that carries it.
+#[derive(Clone, Copy)]
+pub(crate) struct Outer {
+    pub(crate) src: Addr,
+    pub(crate) dst: Addr,
+    pub(crate) sport: u16,
+    pub(crate) dport: u16,
+}
+
 /// Decoding state for one frame.
 pub(crate) struct Cx<'a, 'o> {
     pub(crate) d: &'a [u8],
@@ -659,14 +668,6 @@ impl Cx<'_, '_> {
         }
     }
 
-    /// Records a packet and returns its index.
-    fn push_packet(&mut self, p: PacketFacts) -> usize {
-        let i = self.out.n_packets;
-        self.out.packets[i] = p;
-        self.out.n_packets += 1;
-        i
-    }
-
     /// An IPv4 or IPv6 header at `off` and everything inside it.
     pub(crate) fn ip(&mut self, off: usize) {
         use etherparse::LaxIpSlice;
@@ -689,20 +690,16 @@ impl Cx<'_, '_> {
         let pl = ip.payload();
         let payload = pl.payload;
         let pay_off = off + (payload.as_ptr() as usize - s.as_ptr() as usize);
-        let mut facts = PacketFacts {
-            ctx: self.ctx,
-            depth: self.out.n_encap as u8,
-            ..PacketFacts::default()
-        };
-        let hdr_len;
+        let (src, dst, ttl, hdr_len, ip_len);
+        let mut frag: Option<Fragment> = None;
         match &ip {
             LaxIpSlice::Ipv4(v4) => {
                 let h = v4.header();
-                facts.src = Addr::v4(h.source());
-                facts.dst = Addr::v4(h.destination());
-                facts.ttl = h.ttl();
+                src = Addr::v4(h.source());
+                dst = Addr::v4(h.destination());
+                ttl = h.ttl();
                 hdr_len = usize::from(h.ihl()) * 4;
-                facts.ip_len = if usize::from(h.total_len()) >= hdr_len {
+                ip_len = if usize::from(h.total_len()) >= hdr_len {
                     u32::from(h.total_len())
                 } else {
                     // A zero or too-small total length (seen in captures of offloaded
@@ -711,11 +708,11 @@ impl Cx<'_, '_> {
                 };
                 let fo = u32::from(h.fragments_offset().value()) * 8;
                 if fo != 0 || h.more_fragments() {
-                    facts.frag = Some(Fragment {
+                    frag = Some(Fragment {
                         id: u32::from(h.identification()),
                         offset: fo,
                         more: h.more_fragments(),
-                        len: facts.ip_len.saturating_sub(hdr_len as u32),
+                        len: ip_len.saturating_sub(hdr_len as u32),
                         head: [0; 16],
                         head_len: 0,
                     });
@@ -723,11 +720,11 @@ impl Cx<'_, '_> {
             }
             LaxIpSlice::Ipv6(v6) => {
                 let h = v6.header();
-                facts.src = Addr::v6(h.source());
-                facts.dst = Addr::v6(h.destination());
-                facts.ttl = h.hop_limit();
+                src = Addr::v6(h.source());
+                dst = Addr::v6(h.destination());
+                ttl = h.hop_limit();
                 hdr_len = pay_off - off;
-                facts.ip_len = if h.payload_length() != 0 {
+                ip_len = if h.payload_length() != 0 {
                     40 + u32::from(h.payload_length())
                 } else {
                     s.len() as u32
@@ -744,11 +741,11 @@ impl Cx<'_, '_> {
                     if let etherparse::Ipv6ExtensionSlice::Fragment(fh) = ext {
                         let fo = u32::from(fh.fragment_offset().value()) * 8;
                         if fo != 0 || fh.more_fragments() {
-                            facts.frag = Some(Fragment {
+                            frag = Some(Fragment {
                                 id: fh.identification(),
                                 offset: fo,
                                 more: fh.more_fragments(),
-                                len: facts.ip_len.saturating_sub(hdr_len as u32),
+                                len: ip_len.saturating_sub(hdr_len as u32),
                                 head: [0; 16],
                                 head_len: 0,
                             });
@@ -757,111 +754,142 @@ impl Cx<'_, '_> {
                 }
             }
         }
-        facts.proto = Proto(pl.ip_number.0);
-        if let Some(fr) = &mut facts.frag
+        let proto = Proto(pl.ip_number.0);
+        if let Some(fr) = &mut frag
             && fr.offset < 16
         {
             let n = payload.len().min(16 - fr.offset as usize);
             fr.head[..n].copy_from_slice(&payload[..n]);
             fr.head_len = n as u8;
         }
-        let wire_payload = facts.ip_len.saturating_sub(hdr_len as u32) as usize;
-        facts.payload = (pay_off as u32, (pay_off + payload.len()) as u32);
+        let wire_payload = ip_len.saturating_sub(hdr_len as u32) as usize;
+        // The packet is written in place, field by field, and completed below: a
+        // `PacketFacts` built on the stack and copied in (twice, through `transport`) cost
+        // more than its decoding, the wide copies stalling on the narrow stores that had
+        // just filled it.
+        let i = self.out.n_packets;
+        let depth = self.out.n_encap as u8;
+        let f = &mut self.out.packets[i];
+        f.src = src;
+        f.dst = dst;
+        f.sport = 0;
+        f.dport = 0;
+        f.proto = proto;
+        f.ip_len = ip_len;
+        f.ttl = ttl;
+        f.tcp_flags = 0;
+        f.tcp_seq = 0;
+        f.payload_len = 0;
+        f.ports_known = false;
+        // Stored only when there is one: most packets are no fragment, and copying the
+        // whole (mostly unwritten) option stalls on the store of its tag.
+        f.frag = None;
+        if frag.is_some() {
+            f.frag = frag;
+        }
+        f.ctx = self.ctx;
+        f.depth = depth;
+        f.payload = (pay_off as u32, (pay_off + payload.len()) as u32);
+        self.out.n_packets = i + 1;
         if ext_err.is_some() {
             // The IPv6 extension chain was cut or broken: the packet counts on a flow
             // without ports, and the problem is reported.
-            self.push_packet(facts);
             return self.fail(SkipReason::TruncatedHeader, ext_layer as u32);
         }
         self.ip_layers += 1;
-        if let Some(fr) = facts.frag
+        if let Some(fr) = frag
             && fr.offset != 0
         {
             // A later fragment: no transport header; the flow stage attributes it.
-            self.push_packet(facts);
             return;
         }
-        self.transport(facts, pay_off, payload.len(), wire_payload);
+        let outer = Outer {
+            src,
+            dst,
+            sport: 0,
+            dport: 0,
+        };
+        self.transport(i, outer, proto, frag, pay_off, payload.len(), wire_payload);
     }
 
-    /// The transport header of a packet whose IP header is in `facts`, and any tunnel it
-    /// carries.
-    fn transport(&mut self, mut facts: PacketFacts, off: usize, cap: usize, wire: usize) {
-        let p = facts.proto;
-        let fragmented = facts.frag.is_some();
+    /// The transport header of packet `i` (already recorded with what its IP header says),
+    /// and any tunnel it carries.
+    #[allow(clippy::too_many_arguments)]
+    fn transport(
+        &mut self,
+        i: usize,
+        mut outer: Outer,
+        p: Proto,
+        frag: Option<Fragment>,
+        off: usize,
+        cap: usize,
+        wire: usize,
+    ) {
+        let fragmented = frag.is_some();
         match p.0 {
             6 | 17 | 33 | 132 | 136 => {
                 if cap < 4 {
-                    facts.ports_known = false;
-                    self.push_packet(facts);
                     if !fragmented {
                         self.truncated(transport_layer(p));
                     }
                     return;
                 }
-                facts.sport = self.be16(off);
-                facts.dport = self.be16(off + 2);
-                facts.ports_known = true;
+                outer.sport = self.be16(off);
+                outer.dport = self.be16(off + 2);
+                let f = &mut self.out.packets[i];
+                f.sport = outer.sport;
+                f.dport = outer.dport;
+                f.ports_known = true;
                 match p.0 {
                     6 => {
                         if cap >= 14 {
-                            facts.tcp_flags = self.d[off + 13];
-                            facts.tcp_seq = u32::from_be_bytes([
-                                self.d[off + 4],
-                                self.d[off + 5],
-                                self.d[off + 6],
-                                self.d[off + 7],
-                            ]);
-                            let doff = usize::from(self.d[off + 12] >> 4) * 4;
-                            facts.payload_len = wire.saturating_sub(doff) as u32;
+                            let d = &self.d[off..off + 14];
+                            f.tcp_flags = d[13];
+                            f.tcp_seq = u32::from_be_bytes([d[4], d[5], d[6], d[7]]);
+                            let doff = usize::from(d[12] >> 4) * 4;
+                            f.payload_len = wire.saturating_sub(doff) as u32;
                             let start = (off + doff).min(off + cap);
-                            facts.payload = (start as u32, (off + cap) as u32);
+                            f.payload = (start as u32, (off + cap) as u32);
                         } else {
+                            f.ports_known = !fragmented;
                             if !fragmented {
                                 self.truncated(Layer::Tcp);
                             }
-                            facts.ports_known = !fragmented;
                         }
-                        self.push_packet(facts);
                     }
                     17 => {
-                        facts.payload_len = wire.saturating_sub(8) as u32;
+                        f.payload_len = wire.saturating_sub(8) as u32;
                         let start = (off + 8).min(off + cap);
-                        facts.payload = (start as u32, (off + cap) as u32);
-                        self.push_packet(facts);
+                        f.payload = (start as u32, (off + cap) as u32);
                         if !fragmented && cap > 8 {
-                            tunnel::udp(self, &facts, off + 8, cap - 8);
+                            tunnel::udp(self, &outer, off + 8, cap - 8);
                         }
                     }
-                    _ => {
-                        self.push_packet(facts);
-                    }
+                    _ => {}
                 }
             }
             1 | 58 => {
                 if cap < 2 {
-                    facts.ports_known = false;
-                    self.push_packet(facts);
                     if !fragmented {
                         self.truncated(transport_layer(p));
                     }
                     return;
                 }
-                facts.sport = u16::from(self.d[off]);
-                facts.dport = u16::from(self.d[off + 1]);
-                facts.ports_known = true;
+                let (ty, code) = (self.d[off], self.d[off + 1]);
+                let f = &mut self.out.packets[i];
+                f.sport = u16::from(ty);
+                f.dport = u16::from(code);
+                f.ports_known = true;
                 let start = (off + 8).min(off + cap);
-                facts.payload = (start as u32, (off + cap) as u32);
-                facts.payload_len = wire.saturating_sub(8) as u32;
-                self.push_packet(facts);
+                f.payload = (start as u32, (off + cap) as u32);
+                f.payload_len = wire.saturating_sub(8) as u32;
             }
             4 | 41 if !fragmented => {
-                facts.ports_known = true;
-                self.push_packet(facts);
+                self.out.packets[i].ports_known = true;
                 let t = Tunnel {
                     kind: TunnelKind::IpInIp,
-                    src: facts.src,
-                    dst: facts.dst,
+                    src: outer.src,
+                    dst: outer.dst,
                     proto: p,
                     sport: 0,
                     dport: 0,
@@ -873,14 +901,13 @@ impl Cx<'_, '_> {
                 }
             }
             47 if !fragmented => {
-                facts.ports_known = true;
-                self.push_packet(facts);
-                tunnel::gre(self, &facts, off, cap);
+                self.out.packets[i].ports_known = true;
+                tunnel::gre(self, &outer, off, cap);
             }
             _ => {
                 // Other protocols (and fragmented tunnels) are flows without ports.
-                facts.ports_known = !fragmented || facts.frag.is_some_and(|f| f.offset == 0);
-                self.push_packet(facts);
+                self.out.packets[i].ports_known =
+                    !fragmented || frag.is_some_and(|f| f.offset == 0);
             }
         }
     }

@@ -4,11 +4,11 @@
 //! UDP tunnels are recognised by their IANA port on either side and then checked by content,
 //! as Zeek does: a datagram on port 4789 that is not VXLAN stays a plain UDP packet.
 
-use super::{Cx, Encap, PacketFacts, Tunnel, TunnelKind};
+use super::{Cx, Encap, Outer, Tunnel, TunnelKind};
 use crate::model::{Layer, Proto};
 
 /// The tunnel carried by GRE at `off` (the GRE header) in an IP packet `outer`.
-pub(super) fn gre(cx: &mut Cx<'_, '_>, outer: &PacketFacts, off: usize, cap: usize) {
+pub(super) fn gre(cx: &mut Cx<'_, '_>, outer: &Outer, off: usize, cap: usize) {
     if cap < 4 {
         return cx.truncated(Layer::Gre);
     }
@@ -195,7 +195,7 @@ const TEREDO: u16 = 3544;
 const AYIYA: u16 = 5072;
 
 /// A UDP payload at `off` (`cap` captured bytes) that may be a tunnel.
-pub(super) fn udp(cx: &mut Cx<'_, '_>, outer: &PacketFacts, off: usize, cap: usize) {
+pub(super) fn udp(cx: &mut Cx<'_, '_>, outer: &Outer, off: usize, cap: usize) {
     let on = |p: u16| outer.sport == p || outer.dport == p;
     let mk = |kind, id| Tunnel {
         kind,
@@ -244,7 +244,7 @@ pub(super) fn udp(cx: &mut Cx<'_, '_>, outer: &PacketFacts, off: usize, cap: usi
     }
 }
 
-fn gtp_u(cx: &mut Cx<'_, '_>, _outer: &PacketFacts, off: usize, cap: usize, mut t: Tunnel) {
+fn gtp_u(cx: &mut Cx<'_, '_>, _outer: &Outer, off: usize, cap: usize, mut t: Tunnel) {
     let d = &cx.d[off..off + cap];
     let flags = d[0];
     let msg_type = d[1];

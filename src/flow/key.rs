@@ -48,7 +48,9 @@ impl std::hash::Hash for FlowKey {
 
 impl FlowKey {
     /// Builds the key of a packet and says which side of it sent the packet.
-    #[inline]
+    // Always inlined: returned through memory, the key's narrow fields were read back
+    // wide and stalled the load on every packet.
+    #[inline(always)]
     pub fn of(p: &PacketFacts) -> (FlowKey, Side) {
         let (sport, dport, one_way) = if p.proto.is_icmp() && p.ports_known {
             icmp_port_equivalents(p.proto, p.sport as u8, p.dport as u8)

@@ -589,7 +589,7 @@ pub fn walk_file_chunk(
     chunk: &FileChunk,
     input: u32,
     buf: &mut Vec<u8>,
-    mut on_event: impl FnMut(Event<'_>),
+    mut on_event: impl FnMut(&Event<'_>),
 ) -> io::Result<ChunkEnd> {
     if buf.len() < WINDOW {
         buf.resize(WINDOW, 0);
@@ -647,7 +647,9 @@ pub fn walk_file_chunk(
             input,
             frame,
         );
-        for ev in w.by_ref() {
+        // Each event is lent where the walker wrote it: moved into a loop variable, it was
+        // copied wide over the narrow stores that built it, a stall on every frame.
+        while let Some(ev) = w.next().as_ref() {
             on_event(ev);
         }
         let stopped = w.pos();

@@ -167,7 +167,8 @@ pub struct Records<'a> {
     pos: usize,
     end: usize,
     state: ReaderState,
-    input: u32,
+    /// The input's locator with frame and offset 0: see `loc`.
+    origin: Locator,
     frame: u64,
     at_input_end: bool,
     pending: Option<Skip>,
@@ -220,7 +221,10 @@ impl<'a> Records<'a> {
             pos: span.pos,
             end: span.end.min(data.len()),
             state,
-            input,
+            origin: Locator {
+                input,
+                ..Locator::default()
+            },
             frame: first_frame,
             at_input_end: span.at_input_end,
             pending: None,
@@ -253,12 +257,14 @@ impl<'a> Records<'a> {
         self.counts
     }
 
+    /// Copied from `origin`: input and interface then travel as one word, and reading the
+    /// frame's locator back does not stall on two narrow stores (every frame).
+    #[inline(always)]
     fn loc(&self, at: usize) -> Locator {
         Locator {
-            input: self.input,
-            interface: 0,
             frame: self.frame,
             offset: self.base + at as u64,
+            ..self.origin
         }
     }
 
@@ -303,7 +309,7 @@ impl<'a> Records<'a> {
         }))
     }
 
-    #[inline]
+    #[inline(always)]
     fn next_pcap(&mut self, p: PcapParams) -> Option<Event<'a>> {
         let data = self.data;
         let pos = self.pos;
@@ -555,7 +561,9 @@ impl<'a> Records<'a> {
 impl<'a> Iterator for Records<'a> {
     type Item = Event<'a>;
 
-    #[inline]
+    // Always inlined into the walk: an event returned through memory was read back wide
+    // over the narrow stores that built it, a stall on every frame.
+    #[inline(always)]
     fn next(&mut self) -> Option<Event<'a>> {
         if let Some(p) = self.pending.take() {
             self.counts.skipped += p.bytes;

@@ -1224,7 +1224,7 @@ fn read_block(input: u32, block: &StreamBlock, cfg: &FlowsConfig, table: FlowTab
 /// Decodes one event into a table.
 #[inline]
 fn handle(
-    ev: Event<'_>,
+    ev: &Event<'_>,
     table: &mut FlowTable,
     dec: &mut Decoded,
     time: &mut Option<(Timestamp, Timestamp)>,
@@ -1234,7 +1234,7 @@ fn handle(
 ) {
     match ev {
         Event::Frame(f) => {
-            decode(&f, dec);
+            decode(f, dec);
             let packets = dec.packets();
             if let Some((g, content)) = side {
                 for p in packets {
@@ -1291,7 +1291,7 @@ fn read_records(mut rec: Records<'_>, cfg: &FlowsConfig, mut table: FlowTable) -
     let mut exports = Vec::new();
     let port = cfg.logs.netflow_port;
     let mut gathered = clues::Gathered::default();
-    for ev in rec.by_ref() {
+    while let Some(ev) = rec.next().as_ref() {
         let side = cfg.clues.then_some((&mut gathered, cfg.clue_content));
         handle(
             ev,
