@@ -24,12 +24,35 @@ fn key_hash(k: &FlowKey) -> u64 {
     STATE.hash_one(k)
 }
 
-/// The open segment of each key: indices into the table's segments, hashed by each
-/// segment's own key. A slot holds 4 bytes where a map from key to index held 56, so the
+/// The open segment of each key: indices into the table's segments, each with 32 bits of
+/// its key's hash. A slot holds 8 bytes where a map from key to index held 56, so the
 /// lookup every packet makes stays in cache, and the key it compares is the segment's,
-/// which counting the packet reads next anyway.
+/// which counting the packet reads next anyway. The stored hash lets the table grow, and
+/// tables be appended, without reading every segment's key again (a cache miss each in a
+/// table of many flows); the table hashes by those 32 bits (see `spread`).
 #[derive(Clone, Debug, Default)]
-struct Open(hashbrown::HashTable<u32>);
+struct Open(hashbrown::HashTable<Slot>);
+
+/// A segment index and the low 32 bits of its key's hash.
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    i: u32,
+    h: u32,
+}
+
+/// The table's hash of a slot: its 32 bits, repeated so that the bucket (low bits) and the
+/// tag (top 7 bits) both come from them.
+#[inline(always)]
+fn spread(h: u32) -> u64 {
+    u64::from(h) << 32 | u64::from(h)
+}
+
+/// 32 bits of a key's hash.
+#[inline(always)]
+fn short_hash(k: &FlowKey) -> u32 {
+    let h = key_hash(k);
+    (h ^ h >> 32) as u32
+}
 
 impl Open {
     fn len(&self) -> usize {
@@ -40,40 +63,40 @@ impl Open {
         self.0.clear();
     }
 
-    fn reserve(&mut self, n: usize, flows: &[Flow]) {
-        self.0.reserve(n, |&i| key_hash(&flows[i as usize].key));
+    fn reserve(&mut self, n: usize) {
+        self.0.reserve(n, |s| spread(s.h));
     }
 
     /// Takes the open segment of `key` out.
     fn remove(&mut self, flows: &[Flow], key: &FlowKey) -> Option<u32> {
-        let same = |&i: &u32| flows[i as usize].key == *key;
-        match self.0.find_entry(key_hash(key), same) {
-            Ok(e) => Some(e.remove().0),
+        let h = short_hash(key);
+        let same = |s: &Slot| s.h == h && flows[s.i as usize].key == *key;
+        match self.0.find_entry(spread(h), same) {
+            Ok(e) => Some(e.remove().0.i),
             Err(_) => None,
         }
     }
 
-    /// The slot of `key`: its open segment, or room for one.
+    /// The slot of `key` (whose `short_hash` is `h`): its open segment, or room for one.
     #[inline(always)]
-    fn entry<'a>(&'a mut self, flows: &[Flow], key: &FlowKey) -> TableEntry<'a, u32> {
-        let same = |&i: &u32| flows[i as usize].key == *key;
-        self.0
-            .entry(key_hash(key), same, |&i| key_hash(&flows[i as usize].key))
+    fn entry<'a>(&'a mut self, flows: &[Flow], key: &FlowKey, h: u32) -> TableEntry<'a, Slot> {
+        let same = |s: &Slot| s.h == h && flows[s.i as usize].key == *key;
+        self.0.entry(spread(h), same, |s| spread(s.h))
     }
 
-    /// Makes segment `i` the open segment of its key.
-    fn set(&mut self, flows: &[Flow], i: u32) {
-        match self.entry(flows, &flows[i as usize].key) {
-            TableEntry::Occupied(mut e) => *e.get_mut() = i,
+    /// Makes segment `i` (whose key's `short_hash` is `h`) the open segment of its key.
+    fn set(&mut self, flows: &[Flow], i: u32, h: u32) {
+        match self.entry(flows, &flows[i as usize].key, h) {
+            TableEntry::Occupied(mut e) => e.get_mut().i = i,
             TableEntry::Vacant(e) => {
-                e.insert(i);
+                e.insert(Slot { i, h });
             }
         }
     }
 
     /// The open segments, in no particular order.
     fn indices(&self) -> impl Iterator<Item = u32> + '_ {
-        self.0.iter().copied()
+        self.0.iter().map(|s| s.i)
     }
 }
 
@@ -930,7 +953,7 @@ impl FlowTable {
     pub fn with_capacity(cfg: FlowConfig, flows: usize) -> FlowTable {
         let mut t = FlowTable::new(cfg);
         t.flows.reserve(flows);
-        t.open.reserve(flows, &[]);
+        t.open.reserve(flows);
         t
     }
 
@@ -1065,9 +1088,10 @@ impl FlowTable {
             && p.ports_known
             && p.tcp_flags & (tcp::SYN | tcp::ACK) == tcp::SYN;
         let idle = self.cfg.idle(key.proto);
-        match self.open.entry(&self.flows, &key) {
+        let h = short_hash(&key);
+        match self.open.entry(&self.flows, &key, h) {
             TableEntry::Occupied(mut e) => {
-                let f = &mut self.flows[*e.get() as usize];
+                let f = &mut self.flows[e.get().i as usize];
                 let split = ts.since(f.last_ported) > idle
                     || f.slice != slice
                     || (pure_syn && f.history.finished());
@@ -1078,7 +1102,7 @@ impl FlowTable {
                     n.chains.first = chain;
                     n.count(side, p, ts, chain);
                     let i = self.flows.len() as u32;
-                    *e.get_mut() = i;
+                    e.get_mut().i = i;
                     self.flows.push(n);
                     i
                 } else {
@@ -1092,7 +1116,7 @@ impl FlowTable {
                     };
                     let chain = chain.id(&mut self.chains, Some(likely));
                     f.count(side, p, ts, chain);
-                    *e.get()
+                    e.get().i
                 }
             }
             TableEntry::Vacant(e) => {
@@ -1103,7 +1127,7 @@ impl FlowTable {
                 n.chains.first = chain;
                 n.count(side, p, ts, chain);
                 let i = self.flows.len() as u32;
-                e.insert(i);
+                e.insert(Slot { i, h });
                 self.flows.push(n);
                 i
             }
@@ -1114,10 +1138,12 @@ impl FlowTable {
     /// the segment used.
     fn count_bare(&mut self, key: FlowKey, side: Side, b: &Bare) -> u32 {
         let slice = self.cfg.slice(b.ts);
-        match self.open.entry(&self.flows, &key) {
+        let h = short_hash(&key);
+        match self.open.entry(&self.flows, &key, h) {
             TableEntry::Occupied(e) => {
-                self.flows[*e.get() as usize].count_bare(side, b);
-                *e.get()
+                let i = e.get().i;
+                self.flows[i as usize].count_bare(side, b);
+                i
             }
             TableEntry::Vacant(e) => {
                 let mut n = Flow::new(key, side, b.ts, b.loc, 0, slice);
@@ -1125,7 +1151,7 @@ impl FlowTable {
                 n.chains.first = b.chain;
                 n.count_bare(side, b);
                 let i = self.flows.len() as u32;
-                e.insert(i);
+                e.insert(Slot { i, h });
                 self.flows.push(n);
                 i
             }
@@ -1507,9 +1533,9 @@ impl FlowTable {
             }
         }
         // Nothing depends on the map's order (writing a table sorts its entries).
-        self.open.reserve(later.open.len(), &self.flows);
-        for i in later.open.0.drain() {
-            self.open.set(&self.flows, moved[i as usize]);
+        self.open.reserve(later.open.len());
+        for Slot { i, h } in later.open.0.drain() {
+            self.open.set(&self.flows, moved[i as usize], h);
         }
         for (id, mut b) in deferred {
             if let Some(r) = &mut b.flow
@@ -1563,8 +1589,8 @@ impl FlowTable {
         self.last_sweep = now;
         let cfg = self.cfg;
         let flows = &self.flows;
-        self.open.0.retain(|i| {
-            let f = &flows[*i as usize];
+        self.open.0.retain(|s| {
+            let f = &flows[s.i as usize];
             now.since(f.max_ts) <= cfg.idle(f.key.proto)
         });
     }
@@ -1641,7 +1667,7 @@ impl FlowTable {
             if t.flows.get(i as usize).is_none_or(|f| f.key != k) {
                 return None;
             }
-            t.open.set(&t.flows, i);
+            t.open.set(&t.flows, i, short_hash(&k));
         }
         let mut chains = Vec::new();
         for _ in 0..r.count()? {
@@ -1744,8 +1770,8 @@ impl FlowTable {
         }
         self.flows = kept;
         // Keys stay as they were, so the slots keep their hashes.
-        for i in self.open.0.iter_mut() {
-            *i = remap[*i as usize];
+        for s in self.open.0.iter_mut() {
+            s.i = remap[s.i as usize];
         }
         for e in self
             .frags
