@@ -682,8 +682,11 @@ impl Cx<'_, '_> {
         } else {
             (Layer::Ipv4, Layer::Ipv4)
         };
-        let (ip, ext_err) = match LaxIpSlice::from_slice(s) {
-            Ok(r) => r,
+        // Read in place, by reference: moving the slices out of the result copied them
+        // wide over the narrow stores that had built them, a stall on every packet.
+        let parsed = LaxIpSlice::from_slice(s);
+        let (ip, ext_err) = match &parsed {
+            Ok((ip, ext_err)) => (ip, ext_err),
             Err(LaxHeaderSliceError::Len(_)) => return self.truncated(ip_layer),
             Err(LaxHeaderSliceError::Content(_)) => return self.malformed(ip_layer),
         };
@@ -692,7 +695,7 @@ impl Cx<'_, '_> {
         let pay_off = off + (payload.as_ptr() as usize - s.as_ptr() as usize);
         let (src, dst, ttl, hdr_len, ip_len);
         let mut frag: Option<Fragment> = None;
-        match &ip {
+        match ip {
             LaxIpSlice::Ipv4(v4) => {
                 let h = v4.header();
                 src = Addr::v4(h.source());

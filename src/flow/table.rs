@@ -1001,7 +1001,10 @@ impl FlowTable {
                 }
                 None => {
                     let (key, side) = FlowKey::of(p);
-                    self.count(key, side, p, Chain::Layers(layers), ts, loc);
+                    // Hashed here, where the key is still in registers: read back from
+                    // memory, its narrow fields stalled the wide loads of the hash.
+                    let h = short_hash(&key);
+                    self.count(key, h, side, p, Chain::Layers(layers), ts, loc);
                 }
             }
         }
@@ -1072,11 +1075,14 @@ impl FlowTable {
         self.frag_held = left;
     }
 
-    /// Counts a packet on the flow of `key` and returns the index of the segment used.
+    /// Counts a packet on the flow of `key` (whose `short_hash` is `h`) and returns the index
+    /// of the segment used.
     #[inline]
+    #[allow(clippy::too_many_arguments)]
     fn count(
         &mut self,
         key: FlowKey,
+        h: u32,
         side: Side,
         p: &PacketFacts,
         chain: Chain<'_>,
@@ -1088,7 +1094,6 @@ impl FlowTable {
             && p.ports_known
             && p.tcp_flags & (tcp::SYN | tcp::ACK) == tcp::SYN;
         let idle = self.cfg.idle(key.proto);
-        let h = short_hash(&key);
         match self.open.entry(&self.flows, &key, h) {
             TableEntry::Occupied(mut e) => {
                 let f = &mut self.flows[e.get().i as usize];
@@ -1223,7 +1228,8 @@ impl FlowTable {
             // A first fragment: a packet with ports, counted (and splitting its flow) like
             // any other. The earliest one names the datagram's flow.
             let (key, side) = FlowKey::of(p);
-            let seg = self.count(key, side, p, Chain::Id(chain), ts, loc);
+            let h = short_hash(&key);
+            let seg = self.count(key, h, side, p, Chain::Id(chain), ts, loc);
             if let Some(e) = self.frags.get_mut(&id) {
                 match &mut e.flow {
                     None => {
