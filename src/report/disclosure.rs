@@ -6,7 +6,9 @@
 //! Minimised by construction: endpoints, ports, protocol, times and attribution only; no
 //! payload, names, layer-2 identifiers, sizes or sub-country geography.
 
-use super::lookup::{AddressOut, JurisdictionOut, LookupContext, address_out};
+use super::lookup::{
+    AddressOut, JurisdictionOut, LookupContext, ProviderOut as DirectoryOut, address_out,
+};
 use crate::enrich::{Attribution, Enricher};
 use crate::hops::{Candidate, ClueKind, Hop, ProofKind, Role};
 use crate::model::{Addr, Proto, Timestamp, counted};
@@ -14,7 +16,7 @@ use serde::Serialize;
 use std::fmt::Write;
 
 /// Name and version of the disclosure schema.
-pub const DISCLOSURE_SCHEMA: &str = "hoptrace-art30-disclosure/0.3";
+pub const DISCLOSURE_SCHEMA: &str = "hoptrace-art30-disclosure/0.4";
 
 /// An address and port.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -129,6 +131,9 @@ pub struct ProviderOut {
     pub jurisdiction: Option<JurisdictionOut>,
     /// The next preservation target: the foreign provider nearest the party's own hops.
     pub nearest_foreign: bool,
+    /// The provider directory's entry for its AS (`--providers`): legal name, country of
+    /// establishment, contacts, source.
+    pub directory: Option<DirectoryOut>,
 }
 
 /// A vantage point that saw the communication.
@@ -852,6 +857,56 @@ pub fn disclosure(d: DisclosureInput<'_>) -> Disclosure {
     out
 }
 
+const DISCLOSING: &str = "the disclosing party itself";
+
+/// The provider directory's entry for a hop's AS, if the directory has one.
+fn directory_entry(h: &HopOut) -> Option<DirectoryOut> {
+    h.attribution.as_ref()?.provider.clone()
+}
+
+/// What the provider directory says about a provider, as one line: legal name, country of
+/// establishment, contacts and the entry's source. `country` is the country of its
+/// addresses on the path: a seat elsewhere is pointed out, since the data may be stored
+/// where the addresses are while the provider is established, and may be ordered to
+/// preserve, where its seat is; `own` is the writer's party and how to call it when the
+/// seat is there.
+fn directory_text(e: &DirectoryOut, country: Option<&str>, own: (&str, &str)) -> String {
+    let or_not_given = |v: &str| {
+        if v.trim().is_empty() {
+            "not given".to_string()
+        } else {
+            v.to_string()
+        }
+    };
+    let mut s = format!(
+        "provider directory: {}, established in {}; law-enforcement contact: {}; 24/7 contact: {}; abuse contact: {} (entry's source: {}; {})",
+        or_not_given(&e.legal_name),
+        or_not_given(&e.country),
+        or_not_given(&e.law_enforcement_contact),
+        or_not_given(&e.contact_24x7),
+        or_not_given(&e.abuse_contact),
+        or_not_given(&e.source),
+        e.directory
+    );
+    let seat = e.country.trim();
+    if !seat.is_empty()
+        && let Some(c) = country
+        && !seat.eq_ignore_ascii_case(c)
+    {
+        let _ = write!(
+            s,
+            ". Its country of establishment ({seat}{}) is not the country of its addresses on the path ({c}): the data may be stored in {c} while the provider is established in {seat}; which of the two can order its preservation is to be checked",
+            if seat.eq_ignore_ascii_case(own.0) {
+                format!(", {}", own.1)
+            } else {
+                String::new()
+            }
+        );
+    }
+    s.push('.');
+    s
+}
+
 /// Groups hops by AS and marks the nearest foreign provider.
 fn providers(hops: &[HopOut], party: &str) -> Vec<ProviderOut> {
     let mut out: Vec<ProviderOut> = Vec::new();
@@ -868,6 +923,9 @@ fn providers(hops: &[HopOut], party: &str) -> Vec<ProviderOut> {
                 if p.country.is_none() {
                     p.country = h.country.clone();
                 }
+                if p.directory.is_none() {
+                    p.directory = directory_entry(h);
+                }
             }
             None => out.push(ProviderOut {
                 asn,
@@ -876,6 +934,7 @@ fn providers(hops: &[HopOut], party: &str) -> Vec<ProviderOut> {
                 hop_indexes: vec![h.index],
                 jurisdiction: None,
                 nearest_foreign: false,
+                directory: directory_entry(h),
             }),
         }
     }
@@ -1134,6 +1193,13 @@ pub fn disclosure_markdown(d: &Disclosure) -> String {
                 ""
             }
         );
+        if let Some(e) = &pr.directory {
+            let _ = writeln!(
+                s,
+                "  - {}",
+                directory_text(e, pr.country.as_deref(), (&d.parameters.party, DISCLOSING))
+            );
+        }
     }
     if !d.gaps.is_empty() {
         let _ = writeln!(s, "\n## Where attribution stops\n");
@@ -1416,6 +1482,8 @@ pub struct PathProviderRef {
     pub country: Option<String>,
     /// The next preservation target.
     pub nearest_foreign: bool,
+    /// The provider directory's entry for its AS (`--providers`).
+    pub directory: Option<DirectoryOut>,
 }
 
 /// One Art. 29 draft per foreign provider on the path (the nearest foreign one first),
@@ -1531,6 +1599,7 @@ pub fn art29_drafts(d: &Disclosure) -> Vec<Art29Draft> {
                     name: p.name.clone(),
                     country: p.country.clone(),
                     nearest_foreign: p.nearest_foreign,
+                    directory: p.directory.clone(),
                 },
                 necessity: format!(
                     "traffic and NAT logs are kept for short periods and overwritten; without preservation the records above may be lost {TO_FILL}"
@@ -1611,6 +1680,17 @@ pub fn art29_markdown(drafts: &[Art29Draft]) -> String {
             a.custodian.asn,
             a.custodian.name.as_deref().unwrap_or(TO_FILL)
         );
+        if let Some(e) = &a.custodian.directory {
+            let _ = writeln!(
+                s,
+                "  - {}",
+                directory_text(
+                    e,
+                    a.custodian.country.as_deref(),
+                    (&a.requesting_party, "the requesting party itself")
+                )
+            );
+        }
         let _ = writeln!(s, "- (e) Necessity: {}", a.necessity);
         let _ = writeln!(
             s,
@@ -1760,7 +1840,7 @@ td,th{{border:1px solid #999;padding:.2em .5em;text-align:left}}.foreign{{font-w
     for pr in &d.providers {
         let _ = writeln!(
             s,
-            "<li{}>AS{} {} ({}), {}{}</li>",
+            "<li{}>AS{} {} ({}), {}{}",
             if pr.nearest_foreign {
                 " class=\"foreign\""
             } else {
@@ -1776,6 +1856,18 @@ td,th{{border:1px solid #999;padding:.2em .5em;text-align:left}}.foreign{{font-w
                 ""
             }
         );
+        if let Some(e) = &pr.directory {
+            let _ = write!(
+                s,
+                "<ul><li>{}</li></ul>",
+                esc(&directory_text(
+                    e,
+                    pr.country.as_deref(),
+                    (&d.parameters.party, DISCLOSING)
+                ))
+            );
+        }
+        let _ = writeln!(s, "</li>");
     }
     let _ = writeln!(s, "</ul>");
     if !d.gaps.is_empty() {

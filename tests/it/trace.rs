@@ -992,3 +992,69 @@ fn a_path_of_private_addresses_says_no_provider_is_known() {
         assert!(page.contains(said), "{format}: {page}");
     }
 }
+
+#[test]
+fn the_provider_directory_names_each_providers_seat_and_contacts_in_the_report() {
+    let d = Dir::new();
+    let p = d.write(
+        "mx.pcap",
+        &smtp(([203, 0, 113, 7], 40000), ([1, 1, 1, 1], 25), RECEIVED),
+    );
+    // A directory entry whose country of establishment (CH) is not the country the address
+    // data gives its addresses (US).
+    let dir = d.write(
+        "providers.csv",
+        b"asn,legal_name,abuse_contact,law_enforcement_contact,contact_24x7,country,source\n\
+          19281,Quad9 Foundation,abuse@quad9.example,le@quad9.example,,CH,test entry\n",
+    );
+    let args = [
+        "--party",
+        "AU",
+        "--requesting",
+        "AU",
+        "--ip",
+        "1.1.1.1",
+        "--port",
+        "25",
+        "--providers",
+        dir.to_str().unwrap(),
+        "--art29",
+    ];
+    let (code, v, err) = trace(std::slice::from_ref(&p), &args);
+    assert_eq!(code, 0, "{err}");
+    check_schema(&v);
+    let quad9 = v["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["asn"] == 19281)
+        .unwrap();
+    assert_eq!(quad9["country"], "US");
+    assert_eq!(quad9["directory"]["legal_name"], "Quad9 Foundation");
+    assert_eq!(quad9["directory"]["country"], "CH");
+    // A provider the directory does not list has no entry.
+    assert!(
+        v["providers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["asn"] != 19281)
+            .all(|p| p["directory"].is_null())
+    );
+    let said = "provider directory: Quad9 Foundation, established in CH; law-enforcement contact: \
+                le@quad9.example; 24/7 contact: not given; abuse contact: abuse@quad9.example \
+                (entry's source: test entry; ";
+    let seat = "Its country of establishment (CH) is not the country of its addresses on the \
+                path (US): the data may be stored in US while the provider is established in \
+                CH; which of the two can order its preservation is to be checked.";
+    for format in ["md", "html"] {
+        let mut a: Vec<&str> = vec!["trace", "-q", p.to_str().unwrap(), "--format", format];
+        a.extend(args);
+        let out = hoptrace(&a);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let page = text(&out.stdout);
+        // In the providers section, and with the custodian of the Art. 29 draft.
+        assert_eq!(page.matches(said).count(), 2, "{format}: {page}");
+        assert_eq!(page.matches(seat).count(), 2, "{format}: {page}");
+    }
+}
