@@ -812,23 +812,31 @@ impl Cx<'_, '_> {
             sport: 0,
             dport: 0,
         };
-        self.transport(i, outer, proto, frag, pay_off, payload.len(), wire_payload);
+        self.transport(
+            i,
+            outer,
+            proto,
+            frag.is_some(),
+            pay_off,
+            payload.len(),
+            wire_payload,
+        );
     }
 
     /// The transport header of packet `i` (already recorded with what its IP header says),
-    /// and any tunnel it carries.
+    /// and any tunnel it carries. `fragmented`: the packet is a first fragment (later ones
+    /// carry no transport header and never get here).
     #[allow(clippy::too_many_arguments)]
     fn transport(
         &mut self,
         i: usize,
         mut outer: Outer,
         p: Proto,
-        frag: Option<Fragment>,
+        fragmented: bool,
         off: usize,
         cap: usize,
         wire: usize,
     ) {
-        let fragmented = frag.is_some();
         match p.0 {
             6 | 17 | 33 | 132 | 136 => {
                 if cap < 4 {
@@ -908,9 +916,9 @@ impl Cx<'_, '_> {
                 tunnel::gre(self, &outer, off, cap);
             }
             _ => {
-                // Other protocols (and fragmented tunnels) are flows without ports.
-                self.out.packets[i].ports_known =
-                    !fragmented || frag.is_some_and(|f| f.offset == 0);
+                // Other protocols (and fragmented tunnels) are flows without ports; what
+                // keys them is known, even for a first fragment.
+                self.out.packets[i].ports_known = true;
             }
         }
     }
