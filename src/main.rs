@@ -209,10 +209,12 @@ struct FlowsArgs {
     #[arg(long, value_parser = ["read", "mmap"], default_value = "read")]
     io: String,
     /// Flows held in memory before finished ones are spilled to disk (sorted runs merged
-    /// back in order when the table is written)
+    /// back in order when the table is written); flow records past as many are set aside
+    /// on disk too, and paired a group at a time
     #[arg(long, value_name = "N", default_value_t = 2_000_000)]
     max_flows: usize,
-    /// Directory for spilled flows (default: the system's temporary directory)
+    /// Directory for spilled flows and set-aside records (default: the system's temporary
+    /// directory)
     #[arg(long, value_name = "DIR")]
     spill_dir: Option<PathBuf>,
     /// Print no progress bar and no summary

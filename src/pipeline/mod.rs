@@ -13,7 +13,7 @@ mod packets;
 mod spill;
 
 pub use packets::{Packet, PacketEvent, Packets, packets};
-pub use spill::{Merged, SpillConfig, Spilled};
+pub use spill::{Merged, MergedRecords, SpillConfig, Spilled, SpilledRecords};
 
 use crate::decode::{Decoded, decode};
 use crate::enrich::{AddrCache, Attribution, Enricher};
@@ -281,9 +281,19 @@ impl FlowRun {
         self.flows.flows.len() as u64 + self.spilled.len()
     }
 
+    /// Every flow record, in memory or set aside on disk, in output order.
+    pub fn merged_records(&self) -> std::io::Result<MergedRecords<'_>> {
+        MergedRecords::new(&self.records.records, self.spilled.records())
+    }
+
+    /// Number of flow records, in memory and on disk.
+    pub fn record_count(&self) -> u64 {
+        self.records.records.len() as u64 + self.spilled.records().len()
+    }
+
     /// Number of rows a flow table of the run has: flows and flow records.
     pub fn row_count(&self) -> u64 {
-        self.flow_count() + self.records.records.len() as u64
+        self.flow_count() + self.record_count()
     }
 
     /// True when something could not be read: an input, a record or a header.
@@ -334,9 +344,9 @@ pub enum Error {
         /// The other table's rules.
         theirs: String,
     },
-    /// Finished flows could not be written to the spill directory.
+    /// Finished flows or flow records could not be written to the spill directory.
     #[error(
-        "cannot spill finished flows to {dir}: {source}; free space there or pick another directory"
+        "cannot spill finished flows or flow records to {dir}: {source}; free space there or pick another directory"
     )]
     Spill {
         /// The spill directory.
@@ -411,12 +421,22 @@ pub fn flows(cfg: &FlowsConfig) -> Result<FlowRun, Error> {
         return Err(Error::NoInputs);
     }
     let pool = pool(cfg.threads)?;
-    let (partial, spilled) = run(cfg, &pool, cfg.spill.as_ref())?;
+    let (partial, mut spilled) = run(cfg, &pool, cfg.spill.as_ref())?;
+    let records = spilled
+        .pair_records(partial.records, &cfg.flow)
+        .map_err(|source| Error::Spill {
+            dir: cfg
+                .spill
+                .as_ref()
+                .map(|s| s.dir.clone())
+                .unwrap_or_default(),
+            source,
+        })?;
     Ok(FlowRun {
         flows: partial.table.finish(),
         inputs: partial.inputs,
         spilled,
-        records: crate::records::pair(partial.records, &cfg.flow),
+        records,
         clues: partial.clues,
         smtp_dropped: partial.smtp_dropped,
     })
@@ -649,12 +669,13 @@ fn run(
                 acc: &mut acc,
                 collector: &mut collector,
                 records: &mut records,
+                aside: spill.map(|sp| (sp, &mut spilled)),
                 spare: &spare,
                 gathered: &mut gathered,
                 kept_smtp: &mut kept_smtp,
             };
             if let (Job::Log { input, .. }, Some(log)) = (&job, log) {
-                ctx.log(&mut summaries[*input as usize], log);
+                ctx.log(&mut summaries[*input as usize], log)?;
                 continue;
             }
             match (job, out) {
@@ -709,7 +730,7 @@ fn run(
                     }
                     expect = Some((input, out.next, out.end_state.clone()));
                     let i = input as usize;
-                    ctx.chunk(&mut summaries[i], &mut frames_before[i], input, out);
+                    ctx.chunk(&mut summaries[i], &mut frames_before[i], input, out)?;
                 }
                 (
                     Job::File {
@@ -747,11 +768,11 @@ fn run(
                     }
                     expect = Some((input, out.next, out.end_state.clone()));
                     let i = input as usize;
-                    ctx.chunk(&mut summaries[i], &mut frames_before[i], input, out);
+                    ctx.chunk(&mut summaries[i], &mut frames_before[i], input, out)?;
                 }
                 (Job::Block { input, .. }, Some(out)) => {
                     let i = input as usize;
-                    ctx.chunk(&mut summaries[i], &mut frames_before[i], input, out);
+                    ctx.chunk(&mut summaries[i], &mut frames_before[i], input, out)?;
                     expect = None;
                 }
                 _ => {}
@@ -866,6 +887,8 @@ struct Absorb<'a> {
     acc: &'a mut FlowTable,
     collector: &'a mut Collector,
     records: &'a mut Vec<FlowRecord>,
+    /// Where records past the bound are set aside, when spilling is on.
+    aside: Option<(&'a SpillConfig, &'a mut Spilled)>,
     spare: &'a std::sync::Mutex<Vec<FlowTable>>,
     gathered: &'a mut clues::Gathered,
     kept_smtp: &'a mut usize,
@@ -881,7 +904,7 @@ impl Absorb<'_> {
         frames_before: &mut u64,
         input: u32,
         out: ChunkOut,
-    ) {
+    ) -> Result<(), Error> {
         let (exports, gathered) = absorb(self.acc, summary, frames_before, input, out, self.spare);
         self.gathered.append(gathered, self.kept_smtp);
         for e in exports {
@@ -889,11 +912,29 @@ impl Absorb<'_> {
             self.collector
                 .datagram(&e, self.records, &mut self.acc.diag);
             summary.records += (self.records.len() - before) as u64;
+            self.bound_records()?;
         }
+        Ok(())
+    }
+
+    /// Past the bound on flows in memory, sets the records held aside on disk by pairing
+    /// group, to be paired a group at a time when reading ends.
+    fn bound_records(&mut self) -> Result<(), Error> {
+        if let Some((sp, spilled)) = &mut self.aside
+            && self.records.len() > sp.max_flows
+        {
+            spilled
+                .set_aside_records(&sp.dir, self.records)
+                .map_err(|source| Error::Spill {
+                    dir: sp.dir.clone(),
+                    source,
+                })?;
+        }
+        Ok(())
     }
 
     /// Adds what a flow log gave.
-    fn log(&mut self, summary: &mut InputSummary, log: LogOut) {
+    fn log(&mut self, summary: &mut InputSummary, log: LogOut) -> Result<(), Error> {
         let LogOut { read, exports } = log;
         summary.frames += read.units;
         summary.records += read.records.len() as u64;
@@ -905,6 +946,7 @@ impl Absorb<'_> {
         }
         self.acc.diag.merge(read.diag);
         self.records.extend(read.records);
+        self.bound_records()?;
         for e in exports {
             let before = self.records.len();
             self.collector
@@ -918,7 +960,9 @@ impl Absorb<'_> {
                     });
                 }
             }
+            self.bound_records()?;
         }
+        Ok(())
     }
 }
 
@@ -1435,21 +1479,15 @@ pub fn write_flows_enriched(
     let chains = &run.flows.chains;
     let pool = pool(threads).map_err(|e| ReportError::Io(std::io::Error::other(e.to_string())))?;
     let window = pool.current_num_threads() * 4 * ROWS;
-    let mut merged = run.merged()?;
-    // The window of flows being written, its vectors kept from one window to the next.
-    let mut flows = Window::default();
-    let records = &run.records.records;
-    let mut ri = 0usize;
+    let mut b = Batches::new(run.merged()?, run.merged_records()?, window);
     if format == TableFormat::Parquet {
         #[cfg(feature = "parquet")]
         {
-            let batches = std::iter::from_fn(|| match flows.fill(&mut merged, window) {
-                Ok(()) => {
-                    let items = mix(&flows, records, &mut ri);
-                    if items.is_empty() {
-                        return None;
-                    }
-                    let chains = report::ChainTable::new(chains, merged.extra_chains());
+            let batches = std::iter::from_fn(|| match b.advance() {
+                Ok(false) => None,
+                Ok(true) => {
+                    let items = b.items();
+                    let chains = report::ChainTable::new(chains, b.merged.extra_chains());
                     Some(Ok(pool.install(|| {
                         items
                             .par_chunks(ROWS)
@@ -1472,13 +1510,9 @@ pub fn write_flows_enriched(
     // Encode a window of flows in parallel, write it, go on: memory stays bounded. The
     // row buffers are reused too (fresh ones of a few MiB each were new pages to fault in).
     let spare: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
-    loop {
-        flows.fill(&mut merged, window)?;
-        let items = mix(&flows, records, &mut ri);
-        if items.is_empty() {
-            break;
-        }
-        let chains = report::ChainTable::new(chains, merged.extra_chains());
+    while b.advance()? {
+        let items = b.items();
+        let chains = report::ChainTable::new(chains, b.merged.extra_chains());
         let bufs: Vec<std::io::Result<Vec<u8>>> = pool.install(|| {
             items
                 .par_chunks(ROWS)
@@ -1559,36 +1593,145 @@ impl<'a> Window<'a> {
     }
 }
 
-/// A window of flows (in output order) with the records that come before its flows' ends
-/// in output order; the records left over once the flows are exhausted (`flows` empty).
-fn mix<'a>(
-    flows: &'a Window<'_>,
-    records: &'a [FlowRecord],
-    next: &mut usize,
-) -> Vec<report::RowSource<'a>> {
-    use report::{RowSource, row_order};
-    let mut items = Vec::with_capacity(flows.slots.len());
-    for f in flows.flows() {
-        let item = RowSource::Flow(f);
-        while let Some(r) = records.get(*next) {
-            if row_order(&RowSource::Record(r)) < row_order(&item) {
-                items.push(RowSource::Record(r));
-                *next += 1;
-            } else {
-                break;
+/// The rows of a table in batches: a window of flows in output order (from memory and
+/// spilled runs) and the records (from memory and set-aside runs) that come before each of
+/// them, at most about `n` records a batch, so that neither flows nor records are all held
+/// at once.
+struct Batches<'a> {
+    merged: Merged<'a>,
+    recs: MergedRecords<'a>,
+    flows: Window<'a>,
+    taken: RecWindow<'a>,
+    /// The batch covers flows `from..upto` of the window.
+    from: usize,
+    upto: usize,
+    n: usize,
+    started: bool,
+}
+
+impl<'a> Batches<'a> {
+    fn new(merged: Merged<'a>, recs: MergedRecords<'a>, n: usize) -> Batches<'a> {
+        Batches {
+            merged,
+            recs,
+            flows: Window::default(),
+            taken: RecWindow::default(),
+            from: 0,
+            upto: 0,
+            n,
+            started: false,
+        }
+    }
+
+    /// Moves to the next batch; false when every row was given.
+    fn advance(&mut self) -> Result<bool, ReportError> {
+        let held = self.flows.slots.len();
+        if !self.started || (held > 0 && self.upto == held) {
+            self.flows.fill(&mut self.merged, self.n)?;
+            self.started = true;
+            self.upto = 0;
+        }
+        self.from = self.upto;
+        self.upto = self
+            .taken
+            .fill(&self.flows, self.from, &mut self.recs, self.n)?;
+        Ok(self.upto > self.from || !self.taken.slots.is_empty())
+    }
+
+    /// The batch's rows: its flows, each after the records that come before it.
+    fn items<'s>(&'s self) -> Vec<report::RowSource<'s>> {
+        use report::RowSource;
+        let t = &self.taken;
+        let mut items = Vec::with_capacity(self.upto - self.from + t.slots.len());
+        let mut r = 0;
+        let mut records_before = |k: usize, items: &mut Vec<RowSource<'s>>| {
+            while r < t.slots.len() && t.before[r] == k {
+                items.push(RowSource::Record(t.get(r)));
+                r += 1;
+            }
+        };
+        let batch = self.flows.flows().enumerate().skip(self.from);
+        for (k, f) in batch.take(self.upto - self.from) {
+            records_before(k, &mut items);
+            items.push(RowSource::Flow(f));
+        }
+        records_before(self.upto, &mut items);
+        items
+    }
+}
+
+/// The records of a batch, in output order: those in memory by reference, those read back
+/// from disk owned; each with the window's flow it comes before.
+#[derive(Default)]
+struct RecWindow<'a> {
+    slots: Vec<RecSlot<'a>>,
+    read: Vec<FlowRecord>,
+    /// For each record, the index of the window's flow it comes before.
+    before: Vec<usize>,
+}
+
+enum RecSlot<'a> {
+    Mem(&'a FlowRecord),
+    Read(usize),
+}
+
+impl<'a> RecWindow<'a> {
+    fn get(&self, i: usize) -> &FlowRecord {
+        match self.slots[i] {
+            RecSlot::Mem(r) => r,
+            RecSlot::Read(j) => &self.read[j],
+        }
+    }
+
+    /// Takes the records that come before the window's flows from `from` on, up to `n` of
+    /// them, and returns the index of the first flow not covered (the window's length when
+    /// every flow is). With no flows left, takes the next `n` records.
+    fn fill(
+        &mut self,
+        flows: &Window<'_>,
+        from: usize,
+        recs: &mut MergedRecords<'a>,
+        n: usize,
+    ) -> Result<usize, ReportError> {
+        use report::{RowSource, row_order};
+        self.slots.clear();
+        self.read.clear();
+        self.before.clear();
+        if recs.is_done() {
+            return Ok(flows.slots.len().max(from));
+        }
+        let mut k = from;
+        for f in flows.flows().skip(from) {
+            let at = row_order(&RowSource::Flow(f));
+            while recs.peek_order().is_some_and(|o| o < at) {
+                if self.slots.len() >= n {
+                    return Ok(k);
+                }
+                self.take(recs, k)?;
+            }
+            k += 1;
+        }
+        if flows.is_empty() {
+            while self.slots.len() < n && recs.peek_order().is_some() {
+                self.take(recs, k)?;
             }
         }
-        items.push(item);
+        Ok(k)
     }
-    if flows.is_empty() {
-        items.extend(
-            records[(*next).min(records.len())..]
-                .iter()
-                .map(RowSource::Record),
-        );
-        *next = records.len();
+
+    fn take(&mut self, recs: &mut MergedRecords<'a>, before: usize) -> Result<(), ReportError> {
+        use std::borrow::Cow;
+        match recs.next_record()? {
+            Some(Cow::Borrowed(r)) => self.slots.push(RecSlot::Mem(r)),
+            Some(Cow::Owned(r)) => {
+                self.slots.push(RecSlot::Read(self.read.len()));
+                self.read.push(r);
+            }
+            None => return Ok(()),
+        }
+        self.before.push(before);
+        Ok(())
     }
-    items
 }
 
 /// Attributes addresses in parallel, answers in input order.

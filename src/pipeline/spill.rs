@@ -1,8 +1,12 @@
 //! Spilling finished flows to sorted runs on disk, and merging them back in output order,
-//! so memory holds the flows that are still live rather than every flow of the capture.
+//! so memory holds the flows that are still live rather than every flow of the capture;
+//! setting flow records aside by pairing group, pairing each group's bucket alone and
+//! merging the sorted buckets back, so memory holds a bucket rather than every record.
 
 use crate::decode::Encap;
-use crate::flow::{ChainId, Flow};
+use crate::flow::{ChainId, Flow, FlowConfig};
+use crate::model::{BinReader, BinWriter};
+use crate::records::FlowRecord;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -12,7 +16,8 @@ use std::path::{Path, PathBuf};
 pub struct SpillConfig {
     /// Directory for the temporary run files (removed when the run is dropped).
     pub dir: PathBuf,
-    /// Spill finished flows once the run holds more than this many flow segments.
+    /// Spill finished flows once the run holds more than this many flow segments, and set
+    /// the flow records read aside once it holds more than this many of them.
     pub max_flows: usize,
 }
 
@@ -28,14 +33,55 @@ impl Drop for RunFile {
     }
 }
 
-/// Sorted runs of finished flows written to disk during a run.
+/// What a run set aside on disk: sorted runs of finished flows written while it read, and
+/// its flow records once there were more than the bound.
 #[derive(Debug, Default)]
 pub struct Spilled {
     runs: Vec<RunFile>,
     flows: u64,
+    /// Records set aside while reading, by pairing group.
+    buckets: Option<RecordBuckets>,
+    /// The records, paired, in sorted runs (once reading ended).
+    records: SpilledRecords,
 }
 
 impl Spilled {
+    /// Sets `records` aside (emptying it) in their pairing groups' files in `dir`.
+    pub(super) fn set_aside_records(
+        &mut self,
+        dir: &Path,
+        records: &mut Vec<FlowRecord>,
+    ) -> io::Result<()> {
+        let b = match &mut self.buckets {
+            Some(b) => b,
+            None => self.buckets.insert(RecordBuckets::new(dir)?),
+        };
+        b.put(records)
+    }
+
+    /// Pairs the run's records (`records`, those still in memory, and any set aside): in
+    /// memory when none was set aside, otherwise bucket by bucket into sorted runs on disk
+    /// (the set returned is then empty; [`Spilled::records`] has them).
+    pub(super) fn pair_records(
+        &mut self,
+        mut records: Vec<FlowRecord>,
+        cfg: &FlowConfig,
+    ) -> io::Result<crate::records::RecordSet> {
+        match self.buckets.take() {
+            None => Ok(crate::records::pair(records, cfg)),
+            Some(mut b) => {
+                b.put(&mut records)?;
+                self.records = b.finish(cfg)?;
+                Ok(crate::records::RecordSet::default())
+            }
+        }
+    }
+
+    /// The flow records on disk.
+    pub fn records(&self) -> &SpilledRecords {
+        &self.records
+    }
+
     /// Writes one sorted run; each flow takes the layers of its encapsulation chains
     /// (`chains`: its table's) with it, so the table may forget them.
     pub(super) fn write_run(
@@ -201,6 +247,225 @@ impl<'a> Merged<'a> {
                 Ok(f.map(std::borrow::Cow::Owned))
             }
             None => Ok(None),
+        }
+    }
+}
+
+/// Pairing groups flow records are set aside in: enough that, for the bounds a run uses,
+/// one group's share of the records fits in memory when it is paired.
+const RECORD_BUCKETS: u64 = 64;
+
+/// Flow records set aside on disk while a run reads, by pairing group (see
+/// [`crate::records::pair_group`]): a record and every record it may pair with go to the
+/// same bucket, so the buckets can be paired one at a time.
+#[derive(Debug)]
+pub(super) struct RecordBuckets {
+    dir: PathBuf,
+    files: Vec<(RunFile, BufWriter<File>)>,
+}
+
+impl RecordBuckets {
+    /// Creates the bucket files in `dir`.
+    pub(super) fn new(dir: &Path) -> io::Result<RecordBuckets> {
+        let mut files = Vec::with_capacity(RECORD_BUCKETS as usize);
+        for i in 0..RECORD_BUCKETS {
+            let run = RunFile {
+                path: dir.join(format!("hoptrace-records-{}-{i}.bin", std::process::id())),
+            };
+            let w = BufWriter::with_capacity(1 << 15, File::create(&run.path)?);
+            files.push((run, w));
+        }
+        Ok(RecordBuckets {
+            dir: dir.to_path_buf(),
+            files,
+        })
+    }
+
+    /// Writes `records` to their buckets and empties it (keeping its allocation).
+    pub(super) fn put(&mut self, records: &mut Vec<FlowRecord>) -> io::Result<()> {
+        let mut w = BinWriter::default();
+        for r in records.drain(..) {
+            w.buf.clear();
+            r.encode(&mut w);
+            let b = (crate::records::pair_group(&r) % RECORD_BUCKETS) as usize;
+            let f = &mut self.files[b].1;
+            f.write_all(&(w.buf.len() as u32).to_le_bytes())?;
+            f.write_all(&w.buf)?;
+        }
+        Ok(())
+    }
+
+    /// Pairs each bucket's records and writes them as a sorted run: the records of every
+    /// bucket, merged in output order, are what pairing all of them at once gives.
+    fn finish(self, cfg: &FlowConfig) -> io::Result<SpilledRecords> {
+        let dir = self.dir;
+        let mut out = SpilledRecords::default();
+        for (i, (run, mut w)) in self.files.into_iter().enumerate() {
+            w.flush()?;
+            drop(w);
+            let bytes = std::fs::read(&run.path)?;
+            drop(run);
+            let mut records = Vec::new();
+            let mut r = BinReader::new(&bytes);
+            while !r.is_done() {
+                let rec = r
+                    .bytes()
+                    .and_then(|b| FlowRecord::decode(&mut BinReader::new(b)))
+                    .ok_or_else(|| damaged("a set-aside flow record"))?;
+                records.push(rec);
+            }
+            drop(bytes);
+            if records.is_empty() {
+                continue;
+            }
+            let set = crate::records::pair(records, cfg);
+            let run = RunFile {
+                path: dir.join(format!(
+                    "hoptrace-records-{}-{i}.sorted.bin",
+                    std::process::id()
+                )),
+            };
+            let mut f = BufWriter::with_capacity(1 << 20, File::create(&run.path)?);
+            let mut w = BinWriter::default();
+            for rec in &set.records {
+                w.buf.clear();
+                rec.encode(&mut w);
+                f.write_all(&(w.buf.len() as u32).to_le_bytes())?;
+                f.write_all(&w.buf)?;
+                out.paired += u64::from(rec.paired.is_some());
+            }
+            f.flush()?;
+            out.records += set.records.len() as u64;
+            out.runs.push(run);
+        }
+        Ok(out)
+    }
+}
+
+fn damaged(what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("{what} does not decode"),
+    )
+}
+
+/// Flow records of a run on disk, paired, in sorted runs: set aside by pairing group while
+/// the run read, each group's file paired alone when reading ended.
+#[derive(Debug, Default)]
+pub struct SpilledRecords {
+    runs: Vec<RunFile>,
+    records: u64,
+    paired: u64,
+}
+
+impl SpilledRecords {
+    /// Records on disk (after pairing).
+    pub fn len(&self) -> u64 {
+        self.records
+    }
+
+    /// True when no record was set aside.
+    pub fn is_empty(&self) -> bool {
+        self.runs.is_empty()
+    }
+
+    /// Records on disk that are two one-way records paired.
+    pub fn paired(&self) -> u64 {
+        self.paired
+    }
+}
+
+/// Reads one sorted run of records back.
+struct RecordReader {
+    r: BufReader<File>,
+    buf: Vec<u8>,
+}
+
+impl RecordReader {
+    fn next(&mut self) -> io::Result<Option<FlowRecord>> {
+        let mut len = [0u8; 4];
+        match self.r.read_exact(&mut len) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        self.buf.resize(u32::from_le_bytes(len) as usize, 0);
+        self.r.read_exact(&mut self.buf)?;
+        FlowRecord::decode(&mut BinReader::new(&self.buf))
+            .map(Some)
+            .ok_or_else(|| damaged("a set-aside flow record"))
+    }
+}
+
+/// The flow records of a run in output order (start time, then locator): those in memory
+/// merged with the sorted runs on disk.
+pub struct MergedRecords<'a> {
+    mem: std::iter::Peekable<std::slice::Iter<'a, FlowRecord>>,
+    readers: Vec<RecordReader>,
+    heads: Vec<Option<FlowRecord>>,
+}
+
+impl<'a> MergedRecords<'a> {
+    pub(super) fn new(mem: &'a [FlowRecord], spilled: &SpilledRecords) -> io::Result<Self> {
+        let mut readers = Vec::with_capacity(spilled.runs.len());
+        let mut heads = Vec::with_capacity(spilled.runs.len());
+        for run in &spilled.runs {
+            let mut r = RecordReader {
+                r: BufReader::with_capacity(1 << 16, File::open(&run.path)?),
+                buf: Vec::new(),
+            };
+            heads.push(r.next()?);
+            readers.push(r);
+        }
+        Ok(MergedRecords {
+            mem: mem.iter().peekable(),
+            readers,
+            heads,
+        })
+    }
+
+    /// Where the next record comes from: `None` for memory, `Some(i)` for run `i`; and
+    /// that record.
+    fn best(&mut self) -> Option<(Option<usize>, &FlowRecord)> {
+        let order = |r: &FlowRecord| (r.start, r.loc);
+        let mut best: Option<usize> = None;
+        for (i, h) in self.heads.iter().enumerate() {
+            if let Some(r) = h
+                && best.is_none_or(|b| self.heads[b].as_ref().is_some_and(|g| order(r) < order(g)))
+            {
+                best = Some(i);
+            }
+        }
+        let disk = best.and_then(|b| self.heads[b].as_ref().map(|r| (b, r)));
+        match (self.mem.peek().copied(), disk) {
+            (Some(m), Some((b, r))) if order(r) < order(m) => Some((Some(b), r)),
+            (Some(m), _) => Some((None, m)),
+            (None, Some((b, r))) => Some((Some(b), r)),
+            (None, None) => None,
+        }
+    }
+
+    /// True when every record was given out.
+    pub fn is_done(&mut self) -> bool {
+        self.mem.peek().is_none() && self.heads.iter().all(Option::is_none)
+    }
+
+    /// The next record's place in the table's order, without taking it.
+    pub fn peek_order(&mut self) -> Option<(crate::model::Timestamp, u32, u64, u8)> {
+        self.best()
+            .map(|(_, r)| crate::report::row_order(&crate::report::RowSource::Record(r)))
+    }
+
+    /// The next record in output order.
+    pub fn next_record(&mut self) -> io::Result<Option<std::borrow::Cow<'a, FlowRecord>>> {
+        match self.best().map(|(from, _)| from) {
+            None => Ok(None),
+            Some(None) => Ok(self.mem.next().map(std::borrow::Cow::Borrowed)),
+            Some(Some(b)) => {
+                let next = self.readers[b].next()?;
+                let r = std::mem::replace(&mut self.heads[b], next);
+                Ok(r.map(std::borrow::Cow::Owned))
+            }
         }
     }
 }

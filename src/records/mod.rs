@@ -561,6 +561,28 @@ fn pair_scope(r: &FlowRecord) -> (u32, Option<Addr>, Option<u32>, Option<&str>) 
     )
 }
 
+/// The key a record pairs by: its canonical 5-tuple, for a one-way record that has one.
+fn pair_key(r: &FlowRecord) -> Option<FlowKey> {
+    (!r.bidirectional && r.has_tuple()).then(|| r.key())
+}
+
+/// The hash of the group a record with pairing key `k` may pair within (its scope and
+/// key): records of different groups never pair.
+fn group_hash(r: &FlowRecord, k: &FlowKey) -> u64 {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    let mut h = foldhash::fast::FixedState::with_seed(0x686f_7074_7261_6365).build_hasher();
+    pair_scope(r).hash(&mut h);
+    k.hash(&mut h);
+    h.finish()
+}
+
+/// A number that is the same for every record [`pair`] may pair with `r` (0 for a record
+/// that pairs with none): records can be paired in separate sets, each holding whole
+/// groups, and give the same records as one pass over all of them.
+pub fn pair_group(r: &FlowRecord) -> u64 {
+    pair_key(r).map_or(0, |k| group_hash(r, &k))
+}
+
 /// Pairs unidirectional records of one communication into bidirectional records and sorts
 /// everything by start time, then locator.
 ///
@@ -573,24 +595,13 @@ fn pair_scope(r: &FlowRecord) -> (u32, Option<Addr>, Option<u32>, Option<&str>) 
 ///
 /// Cost: one hash per record and two sorts of small keys (n log n); records move twice.
 pub fn pair(mut records: Vec<FlowRecord>, cfg: &FlowConfig) -> RecordSet {
-    use std::hash::{BuildHasher, Hash, Hasher};
-    let hasher = foldhash::fast::FixedState::with_seed(0x686f_7074_7261_6365);
-    let keys: Vec<Option<FlowKey>> = records
-        .iter()
-        .map(|r| (!r.bidirectional && r.has_tuple()).then(|| r.key()))
-        .collect();
+    let keys: Vec<Option<FlowKey>> = records.iter().map(pair_key).collect();
     // Candidates sorted by (group hash, start, locator).
     let mut cand: Vec<(u64, Timestamp, u32)> = records
         .iter()
         .zip(&keys)
         .enumerate()
-        .filter_map(|(i, (r, k))| {
-            let k = k.as_ref()?;
-            let mut h = hasher.build_hasher();
-            pair_scope(r).hash(&mut h);
-            k.hash(&mut h);
-            Some((h.finish(), r.start, i as u32))
-        })
+        .filter_map(|(i, (r, k))| Some((group_hash(r, k.as_ref()?), r.start, i as u32)))
         .collect();
     cand.sort_unstable_by(|a, b| {
         (a.0, a.1)

@@ -231,7 +231,9 @@ pub enum RowSource<'a> {
     Record(&'a FlowRecord),
 }
 
-/// The rows of a run's flow table (flows from packets and flow records), in output order.
+/// The rows of a run's flow table held in memory (flows from packets and flow records), in
+/// output order; a run that spilled flows or set records aside is written by
+/// [`pipeline::write_flows`](crate::pipeline::write_flows).
 pub fn flow_rows(run: &FlowRun) -> Vec<FlowRow> {
     let items = interleave(run.flows.flows.iter(), &run.records.records);
     source_rows(items, &run.flows.chains, &input_names(run), None)

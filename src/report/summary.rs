@@ -10,7 +10,7 @@ pub fn summary_text(run: &FlowRun) -> String {
     let mut s = String::new();
     let frames = run.capture_frames();
     let read = run.inputs.iter().filter(|i| i.container.is_some()).count();
-    let records = run.records.records.len();
+    let records = run.record_count();
     let _ = write!(
         s,
         "{} ({read} read), {}, {}",
@@ -24,12 +24,9 @@ pub fn summary_text(run: &FlowRun) -> String {
             .records
             .iter()
             .filter(|r| r.paired.is_some())
-            .count();
-        let _ = write!(
-            s,
-            ", {}",
-            counted(records as u64, "flow record", "flow records")
-        );
+            .count() as u64
+            + run.spilled.records().paired();
+        let _ = write!(s, ", {}", counted(records, "flow record", "flow records"));
         if paired > 0 {
             let _ = write!(s, " ({paired} of them two one-way records paired)");
         }

@@ -247,3 +247,99 @@ fn spilled_flows_take_their_tunnels_with_them_and_the_table_forgets_them() {
         }
     }
 }
+
+/// A VPC flow log of 6,000 conversations over 200 s: every conversation's first direction
+/// in time order, then the other direction of two in three of them, last first (so that a
+/// record and the one it pairs with are read far apart), and a NODATA line.
+fn vpc_log() -> Vec<u8> {
+    let mut s = String::from(
+        "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n",
+    );
+    let line = |s: &mut String, a: &str, ap: u32, b: &str, bp: u32, t: u32| {
+        s.push_str(&format!(
+            "2 123456789010 eni-0a1 {a} {b} {ap} {bp} 6 3 180 {t} {} ACCEPT OK\n",
+            t + 1
+        ));
+    };
+    let conv = |j: u32| {
+        (
+            format!("10.1.{}.{}", j >> 8, j & 255),
+            40_000 + j % 1000,
+            format!("203.0.113.{}", j % 200),
+            443,
+            j / 30,
+        )
+    };
+    for j in 0..6000 {
+        let (a, ap, b, bp, t) = conv(j);
+        line(&mut s, &a, ap, &b, bp, t);
+    }
+    for j in (0..6000).rev().filter(|j| j % 3 != 0) {
+        let (a, ap, b, bp, t) = conv(j);
+        line(&mut s, &b, bp, &a, ap, t);
+    }
+    s.push_str("2 123456789010 eni-0a1 - - - - - - - 10 70 - NODATA\n");
+    s.into_bytes()
+}
+
+#[test]
+fn flow_records_past_the_bound_are_set_aside_and_written_as_one_pass_pairs_them() {
+    let d = Dir::new();
+    let pcap = d.write("long.pcap", &long_capture());
+    let log = d.write("vpc.log", &vpc_log());
+    // 4,000 NetFlow v9 records in raw datagrams: set aside datagram by datagram.
+    let mut raw = Vec::new();
+    hoptrace::synth::netflow::BigExport {
+        records: 4000,
+        ..Default::default()
+    }
+    .each(|_, b| raw.extend_from_slice(b));
+    let nf = d.write("export.bin", &raw);
+    let spill_dir = d.path().join("spill");
+    std::fs::create_dir(&spill_dir).unwrap();
+    let mut cfg = FlowsConfig::new(vec![pcap, log, nf]);
+    let in_memory = flows(&cfg).unwrap();
+    cfg.spill = Some(hoptrace::pipeline::SpillConfig {
+        dir: spill_dir.clone(),
+        max_flows: 500,
+    });
+    let spilled = flows(&cfg).unwrap();
+    // 6,000 conversations (4,000 of them two one-way records paired) and 4,000 NetFlow
+    // records; the NODATA line is a note, not a record.
+    assert_eq!(in_memory.record_count(), 6000 + 4000);
+    assert_eq!(spilled.record_count(), in_memory.record_count());
+    assert!(
+        spilled.records.records.is_empty(),
+        "records stayed in memory"
+    );
+    assert_eq!(spilled.spilled.records().len(), 10_000);
+    assert_eq!(spilled.spilled.records().paired(), 4000);
+    assert_eq!(
+        hoptrace::report::summary_text(&spilled),
+        hoptrace::report::summary_text(&in_memory)
+    );
+    assert!(
+        hoptrace::report::summary_text(&in_memory)
+            .contains("(4000 of them two one-way records paired)"),
+        "{}",
+        hoptrace::report::summary_text(&in_memory)
+    );
+    for threads in [1, 2] {
+        for format in [TableFormat::Csv, TableFormat::Jsonl] {
+            let mut a = Vec::new();
+            let mut b = Vec::new();
+            hoptrace::pipeline::write_flows(&in_memory, format, &mut a, threads).unwrap();
+            hoptrace::pipeline::write_flows(&spilled, format, &mut b, threads).unwrap();
+            assert!(a == b, "{format:?}, {threads} threads: the table differs");
+            // 20,000 flows and 10,000 records (and the CSV header).
+            let rows = a.iter().filter(|&&c| c == b'\n').count();
+            assert!(rows >= 30_000, "{rows} rows");
+        }
+    }
+    drop(spilled);
+    assert_eq!(
+        std::fs::read_dir(&spill_dir).unwrap().count(),
+        0,
+        "set-aside files are removed"
+    );
+}
