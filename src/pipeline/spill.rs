@@ -104,8 +104,7 @@ impl Spilled {
         for f in flows {
             buf.clear();
             f.encode_with_chains(chains, &mut buf);
-            w.write_all(&(buf.len() as u32).to_le_bytes())?;
-            w.write_all(&buf)?;
+            write_item(&mut w, &buf)?;
         }
         w.flush()?;
         self.flows += flows.len() as u64;
@@ -129,6 +128,25 @@ impl Spilled {
     }
 }
 
+/// Writes one item of a run file: its length (4 bytes, little-endian), then its bytes.
+fn write_item(w: &mut impl Write, item: &[u8]) -> io::Result<()> {
+    w.write_all(&(item.len() as u32).to_le_bytes())?;
+    w.write_all(item)
+}
+
+/// Reads the next item of a run file into `buf`; false at the end of the file.
+fn read_item(r: &mut impl Read, buf: &mut Vec<u8>) -> io::Result<bool> {
+    let mut len = [0u8; 4];
+    match r.read_exact(&mut len) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(false),
+        Err(e) => return Err(e),
+    }
+    buf.resize(u32::from_le_bytes(len) as usize, 0);
+    r.read_exact(buf)?;
+    Ok(true)
+}
+
 /// Reads one run back.
 struct RunReader {
     r: BufReader<File>,
@@ -138,14 +156,9 @@ struct RunReader {
 impl RunReader {
     /// The next flow, its chains pushed to `into` and named from `base` on.
     fn next(&mut self, base: usize, into: &mut Vec<Box<[Encap]>>) -> io::Result<Option<Flow>> {
-        let mut len = [0u8; 4];
-        match self.r.read_exact(&mut len) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
-            Err(e) => return Err(e),
+        if !read_item(&mut self.r, &mut self.buf)? {
+            return Ok(None);
         }
-        self.buf.resize(u32::from_le_bytes(len) as usize, 0);
-        self.r.read_exact(&mut self.buf)?;
         Flow::decode_with_chains(&self.buf, base, into)
             .map(Some)
             .ok_or_else(|| {
@@ -288,9 +301,7 @@ impl RecordBuckets {
             w.buf.clear();
             r.encode(&mut w);
             let b = (crate::records::pair_group(&r) % RECORD_BUCKETS) as usize;
-            let f = &mut self.files[b].1;
-            f.write_all(&(w.buf.len() as u32).to_le_bytes())?;
-            f.write_all(&w.buf)?;
+            write_item(&mut self.files[b].1, &w.buf)?;
         }
         Ok(())
     }
@@ -330,8 +341,7 @@ impl RecordBuckets {
             for rec in &set.records {
                 w.buf.clear();
                 rec.encode(&mut w);
-                f.write_all(&(w.buf.len() as u32).to_le_bytes())?;
-                f.write_all(&w.buf)?;
+                write_item(&mut f, &w.buf)?;
                 out.paired += u64::from(rec.paired.is_some());
             }
             f.flush()?;
@@ -383,14 +393,9 @@ struct RecordReader {
 
 impl RecordReader {
     fn next(&mut self) -> io::Result<Option<FlowRecord>> {
-        let mut len = [0u8; 4];
-        match self.r.read_exact(&mut len) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
-            Err(e) => return Err(e),
+        if !read_item(&mut self.r, &mut self.buf)? {
+            return Ok(None);
         }
-        self.buf.resize(u32::from_le_bytes(len) as usize, 0);
-        self.r.read_exact(&mut self.buf)?;
         FlowRecord::decode(&mut BinReader::new(&self.buf))
             .map(Some)
             .ok_or_else(|| damaged("a set-aside flow record"))

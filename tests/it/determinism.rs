@@ -232,20 +232,26 @@ fn spilled_flows_take_their_tunnels_with_them_and_the_table_forgets_them() {
     assert_eq!(spilled.flow_count(), in_memory.flow_count());
     // One thread writes windows of 32,768 rows: the 60,000 flows (40,000 inner, 20,000
     // outer) take two, and the runs' next flows carry their chains from one to the next.
+    for table in same_tables(&in_memory, &spilled) {
+        let text = String::from_utf8(table).unwrap();
+        assert!(text.contains("vxlan"), "the tunnels are in the table");
+    }
+}
+
+/// Writes both runs' tables with one and two threads, as CSV and JSON lines, checks they
+/// are the same and returns the first run's.
+fn same_tables(a: &FlowRun, b: &FlowRun) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
     for threads in [1, 2] {
         for format in [TableFormat::Csv, TableFormat::Jsonl] {
-            let mut a = Vec::new();
-            let mut b = Vec::new();
-            hoptrace::pipeline::write_flows(&in_memory, format, &mut a, threads).unwrap();
-            hoptrace::pipeline::write_flows(&spilled, format, &mut b, threads).unwrap();
-            assert!(
-                a == b,
-                "{format:?}, {threads} threads: spilled output differs"
-            );
-            let text = String::from_utf8(a).unwrap();
-            assert!(text.contains("vxlan"), "the tunnels are in the table");
+            let (mut x, mut y) = (Vec::new(), Vec::new());
+            hoptrace::pipeline::write_flows(a, format, &mut x, threads).unwrap();
+            hoptrace::pipeline::write_flows(b, format, &mut y, threads).unwrap();
+            assert!(x == y, "{format:?}, {threads} threads: the tables differ");
+            out.push(x);
         }
     }
+    out
 }
 
 /// A VPC flow log of 6,000 conversations over 200 s: every conversation's first direction
@@ -324,17 +330,10 @@ fn flow_records_past_the_bound_are_set_aside_and_written_as_one_pass_pairs_them(
         "{}",
         hoptrace::report::summary_text(&in_memory)
     );
-    for threads in [1, 2] {
-        for format in [TableFormat::Csv, TableFormat::Jsonl] {
-            let mut a = Vec::new();
-            let mut b = Vec::new();
-            hoptrace::pipeline::write_flows(&in_memory, format, &mut a, threads).unwrap();
-            hoptrace::pipeline::write_flows(&spilled, format, &mut b, threads).unwrap();
-            assert!(a == b, "{format:?}, {threads} threads: the table differs");
-            // 20,000 flows and 10,000 records (and the CSV header).
-            let rows = a.iter().filter(|&&c| c == b'\n').count();
-            assert!(rows >= 30_000, "{rows} rows");
-        }
+    for table in same_tables(&in_memory, &spilled) {
+        // 20,000 flows and 10,000 records (and the CSV header).
+        let rows = table.iter().filter(|&&c| c == b'\n').count();
+        assert!(rows >= 30_000, "{rows} rows");
     }
     drop(spilled);
     assert_eq!(
