@@ -346,7 +346,7 @@ pub enum Error {
     },
     /// Finished flows or flow records could not be written to the spill directory.
     #[error(
-        "cannot spill finished flows or flow records to {dir}: {source}; free space there or pick another directory"
+        "cannot write finished flows or flow records to the spill directory {dir} (free space there or pick another directory)"
     )]
     Spill {
         /// The spill directory.
