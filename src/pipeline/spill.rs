@@ -275,6 +275,8 @@ const RECORD_BUCKETS: u64 = 64;
 pub(super) struct RecordBuckets {
     dir: PathBuf,
     files: Vec<(RunFile, BufWriter<File>)>,
+    /// Records that pair with none, set aside so far.
+    spread: u64,
 }
 
 impl RecordBuckets {
@@ -291,6 +293,7 @@ impl RecordBuckets {
         Ok(RecordBuckets {
             dir: dir.to_path_buf(),
             files,
+            spread: 0,
         })
     }
 
@@ -300,7 +303,13 @@ impl RecordBuckets {
         for r in records.drain(..) {
             w.buf.clear();
             r.encode(&mut w);
-            let b = (crate::records::pair_group(&r) % RECORD_BUCKETS) as usize;
+            // A record that pairs with none (a two-way record, one without ports) may go
+            // anywhere: they take the buckets in turn, so a log of them spreads evenly.
+            let g = crate::records::pair_group(&r).unwrap_or_else(|| {
+                self.spread += 1;
+                self.spread
+            });
+            let b = (g % RECORD_BUCKETS) as usize;
             write_item(&mut self.files[b].1, &w.buf)?;
         }
         Ok(())

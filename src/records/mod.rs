@@ -576,11 +576,11 @@ fn group_hash(r: &FlowRecord, k: &FlowKey) -> u64 {
     h.finish()
 }
 
-/// A number that is the same for every record [`pair`] may pair with `r` (0 for a record
-/// that pairs with none): records can be paired in separate sets, each holding whole
-/// groups, and give the same records as one pass over all of them.
-pub fn pair_group(r: &FlowRecord) -> u64 {
-    pair_key(r).map_or(0, |k| group_hash(r, &k))
+/// A number that is the same for every record [`pair`] may pair with `r` (`None` for a
+/// record that pairs with none): records can be paired in separate sets, each holding
+/// whole groups, and give the same records as one pass over all of them.
+pub fn pair_group(r: &FlowRecord) -> Option<u64> {
+    pair_key(r).map(|k| group_hash(r, &k))
 }
 
 /// Pairs unidirectional records of one communication into bidirectional records and sorts
