@@ -1698,7 +1698,7 @@ impl<'a> RecWindow<'a> {
         self.read.clear();
         self.before.clear();
         if recs.is_done() {
-            return Ok(flows.slots.len().max(from));
+            return Ok(flows.slots.len());
         }
         let mut k = from;
         for f in flows.flows().skip(from) {

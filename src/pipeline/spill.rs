@@ -301,8 +301,6 @@ impl RecordBuckets {
     pub(super) fn put(&mut self, records: &mut Vec<FlowRecord>) -> io::Result<()> {
         let mut w = BinWriter::default();
         for r in records.drain(..) {
-            w.buf.clear();
-            r.encode(&mut w);
             // A record that pairs with none (a two-way record, one without ports) may go
             // anywhere: they take the buckets in turn, so a log of them spreads evenly.
             let g = crate::records::pair_group(&r).unwrap_or_else(|| {
@@ -310,7 +308,7 @@ impl RecordBuckets {
                 self.spread
             });
             let b = (g % RECORD_BUCKETS) as usize;
-            write_item(&mut self.files[b].1, &w.buf)?;
+            write_record(&mut self.files[b].1, &mut w, &r)?;
         }
         Ok(())
     }
@@ -320,21 +318,16 @@ impl RecordBuckets {
     fn finish(self, cfg: &FlowConfig) -> io::Result<SpilledRecords> {
         let dir = self.dir;
         let mut out = SpilledRecords::default();
-        for (i, (run, mut w)) in self.files.into_iter().enumerate() {
-            w.flush()?;
-            drop(w);
-            let bytes = std::fs::read(&run.path)?;
-            drop(run);
+        let mut w = BinWriter::default();
+        for (i, (run, mut f)) in self.files.into_iter().enumerate() {
+            f.flush()?;
+            drop(f);
+            let mut read = RecordReader::open(&run.path)?;
             let mut records = Vec::new();
-            let mut r = BinReader::new(&bytes);
-            while !r.is_done() {
-                let rec = r
-                    .bytes()
-                    .and_then(|b| FlowRecord::decode(&mut BinReader::new(b)))
-                    .ok_or_else(|| damaged("a set-aside flow record"))?;
-                records.push(rec);
+            while let Some(r) = read.next()? {
+                records.push(r);
             }
-            drop(bytes);
+            drop((read, run));
             if records.is_empty() {
                 continue;
             }
@@ -346,19 +339,23 @@ impl RecordBuckets {
                 )),
             };
             let mut f = BufWriter::with_capacity(1 << 20, File::create(&run.path)?);
-            let mut w = BinWriter::default();
-            for rec in &set.records {
-                w.buf.clear();
-                rec.encode(&mut w);
-                write_item(&mut f, &w.buf)?;
-                out.paired += u64::from(rec.paired.is_some());
+            for r in &set.records {
+                write_record(&mut f, &mut w, r)?;
             }
             f.flush()?;
             out.records += set.records.len() as u64;
+            out.paired += set.records.iter().filter(|r| r.paired.is_some()).count() as u64;
             out.runs.push(run);
         }
         Ok(out)
     }
+}
+
+/// Writes one record as an item of a run file (`w` is scratch space).
+fn write_record(f: &mut impl Write, w: &mut BinWriter, r: &FlowRecord) -> io::Result<()> {
+    w.buf.clear();
+    r.encode(w);
+    write_item(f, &w.buf)
 }
 
 fn damaged(what: &str) -> io::Error {
@@ -401,6 +398,13 @@ struct RecordReader {
 }
 
 impl RecordReader {
+    fn open(path: &Path) -> io::Result<RecordReader> {
+        Ok(RecordReader {
+            r: BufReader::with_capacity(1 << 16, File::open(path)?),
+            buf: Vec::new(),
+        })
+    }
+
     fn next(&mut self) -> io::Result<Option<FlowRecord>> {
         if !read_item(&mut self.r, &mut self.buf)? {
             return Ok(None);
@@ -417,6 +421,17 @@ pub struct MergedRecords<'a> {
     mem: std::iter::Peekable<std::slice::Iter<'a, FlowRecord>>,
     readers: Vec<RecordReader>,
     heads: Vec<Option<FlowRecord>>,
+    /// Where the next record comes from, once looked for (peeking, then taking it, look
+    /// once).
+    pick: Option<Pick>,
+}
+
+/// Where a merge's next record is.
+#[derive(Clone, Copy)]
+enum Pick {
+    Mem,
+    Run(usize),
+    Done,
 }
 
 impl<'a> MergedRecords<'a> {
@@ -424,10 +439,7 @@ impl<'a> MergedRecords<'a> {
         let mut readers = Vec::with_capacity(spilled.runs.len());
         let mut heads = Vec::with_capacity(spilled.runs.len());
         for run in &spilled.runs {
-            let mut r = RecordReader {
-                r: BufReader::with_capacity(1 << 16, File::open(&run.path)?),
-                buf: Vec::new(),
-            };
+            let mut r = RecordReader::open(&run.path)?;
             heads.push(r.next()?);
             readers.push(r);
         }
@@ -435,47 +447,57 @@ impl<'a> MergedRecords<'a> {
             mem: mem.iter().peekable(),
             readers,
             heads,
+            pick: None,
         })
     }
 
-    /// Where the next record comes from: `None` for memory, `Some(i)` for run `i`; and
-    /// that record.
-    fn best(&mut self) -> Option<(Option<usize>, &FlowRecord)> {
+    /// Where the next record comes from (a scan of the runs' heads, done once per record).
+    fn pick(&mut self) -> Pick {
+        if let Some(p) = self.pick {
+            return p;
+        }
         let order = |r: &FlowRecord| (r.start, r.loc);
-        let mut best: Option<usize> = None;
+        let mut best: Option<(usize, &FlowRecord)> = None;
         for (i, h) in self.heads.iter().enumerate() {
             if let Some(r) = h
-                && best.is_none_or(|b| self.heads[b].as_ref().is_some_and(|g| order(r) < order(g)))
+                && best.is_none_or(|(_, g)| order(r) < order(g))
             {
-                best = Some(i);
+                best = Some((i, r));
             }
         }
-        let disk = best.and_then(|b| self.heads[b].as_ref().map(|r| (b, r)));
-        match (self.mem.peek().copied(), disk) {
-            (Some(m), Some((b, r))) if order(r) < order(m) => Some((Some(b), r)),
-            (Some(m), _) => Some((None, m)),
-            (None, Some((b, r))) => Some((Some(b), r)),
-            (None, None) => None,
-        }
+        let p = match (self.mem.peek().copied(), best) {
+            (Some(m), Some((b, r))) if order(r) < order(m) => Pick::Run(b),
+            (Some(_), _) => Pick::Mem,
+            (None, Some((b, _))) => Pick::Run(b),
+            (None, None) => Pick::Done,
+        };
+        self.pick = Some(p);
+        p
     }
 
     /// True when every record was given out.
     pub fn is_done(&mut self) -> bool {
-        self.mem.peek().is_none() && self.heads.iter().all(Option::is_none)
+        matches!(self.pick(), Pick::Done)
     }
 
     /// The next record's place in the table's order, without taking it.
     pub fn peek_order(&mut self) -> Option<(crate::model::Timestamp, u32, u64, u8)> {
-        self.best()
-            .map(|(_, r)| crate::report::row_order(&crate::report::RowSource::Record(r)))
+        let r = match self.pick() {
+            Pick::Mem => self.mem.peek().copied(),
+            Pick::Run(b) => self.heads[b].as_ref(),
+            Pick::Done => None,
+        };
+        r.map(|r| crate::report::row_order(&crate::report::RowSource::Record(r)))
     }
 
     /// The next record in output order.
     pub fn next_record(&mut self) -> io::Result<Option<std::borrow::Cow<'a, FlowRecord>>> {
-        match self.best().map(|(from, _)| from) {
-            None => Ok(None),
-            Some(None) => Ok(self.mem.next().map(std::borrow::Cow::Borrowed)),
-            Some(Some(b)) => {
+        let p = self.pick();
+        self.pick = None;
+        match p {
+            Pick::Done => Ok(None),
+            Pick::Mem => Ok(self.mem.next().map(std::borrow::Cow::Borrowed)),
+            Pick::Run(b) => {
                 let next = self.readers[b].next()?;
                 let r = std::mem::replace(&mut self.heads[b], next);
                 Ok(r.map(std::borrow::Cow::Owned))
