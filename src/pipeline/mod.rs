@@ -97,6 +97,10 @@ pub struct LogOptions {
     /// Flow-log lines longer than this many bytes are not read, each counted as
     /// `line_too_long`; 0 = no bound.
     pub max_line_bytes: usize,
+    /// Size of the pieces a text log is cut into (at line boundaries) to be read in
+    /// parallel, a few pieces at a time, so that the bound on records held in memory is
+    /// checked after each piece; the result does not depend on it.
+    pub piece_bytes: usize,
 }
 
 impl Default for LogOptions {
@@ -108,6 +112,7 @@ impl Default for LogOptions {
             netflow_limits: Limits::default(),
             utc_offset_s: 0,
             max_line_bytes: crate::records::DEFAULT_MAX_LINE_BYTES,
+            piece_bytes: crate::records::TEXT_PIECE_BYTES,
         }
     }
 }
@@ -382,10 +387,19 @@ enum Job {
         input: u32,
         error: IngestError,
     },
-    Log {
+    /// A file of NetFlow/IPFIX export datagrams.
+    Exports {
         input: u32,
         data: ingest::Bytes,
+    },
+    /// One piece of a text flow log.
+    LogPiece {
+        input: u32,
+        data: Arc<ingest::Bytes>,
         format: LogFormat,
+        piece: crate::records::PlannedPiece,
+        /// The log's last piece.
+        last: bool,
     },
 }
 
@@ -627,15 +641,35 @@ fn run(
     let mut records: Vec<FlowRecord> = Vec::new();
     let mut gathered = clues::Gathered::default();
     let mut kept_smtp = 0usize;
+    // Lines read of the text log whose pieces are being added, and the rows its own
+    // summary declares.
+    let mut whole_log = LogRead::default();
     let mut jobs = rx.into_iter();
     // Reads one job.
     let process = |job: Job| -> JobOut {
         let log = match &job {
-            Job::Log {
+            Job::Exports { input, data } => Some(read_exports(*input, data)),
+            Job::LogPiece {
                 input,
                 data,
                 format,
-            } => Some(read_log(*input, data, *format, cfg)),
+                piece,
+                ..
+            } => {
+                let (a, b) = piece.range;
+                let read = crate::records::read_piece(
+                    *input,
+                    &data[a..b],
+                    &piece.piece(cfg.logs.max_line_bytes),
+                    *format,
+                    &text_options(cfg),
+                );
+                data.release(a..b);
+                Some(LogOut {
+                    read,
+                    exports: Vec::new(),
+                })
+            }
             _ => None,
         };
         let out = match &job {
@@ -658,7 +692,10 @@ fn run(
                 give_buf(&buffers, buf);
                 Some(out)
             }
-            Job::Opened { .. } | Job::Failed { .. } | Job::Log { .. } => None,
+            Job::Opened { .. }
+            | Job::Failed { .. }
+            | Job::Exports { .. }
+            | Job::LogPiece { .. } => None,
         };
         (out, log, job)
     };
@@ -674,9 +711,25 @@ fn run(
                 gathered: &mut gathered,
                 kept_smtp: &mut kept_smtp,
             };
-            if let (Job::Log { input, .. }, Some(log)) = (&job, log) {
-                ctx.log(&mut summaries[*input as usize], log)?;
-                continue;
+            match (&job, log) {
+                (Job::Exports { input, .. }, Some(log)) => {
+                    ctx.log(&mut summaries[*input as usize], log)?;
+                    continue;
+                }
+                (Job::LogPiece { input, last, .. }, Some(mut log)) => {
+                    whole_log.units += log.read.units;
+                    whole_log.declared_rows =
+                        log.read.declared_rows.take().or(whole_log.declared_rows);
+                    ctx.log(&mut summaries[*input as usize], log)?;
+                    if *last {
+                        // The rows read against those the log's own summary declares.
+                        let mut whole = std::mem::take(&mut whole_log);
+                        whole.check_declared(*input);
+                        ctx.acc.diag.merge(whole.diag);
+                    }
+                    continue;
+                }
+                _ => {}
             }
             match (job, out) {
                 (Job::Opened { input, summary }, _) => {
@@ -933,7 +986,7 @@ impl Absorb<'_> {
         Ok(())
     }
 
-    /// Adds what a flow log gave.
+    /// Adds what a flow log (or a piece of one) gave.
     fn log(&mut self, summary: &mut InputSummary, log: LogOut) -> Result<(), Error> {
         let LogOut { read, exports } = log;
         summary.frames += read.units;
@@ -966,43 +1019,20 @@ impl Absorb<'_> {
     }
 }
 
-/// Reads one flow-log file.
-fn read_log(input: u32, data: &[u8], format: LogFormat, cfg: &FlowsConfig) -> LogOut {
-    match format {
-        LogFormat::NetflowDatagrams => {
-            let mut read = LogRead::default();
-            let exports = crate::records::netflow::split_datagrams(input, data, &mut read.diag);
-            read.units = exports.len() as u64;
-            LogOut { read, exports }
-        }
-        f => {
-            use crate::records as r;
-            let o = r::TextOptions {
-                vpc_fields: cfg.logs.vpc_fields.clone(),
-                utc_offset_s: cfg.logs.utc_offset_s,
-                max_line_bytes: cfg.logs.max_line_bytes,
-            };
-            // Large logs in pieces at line boundaries: a parallel first pass finds each
-            // piece's first line and the headers before it, a second reads the pieces.
-            let ranges = r::piece_ranges(data, f, r::TEXT_PIECE_BYTES);
-            let scans: Vec<r::PieceScan<'_>> = ranges
-                .par_iter()
-                .map(|&(a, b)| r::scan_piece(&data[a..b], f))
-                .collect();
-            let mut pieces = r::plan_pieces(&ranges, &scans);
-            for p in &mut pieces {
-                p.max_line = o.max_line_bytes;
-            }
-            let reads: Vec<LogRead> = ranges
-                .par_iter()
-                .zip(pieces.par_iter())
-                .map(|(&(a, b), p)| r::read_piece(input, &data[a..b], p, f, &o))
-                .collect();
-            LogOut {
-                read: r::join_pieces(input, reads),
-                exports: Vec::new(),
-            }
-        }
+/// Splits a file of NetFlow/IPFIX export datagrams.
+fn read_exports(input: u32, data: &[u8]) -> LogOut {
+    let mut read = LogRead::default();
+    let exports = crate::records::netflow::split_datagrams(input, data, &mut read.diag);
+    read.units = exports.len() as u64;
+    LogOut { read, exports }
+}
+
+/// How the run's options read text logs.
+fn text_options(cfg: &FlowsConfig) -> crate::records::TextOptions {
+    crate::records::TextOptions {
+        vpc_fields: cfg.logs.vpc_fields.clone(),
+        utc_offset_s: cfg.logs.utc_offset_s,
+        max_line_bytes: cfg.logs.max_line_bytes,
     }
 }
 
@@ -1050,6 +1080,41 @@ fn absorb(
     (exports, gathered)
 }
 
+/// Hands a flow log to the workers: a file of export datagrams as one job, a text log as
+/// pieces, each planned before it is sent and scanned for the next after. False when the
+/// run stopped taking jobs.
+fn send_log(
+    input: u32,
+    data: ingest::Bytes,
+    format: LogFormat,
+    piece_bytes: usize,
+    tx: &mpsc::SyncSender<Job>,
+) -> bool {
+    if format == LogFormat::NetflowDatagrams {
+        return tx.send(Job::Exports { input, data }).is_ok();
+    }
+    let data = Arc::new(data);
+    let ranges = crate::records::piece_ranges(&data, format, piece_bytes);
+    let mut planner = crate::records::PiecePlanner::default();
+    let n = ranges.len();
+    for (k, range) in ranges.into_iter().enumerate() {
+        let job = Job::LogPiece {
+            input,
+            data: Arc::clone(&data),
+            format,
+            piece: planner.next(range),
+            last: k + 1 == n,
+        };
+        if tx.send(job).is_err() {
+            return false;
+        }
+        if k + 1 < n {
+            planner.pass(&data[range.0..range.1], format);
+        }
+    }
+    true
+}
+
 /// Opens the inputs in order and cuts them into jobs.
 fn produce(
     inputs: &[PathBuf],
@@ -1073,22 +1138,14 @@ fn produce(
                 // Not a capture: a flow log?
                 let job = match open_log(path, logs, max_ratio) {
                     Ok(Some((summary, data, format, stopped))) => {
-                        if tx.send(Job::Opened { input, summary }).is_err() {
+                        if tx.send(Job::Opened { input, summary }).is_err()
+                            || !send_log(input, data, format, logs.piece_bytes, tx)
+                        {
                             return;
                         }
-                        let log = Job::Log {
-                            input,
-                            data,
-                            format,
-                        };
                         match stopped {
-                            Some(error) => {
-                                if tx.send(log).is_err() {
-                                    return;
-                                }
-                                Job::Failed { input, error }
-                            }
-                            None => log,
+                            Some(error) => Job::Failed { input, error },
+                            None => continue,
                         }
                     }
                     Ok(None) => Job::Failed { input, error },

@@ -43,6 +43,8 @@ pub struct Spilled {
     buckets: Option<RecordBuckets>,
     /// The records, paired, in sorted runs (once reading ended).
     records: SpilledRecords,
+    /// The most records held in memory at once while reading.
+    most_held: usize,
 }
 
 impl Spilled {
@@ -52,6 +54,7 @@ impl Spilled {
         dir: &Path,
         records: &mut Vec<FlowRecord>,
     ) -> io::Result<()> {
+        self.most_held = self.most_held.max(records.len());
         let b = match &mut self.buckets {
             Some(b) => b,
             None => self.buckets.insert(RecordBuckets::new(dir)?),
@@ -70,8 +73,10 @@ impl Spilled {
         match self.buckets.take() {
             None => Ok(crate::records::pair(records, cfg)),
             Some(mut b) => {
+                let most_held = self.most_held.max(records.len());
                 b.put(&mut records)?;
                 self.records = b.finish(cfg)?;
+                self.records.most_held = most_held;
                 Ok(crate::records::RecordSet::default())
             }
         }
@@ -372,6 +377,7 @@ pub struct SpilledRecords {
     runs: Vec<RunFile>,
     records: u64,
     paired: u64,
+    most_held: usize,
 }
 
 impl SpilledRecords {
@@ -388,6 +394,13 @@ impl SpilledRecords {
     /// Records on disk that are two one-way records paired.
     pub fn paired(&self) -> u64 {
         self.paired
+    }
+
+    /// The most records the run's list held at once while reading, before setting them
+    /// aside: the bound plus what one export datagram or one piece of a text log gave
+    /// (besides them, at most two jobs a thread are being read).
+    pub fn most_held(&self) -> usize {
+        self.most_held
     }
 }
 

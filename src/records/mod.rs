@@ -1010,7 +1010,7 @@ impl<'a> TextPiece<'a> {
 }
 
 /// Size of the pieces a large text log is cut into for parallel reading.
-pub const TEXT_PIECE_BYTES: usize = 8 << 20;
+pub const TEXT_PIECE_BYTES: usize = 1 << 20;
 
 /// Which header slot a line fills for a format (so a piece inherits the last header lines
 /// before it), or `None` for data lines.
@@ -1073,45 +1073,56 @@ pub fn piece_ranges(data: &[u8], format: LogFormat, piece_bytes: usize) -> Vec<(
     cuts.windows(2).map(|w| (w[0], w[1])).collect()
 }
 
-/// What the first pass learns of one piece: its lines and its last header line per slot.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct PieceScan<'a> {
-    lines: u64,
-    slots: [Option<&'a [u8]>; 2],
+/// Plans a text log's pieces in order: each piece's first line number and the header
+/// lines in force before it, known once the pieces before it were scanned (a pass that
+/// only counts lines and notes header lines). The pipeline hands each piece to a worker
+/// before scanning it for the next.
+#[derive(Clone, Debug, Default)]
+pub struct PiecePlanner {
+    line0: u64,
+    held: [Option<Vec<u8>>; 2],
 }
 
-/// The first pass over one piece (independent of the others).
-pub fn scan_piece(data: &[u8], format: LogFormat) -> PieceScan<'_> {
-    let mut s = PieceScan::default();
-    for (_, _, line) in lines(data) {
-        s.lines += 1;
-        if let Some(k) = header_slot(format, line) {
-            s.slots[k] = Some(line);
+/// One piece of a text log as planned, owning the header lines before it.
+#[derive(Clone, Debug)]
+pub struct PlannedPiece {
+    /// The piece's bytes in the log.
+    pub range: (usize, usize),
+    line0: u64,
+    preamble: Vec<Vec<u8>>,
+}
+
+impl PlannedPiece {
+    /// The piece to read, with lines longer than `max_line` bytes not read (0 = no bound).
+    pub fn piece(&self, max_line: usize) -> TextPiece<'_> {
+        TextPiece {
+            line0: self.line0,
+            off0: self.range.0 as u64,
+            preamble: self.preamble.iter().map(Vec::as_slice).collect(),
+            max_line,
         }
     }
-    s
 }
 
-/// Each piece's first line number, byte offset and the header lines in force before it,
-/// from the first pass over every piece.
-pub fn plan_pieces<'a>(ranges: &[(usize, usize)], scans: &[PieceScan<'a>]) -> Vec<TextPiece<'a>> {
-    let mut pieces = Vec::with_capacity(ranges.len());
-    let (mut line0, mut held): (u64, [Option<&[u8]>; 2]) = (0, [None, None]);
-    for (&(a, _), scan) in ranges.iter().zip(scans) {
-        pieces.push(TextPiece {
-            line0,
-            off0: a as u64,
-            preamble: held.iter().flatten().copied().collect(),
-            max_line: 0,
-        });
-        line0 += scan.lines;
-        for (h, s) in held.iter_mut().zip(scan.slots) {
-            if s.is_some() {
-                *h = s;
+impl PiecePlanner {
+    /// The next piece: `range` of the log, which starts where the piece before it ended.
+    pub fn next(&self, range: (usize, usize)) -> PlannedPiece {
+        PlannedPiece {
+            range,
+            line0: self.line0,
+            preamble: self.held.iter().flatten().cloned().collect(),
+        }
+    }
+
+    /// Scans a piece's bytes (after [`PiecePlanner::next`] gave it) for the pieces after it.
+    pub fn pass(&mut self, piece: &[u8], format: LogFormat) {
+        for (_, _, line) in lines(piece) {
+            self.line0 += 1;
+            if let Some(k) = header_slot(format, line) {
+                self.held[k] = Some(line.to_vec());
             }
         }
     }
-    pieces
 }
 
 /// Joins the pieces' results, in order, and checks the log's own summary.
@@ -1126,8 +1137,8 @@ pub fn join_pieces(input: u32, reads: impl IntoIterator<Item = LogRead>) -> LogR
 
 /// Reads a text flow log of a known format in one thread, cut into pieces of about
 /// `piece_bytes` exactly as the pipeline cuts it for parallel reading (the pipeline runs
-/// the same steps, [`scan_piece`] and [`read_piece`], on its workers). The result does not
-/// depend on the piece size.
+/// the same steps: [`PiecePlanner`] as it hands out the pieces, [`read_piece`] on its
+/// workers). The result does not depend on the piece size.
 pub fn read_text_in_pieces(
     input: u32,
     data: &[u8],
@@ -1135,22 +1146,21 @@ pub fn read_text_in_pieces(
     o: &TextOptions,
     piece_bytes: usize,
 ) -> LogRead {
-    let ranges = piece_ranges(data, format, piece_bytes);
-    let scans: Vec<PieceScan<'_>> = ranges
-        .iter()
-        .map(|&(a, b)| scan_piece(&data[a..b], format))
-        .collect();
-    let mut pieces = plan_pieces(&ranges, &scans);
-    for p in &mut pieces {
-        p.max_line = o.max_line_bytes;
+    let mut planner = PiecePlanner::default();
+    let mut reads = Vec::new();
+    for range in piece_ranges(data, format, piece_bytes) {
+        let planned = planner.next(range);
+        let bytes = &data[range.0..range.1];
+        reads.push(read_piece(
+            input,
+            bytes,
+            &planned.piece(o.max_line_bytes),
+            format,
+            o,
+        ));
+        planner.pass(bytes, format);
     }
-    join_pieces(
-        input,
-        ranges
-            .iter()
-            .zip(&pieces)
-            .map(|(&(a, b), p)| read_piece(input, &data[a..b], p, format, o)),
-    )
+    join_pieces(input, reads)
 }
 
 /// [`read_text_in_pieces`] with one piece.

@@ -309,7 +309,13 @@ fn flow_records_past_the_bound_are_set_aside_and_written_as_one_pass_pairs_them(
         dir: spill_dir.clone(),
         max_flows: 500,
     });
+    // The 10,000-line log (about 900 KB) read 4 KiB at a time, four pieces at once: the
+    // bound is checked after each piece, so the log is never held whole.
+    cfg.threads = 2;
+    cfg.logs.piece_bytes = 4096;
     let spilled = flows(&cfg).unwrap();
+    let most = spilled.spilled.records().most_held();
+    assert!((500..1000).contains(&most), "{most} records held at once");
     // 6,000 conversations (4,000 of them two one-way records paired) and 4,000 NetFlow
     // records; the NODATA line is a note, not a record.
     assert_eq!(in_memory.record_count(), 6000 + 4000);
