@@ -722,12 +722,91 @@ pub struct Whole {
     pub stopped: Option<IngestError>,
 }
 
-/// Reads a whole (non-capture) input, decompressing gzip or zstd by its magic: flow logs
-/// and files of export datagrams. Plain files are memory-mapped. A compressed input that
-/// breaks part way, or passes `max_ratio` times its compressed size (and [`RATIO_FLOOR`];
-/// 0 = no bound), keeps what was decompressed before, with the reason in
-/// [`Whole::stopped`].
-pub fn read_whole(path: &Path, max_ratio: u64) -> Result<Whole, IngestError> {
+/// A non-capture input opened by [`open_log_input`].
+pub enum LogInput {
+    /// A plain file, memory-mapped whole.
+    Whole(Whole),
+    /// A compressed file, decompressed as it is read.
+    Stream(LogStream),
+}
+
+/// A compressed non-capture input (a flow log) decompressed as it is read, so that memory
+/// holds the block being cut into pieces rather than the whole log.
+pub struct LogStream {
+    path: PathBuf,
+    /// Its compression layer.
+    pub compression: Compression,
+    /// Size on disk.
+    pub size: u64,
+    /// `None` once the stream ended or broke.
+    reader: Option<Box<dyn Read + Send>>,
+    /// Bytes decompressed so far.
+    read: u64,
+}
+
+impl LogStream {
+    /// Appends decompressed bytes to `buf` until it holds `want` bytes: `Ok(true)` while more
+    /// may follow, `Ok(false)` once the stream ended. A stream that breaks, or passes the
+    /// ratio bound, keeps what came before it in `buf` and gives the reason, once; it has
+    /// ended after that.
+    pub fn fill(&mut self, buf: &mut Vec<u8>, want: usize) -> Result<bool, IngestError> {
+        let Some(r) = self.reader.as_mut() else {
+            return Ok(false);
+        };
+        while buf.len() < want {
+            let at = buf.len();
+            let grow = (want - at).min(1 << 20);
+            buf.resize(at + grow, 0);
+            match r.read(&mut buf[at..]) {
+                Ok(0) => {
+                    buf.truncate(at);
+                    self.reader = None;
+                    return Ok(false);
+                }
+                Ok(n) => {
+                    buf.truncate(at + n);
+                    self.read += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => buf.truncate(at),
+                Err(source) => {
+                    buf.truncate(at);
+                    self.reader = None;
+                    let c = self.compression;
+                    return Err(stream_error(
+                        &self.path,
+                        c,
+                        self.read,
+                        source,
+                        Some(self.size),
+                    ));
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Appends the rest of the stream to `buf`, with the reason it stopped early if it did;
+    /// an error when nothing was decompressed at all (or the stream holds nothing).
+    pub fn read_rest(&mut self, buf: &mut Vec<u8>) -> Result<Option<IngestError>, IngestError> {
+        let stopped = match self.fill(buf, usize::MAX) {
+            Ok(_) => None,
+            Err(e) if buf.is_empty() => return Err(e),
+            Err(e) => Some(e),
+        };
+        if buf.is_empty() {
+            return Err(IngestError::Empty {
+                path: self.path.clone(),
+            });
+        }
+        Ok(stopped)
+    }
+}
+
+/// Opens a (non-capture) input, decompressing gzip or zstd by its magic: flow logs and
+/// files of export datagrams. Plain files are memory-mapped whole; compressed ones are
+/// decompressed as they are read ([`LogStream::fill`]), up to `max_ratio` times their
+/// compressed size (and [`RATIO_FLOOR`]; 0 = no bound).
+pub fn open_log_input(path: &Path, max_ratio: u64) -> Result<LogInput, IngestError> {
     let io_err = |source| IngestError::Io {
         path: path.to_path_buf(),
         source,
@@ -741,35 +820,43 @@ pub fn read_whole(path: &Path, max_ratio: u64) -> Result<Whole, IngestError> {
     }
     let raw = map_file(&file).map_err(io_err)?;
     let compression = Compression::sniff(&raw);
-    let mut stopped = None;
-    let data = match compression {
-        Compression::None => raw,
-        c => {
-            let len = raw.len();
-            let mut out = Vec::with_capacity(len.saturating_mul(4).min(1 << 30));
-            let res = decompressor(c, Box::new(io::Cursor::new(raw)), max_ratio)
-                .and_then(|mut d| d.read_to_end(&mut out));
-            if let Err(source) = res {
-                let e = stream_error(path, c, out.len() as u64, source, Some(size));
-                if out.is_empty() {
-                    return Err(e);
-                }
-                stopped = Some(e);
-            }
-            Bytes::Owned(out)
-        }
-    };
-    if data.is_empty() {
-        return Err(IngestError::Empty {
-            path: path.to_path_buf(),
-        });
+    if compression == Compression::None {
+        return Ok(LogInput::Whole(Whole {
+            compression,
+            data: raw,
+            size,
+            stopped: None,
+        }));
     }
-    Ok(Whole {
+    let reader = decompressor(compression, Box::new(io::Cursor::new(raw)), max_ratio)
+        .map_err(|source| stream_error(path, compression, 0, source, Some(size)))?;
+    Ok(LogInput::Stream(LogStream {
+        path: path.to_path_buf(),
         compression,
-        data,
         size,
-        stopped,
-    })
+        reader: Some(reader),
+        read: 0,
+    }))
+}
+
+/// Reads a whole (non-capture) input, decompressing gzip or zstd by its magic: flow logs
+/// and files of export datagrams. Plain files are memory-mapped. A compressed input that
+/// breaks part way, or passes `max_ratio` times its compressed size (and [`RATIO_FLOOR`];
+/// 0 = no bound), keeps what was decompressed before, with the reason in
+/// [`Whole::stopped`].
+pub fn read_whole(path: &Path, max_ratio: u64) -> Result<Whole, IngestError> {
+    match open_log_input(path, max_ratio)? {
+        LogInput::Whole(w) => Ok(w),
+        LogInput::Stream(mut s) => {
+            let mut out = Vec::with_capacity((s.size as usize).saturating_mul(4).min(1 << 30));
+            s.read_rest(&mut out).map(|stopped| Whole {
+                compression: s.compression,
+                data: Bytes::Owned(out),
+                size: s.size,
+                stopped,
+            })
+        }
+    }
 }
 
 #[allow(unsafe_code)]

@@ -392,20 +392,25 @@ enum Job {
         input: u32,
         data: ingest::Bytes,
     },
-    /// One piece of a text flow log.
+    /// One piece of a text flow log: `range` of `data`.
     LogPiece {
         input: u32,
         data: Arc<ingest::Bytes>,
+        range: (usize, usize),
         format: LogFormat,
         piece: crate::records::PlannedPiece,
-        /// The log's last piece.
-        last: bool,
+    },
+    /// The end of a text flow log, after its pieces.
+    LogEnd {
+        input: u32,
     },
 }
 
 struct LogOut {
     read: LogRead,
     exports: Vec<Export>,
+    /// Bytes of the input read.
+    bytes: u64,
 }
 
 struct ChunkOut {
@@ -652,11 +657,11 @@ fn run(
             Job::LogPiece {
                 input,
                 data,
+                range: (a, b),
                 format,
                 piece,
-                ..
             } => {
-                let (a, b) = piece.range;
+                let (a, b) = (*a, *b);
                 let read = crate::records::read_piece(
                     *input,
                     &data[a..b],
@@ -668,6 +673,7 @@ fn run(
                 Some(LogOut {
                     read,
                     exports: Vec::new(),
+                    bytes: (b - a) as u64,
                 })
             }
             _ => None,
@@ -695,7 +701,8 @@ fn run(
             Job::Opened { .. }
             | Job::Failed { .. }
             | Job::Exports { .. }
-            | Job::LogPiece { .. } => None,
+            | Job::LogPiece { .. }
+            | Job::LogEnd { .. } => None,
         };
         (out, log, job)
     };
@@ -716,17 +723,18 @@ fn run(
                     ctx.log(&mut summaries[*input as usize], log)?;
                     continue;
                 }
-                (Job::LogPiece { input, last, .. }, Some(mut log)) => {
+                (Job::LogPiece { input, .. }, Some(mut log)) => {
                     whole_log.units += log.read.units;
                     whole_log.declared_rows =
                         log.read.declared_rows.take().or(whole_log.declared_rows);
                     ctx.log(&mut summaries[*input as usize], log)?;
-                    if *last {
-                        // The rows read against those the log's own summary declares.
-                        let mut whole = std::mem::take(&mut whole_log);
-                        whole.check_declared(*input);
-                        ctx.acc.diag.merge(whole.diag);
-                    }
+                    continue;
+                }
+                (Job::LogEnd { input }, _) => {
+                    // The rows read against those the log's own summary declares.
+                    let mut whole = std::mem::take(&mut whole_log);
+                    whole.check_declared(*input);
+                    ctx.acc.diag.merge(whole.diag);
                     continue;
                 }
                 _ => {}
@@ -988,7 +996,12 @@ impl Absorb<'_> {
 
     /// Adds what a flow log (or a piece of one) gave.
     fn log(&mut self, summary: &mut InputSummary, log: LogOut) -> Result<(), Error> {
-        let LogOut { read, exports } = log;
+        let LogOut {
+            read,
+            exports,
+            bytes,
+        } = log;
+        summary.bytes += bytes;
         summary.frames += read.units;
         summary.records += read.records.len() as u64;
         if let Some((a, b)) = read.time_range {
@@ -1024,7 +1037,11 @@ fn read_exports(input: u32, data: &[u8]) -> LogOut {
     let mut read = LogRead::default();
     let exports = crate::records::netflow::split_datagrams(input, data, &mut read.diag);
     read.units = exports.len() as u64;
-    LogOut { read, exports }
+    LogOut {
+        read,
+        exports,
+        bytes: data.len() as u64,
+    }
 }
 
 /// How the run's options read text logs.
@@ -1080,39 +1097,86 @@ fn absorb(
     (exports, gathered)
 }
 
-/// Hands a flow log to the workers: a file of export datagrams as one job, a text log as
-/// pieces, each planned before it is sent and scanned for the next after. False when the
-/// run stopped taking jobs.
+/// Hands a flow log to the workers: a file of export datagrams (or a log that cannot be
+/// cut) as one job, a text log as pieces, each planned before it is sent and scanned for
+/// the next after, then the log's end. A compressed log is decompressed a piece at a time.
+/// False when the run stopped taking jobs; the reason a stream stopped early, if it did.
 fn send_log(
     input: u32,
-    data: ingest::Bytes,
+    body: LogBody,
     format: LogFormat,
     piece_bytes: usize,
     tx: &mpsc::SyncSender<Job>,
-) -> bool {
-    if format == LogFormat::NetflowDatagrams {
-        return tx.send(Job::Exports { input, data }).is_ok();
-    }
-    let data = Arc::new(data);
-    let ranges = crate::records::piece_ranges(&data, format, piece_bytes);
-    let mut planner = crate::records::PiecePlanner::default();
-    let n = ranges.len();
-    for (k, range) in ranges.into_iter().enumerate() {
+) -> (bool, Option<IngestError>) {
+    use crate::records::{PiecePlanner, next_cut, piece_ranges};
+    let mut planner = PiecePlanner::default();
+    let mut send = |data: &Arc<ingest::Bytes>, range: (usize, usize), off0: u64| {
         let job = Job::LogPiece {
             input,
-            data: Arc::clone(&data),
+            data: Arc::clone(data),
+            range,
             format,
-            piece: planner.next(range),
-            last: k + 1 == n,
+            piece: planner.next(off0),
         };
-        if tx.send(job).is_err() {
-            return false;
+        let sent = tx.send(job).is_ok();
+        planner.pass(&data[range.0..range.1], format);
+        sent
+    };
+    let mut stopped = None;
+    match body {
+        LogBody::Whole(data) if format == LogFormat::NetflowDatagrams => {
+            return (tx.send(Job::Exports { input, data }).is_ok(), None);
         }
-        if k + 1 < n {
-            planner.pass(&data[range.0..range.1], format);
+        LogBody::Whole(data) => {
+            let data = Arc::new(data);
+            for range in piece_ranges(&data, format, piece_bytes) {
+                if !send(&data, range, range.0 as u64) {
+                    return (false, None);
+                }
+            }
+        }
+        LogBody::Stream {
+            mut head,
+            mut stream,
+        } => {
+            // Each piece is read until the first line end past `piece_bytes`; a little more
+            // is asked for, so that the end of the line is usually there already.
+            let piece_bytes = piece_bytes.max(1);
+            let (mut off0, mut looked, mut more) = (0u64, 0usize, true);
+            loop {
+                let cut = loop {
+                    if let Some(c) = next_cut(&head, piece_bytes, looked) {
+                        break Some(c);
+                    }
+                    looked = head.len();
+                    if !more {
+                        break None;
+                    }
+                    let want = (piece_bytes + (64 << 10)).max(head.len() + piece_bytes);
+                    match stream.fill(&mut head, want) {
+                        Ok(m) => more = m,
+                        Err(e) => (more, stopped) = (false, Some(e)),
+                    }
+                };
+                let rest = match cut {
+                    Some(c) => head.split_off(c),
+                    None => Vec::new(),
+                };
+                let piece = std::mem::replace(&mut head, rest);
+                looked = 0;
+                if piece.is_empty() {
+                    break;
+                }
+                let len = piece.len();
+                let data = Arc::new(ingest::Bytes::Owned(piece));
+                if !send(&data, (0, len), off0) {
+                    return (false, stopped);
+                }
+                off0 += len as u64;
+            }
         }
     }
-    true
+    (tx.send(Job::LogEnd { input }).is_ok(), stopped)
 }
 
 /// Opens the inputs in order and cuts them into jobs.
@@ -1137,13 +1201,15 @@ fn produce(
             Err(error @ IngestError::UnknownFormat { .. }) if path.as_os_str() != "-" => {
                 // Not a capture: a flow log?
                 let job = match open_log(path, logs, max_ratio) {
-                    Ok(Some((summary, data, format, stopped))) => {
-                        if tx.send(Job::Opened { input, summary }).is_err()
-                            || !send_log(input, data, format, logs.piece_bytes, tx)
-                        {
+                    Ok(Some((summary, body, format, stopped))) => {
+                        if tx.send(Job::Opened { input, summary }).is_err() {
                             return;
                         }
-                        match stopped {
+                        let (go_on, broke) = send_log(input, body, format, logs.piece_bytes, tx);
+                        if !go_on {
+                            return;
+                        }
+                        match stopped.or(broke) {
                             Some(error) => Job::Failed { input, error },
                             None => continue,
                         }
@@ -1241,37 +1307,76 @@ fn produce(
     }
 }
 
-/// Reads a whole input that is not a capture and tells its flow-log format (or takes the
-/// forced one); `None` when it is no flow log either.
-type OpenedLog = (InputSummary, ingest::Bytes, LogFormat, Option<IngestError>);
+/// A flow log's bytes: a plain file mapped whole (or a log read whole), or a compressed
+/// one as a stream with its first bytes read.
+enum LogBody {
+    Whole(ingest::Bytes),
+    Stream {
+        head: Vec<u8>,
+        stream: ingest::LogStream,
+    },
+}
+
+/// An input that is not a capture, opened, and its flow-log format (or the forced one);
+/// `None` when it is no flow log either.
+type OpenedLog = (InputSummary, LogBody, LogFormat, Option<IngestError>);
 
 fn open_log(
     path: &std::path::Path,
     logs: &LogOptions,
     max_ratio: u64,
 ) -> Result<Option<OpenedLog>, IngestError> {
-    let ingest::Whole {
-        compression,
-        data,
-        size,
-        stopped,
-    } = ingest::read_whole(path, max_ratio)?;
+    let (compression, size, body, mut stopped) = match ingest::open_log_input(path, max_ratio)? {
+        ingest::LogInput::Whole(w) => (w.compression, w.size, LogBody::Whole(w.data), w.stopped),
+        ingest::LogInput::Stream(mut stream) => {
+            // Enough to tell the format by; the rest as the log is cut into pieces.
+            let mut head = Vec::new();
+            let stopped = match stream.fill(&mut head, logs.piece_bytes.max(64 << 10)) {
+                Ok(_) => None,
+                Err(e) if head.is_empty() => return Err(e),
+                Err(e) => Some(e),
+            };
+            if head.is_empty() {
+                return Err(IngestError::Empty {
+                    path: path.to_path_buf(),
+                });
+            }
+            let (c, s) = (stream.compression, stream.size);
+            (c, s, LogBody::Stream { head, stream }, stopped)
+        }
+    };
+    let start: &[u8] = match &body {
+        LogBody::Whole(data) => data,
+        LogBody::Stream { head, .. } => head,
+    };
     let format = logs
         .format
-        .or_else(|| crate::records::detect(&data))
+        .or_else(|| crate::records::detect(start))
         .or_else(|| logs.vpc_fields.is_some().then_some(LogFormat::AwsVpc));
     let Some(format) = format else {
         return Ok(None);
+    };
+    // Export datagrams and Azure's JSON documents are read whole.
+    let body = match body {
+        LogBody::Stream {
+            mut head,
+            mut stream,
+        } if matches!(format, LogFormat::NetflowDatagrams | LogFormat::AzureJson) => {
+            if stopped.is_none() {
+                stopped = stream.read_rest(&mut head)?;
+            }
+            LogBody::Whole(ingest::Bytes::Owned(head))
+        }
+        b => b,
     };
     let summary = InputSummary {
         name: path.to_path_buf(),
         compression: Some(compression),
         container: Some(format.name()),
         file_size: Some(size),
-        bytes: data.len() as u64,
         ..InputSummary::default()
     };
-    Ok(Some((summary, data, format, stopped)))
+    Ok(Some((summary, body, format, stopped)))
 }
 
 fn read_chunk(

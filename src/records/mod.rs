@@ -1086,9 +1086,8 @@ pub struct PiecePlanner {
 /// One piece of a text log as planned, owning the header lines before it.
 #[derive(Clone, Debug)]
 pub struct PlannedPiece {
-    /// The piece's bytes in the log.
-    pub range: (usize, usize),
     line0: u64,
+    off0: u64,
     preamble: Vec<Vec<u8>>,
 }
 
@@ -1097,7 +1096,7 @@ impl PlannedPiece {
     pub fn piece(&self, max_line: usize) -> TextPiece<'_> {
         TextPiece {
             line0: self.line0,
-            off0: self.range.0 as u64,
+            off0: self.off0,
             preamble: self.preamble.iter().map(Vec::as_slice).collect(),
             max_line,
         }
@@ -1105,11 +1104,12 @@ impl PlannedPiece {
 }
 
 impl PiecePlanner {
-    /// The next piece: `range` of the log, which starts where the piece before it ended.
-    pub fn next(&self, range: (usize, usize)) -> PlannedPiece {
+    /// The next piece, which starts `off0` bytes into the log, where the piece before it
+    /// ended.
+    pub fn next(&self, off0: u64) -> PlannedPiece {
         PlannedPiece {
-            range,
             line0: self.line0,
+            off0,
             preamble: self.held.iter().flatten().cloned().collect(),
         }
     }
@@ -1123,6 +1123,17 @@ impl PiecePlanner {
             }
         }
     }
+}
+
+/// Where the next piece of a log that is read as a stream ends: after the first line end
+/// at or past `piece_bytes` (as [`piece_ranges`] cuts), looked for from `from` on (bytes
+/// before it were looked at already).
+pub fn next_cut(buf: &[u8], piece_bytes: usize, from: usize) -> Option<usize> {
+    let from = from.max(piece_bytes.max(1));
+    buf.get(from..)?
+        .iter()
+        .position(|&b| b == b'\n')
+        .map(|i| from + i + 1)
 }
 
 /// Joins the pieces' results, in order, and checks the log's own summary.
@@ -1149,7 +1160,7 @@ pub fn read_text_in_pieces(
     let mut planner = PiecePlanner::default();
     let mut reads = Vec::new();
     for range in piece_ranges(data, format, piece_bytes) {
-        let planned = planner.next(range);
+        let planned = planner.next(range.0 as u64);
         let bytes = &data[range.0..range.1];
         reads.push(read_piece(
             input,

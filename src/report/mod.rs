@@ -86,15 +86,24 @@ pub enum ReportError {
     /// The Parquet writer failed.
     #[error("writing Parquet: {0}")]
     Parquet(String),
+    /// The run set flows or records aside on disk, which this writer does not read.
+    #[error(
+        "the run set flows or records aside on disk: write its table with pipeline::write_flows, which merges them back"
+    )]
+    SetAside,
 }
 
-/// Writes a run's in-memory flows as a table in `format` (see
-/// [`pipeline::write_flows`](crate::pipeline::write_flows) for runs that spilled).
+/// Writes a run's in-memory flows as a table in `format`. A run that set flows or records
+/// aside on disk is refused ([`ReportError::SetAside`]) rather than written in part:
+/// [`pipeline::write_flows`](crate::pipeline::write_flows) writes those.
 pub fn write_flows(
     run: &FlowRun,
     format: TableFormat,
     out: &mut dyn Write,
 ) -> Result<(), ReportError> {
+    if !run.spilled.is_empty() || !run.spilled.records().is_empty() {
+        return Err(ReportError::SetAside);
+    }
     let rows = flow_rows(run);
     match format {
         TableFormat::Csv => write_csv(&rows, out)?,

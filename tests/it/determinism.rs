@@ -316,6 +316,12 @@ fn flow_records_past_the_bound_are_set_aside_and_written_as_one_pass_pairs_them(
     let spilled = flows(&cfg).unwrap();
     let most = spilled.spilled.records().most_held();
     assert!((500..1000).contains(&most), "{most} records held at once");
+    // The writer of in-memory runs refuses a run with records on disk, never writes part.
+    let partial = hoptrace::report::write_flows(&spilled, TableFormat::Csv, &mut Vec::new());
+    assert!(
+        matches!(partial, Err(hoptrace::report::ReportError::SetAside)),
+        "{partial:?}"
+    );
     // 6,000 conversations (4,000 of them two one-way records paired) and 4,000 NetFlow
     // records; the NODATA line is a note, not a record.
     assert_eq!(in_memory.record_count(), 6000 + 4000);
@@ -347,4 +353,47 @@ fn flow_records_past_the_bound_are_set_aside_and_written_as_one_pass_pairs_them(
         0,
         "set-aside files are removed"
     );
+}
+
+/// A compressed text log is decompressed a piece at a time, never whole: gzip and zstd
+/// copies of a log, cut into 4 KiB pieces as they are read, give the plain log's table,
+/// lines and bytes, and with a bound of 500 records at most a piece's worth more are held.
+#[test]
+fn a_compressed_log_is_read_as_a_stream_of_pieces() {
+    let d = Dir::new();
+    let log = vpc_log();
+    let plain = d.write("vpc.log", &log);
+    let whole = flows(&FlowsConfig::new(vec![plain.clone()])).unwrap();
+    let csv = |run: &FlowRun, path: &std::path::Path| {
+        let name = path.to_string_lossy().to_string();
+        let mut out = Vec::new();
+        hoptrace::pipeline::write_flows(run, TableFormat::Csv, &mut out, 2).unwrap();
+        String::from_utf8(out).unwrap().replace(&name, "INPUT")
+    };
+    let expect = csv(&whole, &plain);
+    assert_eq!(whole.inputs[0].bytes, log.len() as u64);
+    let spill_dir = d.path().join("spill");
+    std::fs::create_dir(&spill_dir).unwrap();
+    for (name, bytes) in [("vpc.log.gz", gzip(&log)), ("vpc.log.zst", zstd(&log))] {
+        let p = d.write(name, &bytes);
+        let mut cfg = FlowsConfig::new(vec![p.clone()]);
+        cfg.threads = 2;
+        cfg.logs.piece_bytes = 4096;
+        let run = flows(&cfg).unwrap();
+        assert!(csv(&run, &p) == expect, "{name}: the table differs");
+        cfg.spill = Some(hoptrace::pipeline::SpillConfig {
+            dir: spill_dir.clone(),
+            max_flows: 500,
+        });
+        let run = flows(&cfg).unwrap();
+        assert!(
+            csv(&run, &p) == expect,
+            "{name}: the table differs when bounded"
+        );
+        let most = run.spilled.records().most_held();
+        assert!((500..1000).contains(&most), "{name}: {most} records held");
+        let (a, b) = (&run.inputs[0], &whole.inputs[0]);
+        assert_eq!((a.bytes, a.frames), (b.bytes, b.frames), "{name}");
+        assert!(a.error.is_none() && !run.skipped_input(), "{name}");
+    }
 }
