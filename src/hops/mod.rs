@@ -261,7 +261,7 @@ fn record_seen(vantage: u32, i: usize, r: &FlowRecord) -> Observation {
         last: r.end,
         community_id: String::new(),
         sizes: [(r.fwd.pkts, r.fwd.bytes), (r.rev.pkts, r.rev.bytes)],
-        vlan: [r.routing.vlan.unwrap_or(0), 0],
+        vlan: [r.routing().vlan.unwrap_or(0), 0],
     }
 }
 

@@ -550,7 +550,7 @@ fn record_hops(
         format!("{src} record of the communication"),
     );
     b.ends(c, span, seen.clone(), seen);
-    let rt = &r.routing;
+    let rt = r.routing();
     // The record's own source is the candidate's origin when same_dir.
     let (near, far) = if same_dir {
         (rt.nat_src, rt.nat_dst)

@@ -104,8 +104,8 @@ fn gcp_record(v: &Value, loc: RecordLoc) -> Result<FlowRecord, u32> {
         Some("DEST") => vm("dest_instance"),
         _ => vm("src_instance"),
     };
-    r.routing.interface_id = reporting.clone();
-    r.routing.direction = match reporter.as_deref() {
+    r.routing_mut().interface_id = reporting.clone();
+    r.routing_mut().direction = match reporter.as_deref() {
         Some("DEST") => Some(0),
         Some("SRC") => Some(1),
         _ => None,
@@ -202,7 +202,7 @@ pub fn read_azure(input: u32, data: &[u8]) -> LogRead {
                     continue;
                 };
                 let r = azure_tuple(text, vnet_log, version, loc).map(|mut r| {
-                    r.routing.interface_id = Some(if mac.is_empty() {
+                    r.routing_mut().interface_id = Some(if mac.is_empty() {
                         resource.to_string()
                     } else {
                         format!("{resource} mac {mac}")
@@ -245,7 +245,7 @@ fn azure_tuple(text: &str, vnet: bool, version: u64, loc: RecordLoc) -> Result<F
         p => Proto(p.parse().map_err(|_| bad::NUMBER)?),
     };
     r.has_ports = r.proto.has_ports();
-    r.routing.direction = match f[6] {
+    r.routing_mut().direction = match f[6] {
         "I" => Some(0),
         "O" => Some(1),
         _ => None,
@@ -297,7 +297,7 @@ not json
         assert_eq!((a.fwd.pkts, a.fwd.bytes, a.dport), (3, 1460, 443));
         assert_eq!(a.end.since(a.start), 5_000_000_001);
         assert_eq!(
-            a.routing.interface_id.as_deref(),
+            a.routing().interface_id.as_deref(),
             Some("p/europe-west1-b/web-1")
         );
         assert_eq!(r.diag.count(SkipReason::BadLogLine), 1);

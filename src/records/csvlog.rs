@@ -217,7 +217,7 @@ fn nfdump_record(v: &[&str], h: &Header, loc: RecordLoc, offset_s: i64) -> Resul
     r.rev.bytes = num("obyt")?;
     r.bidirectional = r.rev.pkts > 0 || r.rev.bytes > 0;
     let nonzero = |x: u64| (x != 0).then_some(x);
-    let rt = &mut r.routing;
+    let rt = r.routing_mut();
     rt.in_if = nonzero(num("in")?).map(|x| x as u32);
     rt.out_if = nonzero(num("out")?).map(|x| x as u32);
     rt.src_as = nonzero(num("sas")?).map(|x| x as u32);
@@ -457,11 +457,11 @@ Summary\nflows,bytes,packets,avg_bps,avg_pps,avg_bpp\n3,150,2,0,0,75\n";
         );
         assert_eq!(a.end.since(a.start), 1_250_000_000);
         assert_eq!(
-            (a.routing.src_as, a.routing.dst_as),
+            (a.routing().src_as, a.routing().dst_as),
             (Some(64500), Some(15169))
         );
-        assert_eq!(a.routing.mpls, vec![16065, 16033]);
-        assert_eq!(a.routing.exporter.unwrap().to_string(), "198.51.100.1");
+        assert_eq!(a.routing().mpls, vec![16065, 16033]);
+        assert_eq!(a.routing().exporter.unwrap().to_string(), "198.51.100.1");
         assert!(a.time_original.text().unwrap().contains("UTC+01:00"));
         let b = &r.records[1];
         assert_eq!((b.sport, b.dport), (8, 0));

@@ -184,6 +184,29 @@ pub struct Routing {
     pub pkt_dst: Option<Addr>,
 }
 
+/// The routing fields of a record that has none.
+static NO_ROUTING: Routing = Routing {
+    exporter: None,
+    domain: None,
+    in_if: None,
+    out_if: None,
+    next_hop: None,
+    bgp_next_hop: None,
+    src_as: None,
+    dst_as: None,
+    src_mask: None,
+    dst_mask: None,
+    vlan: None,
+    mpls: Vec::new(),
+    nat_src: None,
+    nat_dst: None,
+    nat_event: None,
+    interface_id: None,
+    direction: None,
+    pkt_src: None,
+    pkt_dst: None,
+};
+
 impl Routing {
     /// True when no field is set.
     pub fn is_empty(&self) -> bool {
@@ -226,8 +249,9 @@ pub struct FlowRecord {
     pub rev: Counts,
     /// 1-in-N packet sampling the exporter applied (1 or `None` when unsampled or unknown).
     pub sampling: Option<u32>,
-    /// Routing and NAT fields.
-    pub routing: Box<Routing>,
+    /// Routing and NAT fields, `None` when the record has none (a Zeek conn.log's): read
+    /// them with [`FlowRecord::routing`], set them with [`FlowRecord::routing_mut`].
+    pub routing: Option<Box<Routing>>,
     /// An identifier the source gave the record (Zeek `uid`, VPC `interface-id` +
     /// `account-id`, ...).
     pub source_id: Option<Box<str>>,
@@ -261,13 +285,23 @@ impl FlowRecord {
             fwd: Counts::default(),
             rev: Counts::default(),
             sampling: None,
-            routing: Box::default(),
+            routing: None,
             source_id: None,
             state: None,
             tunnel_parents: None,
             community_id_given: None,
             status: None,
         }
+    }
+
+    /// The record's routing and NAT fields (every one empty when it has none).
+    pub fn routing(&self) -> &Routing {
+        self.routing.as_deref().unwrap_or(&NO_ROUTING)
+    }
+
+    /// The record's routing and NAT fields, to set (made when it had none).
+    pub fn routing_mut(&mut self) -> &mut Routing {
+        self.routing.get_or_insert_with(Box::default)
     }
 
     /// The canonical flow key (no VLAN or tunnel context: flow logs rarely carry it).
@@ -399,7 +433,7 @@ impl FlowRecord {
         self.fwd.encode(w);
         self.rev.encode(w);
         w.opt(self.sampling, |w, s| w.u32(s));
-        let rt = &self.routing;
+        let rt = self.routing();
         w.opt(rt.exporter, |w, a| a.encode(w));
         w.opt(rt.domain, |w, v| w.u32(v));
         w.opt(rt.in_if, |w, v| w.u32(v));
@@ -477,7 +511,7 @@ impl FlowRecord {
         f.fwd = Counts::decode(r)?;
         f.rev = Counts::decode(r)?;
         f.sampling = r.opt(|r| r.u32())?;
-        let rt = &mut f.routing;
+        let rt = f.routing_mut();
         rt.exporter = r.opt(Addr::decode)?;
         rt.domain = r.opt(|r| r.u32())?;
         rt.in_if = r.opt(|r| r.u32())?;
@@ -500,6 +534,9 @@ impl FlowRecord {
         rt.direction = r.opt(|r| r.u8())?;
         rt.pkt_src = r.opt(Addr::decode)?;
         rt.pkt_dst = r.opt(Addr::decode)?;
+        if rt.is_empty() {
+            f.routing = None;
+        }
         f.source_id = get_str(r)?;
         f.state = r.opt(|r| Some((r.str()?.into_boxed_str(), r.str()?.into_boxed_str())))?;
         f.tunnel_parents = get_str(r)?;
@@ -548,16 +585,16 @@ pub struct RecordSet {
 /// communication: the same exporter and observation domain (or the same VPC interface),
 /// in the same input for text logs.
 fn pair_scope(r: &FlowRecord) -> (u32, Option<Addr>, Option<u32>, Option<&str>) {
-    let input = if r.routing.exporter.is_some() {
+    let input = if r.routing().exporter.is_some() {
         u32::MAX
     } else {
         r.loc.at.input
     };
     (
         input,
-        r.routing.exporter,
-        r.routing.domain,
-        r.routing.interface_id.as_deref(),
+        r.routing().exporter,
+        r.routing().domain,
+        r.routing().interface_id.as_deref(),
     )
 }
 
@@ -860,8 +897,12 @@ impl LogRead {
     /// Keeps a record read from a line, or counts the line under the reader's code.
     pub fn keep(&mut self, r: Result<FlowRecord, u32>, line_len: usize, at: Locator) {
         match r {
-            Ok(r) => {
+            Ok(mut r) => {
                 self.note_time(r.start, r.end);
+                // Routing fields are kept only when there are some.
+                if r.routing.as_deref().is_some_and(Routing::is_empty) {
+                    r.routing = None;
+                }
                 self.records.push(r);
             }
             Err(code) => self.bad(code, line_len, at),

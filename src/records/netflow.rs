@@ -371,10 +371,10 @@ impl Collector {
             );
             f.src = Addr::v4([r[0], r[1], r[2], r[3]]);
             f.dst = Addr::v4([r[4], r[5], r[6], r[7]]);
-            f.routing.next_hop =
+            f.routing_mut().next_hop =
                 Some(Addr::v4([r[8], r[9], r[10], r[11]])).filter(|a| a.lo & 0xffff_ffff != 0);
-            f.routing.in_if = Some(u32::from(be16(r, 12)));
-            f.routing.out_if = Some(u32::from(be16(r, 14)));
+            f.routing_mut().in_if = Some(u32::from(be16(r, 12)));
+            f.routing_mut().out_if = Some(u32::from(be16(r, 14)));
             f.fwd.pkts = u64::from(be32(r, 16));
             f.fwd.bytes = u64::from(be32(r, 20));
             let (first, last) = (be32(r, 24), be32(r, 28));
@@ -400,11 +400,11 @@ impl Collector {
             }
             f.has_ports = true;
             f.fwd.tcp_flags = r[37];
-            f.routing.src_as = Some(u32::from(be16(r, 40)));
-            f.routing.dst_as = Some(u32::from(be16(r, 42)));
-            f.routing.src_mask = Some(r[44]);
-            f.routing.dst_mask = Some(r[45]);
-            f.routing.exporter = e.exporter.map(|x| x.0);
+            f.routing_mut().src_as = Some(u32::from(be16(r, 40)));
+            f.routing_mut().dst_as = Some(u32::from(be16(r, 42)));
+            f.routing_mut().src_mask = Some(r[44]);
+            f.routing_mut().dst_mask = Some(r[45]);
+            f.routing_mut().exporter = e.exporter.map(|x| x.0);
             f.sampling = (sampling > 1).then_some(u32::from(sampling));
             note_far_times(&f, export_ns, diag);
             out.push(f);
@@ -940,21 +940,23 @@ fn flow_record(
             11 => dport = Some(uint(v) as u16),
             8 | 27 => src = addr(v),
             12 | 28 => dst = addr(v),
-            9 | 29 => r.routing.src_mask = Some(uint(v) as u8),
-            13 | 30 => r.routing.dst_mask = Some(uint(v) as u8),
-            10 => r.routing.in_if = Some(uint(v) as u32),
-            14 => r.routing.out_if = Some(uint(v) as u32),
-            15 | 62 => r.routing.next_hop = addr(v).filter(|a| a.bits() & !0xffff_0000_0000 != 0),
-            18 | 63 => {
-                r.routing.bgp_next_hop = addr(v).filter(|a| a.bits() & !0xffff_0000_0000 != 0)
+            9 | 29 => r.routing_mut().src_mask = Some(uint(v) as u8),
+            13 | 30 => r.routing_mut().dst_mask = Some(uint(v) as u8),
+            10 => r.routing_mut().in_if = Some(uint(v) as u32),
+            14 => r.routing_mut().out_if = Some(uint(v) as u32),
+            15 | 62 => {
+                r.routing_mut().next_hop = addr(v).filter(|a| a.bits() & !0xffff_0000_0000 != 0)
             }
-            16 => r.routing.src_as = Some(uint(v) as u32),
-            17 => r.routing.dst_as = Some(uint(v) as u32),
+            18 | 63 => {
+                r.routing_mut().bgp_next_hop = addr(v).filter(|a| a.bits() & !0xffff_0000_0000 != 0)
+            }
+            16 => r.routing_mut().src_as = Some(uint(v) as u32),
+            17 => r.routing_mut().dst_as = Some(uint(v) as u32),
             32 | 139 => icmp_tc = Some(uint(v) as u16),
             176 | 178 => icmp_t = Some(uint(v) as u16),
             177 | 179 => icmp_c = Some(uint(v) as u16),
-            58 => r.routing.vlan = Some(uint(v) as u16),
-            61 => r.routing.direction = Some(uint(v) as u8),
+            58 => r.routing_mut().vlan = Some(uint(v) as u16),
+            61 => r.routing_mut().direction = Some(uint(v) as u8),
             34 | 305 => sampling = Some(uint(v).min(u64::from(u32::MAX)) as u32),
             48 | 302 => sampler = Some(uint(v)),
             70..=79 if v.len() == 3 => labels.push((id, uint(v) as u32)),
@@ -962,7 +964,7 @@ fn flow_record(
             226 | 282 => nat_dst = addr(v),
             227 => nat_sp = uint(v) as u16,
             228 => nat_dp = uint(v) as u16,
-            230 => r.routing.nat_event = Some(uint(v) as u8),
+            230 => r.routing_mut().nat_event = Some(uint(v) as u8),
             // Cisco NSEL (ASA) in v9: translated addresses and ports, and the two
             // directions' counters.
             40001 if h.version == 9 => nat_src = addr(v),
@@ -1011,15 +1013,15 @@ fn flow_record(
         if entry == 0 {
             break;
         }
-        r.routing.mpls.push(entry >> 4);
+        r.routing_mut().mpls.push(entry >> 4);
         if entry & 1 != 0 {
             break;
         }
     }
-    r.routing.nat_src = nat_src.map(|a| (a, nat_sp));
-    r.routing.nat_dst = nat_dst.map(|a| (a, nat_dp));
-    r.routing.exporter = exporter.map(|e| e.0);
-    r.routing.domain = Some(h.domain);
+    r.routing_mut().nat_src = nat_src.map(|a| (a, nat_sp));
+    r.routing_mut().nat_dst = nat_dst.map(|a| (a, nat_dp));
+    r.routing_mut().exporter = exporter.map(|e| e.0);
+    r.routing_mut().domain = Some(h.domain);
     r.sampling = sampling
         .or_else(|| scope.sampling.get(&sampler.unwrap_or(0)).copied())
         .or_else(|| {

@@ -199,15 +199,15 @@ fn record(v: &[&str], c: &Cols, loc: RecordLoc) -> Result<FlowRecord, u32> {
     r.fwd.bytes = num("bytes")?.unwrap_or(0);
     r.fwd.tcp_flags = num("tcp-flags")?.map_or(0, |f| (f & 0xff) as u8);
     let ifid = c.get(v, "interface-id");
-    r.routing.interface_id = ifid.map(str::to_string);
-    r.routing.direction = match c.get(v, "flow-direction") {
+    r.routing_mut().interface_id = ifid.map(str::to_string);
+    r.routing_mut().direction = match c.get(v, "flow-direction") {
         Some("ingress") => Some(0),
         Some("egress") => Some(1),
         _ => None,
     };
     let (ps, pd) = (addr("pkt-srcaddr")?, addr("pkt-dstaddr")?);
-    r.routing.pkt_src = ps.filter(|a| *a != src);
-    r.routing.pkt_dst = pd.filter(|a| *a != dst);
+    r.routing_mut().pkt_src = ps.filter(|a| *a != src);
+    r.routing_mut().pkt_dst = pd.filter(|a| *a != dst);
     r.source_id = c
         .get(v, "account-id")
         .map(|a| format!("{a}/{}", ifid.unwrap_or("-")).into());
@@ -240,7 +240,7 @@ mod tests {
         assert_eq!(a.start.0, 1_418_530_010_000_000_000);
         assert_eq!(a.status.as_deref(), Some("ACCEPT OK"));
         assert_eq!(
-            a.routing.interface_id.as_deref(),
+            a.routing().interface_id.as_deref(),
             Some("eni-1235b8ca123456789")
         );
         assert!(
@@ -263,6 +263,6 @@ mod tests {
         assert_eq!(r.records.len(), 1);
         let a = &r.records[0];
         assert_eq!((a.fwd.bytes, a.fwd.pkts, a.fwd.tcp_flags), (967, 14, 19));
-        assert_eq!(a.routing.pkt_src, None);
+        assert_eq!(a.routing().pkt_src, None);
     }
 }

@@ -591,7 +591,7 @@ pub fn record_locator(
 fn record_row(r: &FlowRecord, names: &[String]) -> FlowRow {
     let first = r.start;
     let dur = r.end.since(r.start).max(0);
-    let from_capture = r.routing.exporter.is_some();
+    let from_capture = r.routing().exporter.is_some();
     let mut record = record_locator(&r.loc, r.kind, from_capture);
     if let Some(p) = &r.paired {
         record.push_str(" + ");
@@ -613,7 +613,7 @@ fn record_row(r: &FlowRecord, names: &[String]) -> FlowRow {
         status.push(format!("community_id in log: {given}"));
     }
     let tcp = r.proto == Proto::TCP;
-    let rt = &r.routing;
+    let rt = r.routing();
     let (conn_state, history) = match &r.state {
         Some((s, h)) => (
             ZEEK_STATES

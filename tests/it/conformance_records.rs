@@ -175,14 +175,14 @@ fn netflow_v9_nsel_fields_and_ipfix_routing_fields_are_kept() {
         r.start.rfc3339().to_string(),
         "2015-10-09T09:47:47.569000000Z"
     );
-    let nat = r.routing.nat_dst.unwrap();
+    let nat = r.routing().nat_dst.unwrap();
     assert_eq!((nat.0.to_string().as_str(), nat.1), ("2.2.2.11", 17549));
 
     let (recs, diag) = records(&dir.join("pmacct-ipfix-cisco/traffic-00.pcap"));
     assert!(!diag.has_problems(), "{:?}", diag.entries());
     let with_bgp = recs
         .iter()
-        .filter(|r| r.routing.bgp_next_hop.is_some() && r.routing.src_as.is_some())
+        .filter(|r| r.routing().bgp_next_hop.is_some() && r.routing().src_as.is_some())
         .count();
     assert!(with_bgp > 0);
 }

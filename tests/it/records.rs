@@ -68,16 +68,16 @@ fn netflow_v5_in_a_capture_keeps_every_field_and_its_frame() {
         Timestamp(i64::from(T0) * 1_000_000_000 - 9_500_000_000)
     );
     assert_eq!(a.end.since(a.start), 400_000_000);
-    assert_eq!(a.routing.next_hop, Some(ip([192, 0, 2, 254])));
+    assert_eq!(a.routing().next_hop, Some(ip([192, 0, 2, 254])));
     assert_eq!(
-        (a.routing.src_as, a.routing.dst_as),
+        (a.routing().src_as, a.routing().dst_as),
         (Some(64500), Some(15169))
     );
     assert_eq!(
-        (a.routing.src_mask, a.routing.dst_mask),
+        (a.routing().src_mask, a.routing().dst_mask),
         (Some(24), Some(16))
     );
-    assert_eq!(a.routing.exporter, Some(ip(EXPORTER)));
+    assert_eq!(a.routing().exporter, Some(ip(EXPORTER)));
     assert!(
         a.time_original
             .text()
@@ -160,7 +160,7 @@ fn ipfix_biflows_variable_length_and_enterprise_fields_read_exactly() {
     assert!(r.bidirectional);
     assert_eq!(r.start, Timestamp(ms as i64 * 1_000_000));
     assert_eq!(r.end.since(r.start), 250_000_000);
-    assert_eq!(r.routing.domain, Some(42));
+    assert_eq!(r.routing().domain, Some(42));
     assert_eq!(r.loc.record, 1);
 }
 
@@ -236,7 +236,7 @@ fn templates_are_scoped_per_exporter_and_domain_and_can_be_withdrawn() {
     assert_eq!(recs.len(), 2);
     let from_b = recs
         .iter()
-        .find(|r| r.routing.exporter == Some(ip([198, 51, 100, 2])))
+        .find(|r| r.routing().exporter == Some(ip([198, 51, 100, 2])))
         .unwrap();
     assert_eq!((from_b.src, from_b.fwd.pkts), (ip([10, 9, 9, 9]), 77));
     assert_eq!(diag.count(SkipReason::NoTemplate), 1);
@@ -307,15 +307,15 @@ fn netflow_v9_times_options_sampling_and_nat_fields() {
     );
     assert_eq!(r.end.since(r.start), 500_000_000);
     assert_eq!(r.sampling, Some(100));
-    assert_eq!(r.routing.nat_src, Some((ip([192, 0, 2, 33]), 61000)));
-    assert_eq!(r.routing.next_hop, Some(ip([192, 0, 2, 1])));
-    assert_eq!(r.routing.bgp_next_hop, Some(ip([192, 0, 2, 2])));
+    assert_eq!(r.routing().nat_src, Some((ip([192, 0, 2, 33]), 61000)));
+    assert_eq!(r.routing().next_hop, Some(ip([192, 0, 2, 1])));
+    assert_eq!(r.routing().bgp_next_hop, Some(ip([192, 0, 2, 2])));
     assert_eq!(
-        (r.routing.src_as, r.routing.dst_as),
+        (r.routing().src_as, r.routing().dst_as),
         (Some(64501), Some(13335))
     );
-    assert_eq!(r.routing.mpls, vec![1000, 2000]);
-    assert_eq!(r.routing.domain, Some(5));
+    assert_eq!(r.routing().mpls, vec![1000, 2000]);
+    assert_eq!(r.routing().domain, Some(5));
     assert_eq!(
         r.loc.record, 2,
         "the options record is record 1 of the datagram"
