@@ -667,7 +667,7 @@ fn run(
                     &data[a..b],
                     &piece.piece(cfg.logs.max_line_bytes),
                     *format,
-                    &text_options(cfg),
+                    &cfg.logs.text(),
                 );
                 data.release(a..b);
                 Some(LogOut {
@@ -1044,12 +1044,14 @@ fn read_exports(input: u32, data: &[u8]) -> LogOut {
     }
 }
 
-/// How the run's options read text logs.
-fn text_options(cfg: &FlowsConfig) -> crate::records::TextOptions {
-    crate::records::TextOptions {
-        vpc_fields: cfg.logs.vpc_fields.clone(),
-        utc_offset_s: cfg.logs.utc_offset_s,
-        max_line_bytes: cfg.logs.max_line_bytes,
+impl LogOptions {
+    /// How these options read text logs.
+    pub fn text(&self) -> crate::records::TextOptions {
+        crate::records::TextOptions {
+            vpc_fields: self.vpc_fields.clone(),
+            utc_offset_s: self.utc_offset_s,
+            max_line_bytes: self.max_line_bytes,
+        }
     }
 }
 
@@ -1105,11 +1107,12 @@ fn send_log(
     input: u32,
     body: LogBody,
     format: LogFormat,
-    piece_bytes: usize,
+    logs: &LogOptions,
     tx: &mpsc::SyncSender<Job>,
 ) -> (bool, Option<IngestError>) {
     use crate::records::{PiecePlanner, next_cut, piece_ranges};
-    let mut planner = PiecePlanner::default();
+    let piece_bytes = logs.piece_bytes;
+    let mut planner = PiecePlanner::new(format, &logs.text());
     let mut send = |data: &Arc<ingest::Bytes>, range: (usize, usize), off0: u64| {
         let job = Job::LogPiece {
             input,
@@ -1119,7 +1122,7 @@ fn send_log(
             piece: planner.next(off0),
         };
         let sent = tx.send(job).is_ok();
-        planner.pass(&data[range.0..range.1], format);
+        planner.pass(&data[range.0..range.1]);
         sent
     };
     let mut stopped = None;
@@ -1205,7 +1208,7 @@ fn produce(
                         if tx.send(Job::Opened { input, summary }).is_err() {
                             return;
                         }
-                        let (go_on, broke) = send_log(input, body, format, logs.piece_bytes, tx);
+                        let (go_on, broke) = send_log(input, body, format, logs, tx);
                         if !go_on {
                             return;
                         }

@@ -16,6 +16,11 @@ pub fn is_nfdump_header(line: &str) -> bool {
     line.starts_with("ts,te,td,sa,da,sp,dp,pr")
 }
 
+/// True when a (trimmed) line starts the summary nfdump writes after its records.
+pub fn starts_summary(line: &str) -> bool {
+    line == "Summary" || line.starts_with("flows,bytes,packets")
+}
+
 /// True when a line is an `ra` header: Argus' column titles, the times and addresses among
 /// them.
 pub fn is_argus_header(line: &str) -> bool {
@@ -148,7 +153,7 @@ pub fn read_nfdump(input: u32, data: &[u8], piece: &TextPiece<'_>, offset_s: i64
             head = Some(Header::new(text.split(',').collect()));
             continue;
         }
-        if text == "Summary" || text.starts_with("flows,bytes,packets") {
+        if starts_summary(text) {
             in_summary = true;
             continue;
         }

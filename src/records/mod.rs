@@ -1053,25 +1053,6 @@ impl<'a> TextPiece<'a> {
 /// Size of the pieces a large text log is cut into for parallel reading.
 pub const TEXT_PIECE_BYTES: usize = 1 << 20;
 
-/// Which header slot a line fills for a format (so a piece inherits the last header lines
-/// before it), or `None` for data lines.
-fn header_slot(format: LogFormat, line: &[u8]) -> Option<usize> {
-    match format {
-        LogFormat::ZeekTsv if line.starts_with(b"#separator") => Some(0),
-        LogFormat::ZeekTsv if line.starts_with(b"#fields") => Some(1),
-        LogFormat::AwsVpc if line.first().is_some_and(|b| !b.is_ascii_digit()) => {
-            vpc::is_header(std::str::from_utf8(line).ok()?.trim()).then_some(0)
-        }
-        LogFormat::NfdumpCsv => {
-            csvlog::is_nfdump_header(std::str::from_utf8(line).ok()?).then_some(0)
-        }
-        LogFormat::ArgusCsv if line.first().is_some_and(u8::is_ascii_alphabetic) => {
-            csvlog::is_argus_header(std::str::from_utf8(line).ok()?).then_some(0)
-        }
-        _ => None,
-    }
-}
-
 /// Reads one piece of a text log.
 pub fn read_piece(
     input: u32,
@@ -1114,16 +1095,6 @@ pub fn piece_ranges(data: &[u8], format: LogFormat, piece_bytes: usize) -> Vec<(
     cuts.windows(2).map(|w| (w[0], w[1])).collect()
 }
 
-/// Plans a text log's pieces in order: each piece's first line number and the header
-/// lines in force before it, known once the pieces before it were scanned (a pass that
-/// only counts lines and notes header lines). The pipeline hands each piece to a worker
-/// before scanning it for the next.
-#[derive(Clone, Debug, Default)]
-pub struct PiecePlanner {
-    line0: u64,
-    held: [Option<Vec<u8>>; 2],
-}
-
 /// One piece of a text log as planned, owning the header lines before it.
 #[derive(Clone, Debug)]
 pub struct PlannedPiece {
@@ -1144,7 +1115,39 @@ impl PlannedPiece {
     }
 }
 
+/// Plans a text log's pieces in order: each piece's first line number and the header
+/// lines that put its reader in the state one pass over the log would be in there, known
+/// once the pieces before it were scanned (a pass that counts lines and follows header
+/// lines as the format's reader does). The pipeline hands each piece to a worker before
+/// scanning it for the next.
+#[derive(Clone, Debug)]
+pub struct PiecePlanner {
+    format: LogFormat,
+    /// Lines longer than this are not read (0 = no bound), so never headers.
+    max_line: usize,
+    /// A VPC log read with a given field list (no guessing the default format).
+    vpc_fields: bool,
+    line0: u64,
+    /// The lines to replay before the next piece, in this order. Zeek TSV: the separator
+    /// line in force when the field list was read, the field list, the separator line in
+    /// force now. VPC: the header (or the default format's, once a record of it was seen
+    /// without one). nfdump: the header, and the line that started the summary. Argus: the
+    /// header.
+    held: [Option<Vec<u8>>; 3],
+}
+
 impl PiecePlanner {
+    /// A planner for a log of `format` read with the options `o`.
+    pub fn new(format: LogFormat, o: &TextOptions) -> PiecePlanner {
+        PiecePlanner {
+            format,
+            max_line: o.max_line_bytes,
+            vpc_fields: o.vpc_fields.is_some(),
+            line0: 0,
+            held: [None, None, None],
+        }
+    }
+
     /// The next piece, which starts `off0` bytes into the log, where the piece before it
     /// ended.
     pub fn next(&self, off0: u64) -> PlannedPiece {
@@ -1156,12 +1159,61 @@ impl PiecePlanner {
     }
 
     /// Scans a piece's bytes (after [`PiecePlanner::next`] gave it) for the pieces after it.
-    pub fn pass(&mut self, piece: &[u8], format: LogFormat) {
+    pub fn pass(&mut self, piece: &[u8]) {
         for (_, _, line) in lines(piece) {
             self.line0 += 1;
-            if let Some(k) = header_slot(format, line) {
-                self.held[k] = Some(line.to_vec());
+            if self.max_line > 0 && line.len() > self.max_line {
+                continue;
             }
+            self.follow(line);
+        }
+    }
+
+    /// Follows one line (not too long) as the format's reader would.
+    fn follow(&mut self, line: &[u8]) {
+        let [a, b, c] = &mut self.held;
+        match self.format {
+            LogFormat::ZeekTsv => {
+                if line.starts_with(b"#separator ") {
+                    *c = Some(line.to_vec());
+                } else if line.starts_with(b"#fields") {
+                    *a = c.clone();
+                    *b = Some(line.to_vec());
+                }
+            }
+            LogFormat::AwsVpc => {
+                // Records start with a digit; a header's first token never does.
+                if line.first().is_some_and(u8::is_ascii_digit) && (a.is_some() || self.vpc_fields)
+                {
+                    return;
+                }
+                let text = String::from_utf8_lossy(line);
+                let text = text.trim();
+                if vpc::is_header(text) {
+                    *a = Some(line.to_vec());
+                } else if a.is_none() && !self.vpc_fields && vpc::is_default_record(text) {
+                    *a = Some(vpc::DEFAULT_FIELDS.join(" ").into_bytes());
+                }
+            }
+            LogFormat::NfdumpCsv => {
+                let text = String::from_utf8_lossy(line);
+                let text = text.trim();
+                if csvlog::is_nfdump_header(text) {
+                    *a = Some(line.to_vec());
+                } else if b.is_none() && csvlog::starts_summary(text) {
+                    *b = Some(line.to_vec());
+                }
+            }
+            LogFormat::ArgusCsv => {
+                let text = String::from_utf8_lossy(line);
+                if text.contains("StartTime")
+                    && !text.trim().is_empty()
+                    && csvlog::is_argus_header(&text)
+                {
+                    *a = Some(line.to_vec());
+                }
+            }
+            _ => {}
         }
     }
 }
@@ -1198,7 +1250,7 @@ pub fn read_text_in_pieces(
     o: &TextOptions,
     piece_bytes: usize,
 ) -> LogRead {
-    let mut planner = PiecePlanner::default();
+    let mut planner = PiecePlanner::new(format, o);
     let mut reads = Vec::new();
     for range in piece_ranges(data, format, piece_bytes) {
         let planned = planner.next(range.0 as u64);
@@ -1210,7 +1262,7 @@ pub fn read_text_in_pieces(
             format,
             o,
         ));
-        planner.pass(bytes, format);
+        planner.pass(bytes);
     }
     join_pieces(input, reads)
 }

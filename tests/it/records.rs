@@ -775,3 +775,56 @@ fn exporter_clocks_and_record_times_far_from_the_export_are_noted() {
         "behind"
     );
 }
+
+#[test]
+fn every_cut_of_a_log_reads_as_one_pass_whatever_its_header_lines_do() {
+    use hoptrace::records::{LogFormat, TextOptions, read_text_in_pieces};
+    let zeek_row = "1700000002.5;10.0.0.9;1;10.0.0.8;2;udp\n";
+    let cases: Vec<(LogFormat, Vec<u8>)> = vec![
+        // The separator changes after the field list (which keeps the first one), and a
+        // comment that only starts like a separator line.
+        (
+            LogFormat::ZeekTsv,
+            format!(
+                "#separator ;\n#fields;ts;id.orig_h;id.orig_p;id.resp_h;id.resp_p;proto\n{zeek_row}\
+                 #separatorX\n{zeek_row}#separator ,\n{zeek_row}{zeek_row}"
+            )
+            .into_bytes(),
+        ),
+        // A default-format record with no header fixes the format for the lines after it.
+        (
+            LogFormat::AwsVpc,
+            b"2 1 eni-1 10.0.0.1 10.0.0.2 1 2 6 1 60 1418530010 1418530070 ACCEPT OK\n\
+              oops\n2 1 eni-1 10.0.0.1 10.0.0.2 1 2 6 1 60 1418530010 1418530070 ACCEPT OK\n\
+              one two three\n"
+                .to_vec(),
+        ),
+        // A header with leading blanks, then the summary, which lasts to the end.
+        (
+            LogFormat::NfdumpCsv,
+            b"  ts,te,td,sa,da,sp,dp,pr,flg,fwd,stos,ipkt,ibyt\n\
+              2024-01-01 10:00:00,2024-01-01 10:00:01,1.000,10.0.0.1,10.0.0.2,1,2,TCP,......,0,0,1,60\n\
+              Summary\nflows,bytes,packets\n7,420,7\n12,34,56\n"
+                .to_vec(),
+        ),
+        // A header with bytes that are not UTF-8 in it, and one with a leading blank.
+        (LogFormat::ArgusCsv, {
+            let mut v = b"StartTime,LastTime,Proto,SrcAddr,Sport\xf9\x0c,Dir,DstAddr,Dport,TotPkts,TotBytes,State\n".to_vec();
+            v.extend_from_slice(b"2024/01/01 10:00:00.000000,2024/01/01 10:00:01.000000,tcp,10.0.0.1,40000,->,10.0.0.2,443,5,500,FIN\n");
+            v.extend_from_slice(b" StartTime,SrcAddr,DstAddr,Proto\n2024/01/01 10:00:00.5,10.0.0.1,10.0.0.2,udp\n");
+            v
+        }),
+    ];
+    let o = TextOptions::default();
+    for (format, data) in &cases {
+        let whole = read_text_in_pieces(0, data, *format, &o, usize::MAX);
+        assert!(!whole.records.is_empty(), "{format:?}");
+        for size in 1..=data.len() {
+            let cut = read_text_in_pieces(0, data, *format, &o, size);
+            assert_eq!(cut.records, whole.records, "{format:?} in pieces of {size}");
+            assert_eq!(cut.diag, whole.diag, "{format:?} in pieces of {size}");
+            assert_eq!(cut.units, whole.units, "{format:?} in pieces of {size}");
+            assert_eq!(cut.declared_rows, whole.declared_rows, "{format:?}");
+        }
+    }
+}
