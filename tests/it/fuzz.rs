@@ -464,3 +464,12 @@ fn a_mail_date_with_a_negative_minute_is_not_read() {
     }
     assert!(parse_mail_date("3 Sep 2025 08:00:00 -0500").is_some());
 }
+
+/// Found by the mutation run of `flow_logs_survive_mutation` once it compared reading in
+/// pieces with one pass: an Argus header with bytes that are not UTF-8 in it was a header
+/// to the reader (which reads lines lossily) but not to the piece planner, so pieces after
+/// the first read without it.
+#[test]
+fn a_log_header_with_bytes_that_are_not_utf8_carries_into_later_pieces() {
+    fuzzing::text_log(b"\x06StartTime,LastTime,Proto,SrcAddr,Sport\xf9\x0c\x1c\xa0O\xda6\x9b$\xda\x08\x02\xb4h\x02\xdbtY\xba\xf0\x84UWM|\xc0\x8ci\xabJN\xac\x96\x05\xe9\x14w\xbe\xb9^\x99\x95\x9f-\x81:\x03h,Dir,DstAddr,Dport,TotPkts,TotBytes,State\n10:00:00.000000,10:00:01.000000,tcp,10.0.0.1,40000,->,10.0.0.2,443,5,500,FIN\n");
+}
