@@ -753,36 +753,29 @@ impl LogStream {
         let Some(r) = self.reader.as_mut() else {
             return Ok(false);
         };
-        while buf.len() < want {
-            let at = buf.len();
-            let grow = (want - at).min(1 << 20);
-            buf.resize(at + grow, 0);
-            match r.read(&mut buf[at..]) {
-                Ok(0) => {
-                    buf.truncate(at);
-                    self.reader = None;
-                    return Ok(false);
-                }
-                Ok(n) => {
-                    buf.truncate(at + n);
-                    self.read += n as u64;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => buf.truncate(at),
-                Err(source) => {
-                    buf.truncate(at);
-                    self.reader = None;
-                    let c = self.compression;
-                    return Err(stream_error(
-                        &self.path,
-                        c,
-                        self.read,
-                        source,
-                        Some(self.size),
-                    ));
-                }
+        // `read_to_end` grows the buffer without zeroing it again for every read.
+        let limit = want.saturating_sub(buf.len()) as u64;
+        let before = buf.len();
+        let res = r.take(limit).read_to_end(buf);
+        self.read += (buf.len() - before) as u64;
+        match res {
+            Ok(n) if (n as u64) < limit => {
+                self.reader = None;
+                Ok(false)
+            }
+            Ok(_) => Ok(true),
+            Err(source) => {
+                self.reader = None;
+                let c = self.compression;
+                Err(stream_error(
+                    &self.path,
+                    c,
+                    self.read,
+                    source,
+                    Some(self.size),
+                ))
             }
         }
-        Ok(true)
     }
 
     /// Appends the rest of the stream to `buf`, with the reason it stopped early if it did;
