@@ -710,16 +710,14 @@ pub fn open_bytes(name: &Path, data: Vec<u8>) -> Result<Input, IngestError> {
     }
 }
 
-/// A whole input read by [`read_whole`].
+/// A plain (uncompressed) non-capture input, mapped whole by [`open_log_input`].
 pub struct Whole {
-    /// Its compression layer.
+    /// Its compression layer (none).
     pub compression: Compression,
-    /// The bytes (decompressed).
+    /// The bytes.
     pub data: Bytes,
     /// Size on disk.
     pub size: u64,
-    /// Why decompression stopped before the end (the bytes up to there are in `data`).
-    pub stopped: Option<IngestError>,
 }
 
 /// A non-capture input opened by [`open_log_input`].
@@ -818,7 +816,6 @@ pub fn open_log_input(path: &Path, max_ratio: u64) -> Result<LogInput, IngestErr
             compression,
             data: raw,
             size,
-            stopped: None,
         }));
     }
     let reader = decompressor(compression, Box::new(io::Cursor::new(raw)), max_ratio)
@@ -830,26 +827,6 @@ pub fn open_log_input(path: &Path, max_ratio: u64) -> Result<LogInput, IngestErr
         reader: Some(reader),
         read: 0,
     }))
-}
-
-/// Reads a whole (non-capture) input, decompressing gzip or zstd by its magic: flow logs
-/// and files of export datagrams. Plain files are memory-mapped. A compressed input that
-/// breaks part way, or passes `max_ratio` times its compressed size (and [`RATIO_FLOOR`];
-/// 0 = no bound), keeps what was decompressed before, with the reason in
-/// [`Whole::stopped`].
-pub fn read_whole(path: &Path, max_ratio: u64) -> Result<Whole, IngestError> {
-    match open_log_input(path, max_ratio)? {
-        LogInput::Whole(w) => Ok(w),
-        LogInput::Stream(mut s) => {
-            let mut out = Vec::with_capacity((s.size as usize).saturating_mul(4).min(1 << 30));
-            s.read_rest(&mut out).map(|stopped| Whole {
-                compression: s.compression,
-                data: Bytes::Owned(out),
-                size: s.size,
-                stopped,
-            })
-        }
-    }
 }
 
 #[allow(unsafe_code)]

@@ -1330,7 +1330,7 @@ fn open_log(
     max_ratio: u64,
 ) -> Result<Option<OpenedLog>, IngestError> {
     let (compression, size, body, mut stopped) = match ingest::open_log_input(path, max_ratio)? {
-        ingest::LogInput::Whole(w) => (w.compression, w.size, LogBody::Whole(w.data), w.stopped),
+        ingest::LogInput::Whole(w) => (w.compression, w.size, LogBody::Whole(w.data), None),
         ingest::LogInput::Stream(mut stream) => {
             // Enough to tell the format by; the rest as the log is cut into pieces.
             let mut head = Vec::new();

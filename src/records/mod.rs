@@ -1076,23 +1076,23 @@ pub fn read_piece(
 /// Where to cut a text log into pieces of about `piece_bytes`, at line boundaries: the
 /// byte ranges, in order (one range for small logs and for formats that cannot be cut).
 pub fn piece_ranges(data: &[u8], format: LogFormat, piece_bytes: usize) -> Vec<(usize, usize)> {
-    let piece_bytes = piece_bytes.max(1);
-    if data.len() <= piece_bytes || format == LogFormat::AzureJson {
+    if format == LogFormat::AzureJson {
         return vec![(0, data.len())];
     }
-    let mut cuts = vec![0usize];
-    let mut at = piece_bytes;
-    while at < data.len() {
-        match data[at..].iter().position(|&b| b == b'\n') {
-            Some(i) if at + i + 1 < data.len() => {
-                cuts.push(at + i + 1);
-                at += i + 1 + piece_bytes;
+    let mut ranges = Vec::new();
+    let mut start = 0;
+    loop {
+        match next_cut(&data[start..], piece_bytes, 0) {
+            Some(c) if start + c < data.len() => {
+                ranges.push((start, start + c));
+                start += c;
             }
-            _ => break,
+            _ => {
+                ranges.push((start, data.len()));
+                return ranges;
+            }
         }
     }
-    cuts.push(data.len());
-    cuts.windows(2).map(|w| (w[0], w[1])).collect()
 }
 
 /// One piece of a text log as planned, owning the header lines before it.
@@ -1218,9 +1218,9 @@ impl PiecePlanner {
     }
 }
 
-/// Where the next piece of a log that is read as a stream ends: after the first line end
-/// at or past `piece_bytes` (as [`piece_ranges`] cuts), looked for from `from` on (bytes
-/// before it were looked at already).
+/// Where the piece of a log that starts `buf` ends: after the first line end at or past
+/// `piece_bytes`, looked for from `from` on (bytes before it were looked at already). The
+/// one cutting rule: [`piece_ranges`] cuts a whole log with it, the pipeline a stream.
 pub fn next_cut(buf: &[u8], piece_bytes: usize, from: usize) -> Option<usize> {
     let from = from.max(piece_bytes.max(1));
     buf.get(from..)?
