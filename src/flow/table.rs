@@ -1741,6 +1741,13 @@ impl FlowTable {
         self.flows.len()
     }
 
+    /// Number of flow segments held that no later packet can continue (out of the lookup
+    /// table of open flows): at most what [`take_finished`](Self::take_finished) would take
+    /// (a closed segment may still wait for fragments).
+    pub fn closed(&self) -> usize {
+        self.flows.len().saturating_sub(self.open.len())
+    }
+
     /// Removes and returns, in output order, the flows no later packet or fragment can
     /// change: not open, not waiting for fragments. Only for a table nothing will be
     /// appended to the left of (a run's own table), because a closed segment may still
@@ -1761,20 +1768,22 @@ impl FlowTable {
             }
         }
         let mut remap = vec![u32::MAX; n];
-        let mut kept = Vec::with_capacity(self.open.len());
-        let mut done = Vec::new();
-        for (i, f) in self.flows.drain(..).enumerate() {
-            if f.dead {
-                continue;
-            }
-            if keep[i] {
-                remap[i] = kept.len() as u32;
-                kept.push(f);
-            } else {
-                done.push(f);
-            }
-        }
-        self.flows = kept;
+        // In place: the flows kept move down in the same arena (a second arena for them
+        // doubled the arena's memory at every spill while most flows were live).
+        let (mut i, mut w) = (0usize, 0u32);
+        let mut done: Vec<Flow> = self
+            .flows
+            .extract_if(.., |f| {
+                let k = keep[i] && !f.dead;
+                if k {
+                    remap[i] = w;
+                    w += 1;
+                }
+                i += 1;
+                !k
+            })
+            .filter(|f| !f.dead)
+            .collect();
         // Keys stay as they were, so the slots keep their hashes.
         for s in self.open.0.iter_mut() {
             s.i = remap[s.i as usize];
