@@ -122,6 +122,15 @@ struct TraceArgs {
     /// Worker threads (0 = one per core)
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Flows held in memory per vantage point before finished ones are spilled to disk;
+    /// flow records past as many are set aside too. The path is then searched in what
+    /// shares an address with the flows and records the query matches (the same report)
+    #[arg(long, value_name = "N", default_value_t = 2_000_000)]
+    max_flows: usize,
+    /// Directory for spilled flows and set-aside records (default: the system's temporary
+    /// directory)
+    #[arg(long, value_name = "DIR")]
+    spill_dir: Option<PathBuf>,
     /// Print no summary
     #[arg(short, long)]
     quiet: bool,
@@ -568,6 +577,10 @@ fn run_trace(a: TraceArgs) -> Result<u8> {
     read.threads = a.threads;
     read.logs = log_options(&a.logs)?;
     apply_bounds(&a.bounds, &mut read);
+    read.spill = Some(hoptrace::pipeline::SpillConfig {
+        dir: a.spill_dir.clone().unwrap_or_else(std::env::temp_dir),
+        max_flows: a.max_flows.max(1),
+    });
     let cfg = hoptrace::pipeline::TraceConfig {
         inputs: a.inputs.clone(),
         read,

@@ -265,6 +265,76 @@ fn record_seen(vantage: u32, i: usize, r: &FlowRecord) -> Observation {
     }
 }
 
+/// The addresses the evidence of a communication `q` names can involve, for keeping only
+/// that evidence of a run too large to hold whole (`trace` on flows and records set aside
+/// on disk). Everything the hop search reads shares an address with a flow or record that
+/// matches the query's address, port, peer, protocol and time (the test [`find`] applies
+/// before it computes a Community ID): the candidates themselves (the query's address),
+/// the other view of a NAT at another vantage point (the same responder, see `nat`), a
+/// traceroute's probes and other communications between the same two ends (see
+/// [`others`]); tunnel carriers are read from the encapsulation chains, and header
+/// evidence ([`Clue`]) is kept whole. A flow or record with neither end among these
+/// addresses cannot change what [`find`], [`path`], [`content`] and [`others`] give, so
+/// leaving it out gives the same report. A change to what the hop search reads must keep
+/// this true (tests compare the reports of runs held whole and focused).
+#[derive(Clone, Debug)]
+pub struct Reach {
+    query: Query,
+    addrs: std::collections::HashSet<Addr>,
+}
+
+impl Reach {
+    /// The reach of `q` before any evidence: its address and peer.
+    pub fn new(q: &Query) -> Reach {
+        let mut addrs = std::collections::HashSet::new();
+        addrs.insert(addr(q.ip));
+        if let Some(p) = q.peer {
+            addrs.insert(addr(p));
+        }
+        Reach {
+            query: q.clone(),
+            addrs,
+        }
+    }
+
+    /// Takes in a flow: when it matches the query, both its ends are reached.
+    pub fn add_flow(&mut self, f: &Flow) {
+        if self.query.matches(&of_flow(0, 0, f)) {
+            self.addrs.insert(f.key.lo().addr);
+            self.addrs.insert(f.key.hi().addr);
+        }
+    }
+
+    /// Takes in a flow record: when it matches the query, both its ends are reached.
+    pub fn add_record(&mut self, r: &FlowRecord) {
+        if self.query.matches(&record_seen(0, 0, r)) {
+            self.addrs.insert(r.src);
+            self.addrs.insert(r.dst);
+        }
+    }
+
+    /// True when a flow has an end among the reached addresses (call after every flow and
+    /// record was taken in).
+    pub fn keeps_flow(&self, f: &Flow) -> bool {
+        self.addrs.contains(&f.key.lo().addr) || self.addrs.contains(&f.key.hi().addr)
+    }
+
+    /// True when a flow record has an end among the reached addresses.
+    pub fn keeps_record(&self, r: &FlowRecord) -> bool {
+        self.addrs.contains(&r.src) || self.addrs.contains(&r.dst)
+    }
+
+    /// Number of addresses reached.
+    pub fn len(&self) -> usize {
+        self.addrs.len()
+    }
+
+    /// Never true: the query's own address is always reached.
+    pub fn is_empty(&self) -> bool {
+        self.addrs.is_empty()
+    }
+}
+
 /// The flow records (vantage point, index) that match the query's addresses, port,
 /// protocol and time but carry no 5-tuple a Community ID can be formed from (an ICMP record
 /// without type and code, a TCP or UDP record without ports, as VPC flow logs write

@@ -9,9 +9,11 @@
 //! sequential pass and never depends on the thread count.
 
 mod clues;
+mod focus;
 mod packets;
 mod spill;
 
+pub use focus::{Focused, focus};
 pub use packets::{Packet, PacketEvent, Packets, packets};
 pub use spill::{Merged, MergedRecords, SpillConfig, Spilled, SpilledRecords};
 
@@ -354,6 +356,15 @@ pub enum Error {
         "cannot write finished flows or flow records to the spill directory {dir} (free space there or pick another directory)"
     )]
     Spill {
+        /// The spill directory.
+        dir: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Flows or flow records set aside in the spill directory could not be read back.
+    #[error("cannot read back the flows or flow records set aside in the spill directory {dir}")]
+    SpillRead {
         /// The spill directory.
         dir: PathBuf,
         /// The operating system's error.
@@ -1947,6 +1958,10 @@ pub struct TraceConfig {
     /// Evidence files, one vantage point each.
     pub inputs: Vec<PathBuf>,
     /// How each is read (threads, timeouts, flow-log options); its `inputs` are ignored.
+    /// With `spill` set, each vantage point holds at most that many flows (and as many
+    /// records) in memory while it is read, and the hop search reads back only what
+    /// shares an address with the flows and records the query matches ([`focus`]): the
+    /// same report as a run held whole. Without it every flow and record is held.
     pub read: FlowsConfig,
     /// The communication.
     pub query: crate::hops::Query,
@@ -2058,7 +2073,6 @@ pub fn trace(
             }
             let mut c = cfg.read.clone();
             c.inputs = vec![path.clone()];
-            c.spill = None;
             c.clues = true;
             c.clue_content = cfg.include.urls || cfg.include.payload;
             match flows(&c) {
@@ -2069,12 +2083,28 @@ pub fn trace(
         let digests = hasher.join().unwrap_or_default();
         Ok((runs, digests))
     })?;
-    let evidence: Vec<crate::hops::Evidence<'_>> = runs
-        .iter()
-        .enumerate()
-        .map(|(i, r)| r.evidence(i as u32))
-        .collect();
     let q = &cfg.query;
+    // With spilling on, a run may hold part of its flows and records on disk: the hop
+    // search reads what of them shares an address with what the query matches (the same
+    // report, from far fewer flows on a large capture set; also when nothing was spilled,
+    // so every such trace takes one road).
+    let focused = match &cfg.read.spill {
+        Some(sp) => Some(focus(&runs, q, &sp.dir)?),
+        None => None,
+    };
+    let evidence: Vec<crate::hops::Evidence<'_>> = match &focused {
+        Some(f) => f
+            .iter()
+            .zip(&runs)
+            .enumerate()
+            .map(|(i, (f, r))| f.evidence(i as u32, &r.clues))
+            .collect(),
+        None => runs
+            .iter()
+            .enumerate()
+            .map(|(i, r)| r.evidence(i as u32))
+            .collect(),
+    };
     let mut found = crate::hops::find(&evidence, q);
     let outcome = match found.len() {
         0 => TraceOutcome::NotFound {
@@ -2082,7 +2112,7 @@ pub fn trace(
                 .into_iter()
                 .filter_map(|(v, i)| {
                     let run = runs.get(v as usize)?;
-                    let at = run.records.records.get(i)?.loc.at;
+                    let at = evidence.get(v as usize)?.records.get(i)?.loc.at;
                     let input = run.inputs.get(at.input as usize)?;
                     Some(format!(
                         "{} {} {}",

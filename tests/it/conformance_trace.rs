@@ -15,9 +15,11 @@ use std::path::{Path, PathBuf};
 
 const TSHARK: &str = "apt-get install tshark";
 
-/// The one communication `q` names in the file, traced with the bundled data.
+/// The one communication `q` names in the file, traced with the bundled data; traced
+/// again with spilling on (as the command line reads, the hop search then reads only the
+/// evidence that shares an address with what the query matches), the same report.
 fn traced(file: &Path, q: Query) -> Disclosure {
-    let cfg = TraceConfig {
+    let mut cfg = TraceConfig {
         inputs: vec![file.to_path_buf()],
         read: FlowsConfig::new(Vec::new()),
         query: q,
@@ -26,13 +28,28 @@ fn traced(file: &Path, q: Query) -> Disclosure {
         request_ref: None,
         art29: false,
         generated_at: None,
-        include: Default::default(),
+        include: hoptrace::report::Include::parse("sizes,other-communications").unwrap(),
     };
     let enricher = Enricher::bundled().unwrap();
-    match trace(&cfg, &enricher).unwrap().0 {
+    let d = match trace(&cfg, &enricher).unwrap().0 {
         TraceOutcome::Found(d) => *d,
         other => panic!("{}: {other:?}", file.display()),
+    };
+    let spill = crate::support::Dir::new();
+    cfg.read.spill = Some(hoptrace::pipeline::SpillConfig {
+        dir: spill.path().to_path_buf(),
+        max_flows: 1,
+    });
+    match trace(&cfg, &enricher).unwrap().0 {
+        TraceOutcome::Found(b) => assert_eq!(
+            serde_json::to_string(&*b).unwrap(),
+            serde_json::to_string(&d).unwrap(),
+            "{}",
+            file.display()
+        ),
+        other => panic!("{} with spilling on: {other:?}", file.display()),
     }
+    d
 }
 
 fn ips(d: &Disclosure) -> Vec<String> {

@@ -1058,3 +1058,185 @@ fn the_provider_directory_names_each_providers_seat_and_contacts_in_the_report()
         assert_eq!(page.matches(seat).count(), 2, "{format}: {page}");
     }
 }
+
+/// A VPC flow log of `n` conversations, each as two one-way records (pairing is exercised
+/// when records are set aside and read back).
+fn vpc_conversations(n: u32) -> Vec<u8> {
+    let mut s = String::from(
+        "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n",
+    );
+    for j in 0..n {
+        let (a, ap) = (format!("10.1.{}.{}", j >> 8, j & 255), 40_000 + j % 1000);
+        let (b, bp) = (format!("203.0.113.{}", j % 200), 443);
+        let t = 1_767_225_600 + j / 30;
+        s.push_str(&format!(
+            "2 123456789010 eni-0a1 {a} {b} {ap} {bp} 6 3 180 {t} {} ACCEPT OK\n",
+            t + 1
+        ));
+        s.push_str(&format!(
+            "2 123456789010 eni-0a1 {b} {a} {bp} {ap} 6 2 120 {t} {} ACCEPT OK\n",
+            t + 1
+        ));
+    }
+    s.into_bytes()
+}
+
+#[test]
+fn a_trace_that_spills_flows_and_records_to_disk_gives_the_report_of_one_held_whole() {
+    use hoptrace::hops::{Candidate, Evidence, Query};
+    use hoptrace::pipeline::{SpillConfig, TraceConfig, TraceOutcome};
+    // Generated traffic (tunnels, VLANs, about 10,000 flows) and a flow log as a second
+    // vantage point; idle timeouts of 20 ms, so most flows finish while the capture is
+    // read (idle flows leave the lookup table once it holds 4,096) and are spilled past a
+    // bound of 1,000.
+    let d = Dir::new();
+    let mut cap = Vec::new();
+    hoptrace::synth::BigCapture {
+        packets: 60_000,
+        concurrency: 200,
+        ..Default::default()
+    }
+    .write_to(&mut cap)
+    .unwrap();
+    let inputs = vec![
+        d.write("big.pcap", &cap),
+        d.write("vpc.log", &vpc_conversations(2000)),
+    ];
+    let spill = d.path().join("spill");
+    std::fs::create_dir(&spill).unwrap();
+    let mut read = hoptrace::FlowsConfig::new(Vec::new());
+    // The bound is checked as each chunk's flows are appended: small chunks.
+    read.chunk_bytes = 64 * 1024;
+    read.clues = true;
+    let short = 20 * MS;
+    (read.flow.idle_tcp, read.flow.idle_udp) = (short, short);
+    (read.flow.idle_icmp, read.flow.idle_other) = (short, short);
+    // A flow is finished once no fragment can reach it either.
+    read.flow.frag_timeout = short;
+    let mut bounded = read.clone();
+    bounded.spill = Some(SpillConfig {
+        dir: spill.clone(),
+        max_flows: 1000,
+    });
+    // Each input its own vantage point, as trace reads them: held whole and bounded.
+    let runs = |cfg: &hoptrace::FlowsConfig| -> Vec<hoptrace::FlowRun> {
+        inputs
+            .iter()
+            .map(|p| {
+                let mut c = cfg.clone();
+                c.inputs = vec![p.clone()];
+                hoptrace::flows(&c).unwrap()
+            })
+            .collect()
+    };
+    let (whole, spilled) = (runs(&read), runs(&bounded));
+    let held = spilled[0].flows.flows.len() as u64;
+    let total = whole[0].flow_count();
+    assert_eq!(spilled[0].flow_count(), total);
+    assert!(held * 2 < total, "{held} of {total} flows held");
+    assert!(spilled[1].records.records.is_empty());
+    assert_eq!(spilled[1].spilled.records().len(), 2000);
+    let whole_ev: Vec<Evidence<'_>> = whole
+        .iter()
+        .enumerate()
+        .map(|(i, r)| r.evidence(i as u32))
+        .collect();
+    // What a candidate is, without the positions of its flows in either evidence.
+    let seen = |c: &[Candidate]| -> Vec<String> {
+        c.iter()
+            .map(|c| {
+                let obs: Vec<_> = c
+                    .observations
+                    .iter()
+                    .map(|o| (o.vantage, o.input, o.orig, o.resp, o.first, o.last, o.sizes))
+                    .collect();
+                format!(
+                    "{} {:?} {:?} {:?} {:?} {obs:?}",
+                    c.community_id, c.orig, c.resp, c.first, c.last
+                )
+            })
+            .collect()
+    };
+    // Queries for flows spread over the capture (by originator, port and responder, and
+    // by the originator alone), and for a conversation of the log.
+    let flows = &whole[0].flows.flows;
+    let mut queries = Vec::new();
+    for f in flows.iter().step_by(flows.len() / 4) {
+        let o = f.orig_side();
+        let (a, b) = (f.key.endpoint(o), f.key.endpoint(o.other()));
+        let mut q = Query::new(a.addr.to_ip());
+        queries.push(q.clone());
+        q.port = Some(a.port);
+        q.peer = Some(b.addr.to_ip());
+        queries.push(q);
+    }
+    let mut q = Query::new("10.1.3.7".parse().unwrap());
+    // Conversation 775 (3 * 256 + 7) of the log: port 40,000 + 775.
+    q.port = Some(40_775);
+    queries.push(q);
+    let mut found = 0;
+    for q in &queries {
+        let kept = hoptrace::pipeline::focus(&spilled, q, &spill).unwrap();
+        assert_eq!(kept[0].flows.len() as u64 + kept[0].flows_left, total);
+        assert!(
+            kept[0].flows.len() * 20 < flows.len(),
+            "{} of {} flows kept",
+            kept[0].flows.len(),
+            flows.len()
+        );
+        let focus_ev: Vec<Evidence<'_>> = kept
+            .iter()
+            .zip(&spilled)
+            .enumerate()
+            .map(|(i, (k, r))| k.evidence(i as u32, &r.clues))
+            .collect();
+        let (a, b) = (
+            hoptrace::hops::find(&whole_ev, q),
+            hoptrace::hops::find(&focus_ev, q),
+        );
+        assert_eq!(seen(&a), seen(&b), "{q:?}");
+        if let ([a], [b]) = (a.as_slice(), b.as_slice()) {
+            found += 1;
+            let path = |c, e| format!("{:?}", hoptrace::hops::path(c, e));
+            assert_eq!(path(a, &whole_ev), path(b, &focus_ev), "{q:?}");
+            let others = |c, e| {
+                hoptrace::hops::others(c, e)
+                    .iter()
+                    .map(|o| (o.vantage, o.orig, o.resp, o.first, o.community_id.clone()))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(others(a, &whole_ev), others(b, &focus_ev), "{q:?}");
+        }
+    }
+    assert!(
+        found >= 9,
+        "{found} of {} queries found one communication",
+        queries.len()
+    );
+
+    // End to end, two of the queries: the same report (JSON) whole and bounded.
+    let enricher = hoptrace::enrich::Enricher::bundled().unwrap();
+    for q in [&queries[1], queries.last().unwrap()] {
+        let report = |read: &hoptrace::FlowsConfig| {
+            let cfg = TraceConfig {
+                inputs: inputs.clone(),
+                read: read.clone(),
+                query: q.clone(),
+                party: "DE".into(),
+                requesting: Some("FR".into()),
+                request_ref: None,
+                art29: true,
+                generated_at: None,
+                include: hoptrace::report::Include::parse("sizes,layer2,other-communications")
+                    .unwrap(),
+            };
+            match hoptrace::pipeline::trace(&cfg, &enricher).unwrap().0 {
+                TraceOutcome::Found(d) => serde_json::to_string_pretty(&d).unwrap(),
+                other => panic!("{q:?}: {other:?}"),
+            }
+        };
+        assert_eq!(report(&read), report(&bounded), "{q:?}");
+    }
+    drop(spilled);
+    assert_eq!(std::fs::read_dir(&spill).unwrap().count(), 0);
+}
