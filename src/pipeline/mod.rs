@@ -851,8 +851,9 @@ fn run(
             }
         }
         // Spilling goes through every flow held: with more live flows than the bound it
-        // waits until a quarter of those held are closed, so each pass writes out at
-        // least a quarter of what it goes through. It tried after every chunk, which was
+        // waits until a quarter of those held are closed, so each pass writes out about a
+        // quarter or more of what it goes through (a closed flow still waiting for
+        // fragments stays). It tried after every chunk, which was
         // quadratic there (a 12.9 GB capture with a bound of 100,000: 62.4 s instead of
         // 8.9 s, and a small run file per chunk to merge back).
         if let Some(sp) = spill
