@@ -160,6 +160,14 @@ struct MergeArgs {
     /// Worker threads for encoding rows (0 = one per core)
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Flows held in memory before finished ones are spilled to disk, checked after each
+    /// partial table is appended; flow records past as many are set aside on disk too
+    #[arg(long, value_name = "N", default_value_t = 2_000_000)]
+    max_flows: usize,
+    /// Directory for spilled flows and set-aside records (default: the system's temporary
+    /// directory)
+    #[arg(long, value_name = "DIR")]
+    spill_dir: Option<PathBuf>,
     /// Print no summary
     #[arg(short, long)]
     quiet: bool,
@@ -779,20 +787,30 @@ fn run_flows(a: FlowsArgs) -> Result<u8> {
 fn run_merge(a: MergeArgs) -> Result<u8> {
     let format = table_format(&a.format, &a.output)?;
     let enricher = enricher(a.enrich, &a.db)?;
+    let spill = hoptrace::pipeline::SpillConfig {
+        dir: a.spill_dir.clone().unwrap_or_else(std::env::temp_dir),
+        max_flows: a.max_flows.max(1),
+    };
+    let mut spilled = hoptrace::pipeline::Spilled::default();
     let mut acc: Option<hoptrace::PartialRun> = None;
     for p in &a.partials {
         let part = hoptrace::PartialRun::load(p)?;
-        match &mut acc {
-            None => acc = Some(part),
-            Some(acc) => acc
-                .append(part)
-                .with_context(|| format!("merging {}", p.display()))?,
-        }
+        let acc = match &mut acc {
+            None => acc.insert(part),
+            Some(acc) => {
+                acc.append(part)
+                    .with_context(|| format!("merging {}", p.display()))?;
+                acc
+            }
+        };
+        // Each part holds every flow of its inputs: past the bound, what no later part can
+        // change goes to disk.
+        acc.bound(&mut spilled, &spill)?;
     }
     let Some(acc) = acc else {
         bail!("no partial tables given");
     };
-    let run = acc.finish();
+    let run = acc.finish_spilled(spilled, Some(&spill))?;
     if !a.quiet {
         eprint!("{}", report::summary_text(&run));
     }

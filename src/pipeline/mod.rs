@@ -451,25 +451,8 @@ pub fn flows(cfg: &FlowsConfig) -> Result<FlowRun, Error> {
         return Err(Error::NoInputs);
     }
     let pool = pool(cfg.threads)?;
-    let (partial, mut spilled) = run(cfg, &pool, cfg.spill.as_ref())?;
-    let records = spilled
-        .pair_records(partial.records, &cfg.flow)
-        .map_err(|source| Error::Spill {
-            dir: cfg
-                .spill
-                .as_ref()
-                .map(|s| s.dir.clone())
-                .unwrap_or_default(),
-            source,
-        })?;
-    Ok(FlowRun {
-        flows: partial.table.finish(),
-        inputs: partial.inputs,
-        spilled,
-        records,
-        clues: partial.clues,
-        smtp_dropped: partial.smtp_dropped,
-    })
+    let (partial, spilled) = run(cfg, &pool, cfg.spill.as_ref())?;
+    partial.finish_spilled(spilled, cfg.spill.as_ref())
 }
 
 /// A partial aggregate: the flow table of some inputs, not yet finished, so that the
@@ -601,6 +584,73 @@ impl PartialRun {
             smtp_dropped: self.smtp_dropped,
         }
     }
+
+    /// Past `sp`'s bound, spills the flows no later part can change (closed, not waiting
+    /// for fragments) and sets the records held aside, into `spilled`: call after each
+    /// [`append`](Self::append) to merge parts whose flows and records do not fit in
+    /// memory together (`hoptrace merge --max-flows`). A later part joins only flows still
+    /// open, so what is spilled is final.
+    pub fn bound(&mut self, spilled: &mut Spilled, sp: &SpillConfig) -> Result<(), Error> {
+        spill_finished(&mut self.table, spilled, sp)?;
+        if self.records.len() > sp.max_flows {
+            spilled
+                .set_aside_records(&sp.dir, &mut self.records)
+                .map_err(|source| Error::Spill {
+                    dir: sp.dir.clone(),
+                    source,
+                })?;
+        }
+        Ok(())
+    }
+
+    /// Finishes the table with what [`bound`](Self::bound) set aside in `spilled` (in the
+    /// spill directory of `sp`): records are paired a pairing group at a time.
+    pub fn finish_spilled(
+        self,
+        mut spilled: Spilled,
+        sp: Option<&SpillConfig>,
+    ) -> Result<FlowRun, Error> {
+        let cfg = *self.table.config();
+        let records = spilled
+            .pair_records(self.records, &cfg)
+            .map_err(|source| Error::Spill {
+                dir: sp.map(|s| s.dir.clone()).unwrap_or_default(),
+                source,
+            })?;
+        Ok(FlowRun {
+            flows: self.table.finish(),
+            inputs: self.inputs,
+            spilled,
+            records,
+            clues: self.clues,
+            smtp_dropped: self.smtp_dropped,
+        })
+    }
+}
+
+/// Past the bound, writes the flows of `table` no later packet or fragment can change to
+/// a sorted run file in the spill directory. Spilling goes through every flow held: with
+/// more live flows than the bound it waits until a quarter of those held are closed, so
+/// each pass writes out about a quarter or more of what it goes through (a closed flow
+/// still waiting for fragments stays). It tried after every chunk, which was quadratic
+/// there (a 12.9 GB capture with a bound of 100,000: 62.4 s instead of 8.9 s, and a small
+/// run file per chunk to merge back).
+fn spill_finished(
+    table: &mut FlowTable,
+    spilled: &mut Spilled,
+    sp: &SpillConfig,
+) -> Result<(), Error> {
+    if table.held() > sp.max_flows && table.closed() * 4 >= table.held() {
+        let done = table.take_finished();
+        spilled
+            .write_run(&sp.dir, &done, table.chains())
+            .map_err(|source| Error::Spill {
+                dir: sp.dir.clone(),
+                source,
+            })?;
+        table.compact_chains();
+    }
+    Ok(())
 }
 
 /// Reads every input into a [`PartialRun`].
@@ -850,24 +900,8 @@ fn run(
                 _ => {}
             }
         }
-        // Spilling goes through every flow held: with more live flows than the bound it
-        // waits until a quarter of those held are closed, so each pass writes out about a
-        // quarter or more of what it goes through (a closed flow still waiting for
-        // fragments stays). It tried after every chunk, which was
-        // quadratic there (a 12.9 GB capture with a bound of 100,000: 62.4 s instead of
-        // 8.9 s, and a small run file per chunk to merge back).
-        if let Some(sp) = spill
-            && acc.held() > sp.max_flows
-            && acc.closed() * 4 >= acc.held()
-        {
-            let done = acc.take_finished();
-            spilled
-                .write_run(&sp.dir, &done, acc.chains())
-                .map_err(|source| Error::Spill {
-                    dir: sp.dir.clone(),
-                    source,
-                })?;
-            acc.compact_chains();
+        if let Some(sp) = spill {
+            spill_finished(&mut acc, &mut spilled, sp)?;
         }
         Ok(())
     };

@@ -226,6 +226,22 @@ fn partial_tables_of_separate_runs_merge_on_the_command_line() {
     let one = hoptrace(&["flows", "-q", f1.to_str().unwrap(), f2.to_str().unwrap()]);
     assert_eq!(text(&merged.stdout), text(&one.stdout));
     assert!(text(&merged.stdout).contains(",tcp,192.0.2.1,40000,198.51.100.2,443,1,40,1,40,"));
+    // With a bound of one flow, checked after each part (the flags are there, the table
+    // the same; the library test in determinism.rs spills).
+    let spill = d.path().join("spill");
+    std::fs::create_dir(&spill).unwrap();
+    let bounded = hoptrace(&[
+        "merge",
+        "-q",
+        p1.to_str().unwrap(),
+        p2.to_str().unwrap(),
+        "--max-flows",
+        "1",
+        "--spill-dir",
+        spill.to_str().unwrap(),
+    ]);
+    assert_eq!(bounded.status.code(), Some(0), "{}", text(&bounded.stderr));
+    assert_eq!(text(&bounded.stdout), text(&one.stdout));
     let bad = hoptrace(&["merge", f1.to_str().unwrap()]);
     assert_eq!(bad.status.code(), Some(3));
     assert!(text(&bad.stderr).contains("not a hoptrace partial flow table"));

@@ -130,10 +130,15 @@ fn parallel_row_encoding_writes_what_sequential_encoding_writes() {
 
 /// 20,000 short flows spread over 200 s: most finish long before the capture ends.
 fn long_capture() -> Vec<u8> {
+    long_capture_part(0..20_000)
+}
+
+/// The DNS exchanges `range` of [`long_capture`].
+fn long_capture_part(range: std::ops::Range<u32>) -> Vec<u8> {
     use hoptrace::synth::Capture;
     use hoptrace::synth::pkt::Pkt;
     let mut c = Capture::new(Format::Pcap);
-    for i in 0..20_000u32 {
+    for i in range {
         let a = ([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 5000);
         let t = i64::from(i) * 10_000_000;
         c.push(t, &Pkt::udp4(a, ([192, 0, 2, 53], 53), b"query"));
@@ -255,9 +260,6 @@ fn same_tables(a: &FlowRun, b: &FlowRun) -> Vec<Vec<u8>> {
     out
 }
 
-/// A VPC flow log of 6,000 conversations over 200 s: every conversation's first direction
-/// in time order, then the other direction of two in three of them, last first (so that a
-/// record and the one it pairs with are read far apart), and a NODATA line.
 #[test]
 fn a_bound_below_the_live_flows_spills_in_few_runs_not_one_per_chunk() {
     // About 10,000 flows, idle timeouts of 20 ms, chunks of 64 KiB: most flows finish
@@ -304,6 +306,67 @@ fn a_bound_below_the_live_flows_spills_in_few_runs_not_one_per_chunk() {
     assert!(a == b, "spilled output differs");
 }
 
+#[test]
+fn merging_partial_tables_past_the_bound_spills_and_gives_the_one_run_table() {
+    // The long capture in three parts and the VPC log, each read by its own run into a
+    // partial table and saved, then merged with a bound of 500 flows and records: about
+    // 6,000 flows are live at a time (UDP's 60 s idle timeout, one exchange every 10 ms),
+    // so flows are spilled as parts are appended, and the log's records set aside.
+    let d = Dir::new();
+    let files = vec![
+        d.write("a.pcap", &long_capture_part(0..7000)),
+        d.write("b.pcap", &long_capture_part(7000..14_000)),
+        d.write("c.pcap", &long_capture_part(14_000..20_000)),
+        d.write("vpc.log", &vpc_log()),
+    ];
+    let one = flows(&FlowsConfig::new(files.clone())).unwrap();
+    let spill_dir = d.path().join("spill");
+    std::fs::create_dir(&spill_dir).unwrap();
+    let sp = hoptrace::pipeline::SpillConfig {
+        dir: spill_dir.clone(),
+        max_flows: 500,
+    };
+    let mut spilled = hoptrace::pipeline::Spilled::default();
+    let mut acc: Option<hoptrace::PartialRun> = None;
+    for (i, f) in files.iter().enumerate() {
+        let mut buf = Vec::new();
+        hoptrace::partial(&FlowsConfig::new(vec![f.clone()]))
+            .unwrap()
+            .save(&mut buf)
+            .unwrap();
+        let part = hoptrace::PartialRun::load(&d.write(&format!("{i}.htp"), &buf)).unwrap();
+        let acc = match &mut acc {
+            None => acc.insert(part),
+            Some(acc) => {
+                acc.append(part).unwrap();
+                acc
+            }
+        };
+        acc.bound(&mut spilled, &sp).unwrap();
+    }
+    let merged = acc.unwrap().finish_spilled(spilled, Some(&sp)).unwrap();
+    assert!(merged.spilled.runs() > 0, "nothing was spilled");
+    assert!(
+        merged.flows.flows.len() < 15_000,
+        "{}",
+        merged.flows.flows.len()
+    );
+    // 6,000 conversations, 4,000 of them two one-way records paired from the files.
+    assert_eq!(merged.spilled.records().len(), 6000);
+    assert_eq!(merged.spilled.records().paired(), 4000);
+    assert_eq!(merged.flow_count(), one.flow_count());
+    same_tables(&one, &merged);
+    assert_eq!(
+        hoptrace::report::summary_text(&merged),
+        hoptrace::report::summary_text(&one)
+    );
+    drop(merged);
+    assert_eq!(std::fs::read_dir(&spill_dir).unwrap().count(), 0);
+}
+
+/// A VPC flow log of 6,000 conversations over 200 s: every conversation's first direction
+/// in time order, then the other direction of two in three of them, last first (so that a
+/// record and the one it pairs with are read far apart), and a NODATA line.
 fn vpc_log() -> Vec<u8> {
     let mut s = String::from(
         "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n",
