@@ -262,29 +262,15 @@ fn same_tables(a: &FlowRun, b: &FlowRun) -> Vec<Vec<u8>> {
 
 #[test]
 fn a_bound_below_the_live_flows_spills_in_few_runs_not_one_per_chunk() {
-    // About 10,000 flows, idle timeouts of 20 ms, chunks of 64 KiB: most flows finish
-    // while the capture is read, but more than the bound of 100 are live at any time (the
-    // lookup table lets idle flows go once it holds 4,096). Spilling after every chunk,
-    // as it was, wrote a run file per chunk (398) and went through every flow held
-    // each time; spilling now waits until a quarter of the flows held are closed.
+    // Short-lived traffic (support::short_lived_traffic): most flows finish while the
+    // capture is read, but more than the bound of 100 are live at any time. Spilling after
+    // every chunk, as it was, wrote a run file per chunk (398) and went through every flow
+    // held each time; spilling now waits until a quarter of the flows held are closed.
     let d = Dir::new();
-    let mut cap = Vec::new();
-    hoptrace::synth::BigCapture {
-        packets: 60_000,
-        concurrency: 200,
-        ..Default::default()
-    }
-    .write_to(&mut cap)
-    .unwrap();
-    let p = d.write("big.pcap", &cap);
+    let (cap, mut cfg) = crate::support::short_lived_traffic();
+    cfg.inputs = vec![d.write("big.pcap", &cap)];
     let spill_dir = d.path().join("spill");
     std::fs::create_dir(&spill_dir).unwrap();
-    let mut cfg = FlowsConfig::new(vec![p]);
-    cfg.chunk_bytes = 64 * 1024;
-    let short = 20_000_000;
-    (cfg.flow.idle_tcp, cfg.flow.idle_udp) = (short, short);
-    (cfg.flow.idle_icmp, cfg.flow.idle_other) = (short, short);
-    cfg.flow.frag_timeout = short;
     let in_memory = flows(&cfg).unwrap();
     cfg.spill = Some(hoptrace::pipeline::SpillConfig {
         dir: spill_dir,

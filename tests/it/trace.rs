@@ -1085,34 +1085,18 @@ fn vpc_conversations(n: u32) -> Vec<u8> {
 fn a_trace_that_spills_flows_and_records_to_disk_gives_the_report_of_one_held_whole() {
     use hoptrace::hops::{Candidate, Evidence, Query};
     use hoptrace::pipeline::{SpillConfig, TraceConfig, TraceOutcome};
-    // Generated traffic (tunnels, VLANs, about 10,000 flows) and a flow log as a second
-    // vantage point; idle timeouts of 20 ms, so most flows finish while the capture is
-    // read (idle flows leave the lookup table once it holds 4,096) and are spilled past a
-    // bound of 1,000.
+    // Short-lived traffic (support::short_lived_traffic: most flows finish while the
+    // capture is read) and a flow log as a second vantage point, spilled past a bound of
+    // 1,000.
     let d = Dir::new();
-    let mut cap = Vec::new();
-    hoptrace::synth::BigCapture {
-        packets: 60_000,
-        concurrency: 200,
-        ..Default::default()
-    }
-    .write_to(&mut cap)
-    .unwrap();
+    let (cap, mut read) = crate::support::short_lived_traffic();
     let inputs = vec![
         d.write("big.pcap", &cap),
         d.write("vpc.log", &vpc_conversations(2000)),
     ];
     let spill = d.path().join("spill");
     std::fs::create_dir(&spill).unwrap();
-    let mut read = hoptrace::FlowsConfig::new(Vec::new());
-    // The bound is checked as each chunk's flows are appended: small chunks.
-    read.chunk_bytes = 64 * 1024;
     read.clues = true;
-    let short = 20 * MS;
-    (read.flow.idle_tcp, read.flow.idle_udp) = (short, short);
-    (read.flow.idle_icmp, read.flow.idle_other) = (short, short);
-    // A flow is finished once no fragment can reach it either.
-    read.flow.frag_timeout = short;
     let mut bounded = read.clone();
     bounded.spill = Some(SpillConfig {
         dir: spill.clone(),
