@@ -12,6 +12,7 @@
 use super::{Candidate, Evidence, Seen};
 use crate::decode::Encap;
 use crate::model::{Addr, Locator, Timestamp};
+use std::collections::{HashMap, HashSet};
 
 /// What a hop is on the path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -113,7 +114,7 @@ impl ProofKind {
 
 /// One piece of evidence for a hop: which vantage point and input, where in it, and what
 /// it showed.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Proof {
     /// Kind of observation.
     pub kind: ProofKind,
@@ -159,7 +160,7 @@ pub struct Hop {
 /// Where a hop sits on the way from origin to destination (lower is nearer the origin).
 /// Within a place, hops are ordered by their `sub` number (TTL, position in a header
 /// chain), then by when they were first seen, then by the order they were placed in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 enum Place {
     /// The origin (or the traceroute's sender).
     Origin,
@@ -186,22 +187,35 @@ enum Place {
     Destination,
 }
 
+/// What [`Builder::put`] merges on: the same place, role, address, port and AS.
+type HopKey = (Place, Role, Option<Addr>, Option<u16>, Option<u32>);
+
+/// The hops being placed, with indexes so that placing one costs the same however many
+/// there are (a keep-alive connection from a proxy can carry thousands of requests, each
+/// naming its own origin: finding each hop by a scan of the others was quadratic).
+#[derive(Default)]
 struct Builder {
     hops: Vec<(Place, u32, u32, Hop)>,
     next: u32,
+    /// The hops with each key, in the order placed (the first is the one merged into).
+    by_key: HashMap<HopKey, Vec<usize>>,
+    /// The hops with each address, in the order placed.
+    by_ip: HashMap<Option<Addr>, Vec<usize>>,
+    /// The evidence each hop has, to add a proof only once.
+    proofs: HashSet<(usize, Proof)>,
+}
+
+fn key_of(place: Place, h: &Hop) -> HopKey {
+    (place, h.role, h.ip, h.port, h.asn)
 }
 
 impl Builder {
     /// Adds a hop, or its evidence and flags to the same hop (same place, role, address,
     /// port and AS).
     fn put(&mut self, place: Place, sub: u32, hop: Hop) {
-        if let Some((_, s, _, h)) = self.hops.iter_mut().find(|(p, _, _, h)| {
-            *p == place
-                && h.role == hop.role
-                && h.ip == hop.ip
-                && h.port == hop.port
-                && h.asn == hop.asn
-        }) {
+        let key = key_of(place, &hop);
+        if let Some(&i) = self.by_key.get(&key).and_then(|v| v.first()) {
+            let (_, s, _, h) = &mut self.hops[i];
             *s = (*s).min(sub);
             h.first_seen = h.first_seen.min(hop.first_seen);
             h.last_seen = h.last_seen.max(hop.last_seen);
@@ -209,9 +223,7 @@ impl Builder {
                 h.maps = hop.maps;
             }
             for p in hop.evidence {
-                if !h.evidence.contains(&p) {
-                    h.evidence.push(p);
-                }
+                add_proof(&mut self.proofs, i, h, p);
             }
             for f in hop.flags {
                 if !h.flags.contains(&f) {
@@ -219,6 +231,12 @@ impl Builder {
                 }
             }
             return;
+        }
+        let i = self.hops.len();
+        self.by_key.entry(key).or_default().push(i);
+        self.by_ip.entry(hop.ip).or_default().push(i);
+        for p in &hop.evidence {
+            self.proofs.insert((i, p.clone()));
         }
         self.next += 1;
         self.hops.push((place, sub, self.next, hop));
@@ -246,15 +264,34 @@ impl Builder {
     /// Moves the end at `from` with address `addr` (the TCP end that sent headers naming
     /// other nodes) to `to` with a new role, adding the proof.
     fn demote(&mut self, from: Place, to: Place, addr: Addr, role: Role, proof: Proof) {
-        for (p, _, _, h) in &mut self.hops {
-            if (*p == from || *p == to) && h.ip == Some(addr) {
-                *p = to;
-                h.role = role;
-                if !h.evidence.contains(&proof) {
-                    h.evidence.push(proof.clone());
-                }
+        let Some(with_ip) = self.by_ip.get(&Some(addr)) else {
+            return;
+        };
+        for &i in with_ip {
+            let (p, _, _, h) = &mut self.hops[i];
+            if *p != from && *p != to {
+                continue;
             }
+            let old = key_of(*p, h);
+            (*p, h.role) = (to, role);
+            let new = key_of(*p, h);
+            if old != new {
+                if let Some(v) = self.by_key.get_mut(&old) {
+                    v.retain(|&j| j != i);
+                }
+                let v = self.by_key.entry(new).or_default();
+                let at = v.partition_point(|&j| j < i);
+                v.insert(at, i);
+            }
+            add_proof(&mut self.proofs, i, h, proof.clone());
         }
+    }
+}
+
+/// Adds `p` to hop `i`'s evidence unless it has it.
+fn add_proof(seen: &mut HashSet<(usize, Proof)>, i: usize, h: &mut Hop, p: Proof) {
+    if seen.insert((i, p.clone())) {
+        h.evidence.push(p);
     }
 }
 
@@ -281,10 +318,7 @@ pub(super) fn hop(
 
 /// The path of a candidate communication, ordered origin → destination.
 pub fn path(c: &Candidate, evidence: &[Evidence<'_>]) -> Vec<Hop> {
-    let mut b = Builder {
-        hops: Vec::new(),
-        next: 0,
-    };
+    let mut b = Builder::default();
     for o in &c.observations {
         let Some(e) = evidence.iter().find(|e| e.vantage == o.vantage) else {
             continue;
@@ -360,22 +394,21 @@ impl ChainBuilder<'_> {
         } else {
             &[Place::Destination, Place::PeerOut]
         };
-        if let Some((_, _, _, end)) = self
-            .0
-            .hops
-            .iter_mut()
-            .find(|(p, _, _, x)| places.contains(p) && x.ip == h.ip)
-        {
+        let b = &mut *self.0;
+        let end = b
+            .by_ip
+            .get(&h.ip)
+            .and_then(|v| v.iter().copied().find(|&i| places.contains(&b.hops[i].0)));
+        if let Some(i) = end {
+            let end = &mut b.hops[i].3;
             end.first_seen = end.first_seen.min(h.first_seen);
             end.last_seen = end.last_seen.max(h.last_seen);
             for p in h.evidence {
-                if !end.evidence.contains(&p) {
-                    end.evidence.push(p);
-                }
+                add_proof(&mut b.proofs, i, end, p);
             }
             return;
         }
-        self.0.put(places[0], 0, h);
+        b.put(places[0], 0, h);
     }
 
     /// The TCP responder at `addr` answered as a proxy (a response's `Via`).

@@ -994,6 +994,19 @@ fn gaps(hops: &[HopOut], c: &Candidate, smtp_dropped: u64) -> Vec<GapOut> {
         (Some(ip), None) => ip.clone(),
         _ => String::new(),
     };
+    // For each hop, the nearest hop after it that wrote headers or was seen (the node
+    // whose log names what a header said), found in one backward pass.
+    let mut writer_after: Vec<Option<usize>> = vec![None; hops.len()];
+    for i in (1..hops.len()).rev() {
+        let n = &hops[i];
+        let wrote = n
+            .evidence
+            .iter()
+            .any(|x| x.kind == "packets" || x.kind == "flow_record")
+            || n.role == "relay"
+            || n.role == "proxy";
+        writer_after[i - 1] = if wrote { Some(i) } else { writer_after[i] };
+    }
     for h in hops {
         let ep = ep_of(h);
         let role = Role::from_name(h.role);
@@ -1007,16 +1020,11 @@ fn gaps(hops: &[HopOut], c: &Candidate, smtp_dropped: u64) -> Vec<GapOut> {
                     .all(|e| e.kind == "proxy_header" || e.kind == "mail_header")
             });
         if let Some(e) = header {
-            let writer = hops
-                .iter()
-                .skip(h.index + 1)
-                .find(|n| {
-                    n.evidence
-                        .iter()
-                        .any(|x| x.kind == "packets" || x.kind == "flow_record")
-                        || n.role == "relay"
-                        || n.role == "proxy"
-                })
+            let writer = writer_after
+                .get(h.index)
+                .copied()
+                .flatten()
+                .and_then(|w| hops.get(w))
                 .map_or("the next hop".to_string(), |n| {
                     format!("hop {} ({})", n.index, ep_of(n))
                 });

@@ -1224,3 +1224,69 @@ fn a_trace_that_spills_flows_and_records_to_disk_gives_the_report_of_one_held_wh
     drop(spilled);
     assert_eq!(std::fs::read_dir(&spill).unwrap().count(), 0);
 }
+
+#[test]
+fn a_keep_alive_connection_of_many_proxied_requests_names_every_origin_once() {
+    // One connection from a proxy carrying 300 requests, each naming its own client (a
+    // reverse proxy's keep-alive connection to the server), one of them twice.
+    let proxy = ([203, 0, 113, 5], 51000);
+    let server = ([192, 0, 2, 9], 80);
+    let mut c = Capture::new(Format::Pcap);
+    c.push(T0, &seg(proxy, server, 100, SYN, b""));
+    c.push(T0 + MS, &seg(server, proxy, 900, SYN | ACK, b""));
+    let mut seq = 101u32;
+    for i in 0..301u32 {
+        let client = if i == 300 { 7 } else { i };
+        let req = format!(
+            "GET /{i} HTTP/1.1\r\nHost: h.example\r\nX-Forwarded-For: 8.8.{}.{}\r\n\r\n",
+            client / 256,
+            client % 256
+        );
+        let t = T0 + (2 + i64::from(i)) * MS;
+        c.push(t, &seg(proxy, server, seq, PSH | ACK, req.as_bytes()));
+        seq += req.len() as u32;
+    }
+    let d = Dir::new();
+    let p = d.write("keepalive.pcap", &c.finish());
+    let (code, v, err) = trace(
+        std::slice::from_ref(&p),
+        &["--party", "AU", "--ip", "192.0.2.9"],
+    );
+    assert_eq!(code, 0, "{err}");
+    check_schema(&v);
+    let hops = path(&v);
+    assert_eq!(hops.len(), 302);
+    assert!(hops[..300].iter().all(|(role, _)| role == "origin"));
+    let mut origins: Vec<&str> = hops[..300].iter().map(|(_, ip)| ip.as_str()).collect();
+    origins.sort_unstable();
+    origins.dedup();
+    assert_eq!(origins.len(), 300, "each origin once");
+    assert_eq!(
+        hops[300..],
+        pairs(&[("proxy", "203.0.113.5"), ("destination", "192.0.2.9")])
+    );
+    // The origin named twice has both requests' headers as its evidence.
+    let twice = v["hops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["ip"] == "8.8.0.7")
+        .unwrap();
+    assert_eq!(twice["evidence"].as_array().unwrap().len(), 2);
+    // The proxy: its packets and one header per request.
+    assert_eq!(v["hops"][300]["evidence"].as_array().unwrap().len(), 302);
+    // Each origin's gap names the proxy's access log (the next hop that wrote headers).
+    let gaps = v["gaps"].as_array().unwrap();
+    let named: Vec<&Value> = gaps
+        .iter()
+        .filter(|g| g["hop_index"].as_u64().is_some_and(|i| i < 300))
+        .collect();
+    assert_eq!(named.len(), 300);
+    for g in named {
+        let need = g["record_needed"].as_str().unwrap();
+        assert!(
+            need.starts_with("the access log of hop 300 (203.0.113.5:51000)"),
+            "{need}"
+        );
+    }
+}
