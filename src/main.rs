@@ -123,12 +123,13 @@ struct TraceArgs {
     #[arg(long, default_value_t = 0)]
     threads: usize,
     /// Flows held in memory per vantage point before finished ones are spilled to disk;
-    /// flow records past as many are set aside too. The path is then searched in what
-    /// shares an address with the flows and records the query matches (the same report)
+    /// flow records and header evidence past as many are set aside too. The path is then
+    /// searched in what shares an address with the flows and records the query matches
+    /// (the same report)
     #[arg(long, value_name = "N", default_value_t = 2_000_000)]
     max_flows: usize,
-    /// Directory for spilled flows and set-aside records (default: the system's temporary
-    /// directory)
+    /// Directory for spilled flows, set-aside records and header evidence (default: the
+    /// system's temporary directory)
     #[arg(long, value_name = "DIR")]
     spill_dir: Option<PathBuf>,
     /// Print no summary

@@ -272,10 +272,13 @@ fn record_seen(vantage: u32, i: usize, r: &FlowRecord) -> Observation {
 /// before it computes a Community ID): the candidates themselves (the query's address),
 /// the other view of a NAT at another vantage point (the same responder, see `nat`), a
 /// traceroute's probes and other communications between the same two ends (see
-/// [`others`]); tunnel carriers are read from the encapsulation chains, and header
-/// evidence ([`Clue`]) is kept whole. A flow or record with neither end among these
-/// addresses cannot change what [`find`], [`path`], [`content`] and [`others`] give, so
-/// leaving it out gives the same report. A change to what the hop search reads must keep
+/// [`others`]); tunnel carriers are read from the encapsulation chains. Header evidence
+/// ([`Clue`]) is read only where it belongs to an observation of the communication (its
+/// packet has the observation's two ends) or quotes a probe between the communication's
+/// two ends (an ICMP error), so a clue with none of [`Clue::ends`] among the addresses is
+/// not read either; a saved mail's clue is always kept. A flow, record or clue with no end
+/// among these addresses cannot change what [`find`], [`path`], [`content`] and [`others`]
+/// give, so leaving it out gives the same report. A change to what the hop search reads must keep
 /// this true (tests compare the reports of runs held whole and focused).
 #[derive(Clone, Debug)]
 pub struct Reach {
@@ -322,6 +325,13 @@ impl Reach {
     /// True when a flow record has an end among the reached addresses.
     pub fn keeps_record(&self, r: &FlowRecord) -> bool {
         self.addrs.contains(&r.src) || self.addrs.contains(&r.dst)
+    }
+
+    /// True when a clue can be read by the hop search: a saved mail's, or one with an end
+    /// (or a quoted end) among the reached addresses.
+    pub fn keeps_clue(&self, c: &Clue) -> bool {
+        matches!(c.what, ClueKind::Mail { file: true, .. })
+            || c.ends().any(|a| self.addrs.contains(&a))
     }
 
     /// Number of addresses reached.

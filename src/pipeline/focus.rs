@@ -1,7 +1,7 @@
-//! What `trace` keeps of runs that set flows or records aside on disk: the evidence that
-//! shares an address with what the query matches ([`crate::hops::Reach`]), read back from
-//! memory and disk in two passes, so the hop search holds that evidence and not the whole
-//! capture set.
+//! What `trace` keeps of runs that set flows, records or header evidence aside on disk: the
+//! evidence that shares an address with what the query matches ([`crate::hops::Reach`]),
+//! read back from memory and disk in two passes, so the hop search holds that evidence and
+//! not the whole capture set.
 
 use super::{Error, FlowRun};
 use crate::decode::Encap;
@@ -23,17 +23,21 @@ pub struct Focused {
     pub flows_left: u64,
     /// Flow records left out.
     pub records_left: u64,
+    /// The header evidence kept (set aside and held), in input and frame order.
+    pub clues: Vec<Clue>,
+    /// Header evidence left out.
+    pub clues_left: u64,
 }
 
 impl Focused {
-    /// This vantage point's evidence for the hop search, with the run's header evidence.
-    pub fn evidence<'a>(&'a self, vantage: u32, clues: &'a [Clue]) -> Evidence<'a> {
+    /// This vantage point's evidence for the hop search.
+    pub fn evidence(&self, vantage: u32) -> Evidence<'_> {
         Evidence {
             vantage,
             flows: &self.flows,
             records: &self.records,
             chains: &self.chains,
-            clues,
+            clues: &self.clues,
         }
     }
 }
@@ -108,6 +112,23 @@ pub fn focus(runs: &[FlowRun], q: &Query, dir: &std::path::Path) -> Result<Vec<F
                 kept.records_left += 1;
             }
         }
+        // Header evidence adds no address to the reach: it is read once, set aside (gathered
+        // first) then held, and sorted as the run sorted what it held.
+        let mut aside = r.spilled.clues().map_err(read_err)?;
+        let keep = |c: Clue, kept: &mut Focused| {
+            if reach.keeps_clue(&c) {
+                kept.clues.push(c);
+            } else {
+                kept.clues_left += 1;
+            }
+        };
+        while let Some(c) = aside.next_clue().map_err(read_err)? {
+            keep(c, &mut kept);
+        }
+        for c in &r.clues {
+            keep(c.clone(), &mut kept);
+        }
+        kept.clues.sort_by_key(|c| (c.at.input, c.at.frame, c.ts));
         out.push(kept);
     }
     Ok(out)

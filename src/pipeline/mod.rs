@@ -15,7 +15,7 @@ mod spill;
 
 pub use focus::{Focused, focus};
 pub use packets::{Packet, PacketEvent, Packets, packets};
-pub use spill::{Merged, MergedRecords, SpillConfig, Spilled, SpilledRecords};
+pub use spill::{Merged, MergedRecords, SpillConfig, Spilled, SpilledClues, SpilledRecords};
 
 use crate::decode::{Decoded, decode};
 use crate::enrich::{AddrCache, Attribution, Enricher};
@@ -261,7 +261,8 @@ pub struct FlowRun {
     /// start time.
     pub records: RecordSet,
     /// Header evidence gathered beside the flows (only when [`FlowsConfig::clues`] is on),
-    /// in input and frame order.
+    /// in input and frame order: what is held in memory (with spilling on, what was
+    /// gathered past the bound was set aside in [`Spilled::clues`], before these).
     pub clues: Vec<crate::hops::Clue>,
     /// SMTP client bytes not kept for reading mails (past the run's bound).
     pub smtp_dropped: u64,
@@ -1020,6 +1021,7 @@ impl Absorb<'_> {
     ) -> Result<(), Error> {
         let (exports, gathered) = absorb(self.acc, summary, frames_before, input, out, self.spare);
         self.gathered.append(gathered, self.kept_smtp);
+        self.bound_clues()?;
         for e in exports {
             let before = self.records.len();
             self.collector
@@ -1038,6 +1040,22 @@ impl Absorb<'_> {
         {
             spilled
                 .set_aside_records(&sp.dir, self.records)
+                .map_err(|source| Error::Spill {
+                    dir: sp.dir.clone(),
+                    source,
+                })?;
+        }
+        Ok(())
+    }
+
+    /// Past the bound on flows in memory, sets the header evidence gathered aside on disk
+    /// (`trace`), to be read back with what the query reaches.
+    fn bound_clues(&mut self) -> Result<(), Error> {
+        if let Some((sp, spilled)) = &mut self.aside
+            && self.gathered.clues.len() > sp.max_flows
+        {
+            spilled
+                .set_aside_clues(&sp.dir, &mut self.gathered.clues)
                 .map_err(|source| Error::Spill {
                     dir: sp.dir.clone(),
                     source,
@@ -2130,9 +2148,8 @@ pub fn trace(
     let evidence: Vec<crate::hops::Evidence<'_>> = match &focused {
         Some(f) => f
             .iter()
-            .zip(&runs)
             .enumerate()
-            .map(|(i, (f, r))| f.evidence(i as u32, &r.clues))
+            .map(|(i, f)| f.evidence(i as u32))
             .collect(),
         None => runs
             .iter()

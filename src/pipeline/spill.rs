@@ -5,6 +5,7 @@
 
 use crate::decode::Encap;
 use crate::flow::{ChainId, Flow, FlowConfig};
+use crate::hops::Clue;
 use crate::model::{BinReader, BinWriter};
 use crate::records::FlowRecord;
 use std::fs::File;
@@ -17,7 +18,8 @@ pub struct SpillConfig {
     /// Directory for the temporary run files (removed when the run is dropped).
     pub dir: PathBuf,
     /// Spill finished flows once the run holds more than this many flow segments, and set
-    /// the flow records read aside once it holds more than this many of them.
+    /// the flow records read (and the header evidence `trace` gathers) aside once it holds
+    /// more than this many of them.
     pub max_flows: usize,
 }
 
@@ -45,6 +47,16 @@ pub struct Spilled {
     records: SpilledRecords,
     /// The most records held in memory at once while reading.
     most_held: usize,
+    /// Header evidence set aside while reading (`trace`), in the order it was gathered.
+    clues: Option<ClueFile>,
+}
+
+/// Header evidence set aside: one file, appended to at each setting aside.
+#[derive(Debug)]
+struct ClueFile {
+    w: BufWriter<File>,
+    file: RunFile,
+    count: u64,
 }
 
 impl Spilled {
@@ -80,6 +92,45 @@ impl Spilled {
                 Ok(crate::records::RecordSet::default())
             }
         }
+    }
+
+    /// Sets the header evidence `clues` holds aside (emptying it), after what was set
+    /// aside before, in a file in `dir`.
+    pub(super) fn set_aside_clues(&mut self, dir: &Path, clues: &mut Vec<Clue>) -> io::Result<()> {
+        let c = match &mut self.clues {
+            Some(c) => c,
+            None => {
+                let path = dir.join(format!("hoptrace-clues-{}.bin", std::process::id()));
+                let file = RunFile { path };
+                let w = BufWriter::with_capacity(1 << 20, File::create(&file.path)?);
+                self.clues.insert(ClueFile { w, file, count: 0 })
+            }
+        };
+        let mut w = BinWriter::default();
+        for clue in clues.drain(..) {
+            w.buf.clear();
+            clue.encode(&mut w);
+            write_item(&mut c.w, &w.buf)?;
+            c.count += 1;
+        }
+        // Read back only once reading has ended: every setting aside is whole on disk.
+        c.w.flush()
+    }
+
+    /// Header evidence set aside, in the order it was gathered.
+    pub fn clues(&self) -> io::Result<SpilledClues> {
+        Ok(SpilledClues {
+            r: match &self.clues {
+                Some(c) => Some(BufReader::with_capacity(1 << 20, File::open(&c.file.path)?)),
+                None => None,
+            },
+            buf: Vec::new(),
+        })
+    }
+
+    /// Number of clues set aside.
+    pub fn clue_count(&self) -> u64 {
+        self.clues.as_ref().map_or(0, |c| c.count)
     }
 
     /// The flow records on disk.
@@ -150,6 +201,30 @@ fn read_item(r: &mut impl Read, buf: &mut Vec<u8>) -> io::Result<bool> {
     buf.resize(u32::from_le_bytes(len) as usize, 0);
     r.read_exact(buf)?;
     Ok(true)
+}
+
+/// Reads set-aside header evidence back ([`Spilled::clues`]).
+#[derive(Debug)]
+pub struct SpilledClues {
+    r: Option<BufReader<File>>,
+    buf: Vec<u8>,
+}
+
+impl SpilledClues {
+    /// The next clue; `None` at the end.
+    pub fn next_clue(&mut self) -> io::Result<Option<Clue>> {
+        let Some(r) = &mut self.r else {
+            return Ok(None);
+        };
+        if !read_item(r, &mut self.buf)? {
+            return Ok(None);
+        }
+        let mut br = BinReader::new(&self.buf);
+        match Clue::decode(&mut br) {
+            Some(c) if br.is_done() => Ok(Some(c)),
+            _ => Err(damaged("set-aside header evidence")),
+        }
+    }
 }
 
 /// Reads one run back.

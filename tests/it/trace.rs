@@ -1170,9 +1170,8 @@ fn a_trace_that_spills_flows_and_records_to_disk_gives_the_report_of_one_held_wh
         );
         let focus_ev: Vec<Evidence<'_>> = kept
             .iter()
-            .zip(&spilled)
             .enumerate()
-            .map(|(i, (k, r))| k.evidence(i as u32, &r.clues))
+            .map(|(i, k)| k.evidence(i as u32))
             .collect();
         let (a, b) = (
             hoptrace::hops::find(&whole_ev, q),
@@ -1222,6 +1221,125 @@ fn a_trace_that_spills_flows_and_records_to_disk_gives_the_report_of_one_held_wh
         assert_eq!(report(&read), report(&bounded), "{q:?}");
     }
     drop(spilled);
+    assert_eq!(std::fs::read_dir(&spill).unwrap().count(), 0);
+}
+
+#[test]
+fn a_trace_that_sets_header_evidence_aside_gives_the_report_of_one_held_whole() {
+    use hoptrace::hops::Query;
+    use hoptrace::pipeline::{SpillConfig, TraceConfig, TraceOutcome};
+    // Many HTTP messages with proxy headers and many traceroutes between other hosts, and
+    // in the middle a proxied request whose server ran a traceroute back to the proxy:
+    // read in small chunks with a bound of 10, so header evidence is set aside many times
+    // before and after the clues the report is built from.
+    let mut c = Capture::new(Format::Pcap);
+    let mut t = T0;
+    let exchange = |c: &mut Capture, t: &mut i64, proxy, server, xff: &str| {
+        let req = format!("GET /p HTTP/1.1\r\nHost: h.example\r\nX-Forwarded-For: {xff}\r\n\r\n");
+        let resp = "HTTP/1.1 200 OK\r\nVia: 1.1 edge\r\nContent-Length: 0\r\n\r\n";
+        for (a, b, seq, flags, data) in [
+            (proxy, server, 100, SYN, &b""[..]),
+            (server, proxy, 900, SYN | ACK, b""),
+            (proxy, server, 101, PSH | ACK, req.as_bytes()),
+            (server, proxy, 901, PSH | ACK, resp.as_bytes()),
+        ] {
+            *t += MS;
+            c.push(*t, &seg(a, b, seq, flags, data));
+        }
+    };
+    let others = |c: &mut Capture, t: &mut i64, from: u8| {
+        for i in from..from + 100 {
+            let proxy = ([203, 0, 113, i], 50_000 + u16::from(i));
+            let server = ([192, 0, 2, i % 50 + 1], 80);
+            exchange(c, t, proxy, server, &format!("8.8.{i}.{i}"));
+            if i % 10 == 0 {
+                let routers = [[100, 64, 0, i], [100, 64, 1, i]];
+                traceroute(c, *t, [198, 51, 100, i], [203, 0, 113, i], routers);
+                *t += 20 * MS;
+            }
+        }
+    };
+    others(&mut c, &mut t, 0);
+    let (proxy, server) = (([195, 154, 1, 1], 41822), ([85, 214, 132, 117], 80));
+    exchange(&mut c, &mut t, proxy, server, "200.160.2.3");
+    traceroute(
+        &mut c,
+        t + 1000 * MS,
+        server.0,
+        proxy.0,
+        [[85, 214, 0, 1], [80, 81, 192, 1]],
+    );
+    t += 2000 * MS;
+    others(&mut c, &mut t, 100);
+    let d = Dir::new();
+    let input = d.write("proxied.pcap", &c.finish());
+    let spill = d.path().join("spill");
+    std::fs::create_dir(&spill).unwrap();
+    let mut read = hoptrace::FlowsConfig::new(vec![input.clone()]);
+    read.chunk_bytes = 16 * 1024;
+    read.clues = true;
+    read.clue_content = true;
+    let mut bounded = read.clone();
+    bounded.spill = Some(SpillConfig {
+        dir: spill.clone(),
+        max_flows: 10,
+    });
+    let whole = hoptrace::flows(&read).unwrap();
+    let run = hoptrace::flows(&bounded).unwrap();
+    let total = whole.clues.len() as u64;
+    assert!(total > 400, "{total} clues");
+    let aside = run.spilled.clue_count();
+    assert!(aside * 2 > total, "{aside} of {total} clues set aside");
+    assert_eq!(aside + run.clues.len() as u64, total);
+
+    let mut by_server = Query::new("85.214.132.117".parse().unwrap());
+    by_server.port = Some(80);
+    let mut by_proxy = Query::new("195.154.1.1".parse().unwrap());
+    by_proxy.proto = Some(hoptrace::model::Proto::UDP);
+    for q in [&by_server, &by_proxy] {
+        let kept = hoptrace::pipeline::focus(std::slice::from_ref(&run), q, &spill).unwrap();
+        let k = &kept[0];
+        assert_eq!(k.clues.len() as u64 + k.clues_left, total, "{q:?}");
+        assert!(k.clues.len() < 40, "{} clues kept for {q:?}", k.clues.len());
+    }
+    let enricher = hoptrace::enrich::Enricher::bundled().unwrap();
+    let report = |read: &hoptrace::FlowsConfig, q: &Query| {
+        let cfg = TraceConfig {
+            inputs: vec![input.clone()],
+            read: read.clone(),
+            query: q.clone(),
+            party: "DE".into(),
+            requesting: Some("FR".into()),
+            request_ref: None,
+            art29: true,
+            generated_at: None,
+            include: hoptrace::report::Include::parse("names,urls,payload,sizes").unwrap(),
+        };
+        match hoptrace::pipeline::trace(&cfg, &enricher).unwrap().0 {
+            TraceOutcome::Found(d) => serde_json::to_value(&d).unwrap(),
+            other => panic!("{q:?}: {other:?}"),
+        }
+    };
+    // The request: its origin from X-Forwarded-For, the traceroute's routers, the
+    // responder a proxy by its response's Via, the URL.
+    let v = report(&bounded, &by_server);
+    assert_eq!(
+        path(&v),
+        pairs(&[
+            ("origin", "200.160.2.3"),
+            ("proxy", "195.154.1.1"),
+            ("router", "80.81.192.1"),
+            ("router", "85.214.0.1"),
+            ("proxy", "85.214.132.117"),
+        ])
+    );
+    assert!(v.to_string().contains("GET /p HTTP/1.1"));
+    assert_eq!(v, report(&read, &by_server));
+    // The traceroute itself, asked about by its destination.
+    let v = report(&bounded, &by_proxy);
+    assert_eq!(v["communication"]["traceroute_probes"], 9);
+    assert_eq!(v, report(&read, &by_proxy));
+    drop(run);
     assert_eq!(std::fs::read_dir(&spill).unwrap().count(), 0);
 }
 
