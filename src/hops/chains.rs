@@ -22,7 +22,7 @@ fn addr(ip: IpAddr) -> Addr {
 
 /// Places every chain the vantage point's clues give for the communication.
 pub(super) fn place(b: &mut ChainBuilder<'_>, c: &Candidate, e: &Evidence<'_>) {
-    let obs = flow_views(c, e.vantage);
+    let obs = Views::new(c, e.vantage);
     for clue in e.clues {
         if let ClueKind::Mail {
             received,
@@ -33,7 +33,7 @@ pub(super) fn place(b: &mut ChainBuilder<'_>, c: &Candidate, e: &Evidence<'_>) {
             saved_mail(b, c, e.vantage, clue, received);
             continue;
         }
-        if !obs.iter().any(|o| belongs(clue, o)) {
+        if obs.of(clue).is_none() {
             continue;
         }
         match &clue.what {
@@ -213,6 +213,40 @@ pub(super) fn flow_views(c: &Candidate, vantage: u32) -> Vec<&Observation> {
         .iter()
         .filter(|o| o.vantage == vantage && matches!(o.seen, Seen::Flow(_)))
         .collect()
+}
+
+/// Two endpoints, either way round.
+type Ends = ((Addr, u16), (Addr, u16));
+
+fn both_ways(a: (Addr, u16), b: (Addr, u16)) -> Ends {
+    (a.min(b), a.max(b))
+}
+
+/// A candidate's flow observations at one vantage point ([`flow_views`]) by protocol and
+/// ends, so that finding the one a clue belongs to is a lookup (a traceroute of thousands
+/// of probes is one candidate with an observation per probe: scanning them for each clue
+/// was quadratic).
+pub(super) struct Views<'a>(HashMap<(Proto, Ends), Vec<&'a Observation>>);
+
+impl<'a> Views<'a> {
+    pub(super) fn new(c: &'a Candidate, vantage: u32) -> Views<'a> {
+        let mut m: HashMap<(Proto, Ends), Vec<&'a Observation>> = HashMap::new();
+        for o in flow_views(c, vantage) {
+            m.entry((o.proto, both_ways(o.orig, o.resp)))
+                .or_default()
+                .push(o);
+        }
+        Views(m)
+    }
+
+    /// The first observation (in the candidate's order) the clue [`belongs`] to.
+    pub(super) fn of(&self, clue: &Clue) -> Option<&'a Observation> {
+        self.0
+            .get(&(clue.proto, both_ways(clue.src, clue.dst)))?
+            .iter()
+            .copied()
+            .find(|o| belongs(clue, o))
+    }
 }
 
 /// A response's `Via` says the TCP responder is a proxy (a CDN edge, a reverse proxy); its
@@ -472,17 +506,21 @@ fn traceroute(b: &mut ChainBuilder<'_>, c: &Candidate, e: &Evidence<'_>) {
     if replies.is_empty() {
         return;
     }
-    // The probes' flows at this vantage point, for the TTL each was sent with.
-    let probes: HashMap<FlowKey, usize> = e
-        .flows
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| {
-            let (x, y) = (f.key.lo().addr, f.key.hi().addr);
-            (x == a && y == z) || (x == z && y == a)
-        })
-        .map(|(i, f)| (f.key, i))
-        .collect();
+    // The probes' flows at this vantage point, for the TTL each was sent with, by protocol
+    // and ends in any overlay context (quotes carry no VLAN or tunnel), in output order (of
+    // start). A reply is matched with the last of them started by its time (the first if
+    // none was): a lookup, where each reply scanned a hash map of the probes' flows and
+    // took whichever it met first.
+    let mut probes: HashMap<(Proto, Ends), Vec<usize>> = HashMap::new();
+    for (i, f) in e.flows.iter().enumerate() {
+        let (x, y) = (f.key.lo(), f.key.hi());
+        if (x.addr == a && y.addr == z) || (x.addr == z && y.addr == a) {
+            probes
+                .entry((f.key.proto, ((x.addr, x.port), (y.addr, y.port))))
+                .or_default()
+                .push(i);
+        }
+    }
     for (clue, ty, code, q) in replies {
         let facts = PacketFacts {
             src: q.src,
@@ -494,11 +532,14 @@ fn traceroute(b: &mut ChainBuilder<'_>, c: &Candidate, e: &Evidence<'_>) {
             ..PacketFacts::default()
         };
         let (key, side) = FlowKey::of(&facts);
-        // The same key in any overlay context: quotes carry no VLAN or tunnel.
+        let (x, y) = (key.lo(), key.hi());
         let sent_ttl = probes
-            .iter()
-            .find(|(k, _)| k.proto == key.proto && same_ports(k, &key))
-            .and_then(|(_, &i)| e.flows.get(i))
+            .get(&(key.proto, ((x.addr, x.port), (y.addr, y.port))))
+            .and_then(|flows| {
+                let started = flows.partition_point(|&i| e.flows[i].first_ts() <= clue.ts);
+                flows.get(started.saturating_sub(1))
+            })
+            .and_then(|&i| e.flows.get(i))
             .and_then(|f| {
                 let d = &f.dir[side.idx()];
                 (d.pkts > 0 && d.ttl_min == d.ttl_max).then_some(d.ttl_min)
@@ -558,10 +599,6 @@ fn traceroute(b: &mut ChainBuilder<'_>, c: &Candidate, e: &Evidence<'_>) {
     }
 }
 
-fn same_ports(a: &FlowKey, b: &FlowKey) -> bool {
-    (a.lo(), a.hi()) == (b.lo(), b.hi())
-}
-
 fn proto_word(p: Proto) -> String {
     p.name().to_string().to_uppercase()
 }
@@ -581,37 +618,52 @@ pub(super) fn fold_traceroutes(evidence: &[Evidence<'_>], found: Vec<Candidate>)
     if errors.is_empty() {
         return found;
     }
+    // Indexes, so that each candidate costs a lookup however many errors and candidates
+    // there are (scanning every error for each observation, and every candidate for each
+    // error, was quadratic when a query matches many communications).
+    // The packets an error answered, either way round, at its vantage point: whether any
+    // error answered them and whether a router did.
+    let mut answers: HashMap<(u32, Proto, Ends), bool> = HashMap::new();
+    // The address pairs each error's sender and receiver quoted, either way round.
+    let mut quoted: HashMap<(Addr, Addr), std::collections::HashSet<(Addr, Addr)>> = HashMap::new();
+    for (v, clue, ty, q) in &errors {
+        let ends = both_ways((q.src, q.sport), (q.dst, q.dport));
+        *answers.entry((*v, q.proto, ends)).or_default() |=
+            headers::is_time_exceeded(clue.proto, *ty);
+        quoted
+            .entry((clue.src.0, clue.dst.0))
+            .or_default()
+            .insert((q.src.min(q.dst), q.src.max(q.dst)));
+    }
     // Who an observation's packets were answered by, and whether a router answered.
     let answered = |o: &Observation| -> (bool, bool) {
-        let mut any = false;
-        let mut exceeded = false;
-        for (v, clue, ty, q) in &errors {
-            let tuple = ((q.src, q.sport), (q.dst, q.dport));
-            if *v == o.vantage
-                && q.proto == o.proto
-                && (tuple == (o.orig, o.resp) || tuple == (o.resp, o.orig))
-            {
-                any = true;
-                exceeded |= headers::is_time_exceeded(clue.proto, *ty);
-            }
+        match answers.get(&(o.vantage, o.proto, both_ways(o.orig, o.resp))) {
+            Some(&exceeded) => (true, exceeded),
+            None => (false, false),
         }
-        (any, exceeded)
     };
-    // An ICMP error flow that answers another candidate of the same query.
-    let answers_other = |c: &Candidate, all: &[Candidate]| -> bool {
+    // The candidates between each two addresses, either way round.
+    let mut pairs: HashMap<(Addr, Addr), usize> = HashMap::new();
+    for c in &found {
+        *pairs
+            .entry((c.orig.0.min(c.resp.0), c.orig.0.max(c.resp.0)))
+            .or_default() += 1;
+    }
+    // An ICMP error flow that answers another candidate of the same query: an error from
+    // its sender to its receiver quoted a packet between two addresses some other
+    // candidate is between.
+    let answers_other = |c: &Candidate| -> bool {
+        let own = (c.orig.0.min(c.resp.0), c.orig.0.max(c.resp.0));
         c.proto.is_icmp()
             && headers::is_icmp_error(c.proto, c.orig.1 as u8)
-            && errors.iter().any(|(_, clue, _, q)| {
-                clue.src.0 == c.orig.0
-                    && clue.dst.0 == c.resp.0
-                    && all.iter().any(|o| {
-                        !std::ptr::eq(o, c)
-                            && ((o.orig.0, o.resp.0) == (q.src, q.dst)
-                                || (o.orig.0, o.resp.0) == (q.dst, q.src))
-                    })
+            && quoted.get(&(c.orig.0, c.resp.0)).is_some_and(|qs| {
+                qs.iter().any(|p| {
+                    let others = pairs.get(p).copied().unwrap_or(0);
+                    others > usize::from(*p == own)
+                })
             })
     };
-    let keep: Vec<bool> = found.iter().map(|c| !answers_other(c, &found)).collect();
+    let keep: Vec<bool> = found.iter().map(|c| !answers_other(c)).collect();
     let mut sorted: Vec<Candidate> = found
         .into_iter()
         .zip(keep)
@@ -642,6 +694,10 @@ pub(super) fn fold_traceroutes(evidence: &[Evidence<'_>], found: Vec<Candidate>)
         exceeded: bool,
     }
     let mut groups: Vec<Group> = Vec::new();
+    // The groups a later probe may still join, by ends and protocol, oldest first: the
+    // candidates come in order of start, so a group a probe started too late for can take
+    // no later one.
+    let mut open: HashMap<(Addr, Addr, Proto), Vec<usize>> = HashMap::new();
     let mut out: Vec<Option<usize>> = Vec::new();
     let mut plain: Vec<Candidate> = Vec::new();
     for c in sorted {
@@ -656,24 +712,22 @@ pub(super) fn fold_traceroutes(evidence: &[Evidence<'_>], found: Vec<Candidate>)
             plain.push(c);
             continue;
         }
-        let same = groups.iter().position(|g| {
-            let t = &g.merged;
-            (t.orig.0, t.resp.0, t.proto) == (c.orig.0, c.resp.0, c.proto)
-                && c.first.0 <= t.last.0.saturating_add(t.window)
+        let ends = open.entry((c.orig.0, c.resp.0, c.proto)).or_default();
+        ends.retain(|&k| {
+            let t = &groups[k].merged;
+            c.first.0 <= t.last.0.saturating_add(t.window)
         });
-        match same {
+        match ends.first().copied() {
             Some(k) => {
                 let g = &mut groups[k];
                 g.merged.first = g.merged.first.min(c.first);
                 g.merged.last = g.merged.last.max(c.last);
                 g.merged.observations.extend(c.observations.iter().cloned());
-                g.merged
-                    .observations
-                    .sort_by_key(|o| (o.first, o.vantage, o.input, o.seen));
                 g.exceeded |= exceeded;
                 g.parts.push(c);
             }
             None => {
+                ends.push(groups.len());
                 out.push(Some(groups.len()));
                 groups.push(Group {
                     merged: c.clone(),
@@ -682,6 +736,13 @@ pub(super) fn fold_traceroutes(evidence: &[Evidence<'_>], found: Vec<Candidate>)
                 });
             }
         }
+    }
+    // Sorted once each group is whole (the same order as sorting after each part joined:
+    // the sort is stable).
+    for g in &mut groups {
+        g.merged
+            .observations
+            .sort_by_key(|o| (o.first, o.vantage, o.input, o.seen));
     }
     let mut plain = plain.into_iter();
     let mut result = Vec::new();

@@ -22,7 +22,7 @@ pub struct Content<'a> {
 pub fn content<'a>(c: &Candidate, evidence: &[Evidence<'a>]) -> Vec<Content<'a>> {
     let mut out: Vec<Content<'a>> = Vec::new();
     for e in evidence {
-        let obs = super::chains::flow_views(c, e.vantage);
+        let obs = super::chains::Views::new(c, e.vantage);
         for clue in e.clues {
             let wanted = matches!(
                 clue.what,
@@ -35,7 +35,7 @@ pub fn content<'a>(c: &Candidate, evidence: &[Evidence<'a>]) -> Vec<Content<'a>>
             if !wanted {
                 continue;
             }
-            let Some(o) = obs.iter().find(|o| super::chains::belongs(clue, o)) else {
+            let Some(o) = obs.of(clue) else {
                 continue;
             };
             let from_origin = clue.src == o.orig;
@@ -65,6 +65,8 @@ pub fn others(c: &Candidate, evidence: &[Evidence<'_>]) -> Vec<Observation> {
     let lo = c.first.0.saturating_sub(c.window);
     let hi = c.last.0.saturating_add(c.window);
     let mut out = Vec::new();
+    let own: std::collections::HashSet<(u32, super::Seen)> =
+        c.observations.iter().map(|x| (x.vantage, x.seen)).collect();
     for e in evidence {
         for (i, f) in e.flows.iter().enumerate() {
             let (a, b) = (f.key.lo().addr, f.key.hi().addr);
@@ -72,10 +74,7 @@ pub fn others(c: &Candidate, evidence: &[Evidence<'_>]) -> Vec<Observation> {
                 continue;
             }
             let mut o = of_flow(e.vantage, i, f);
-            let mine = c
-                .observations
-                .iter()
-                .any(|x| x.vantage == o.vantage && x.seen == o.seen);
+            let mine = own.contains(&(o.vantage, o.seen));
             if mine || o.last.0 < lo || o.first.0 > hi {
                 continue;
             }

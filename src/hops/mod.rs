@@ -119,7 +119,7 @@ fn addr(ip: IpAddr) -> Addr {
 
 /// What an observation is: a flow from packets or a flow record, by its position in the
 /// run's output order of each.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Seen {
     /// The n-th flow (in the run's flow output order).
     Flow(usize),

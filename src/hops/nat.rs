@@ -10,7 +10,8 @@
 
 use super::{Candidate, Evidence, Observation, Seen};
 use crate::flow::DirStats;
-use crate::model::{Addr, Proto, counted};
+use crate::model::{Addr, Proto, Timestamp, counted};
+use std::collections::{HashMap, HashSet};
 
 /// What the two views of one direction have in common.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -70,6 +71,18 @@ pub struct NatMatch {
     pub why: String,
 }
 
+/// What two views of one communication have the same: protocol, responder, and packets
+/// and bytes each way.
+type Twin = (Proto, (Addr, u16), [u64; 4]);
+
+/// Each vantage point's flows (its index in the evidence) by [`Twin`] and side of a NAT
+/// (true: inside), each with its start, in order of start.
+type ByTwin = HashMap<(usize, Twin, bool), Vec<(Timestamp, usize)>>;
+
+fn twin(proto: Proto, resp: (Addr, u16), v: [View; 2]) -> Twin {
+    (proto, resp, [v[0].pkts, v[0].bytes, v[1].pkts, v[1].bytes])
+}
+
 /// Why two views are one communication, if they are: `a` inside, `b` outside.
 fn why(
     a: &Observation,
@@ -118,7 +131,14 @@ pub(super) fn fold(evidence: &[Evidence<'_>], found: Vec<Candidate>) -> Vec<Cand
         return found;
     }
     let mut out: Vec<Candidate> = Vec::with_capacity(found.len());
-    let mut used: Vec<(u32, Seen)> = Vec::new();
+    let mut used: HashSet<(u32, Seen)> = HashSet::new();
+    // The flows of each vantage point by protocol, responder, packets and bytes each way
+    // (as the flow's own direction has them) and side of a NAT, each list in order of start:
+    // a candidate's other views are those of another vantage point on the other side with
+    // its protocol, responder and counts, starting within the window of it (what `why`
+    // asks). Scanning every flow for each candidate was quadratic when a query matches
+    // many communications.
+    let mut index: Option<ByTwin> = None;
     for mut c in found {
         let first = c.observations.first().map(|o| (o.vantage, o.seen));
         if first.is_some_and(|f| used.contains(&f)) {
@@ -131,17 +151,40 @@ pub(super) fn fold(evidence: &[Evidence<'_>], found: Vec<Candidate>) -> Vec<Cand
         let mine: Vec<u32> = c.observations.iter().map(|o| o.vantage).collect();
         let c_inside = inside(c.orig.0);
         let mut matches = Vec::new();
-        for e in evidence.iter().filter(|e| !mine.contains(&e.vantage)) {
-            for (i, f) in e.flows.iter().enumerate() {
-                if f.key.proto != c.proto {
-                    continue;
+        let index = index.get_or_insert_with(|| {
+            let mut m = ByTwin::new();
+            for (k, e) in evidence.iter().enumerate() {
+                for (i, f) in e.flows.iter().enumerate() {
+                    let o = super::of_flow(e.vantage, i, f);
+                    let key = (k, twin(o.proto, o.resp, view(f, o.orig)), inside(o.orig.0));
+                    m.entry(key).or_default().push((o.first, i));
                 }
+            }
+            for v in m.values_mut() {
+                v.sort_unstable();
+            }
+            m
+        });
+        let c_obs = &c.observations[0];
+        let (lo, hi) = (
+            c_obs.first.0.saturating_sub(c.window),
+            c_obs.first.0.saturating_add(c.window),
+        );
+        'views: for (k, e) in evidence.iter().enumerate() {
+            if mine.contains(&e.vantage) {
+                continue;
+            }
+            let Some(flows) = index.get(&(k, twin(c.proto, c.resp, vc), !c_inside)) else {
+                continue;
+            };
+            let from = flows.partition_point(|(t, _)| t.0 < lo);
+            for &(t, i) in &flows[from..] {
+                if t.0 > hi {
+                    break;
+                }
+                let f = &e.flows[i];
                 let o = super::of_flow(e.vantage, i, f);
-                if o.resp != c.resp || o.orig.0 == c.orig.0 || inside(o.orig.0) == c_inside {
-                    continue;
-                }
                 let vo = view(f, o.orig);
-                let c_obs = &c.observations[0];
                 let w = if c_inside {
                     why(c_obs, vc, &o, vo, c.window)
                 } else {
@@ -149,13 +192,17 @@ pub(super) fn fold(evidence: &[Evidence<'_>], found: Vec<Candidate>) -> Vec<Cand
                 };
                 if let Some(w) = w {
                     matches.push((o, f, w));
+                    // Two are as many as any number: the candidate is left alone.
+                    if matches.len() > 1 {
+                        break 'views;
+                    }
                 }
             }
         }
         if let [(o, f, w)] = matches.as_slice() {
             let mut o = o.clone();
             o.community_id = crate::flow::community_id(&f.key, 0);
-            used.push((o.vantage, o.seen));
+            used.insert((o.vantage, o.seen));
             let (inside_obs, outside) = if c_inside {
                 (None, o.orig)
             } else {

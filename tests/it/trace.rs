@@ -1408,3 +1408,61 @@ fn a_keep_alive_connection_of_many_proxied_requests_names_every_origin_once() {
         );
     }
 }
+
+#[test]
+fn a_query_matching_thousands_of_communications_joins_each_nat_view_and_folds_each_error() {
+    use hoptrace::hops::{Evidence, Query};
+    // A DNS server seen inside a NAT (3,000 clients, each its own query size) and outside
+    // it (the NAT's one address, a port per client), with a port-unreachable error for
+    // every third client inside: each client's two views are one communication, and the
+    // errors answer them rather than being communications of their own.
+    let server = ([192, 0, 2, 1], 53);
+    let (mut inside, mut outside) = (Capture::new(Format::Pcap), Capture::new(Format::Pcap));
+    for i in 0..3000u16 {
+        let t = T0 + i64::from(i) * MS;
+        let client = ([10, 0, (i / 256) as u8, (i % 256) as u8], 40_000 + i);
+        let query = vec![b'q'; usize::from(i) + 1];
+        let probe = Pkt::udp4_ip(client, server, &query);
+        inside.push(t, &pkt::eth(num::IPV4, &probe));
+        outside.push(
+            t + 3_000,
+            &Pkt::udp4(([198, 51, 100, 7], 1024 + i), server, &query),
+        );
+        if i % 3 == 0 {
+            let icmp = pkt::icmp4(3, 3, [0; 4], &probe[..28]);
+            let error = pkt::ipv4(server.0, client.0, 1, &icmp);
+            inside.push(t + 1_000, &pkt::eth(num::IPV4, &error));
+        }
+    }
+    let d = Dir::new();
+    let paths = [
+        d.write("inside.pcap", &inside.finish()),
+        d.write("outside.pcap", &outside.finish()),
+    ];
+    let mut cfg = hoptrace::FlowsConfig::new(Vec::new());
+    cfg.clues = true;
+    let runs: Vec<hoptrace::FlowRun> = paths
+        .iter()
+        .map(|p| {
+            cfg.inputs = vec![p.clone()];
+            hoptrace::flows(&cfg).unwrap()
+        })
+        .collect();
+    let evidence: Vec<Evidence<'_>> = runs
+        .iter()
+        .enumerate()
+        .map(|(i, r)| r.evidence(i as u32))
+        .collect();
+    let found = hoptrace::hops::find(&evidence, &Query::new("192.0.2.1".parse().unwrap()));
+    assert_eq!(found.len(), 3000);
+    for (i, c) in found.iter().enumerate() {
+        assert_eq!(
+            c.orig.0.to_string(),
+            format!("10.0.{}.{}", i / 256, i % 256)
+        );
+        let nat = c.nat.as_ref().expect("each client's outside view joined");
+        assert_eq!(nat.outside.1, 1024 + i as u16);
+        assert_eq!(c.vantage_points().len(), 2);
+        assert!(!c.traceroute);
+    }
+}
