@@ -40,6 +40,12 @@ impl Drop for RunFile {
 #[derive(Debug, Default)]
 pub struct Spilled {
     runs: Vec<RunFile>,
+    /// The level of each run: 0 as written, one more for each merge of [`FAN_IN`] runs.
+    levels: Vec<u32>,
+    /// Runs written by spilling (before merges).
+    written: usize,
+    /// Run files created, for their names.
+    made: usize,
     flows: u64,
     /// Records set aside while reading, by pairing group.
     buckets: Option<RecordBuckets>,
@@ -149,13 +155,7 @@ impl Spilled {
         if flows.is_empty() {
             return Ok(());
         }
-        let path = dir.join(format!(
-            "hoptrace-spill-{}-{}.bin",
-            std::process::id(),
-            self.runs.len()
-        ));
-        let run = RunFile { path };
-        let mut w = BufWriter::with_capacity(1 << 20, File::create(&run.path)?);
+        let (run, mut w) = self.new_run(dir)?;
         let mut buf = Vec::with_capacity(512);
         for f in flows {
             buf.clear();
@@ -165,7 +165,83 @@ impl Spilled {
         w.flush()?;
         self.flows += flows.len() as u64;
         self.runs.push(run);
-        Ok(())
+        self.levels.push(0);
+        self.written += 1;
+        self.compact(dir)
+    }
+
+    /// Creates the next run file in `dir`.
+    fn new_run(&mut self, dir: &Path) -> io::Result<(RunFile, BufWriter<File>)> {
+        let path = dir.join(format!(
+            "hoptrace-spill-{}-{}.bin",
+            std::process::id(),
+            self.made
+        ));
+        self.made += 1;
+        let run = RunFile { path };
+        let w = BufWriter::with_capacity(1 << 20, File::create(&run.path)?);
+        Ok((run, w))
+    }
+
+    /// Merges the last [`FAN_IN`] runs into one while they are of one level, as an
+    /// external sort does: the runs on disk stay fewer than `FAN_IN` a level (each flow is
+    /// rewritten once a level), so merging them back opens few files and holds few read
+    /// buffers whatever the bound and the input's size (a small bound on a large capture
+    /// wrote a run file per spill, and merging them back opened them all at once).
+    fn compact(&mut self, dir: &Path) -> io::Result<()> {
+        loop {
+            let n = self.runs.len();
+            let Some(&level) = self.levels.last() else {
+                return Ok(());
+            };
+            if n < FAN_IN || self.levels[n - FAN_IN..].iter().any(|&l| l != level) {
+                return Ok(());
+            }
+            let (run, mut w) = self.new_run(dir)?;
+            // Each reader's chains: an empty one first, as in a table (chain id 0).
+            let mut parts = Vec::with_capacity(FAN_IN);
+            for r in &self.runs[n - FAN_IN..] {
+                let mut reader = RunReader {
+                    r: BufReader::with_capacity(1 << 16, File::open(&r.path)?),
+                    buf: Vec::new(),
+                };
+                let mut chains: Vec<Box<[Encap]>> = vec![Box::default()];
+                let head = reader.next(0, &mut chains)?;
+                parts.push((reader, chains, head));
+            }
+            let mut buf = Vec::with_capacity(512);
+            loop {
+                let mut best: Option<usize> = None;
+                for (i, (_, _, h)) in parts.iter().enumerate() {
+                    if let Some(f) = h
+                        && best.is_none_or(|b| {
+                            parts[b]
+                                .2
+                                .as_ref()
+                                .is_some_and(|g| f.order_key() < g.order_key())
+                        })
+                    {
+                        best = Some(i);
+                    }
+                }
+                let Some(b) = best else { break };
+                let (reader, chains, head) = &mut parts[b];
+                if let Some(f) = head.take() {
+                    buf.clear();
+                    f.encode_with_chains(chains, &mut buf);
+                    write_item(&mut w, &buf)?;
+                }
+                chains.truncate(1);
+                *head = reader.next(0, chains)?;
+            }
+            w.flush()?;
+            drop(parts);
+            // Dropping the merged runs deletes their files.
+            self.runs.truncate(n - FAN_IN);
+            self.levels.truncate(n - FAN_IN);
+            self.runs.push(run);
+            self.levels.push(level + 1);
+        }
     }
 
     /// Flows on disk.
@@ -178,11 +254,19 @@ impl Spilled {
         self.runs.is_empty()
     }
 
-    /// Number of run files.
+    /// Number of run files on disk (after merges).
     pub fn runs(&self) -> usize {
         self.runs.len()
     }
+
+    /// Number of runs written by spilling (before merges).
+    pub fn runs_written(&self) -> usize {
+        self.written
+    }
 }
+
+/// Runs of one level merged into one (see [`Spilled::compact`]).
+const FAN_IN: usize = 64;
 
 /// Writes one item of a run file: its length (4 bytes, little-endian), then its bytes.
 fn write_item(w: &mut impl Write, item: &[u8]) -> io::Result<()> {
@@ -310,7 +394,8 @@ impl<'a> Merged<'a> {
 
     /// The next flow in output order.
     pub fn next_flow(&mut self) -> io::Result<Option<std::borrow::Cow<'a, Flow>>> {
-        // Few runs: a linear scan of their heads is cheaper than a heap.
+        // Few runs (fewer than FAN_IN a level): a linear scan of their heads is cheaper
+        // than a heap.
         let mut best: Option<usize> = None;
         for (i, h) in self.heads.iter().enumerate() {
             if let Some(f) = h

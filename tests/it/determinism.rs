@@ -273,17 +273,24 @@ fn a_bound_below_the_live_flows_spills_in_few_runs_not_one_per_chunk() {
     std::fs::create_dir(&spill_dir).unwrap();
     let in_memory = flows(&cfg).unwrap();
     cfg.spill = Some(hoptrace::pipeline::SpillConfig {
-        dir: spill_dir,
+        dir: spill_dir.clone(),
         max_flows: 100,
     });
     let spilled = flows(&cfg).unwrap();
     let (runs, held, total) = (
-        spilled.spilled.runs(),
+        spilled.spilled.runs_written(),
         spilled.flows.flows.len() as u64,
         spilled.flow_count(),
     );
-    // 398 run files before; 77 now.
-    assert!((2..100).contains(&runs), "{runs} run files");
+    // 398 runs before; 77 now.
+    assert!((2..100).contains(&runs), "{runs} runs written");
+    // Runs of one level are merged 64 at a time: 77 are one merged run and 13.
+    let files = spilled.spilled.runs();
+    assert!(
+        runs > 64 && files < 20,
+        "{runs} runs written, {files} files"
+    );
+    assert_eq!(std::fs::read_dir(&spill_dir).unwrap().count(), files);
     assert!(held * 2 < total, "{held} of {total} flows held at the end");
     let mut a = Vec::new();
     let mut b = Vec::new();
