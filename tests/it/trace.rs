@@ -61,13 +61,20 @@ fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A capture that starts with a TCP handshake at T0 (the client's first sequence number
+/// 100, the server's 900).
+fn opened(client: ([u8; 4], u16), server: ([u8; 4], u16)) -> Capture {
+    let mut c = Capture::new(Format::Pcap);
+    c.push(T0, &seg(client, server, 100, SYN, b""));
+    c.push(T0 + MS, &seg(server, client, 900, SYN | ACK, b""));
+    c
+}
+
 /// A request through proxies, seen at the server: the last proxy connects.
 fn proxied(headers: &str) -> Vec<u8> {
     let proxy = ([203, 0, 113, 5], 51000);
     let server = ([192, 0, 2, 9], 80);
-    let mut c = Capture::new(Format::Pcap);
-    c.push(T0, &seg(proxy, server, 100, SYN, b""));
-    c.push(T0 + MS, &seg(server, proxy, 900, SYN | ACK, b""));
+    let mut c = opened(proxy, server);
     let req = format!("GET /private/path HTTP/1.1\r\nHost: secret.example\r\n{headers}\r\n");
     c.push(
         T0 + 2 * MS,
@@ -885,9 +892,7 @@ fn a_header_block_split_across_segments_is_read_whole() {
         "GET / HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\nX-Forwarded-For: 8.8.8.8\r\n\r\n"
     );
     let (a, b) = req.as_bytes().split_at(1000);
-    let mut c = Capture::new(Format::Pcap);
-    c.push(T0, &seg(proxy, server, 100, SYN, b""));
-    c.push(T0 + MS, &seg(server, proxy, 900, SYN | ACK, b""));
+    let mut c = opened(proxy, server);
     c.push(T0 + 2 * MS, &seg(proxy, server, 101, PSH | ACK, a));
     // The server's acknowledgement in between, then the rest of the block.
     c.push(T0 + 3 * MS, &seg(server, proxy, 901, ACK, b""));
@@ -1081,10 +1086,37 @@ fn vpc_conversations(n: u32) -> Vec<u8> {
     s.into_bytes()
 }
 
+/// The disclosure (JSON) `trace` gives for `q` in `inputs` read as `read` says (party DE,
+/// requesting FR, with Art. 29 drafts, `include` included); one communication must match.
+fn disclosure(
+    inputs: &[PathBuf],
+    read: &hoptrace::FlowsConfig,
+    q: &hoptrace::hops::Query,
+    include: &str,
+) -> Value {
+    use hoptrace::pipeline::{TraceConfig, TraceOutcome};
+    let cfg = TraceConfig {
+        inputs: inputs.to_vec(),
+        read: read.clone(),
+        query: q.clone(),
+        party: "DE".into(),
+        requesting: Some("FR".into()),
+        request_ref: None,
+        art29: true,
+        generated_at: None,
+        include: hoptrace::report::Include::parse(include).unwrap(),
+    };
+    let enricher = hoptrace::enrich::Enricher::bundled().unwrap();
+    match hoptrace::pipeline::trace(&cfg, &enricher).unwrap().0 {
+        TraceOutcome::Found(d) => serde_json::to_value(&d).unwrap(),
+        other => panic!("{q:?}: {other:?}"),
+    }
+}
+
 #[test]
 fn a_trace_that_spills_flows_and_records_to_disk_gives_the_report_of_one_held_whole() {
     use hoptrace::hops::{Candidate, Evidence, Query};
-    use hoptrace::pipeline::{SpillConfig, TraceConfig, TraceOutcome};
+    use hoptrace::pipeline::SpillConfig;
     // Short-lived traffic (support::short_lived_traffic: most flows finish while the
     // capture is read) and a flow log as a second vantage point, spilled past a bound of
     // 1,000.
@@ -1198,26 +1230,9 @@ fn a_trace_that_spills_flows_and_records_to_disk_gives_the_report_of_one_held_wh
     );
 
     // End to end, two of the queries: the same report (JSON) whole and bounded.
-    let enricher = hoptrace::enrich::Enricher::bundled().unwrap();
+    let include = "sizes,layer2,other-communications";
     for q in [&queries[1], queries.last().unwrap()] {
-        let report = |read: &hoptrace::FlowsConfig| {
-            let cfg = TraceConfig {
-                inputs: inputs.clone(),
-                read: read.clone(),
-                query: q.clone(),
-                party: "DE".into(),
-                requesting: Some("FR".into()),
-                request_ref: None,
-                art29: true,
-                generated_at: None,
-                include: hoptrace::report::Include::parse("sizes,layer2,other-communications")
-                    .unwrap(),
-            };
-            match hoptrace::pipeline::trace(&cfg, &enricher).unwrap().0 {
-                TraceOutcome::Found(d) => serde_json::to_string_pretty(&d).unwrap(),
-                other => panic!("{q:?}: {other:?}"),
-            }
-        };
+        let report = |read| disclosure(&inputs, read, q, include);
         assert_eq!(report(&read), report(&bounded), "{q:?}");
     }
     drop(spilled);
@@ -1227,7 +1242,7 @@ fn a_trace_that_spills_flows_and_records_to_disk_gives_the_report_of_one_held_wh
 #[test]
 fn a_trace_that_sets_header_evidence_aside_gives_the_report_of_one_held_whole() {
     use hoptrace::hops::Query;
-    use hoptrace::pipeline::{SpillConfig, TraceConfig, TraceOutcome};
+    use hoptrace::pipeline::SpillConfig;
     // Many HTTP messages with proxy headers and many traceroutes between other hosts, and
     // in the middle a proxied request whose server ran a traceroute back to the proxy:
     // read in small chunks with a bound of 10, so header evidence is set aside many times
@@ -1302,24 +1317,8 @@ fn a_trace_that_sets_header_evidence_aside_gives_the_report_of_one_held_whole() 
         assert_eq!(k.clues.len() as u64 + k.clues_left, total, "{q:?}");
         assert!(k.clues.len() < 40, "{} clues kept for {q:?}", k.clues.len());
     }
-    let enricher = hoptrace::enrich::Enricher::bundled().unwrap();
-    let report = |read: &hoptrace::FlowsConfig, q: &Query| {
-        let cfg = TraceConfig {
-            inputs: vec![input.clone()],
-            read: read.clone(),
-            query: q.clone(),
-            party: "DE".into(),
-            requesting: Some("FR".into()),
-            request_ref: None,
-            art29: true,
-            generated_at: None,
-            include: hoptrace::report::Include::parse("names,urls,payload,sizes").unwrap(),
-        };
-        match hoptrace::pipeline::trace(&cfg, &enricher).unwrap().0 {
-            TraceOutcome::Found(d) => serde_json::to_value(&d).unwrap(),
-            other => panic!("{q:?}: {other:?}"),
-        }
-    };
+    let input = [input];
+    let report = |read, q| disclosure(&input, read, q, "names,urls,payload,sizes");
     // The request: its origin from X-Forwarded-For, the traceroute's routers, the
     // responder a proxy by its response's Via, the URL.
     let v = report(&bounded, &by_server);
@@ -1349,9 +1348,7 @@ fn a_keep_alive_connection_of_many_proxied_requests_names_every_origin_once() {
     // reverse proxy's keep-alive connection to the server), one of them twice.
     let proxy = ([203, 0, 113, 5], 51000);
     let server = ([192, 0, 2, 9], 80);
-    let mut c = Capture::new(Format::Pcap);
-    c.push(T0, &seg(proxy, server, 100, SYN, b""));
-    c.push(T0 + MS, &seg(server, proxy, 900, SYN | ACK, b""));
+    let mut c = opened(proxy, server);
     let mut seq = 101u32;
     for i in 0..301u32 {
         let client = if i == 300 { 7 } else { i };
