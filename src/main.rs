@@ -625,17 +625,19 @@ fn run_trace(a: TraceArgs) -> Result<u8> {
     }
     let skipped = runs.iter().any(|r| r.skipped_input());
     check_strict(a.strict, &runs)?;
-    let out: Box<dyn Write> = match &a.output {
-        Some(p) => Box::new(
-            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
-        ),
-        None => Box::new(std::io::stdout().lock()),
-    };
-    // serde_json writes a token at a time: unbuffered, a large report was a system call
-    // per token (20 s of system time for a 71 MB report).
-    let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
     match outcome {
         hoptrace::pipeline::TraceOutcome::Found(d) => {
+            // Created only for a report: an ambiguous or unmatched query leaves no file.
+            let out: Box<dyn Write> = match &a.output {
+                Some(p) => Box::new(
+                    std::fs::File::create(p)
+                        .with_context(|| format!("cannot create {}", p.display()))?,
+                ),
+                None => Box::new(std::io::stdout().lock()),
+            };
+            // serde_json writes a token at a time: unbuffered, a large report was a system
+            // call per token (20 s of system time for a 71 MB report).
+            let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
             if a.format == "md" {
                 out.write_all(report::disclosure_markdown(&d).as_bytes())?;
             } else if a.format == "html" {

@@ -412,6 +412,11 @@ fn trace_writes_the_disclosure_and_marks_the_nearest_foreign_provider() {
         "{err}"
     );
     assert!(err.contains("seen by vantage point 0\n"), "{err}");
+    // Nor is a report file left: it is created only for a report.
+    let report = p.with_extension("json");
+    let out = args(&["-o", report.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    assert!(!report.exists(), "an empty report file was left");
 
     let out = args(&[
         "--peer",
