@@ -210,21 +210,7 @@ impl Spilled {
                 parts.push((reader, chains, head));
             }
             let mut buf = Vec::with_capacity(512);
-            loop {
-                let mut best: Option<usize> = None;
-                for (i, (_, _, h)) in parts.iter().enumerate() {
-                    if let Some(f) = h
-                        && best.is_none_or(|b| {
-                            parts[b]
-                                .2
-                                .as_ref()
-                                .is_some_and(|g| f.order_key() < g.order_key())
-                        })
-                    {
-                        best = Some(i);
-                    }
-                }
-                let Some(b) = best else { break };
+            while let Some(b) = first_head(parts.iter().map(|(_, _, h)| h.as_ref())) {
                 let (reader, chains, head) = &mut parts[b];
                 if let Some(f) = head.take() {
                     buf.clear();
@@ -263,6 +249,21 @@ impl Spilled {
     pub fn runs_written(&self) -> usize {
         self.written
     }
+}
+
+/// The position of the run head that comes first in output order (the first of equals),
+/// `None` when every run is done. Few runs (fewer than [`FAN_IN`] a level): a linear scan
+/// is cheaper than a heap.
+fn first_head<'f>(heads: impl Iterator<Item = Option<&'f Flow>>) -> Option<usize> {
+    let mut best: Option<(usize, &Flow)> = None;
+    for (i, h) in heads.enumerate() {
+        if let Some(f) = h
+            && best.is_none_or(|(_, g)| f.order_key() < g.order_key())
+        {
+            best = Some((i, f));
+        }
+    }
+    best.map(|(i, _)| i)
 }
 
 /// Runs of one level merged into one (see [`Spilled::compact`]).
@@ -394,20 +395,7 @@ impl<'a> Merged<'a> {
 
     /// The next flow in output order.
     pub fn next_flow(&mut self) -> io::Result<Option<std::borrow::Cow<'a, Flow>>> {
-        // Few runs (fewer than FAN_IN a level): a linear scan of their heads is cheaper
-        // than a heap.
-        let mut best: Option<usize> = None;
-        for (i, h) in self.heads.iter().enumerate() {
-            if let Some(f) = h
-                && best.is_none_or(|b| {
-                    self.heads[b]
-                        .as_ref()
-                        .is_some_and(|g| f.order_key() < g.order_key())
-                })
-            {
-                best = Some(i);
-            }
-        }
+        let best = first_head(self.heads.iter().map(Option::as_ref));
         let mem_first = match (self.mem.peek(), best) {
             (Some(m), Some(b)) => self.heads[b]
                 .as_ref()
