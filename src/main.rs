@@ -199,7 +199,9 @@ struct FlowsArgs {
     #[arg(long, value_parser = ["csv", "jsonl", "parquet"])]
     format: Option<String>,
     /// Write the unfinished flow table to FILE instead of a table, for `hoptrace merge`
-    /// with the tables of the parts of the capture set that come before and after
+    /// with the tables of the parts of the capture set that come before and after. Every
+    /// flow of the part is held in memory whatever --max-flows says (the parts before it
+    /// may still continue them): cut the set into parts whose flows fit
     #[arg(long, value_name = "FILE", conflicts_with_all = ["output", "format"])]
     partial: Option<PathBuf>,
     /// Worker threads (0 = one per core)
@@ -725,6 +727,16 @@ fn run_flows(a: FlowsArgs) -> Result<u8> {
             let _ = h.join();
         }
         let part = part?;
+        if part.table.len() > a.max_flows {
+            // Not an error: the table is whole. The bound the analyst set was not kept.
+            eprintln!(
+                "warning: the partial table holds {} flows in memory, more than --max-flows {} \
+                 (a part's flows cannot be spilled: the parts before it may still continue \
+                 them); cut the capture set into smaller parts to stay within the bound",
+                part.table.len(),
+                a.max_flows
+            );
+        }
         let mut file = std::fs::File::create(path)
             .with_context(|| format!("cannot create {}", path.display()))?;
         let mut w = std::io::BufWriter::with_capacity(1 << 20, &mut file);

@@ -1604,6 +1604,21 @@ impl FlowTable {
     /// Writes the whole table, unfinished, so that it can be appended to or finished by
     /// another process (see `hoptrace::pipeline::PartialRun::save`).
     pub fn encode(&self, w: &mut BinWriter) {
+        let mut keep = |_: &mut BinWriter| Ok(());
+        // Nothing is drained, so nothing can fail.
+        let _ = self.encode_streamed(w, &mut keep);
+    }
+
+    /// Like [`encode`](Self::encode), handing `w` to `drain` after every few thousand
+    /// flows so that the table is never encoded whole in memory (a partial table of
+    /// millions of flows doubled its run's peak while it was saved). `drain` writes out
+    /// and clears `w.buf`; its error ends the encoding.
+    pub fn encode_streamed(
+        &self,
+        w: &mut BinWriter,
+        drain: &mut dyn FnMut(&mut BinWriter) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        const BATCH: usize = 4096;
         let c = &self.cfg;
         for v in [
             c.idle_tcp,
@@ -1616,8 +1631,11 @@ impl FlowTable {
         }
         w.opt(c.active, |w, v| w.i64(v));
         w.u32(self.flows.len() as u32);
-        for f in &self.flows {
-            f.write(w);
+        for batch in self.flows.chunks(BATCH) {
+            for f in batch {
+                f.write(w);
+            }
+            drain(w)?;
         }
         let mut open: Vec<u32> = self.open.indices().collect();
         open.sort_unstable();
@@ -1649,6 +1667,7 @@ impl FlowTable {
         }
         w.u64(self.frames);
         w.u64(self.frames_decoded);
+        drain(w)
     }
 
     /// Reads a table written by [`encode`](Self::encode); `None` when the bytes are damaged.

@@ -212,14 +212,20 @@ fn partial_tables_of_separate_runs_merge_on_the_command_line() {
     let p1 = d.path().join("1.htp");
     let p2 = d.path().join("2.htp");
     for (f, p) in [(&f1, &p1), (&f2, &p2)] {
+        // A part's flows cannot be spilled: past --max-flows the run says so, and the
+        // table it writes is whole (the merge below is the one-run table).
         let out = hoptrace(&[
             "flows",
             "-q",
             f.to_str().unwrap(),
             "--partial",
             p.to_str().unwrap(),
+            "--max-flows",
+            "1",
         ]);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let warned = text(&out.stderr).contains("more than --max-flows 1");
+        assert_eq!(warned, f == &f2, "{}", text(&out.stderr));
     }
     let merged = hoptrace(&["merge", "-q", p1.to_str().unwrap(), p2.to_str().unwrap()]);
     assert_eq!(merged.status.code(), Some(0), "{}", text(&merged.stderr));
