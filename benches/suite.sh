@@ -241,4 +241,4 @@ if [ -n "${big_rss:-}" ]; then
     echo "resident memory of the larger-than-memory run, MB, each second: $big_rss"
 fi
 echo
-echo "versions: $("$H" --version)$(have nfdump && echo "; $(nfdump -V 2>&1 | head -1)")$(have argus && echo "; argus $(argus -h 2>&1 | sed -n 's/.*Version \([0-9.]*\).*/\1/p' | head -1)")$(have tshark && echo "; $(tshark --version 2>/dev/null | head -1)")"
+echo "versions: $("$H" --version)$(have nfdump && echo "; $(nfdump -V 2>&1 | head -1)")$(have argus && echo "; argus $(argus -h 2>&1 | sed -n 's/.*Version \([0-9.]*\).*/\1/p' | head -1)")$(have tshark && echo "; $(tshark --version 2>/dev/null | head -1)")$(python3 -c 'import nfstream; print("; NFStream", nfstream.__version__)' 2>/dev/null)"
