@@ -12,6 +12,24 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+/// `eprint!` that cannot panic: what goes to standard error (summaries, warnings, error
+/// messages) is lost when it is closed or full, and the run goes on to write its table or
+/// report (`eprint!` panicked, so `flows -o FILE 2>/dev/full` wrote no table).
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr(), $($t)*);
+    }};
+}
+
+/// `eprintln!` that cannot panic (see `say!`).
+macro_rules! sayln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
 #[path = "cli/enrich.rs"]
 mod enrich_cmd;
 
@@ -549,7 +567,7 @@ fn write_table(
                 },
             )
             .map(|(a, b)| (hoptrace::model::Date::of(a), hoptrace::model::Date::of(b)));
-        eprint!("{}", report::enrich_summary_text(cache, dates));
+        say!("{}", report::enrich_summary_text(cache, dates));
     }
     Ok(())
 }
@@ -619,7 +637,7 @@ fn run_trace(a: TraceArgs) -> Result<u8> {
     let (outcome, runs) = hoptrace::pipeline::trace(&cfg, &enricher)?;
     if !a.quiet {
         for r in &runs {
-            eprint!("{}", report::summary_text(r));
+            say!("{}", report::summary_text(r));
         }
     }
     if runs.iter().all(|r| r.nothing_read()) {
@@ -652,7 +670,7 @@ fn run_trace(a: TraceArgs) -> Result<u8> {
             Ok(if skipped { exit::SKIPPED } else { exit::OK })
         }
         hoptrace::pipeline::TraceOutcome::Ambiguous(cands) => {
-            eprintln!(
+            sayln!(
                 "{} communications match the query; name one with --community-id (or --peer, --port, --at):",
                 cands.len()
             );
@@ -660,7 +678,7 @@ fn run_trace(a: TraceArgs) -> Result<u8> {
                 let ep = |(a, p): (hoptrace::model::Addr, u16)| format!("{a}:{p}");
                 let seen: Vec<String> =
                     c.vantage_points().iter().map(|v| v.0.to_string()).collect();
-                eprintln!(
+                sayln!(
                     "  {}  {} {} → {}  {} to {}  seen by vantage point{} {}",
                     c.community_id,
                     c.proto.name(),
@@ -675,9 +693,9 @@ fn run_trace(a: TraceArgs) -> Result<u8> {
             Ok(exit::AMBIGUOUS)
         }
         hoptrace::pipeline::TraceOutcome::NotFound { untraceable } => {
-            eprintln!("no communication in the evidence matches the query");
+            sayln!("no communication in the evidence matches the query");
             if !untraceable.is_empty() {
-                eprintln!(
+                sayln!(
                     "{} match it but carry no ports (or ICMP type and code), so no Community ID \
                      can be formed and no path traced from them; look them up by address:",
                     hoptrace::model::counted(
@@ -687,7 +705,7 @@ fn run_trace(a: TraceArgs) -> Result<u8> {
                     )
                 );
                 for at in &untraceable {
-                    eprintln!("  {at}");
+                    sayln!("  {at}");
                 }
             }
             Ok(exit::NOT_FOUND)
@@ -729,7 +747,7 @@ fn run_flows(a: FlowsArgs) -> Result<u8> {
         let part = part?;
         if part.table.len() > a.max_flows {
             // Not an error: the table is whole. The bound the analyst set was not kept.
-            eprintln!(
+            sayln!(
                 "warning: the partial table holds {} flows in memory, more than --max-flows {} \
                  (a part's flows cannot be spilled: the parts before it may still continue \
                  them); cut the capture set into smaller parts to stay within the bound",
@@ -747,7 +765,7 @@ fn run_flows(a: FlowsArgs) -> Result<u8> {
             part.table.diag.has_problems() || part.inputs.iter().any(|i| i.error.is_some());
         let nothing = part.inputs.iter().all(|i| i.container.is_none());
         if !a.quiet {
-            eprintln!(
+            sayln!(
                 "partial flow table of {} input{} written to {}",
                 part.inputs.len(),
                 if part.inputs.len() == 1 { "" } else { "s" },
@@ -779,10 +797,10 @@ fn run_flows(a: FlowsArgs) -> Result<u8> {
     let enricher = loaded?;
     let run = run?;
     if !a.quiet {
-        eprint!("{}", report::summary_text(&run));
+        say!("{}", report::summary_text(&run));
     }
     if run.nothing_read() {
-        eprintln!("error: none of the inputs could be read");
+        sayln!("error: none of the inputs could be read");
         return Ok(exit::FATAL);
     }
     check_strict(a.strict, [&run])?;
@@ -830,7 +848,7 @@ fn run_merge(a: MergeArgs) -> Result<u8> {
     };
     let run = acc.finish_spilled(spilled, Some(&spill))?;
     if !a.quiet {
-        eprint!("{}", report::summary_text(&run));
+        say!("{}", report::summary_text(&run));
     }
     check_strict(a.strict, [&run])?;
     write_table(
@@ -884,6 +902,24 @@ fn spawn_progress(
     })
 }
 
+/// An error and its causes on one line, each cause once: several of the library's errors
+/// show their cause in their own message and also give it as their source, which
+/// `{:#}` printed twice ("cannot read X: No such file or directory (os error 2): No such
+/// file or directory (os error 2)").
+fn error_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let c = cause.to_string();
+        if text.is_empty() {
+            text = c;
+        } else if !text.ends_with(&c) {
+            text.push_str(": ");
+            text.push_str(&c);
+        }
+    }
+    text
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -913,7 +949,7 @@ fn main() -> ExitCode {
             }) {
                 return ExitCode::from(exit::OK);
             }
-            eprintln!("error: {e:#}");
+            sayln!("error: {}", error_text(&e));
             let usage = e.chain().any(|c| c.to_string().starts_with("--"));
             ExitCode::from(if usage { exit::USAGE } else { exit::FATAL })
         }

@@ -55,7 +55,12 @@ fn main() -> ExitCode {
     match run(&a) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("hoptrace-generate: {}: {e}", a.out.display());
+            // Not `eprintln!`, which panics when standard error cannot be written.
+            let _ = writeln!(
+                std::io::stderr(),
+                "hoptrace-generate: {}: {e}",
+                a.out.display()
+            );
             ExitCode::FAILURE
         }
     }
@@ -111,10 +116,12 @@ fn run(a: &Args) -> std::io::Result<()> {
             w.write_all(&b)?;
         }
         w.flush()?;
-        println!(
+        writeln!(
+            std::io::stdout(),
             "{{\"file\":\"{out}\",\"netflow_version\":{},\"records\":{},\"datagrams\":{datagrams},\"bytes\":{bytes}}}",
-            e.version, e.records
-        );
+            e.version,
+            e.records
+        )?;
         return Ok(());
     }
     let mut big = BigCapture::default();
@@ -129,9 +136,13 @@ fn run(a: &Args) -> std::io::Result<()> {
     }
     let stats = big.write_to(&mut w)?;
     w.flush()?;
-    println!(
+    writeln!(
+        std::io::stdout(),
         "{{\"file\":\"{out}\",\"packets\":{},\"bytes\":{},\"flows\":{},\"inner_flows\":{}}}",
-        stats.packets, stats.bytes, stats.flows, stats.inner_flows
-    );
+        stats.packets,
+        stats.bytes,
+        stats.flows,
+        stats.inner_flows
+    )?;
     Ok(())
 }

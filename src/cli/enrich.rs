@@ -165,7 +165,7 @@ pub fn run_lookup(mut a: LookupArgs) -> Result<u8> {
             }
             Err(msg) => {
                 bad = true;
-                eprintln!("error: {msg}");
+                sayln!("error: {msg}");
                 if a.json {
                     objects.push(Item::Bad {
                         ip: text.clone(),
@@ -268,21 +268,21 @@ fn db_build(a: DbBuildArgs) -> Result<u8> {
     for p in &a.asn_csv {
         let bytes = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
         let n = b.add_asn_csv(&file_name(p), &bytes);
-        eprintln!("{}: {n} ranges", p.display());
+        sayln!("{}: {n} ranges", p.display());
     }
     for p in &a.prefixes {
         let bytes = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
         let n = b
             .add_prefix_csv(&file_name(p), &bytes)
             .map_err(anyhow::Error::msg)?;
-        eprintln!("{}: {n} prefixes", p.display());
+        sayln!("{}: {n} prefixes", p.display());
     }
     let problems = std::mem::take(&mut b.problems);
     for p in problems.iter().take(20) {
-        eprintln!("warning: skipped {p}");
+        sayln!("warning: skipped {p}");
     }
     if problems.len() > 20 {
-        eprintln!("warning: ... and {} more rows skipped", problems.len() - 20);
+        sayln!("warning: ... and {} more rows skipped", problems.len() - 20);
     }
     let scope = match a.scope.as_deref() {
         Some("operator") => Scope::Operator,
@@ -299,16 +299,16 @@ fn db_build(a: DbBuildArgs) -> Result<u8> {
         attribution: a.attribution.clone().unwrap_or_default(),
     });
     for o in rep.overlaps.iter().take(20) {
-        eprintln!("note: {o}");
+        sayln!("note: {o}");
     }
     if rep.overlaps.len() > 20 {
-        eprintln!("note: ... and {} more overlaps", rep.overlaps.len() - 20);
+        sayln!("note: ... and {} more overlaps", rep.overlaps.len() - 20);
     }
     let bytes = table.to_bytes();
     std::fs::write(&a.output, &bytes)
         .with_context(|| format!("cannot write {}", a.output.display()))?;
     let (n4, n6) = table.len();
-    eprintln!(
+    sayln!(
         "{}: {n4} IPv4 + {n6} IPv6 ranges from {} rows ({} overlaps resolved), {} {} data, {} bytes",
         a.output.display(),
         rep.rows,
@@ -339,7 +339,7 @@ fn db_pack(a: DbPackArgs) -> Result<u8> {
     Source::from_bytes(packed.clone(), &a.output.display().to_string(), "")?;
     std::fs::write(&a.output, &packed)
         .with_context(|| format!("cannot write {}", a.output.display()))?;
-    eprintln!(
+    sayln!(
         "{}: {} ({} bytes, built {}) → {} ({} bytes)",
         a.input.display(),
         src.info.kind,
@@ -361,14 +361,18 @@ fn db_info(a: DbInfoArgs) -> Result<u8> {
             .collect::<Result<Vec<_>>>()?
     };
     let e = Enricher::new(sources);
-    print!("{}", report::sources_text(&e));
+    // Written, not printed: `print!` panics when standard output is closed (`| head`).
+    let mut out = std::io::stdout().lock();
+    write!(out, "{}", report::sources_text(&e))?;
     for s in &e.sources {
         if let Some(m) = s.mmdb_meta() {
-            println!(
+            writeln!(
+                out,
                 "  {}: MaxMind DB, IPv{} tree, {} nodes, build_epoch {}",
                 s.info.name, m.ip_version, m.node_count, m.build_epoch
-            );
+            )?;
         }
     }
+    out.flush()?;
     Ok(0)
 }

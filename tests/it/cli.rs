@@ -254,6 +254,55 @@ fn partial_tables_of_separate_runs_merge_on_the_command_line() {
 }
 
 #[test]
+fn a_standard_error_that_cannot_be_written_costs_neither_the_table_nor_the_status() {
+    // Summaries, warnings and messages went through `eprint!`, which panics when the write
+    // fails: `flows -o FILE 2>/dev/full` ended with status 101 and no table.
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+        println!("skipped: no /dev/full here");
+        return;
+    };
+    let mut c = Capture::new(Format::Pcap);
+    c.push(1_000_000_000, &Pkt::tcp4(A, B, SYN, b""));
+    c.push(1_100_000_000, &Pkt::tcp4(B, A, SYN | ACK, b""));
+    let d = Dir::new();
+    let f = d.write("c.pcap", &c.finish());
+    let table = d.path().join("t.csv");
+    let part = d.path().join("p.htp");
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_hoptrace"))
+            .args(args)
+            .stderr(full.try_clone().unwrap())
+            .output()
+            .expect("running hoptrace")
+    };
+    // With its summary, and with the warning a partial table past --max-flows gives.
+    let out = run(&["flows", f.to_str().unwrap(), "-o", table.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    let one = hoptrace(&["flows", "-q", f.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&table).unwrap(), one.stdout);
+    let out = run(&[
+        "flows",
+        f.to_str().unwrap(),
+        "--partial",
+        part.to_str().unwrap(),
+        "--max-flows",
+        "0",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(part.exists());
+    // An error still gives its status.
+    let out = run(&["flows", d.path().join("none.pcap").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3));
+    // A table that cannot be written is a fatal error, its cause said once (it was said
+    // twice: the library's message includes its cause, which it also gives as its source).
+    let out = hoptrace(&["flows", "-q", f.to_str().unwrap(), "-o", "/dev/full"]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = text(&out.stderr);
+    assert_eq!(err.matches("os error 28").count(), 1, "{err}");
+    assert!(err.starts_with("error: writing /dev/full: "), "{err}");
+}
+
+#[test]
 fn strict_turns_skipped_input_into_a_failure_with_nothing_written() {
     use hoptrace::flow::tcp::{ACK, SYN};
     use hoptrace::synth::{Capture, Format, Pkt};
