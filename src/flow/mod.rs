@@ -14,4 +14,5 @@ mod table;
 pub use community_id::{community_id, community_id_into, community_id_of};
 pub use key::{FlowKey, icmp_port_equivalents};
 pub use stats::{DirStats, History, conn_state, flags_text, push_flags_text, tcp};
+pub(crate) use table::ENCODE_BATCH;
 pub use table::{ChainId, Chains, DEFAULT_MAX_FRAGMENTS, Flow, FlowConfig, FlowSet, FlowTable};

@@ -908,6 +908,10 @@ pub struct FlowTable {
     pub frames_decoded: u64,
 }
 
+/// Flows (or records) encoded between two drains of a streamed encoding (see
+/// [`FlowTable::encode_streamed`]).
+pub(crate) const ENCODE_BATCH: usize = 4096;
+
 impl FlowTable {
     /// An empty table.
     pub fn new(cfg: FlowConfig) -> FlowTable {
@@ -1618,7 +1622,6 @@ impl FlowTable {
         w: &mut BinWriter,
         drain: &mut dyn FnMut(&mut BinWriter) -> std::io::Result<()>,
     ) -> std::io::Result<()> {
-        const BATCH: usize = 4096;
         let c = &self.cfg;
         for v in [
             c.idle_tcp,
@@ -1631,7 +1634,7 @@ impl FlowTable {
         }
         w.opt(c.active, |w, v| w.i64(v));
         w.u32(self.flows.len() as u32);
-        for batch in self.flows.chunks(BATCH) {
+        for batch in self.flows.chunks(ENCODE_BATCH) {
             for f in batch {
                 f.write(w);
             }

@@ -525,7 +525,7 @@ impl PartialRun {
         };
         self.table.encode_streamed(&mut w, &mut drain)?;
         w.u32(self.records.len() as u32);
-        for batch in self.records.chunks(4096) {
+        for batch in self.records.chunks(crate::flow::ENCODE_BATCH) {
             for r in batch {
                 r.encode(&mut w);
             }

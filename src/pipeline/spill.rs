@@ -201,10 +201,7 @@ impl Spilled {
             // Each reader's chains: an empty one first, as in a table (chain id 0).
             let mut parts = Vec::with_capacity(FAN_IN);
             for r in &self.runs[n - FAN_IN..] {
-                let mut reader = RunReader {
-                    r: BufReader::with_capacity(1 << 16, File::open(&r.path)?),
-                    buf: Vec::new(),
-                };
+                let mut reader = RunReader::open(&r.path, 1 << 16)?;
                 let mut chains: Vec<Box<[Encap]>> = vec![Box::default()];
                 let head = reader.next(0, &mut chains)?;
                 parts.push((reader, chains, head));
@@ -319,6 +316,14 @@ struct RunReader {
 }
 
 impl RunReader {
+    /// Opens a run file, read through a buffer of `capacity` bytes.
+    fn open(path: &Path, capacity: usize) -> io::Result<RunReader> {
+        Ok(RunReader {
+            r: BufReader::with_capacity(capacity, File::open(path)?),
+            buf: Vec::new(),
+        })
+    }
+
     /// The next flow, its chains pushed to `into` and named from `base` on.
     fn next(&mut self, base: usize, into: &mut Vec<Box<[Encap]>>) -> io::Result<Option<Flow>> {
         if !read_item(&mut self.r, &mut self.buf)? {
@@ -351,10 +356,7 @@ impl<'a> Merged<'a> {
         let mut heads = Vec::with_capacity(spilled.runs.len());
         let mut extra = Vec::new();
         for run in &spilled.runs {
-            let mut r = RunReader {
-                r: BufReader::with_capacity(1 << 18, File::open(&run.path)?),
-                buf: Vec::new(),
-            };
+            let mut r = RunReader::open(&run.path, 1 << 18)?;
             heads.push(r.next(base, &mut extra)?);
             readers.push(r);
         }
