@@ -1675,6 +1675,17 @@ impl FlowTable {
 
     /// Reads a table written by [`encode`](Self::encode); `None` when the bytes are damaged.
     pub fn decode(r: &mut BinReader<'_>) -> Option<FlowTable> {
+        FlowTable::decode_releasing(r, &mut |_| {})
+    }
+
+    /// Like [`decode`](Self::decode), calling `release` with the reader's position after
+    /// every few thousand flows: the bytes before it are no longer read, so a caller that
+    /// reads from a memory map can drop their pages (a partial table is then never held
+    /// whole beside the flows decoded from it).
+    pub fn decode_releasing(
+        r: &mut BinReader<'_>,
+        release: &mut dyn FnMut(usize),
+    ) -> Option<FlowTable> {
         let cfg = FlowConfig {
             idle_tcp: r.i64()?,
             idle_udp: r.i64()?,
@@ -1685,8 +1696,11 @@ impl FlowTable {
             max_fragments: DEFAULT_MAX_FRAGMENTS,
         };
         let mut t = FlowTable::new(cfg);
-        for _ in 0..r.count()? {
+        for i in 0..r.count()? {
             t.flows.push(Flow::read(r)?);
+            if (i + 1) % ENCODE_BATCH == 0 {
+                release(r.at);
+            }
         }
         for _ in 0..r.count()? {
             let k = FlowKey::from_bytes(r.take(48)?.try_into().ok()?);

@@ -830,7 +830,7 @@ pub fn open_log_input(path: &Path, max_ratio: u64) -> Result<LogInput, IngestErr
 }
 
 #[allow(unsafe_code)]
-fn map_file(file: &File) -> io::Result<Bytes> {
+pub(crate) fn map_file(file: &File) -> io::Result<Bytes> {
     // SAFETY: the map is read-only and private to this process. Evidence files are not
     // expected to change while they are read; if another process truncates the file, reads
     // past the new end raise SIGBUS, which is the documented risk of reading through mmap

@@ -535,11 +535,31 @@ impl PartialRun {
     }
 
     /// Loads a partial run written by [`save`](Self::save).
+    ///
+    /// The file is memory-mapped and its pages are dropped from the process as they are
+    /// decoded, so a part is not held twice (file and flows) while it is loaded.
     pub fn load(path: &std::path::Path) -> Result<PartialRun, IngestError> {
-        let bytes = std::fs::read(path).map_err(|source| IngestError::Io {
+        let io = |source| IngestError::Io {
             path: path.to_path_buf(),
             source,
-        })?;
+        };
+        let file = std::fs::File::open(path).map_err(io)?;
+        let size = file.metadata().map_err(io)?.len();
+        let bytes = if size >= PARTIAL_MAGIC.len() as u64 {
+            ingest::map_file(&file).map_err(io)?
+        } else {
+            // Too short to be one (and an empty file cannot be mapped): the check below
+            // names what it is not.
+            ingest::Bytes::Owned(std::fs::read(path).map_err(io)?)
+        };
+        // The bytes before `at` (from the start of the table's fields) are decoded: their
+        // whole pages are released, each once.
+        let mut released = 0;
+        let mut release = |at: usize| {
+            let end = PARTIAL_MAGIC.len() + at;
+            bytes.release(released..end);
+            released = released.max(end / 4096 * 4096);
+        };
         let bad = |what: &str| IngestError::Unsupported {
             path: path.to_path_buf(),
             what: what.to_string(),
@@ -566,11 +586,14 @@ impl PartialRun {
         for _ in 0..n {
             inputs.push(InputSummary::decode(&mut r).ok_or_else(damaged)?);
         }
-        let table = FlowTable::decode(&mut r).ok_or_else(damaged)?;
+        let table = FlowTable::decode_releasing(&mut r, &mut release).ok_or_else(damaged)?;
         let n = r.count().ok_or_else(damaged)?;
         let mut records = Vec::with_capacity(n.min(1 << 20));
-        for _ in 0..n {
+        for i in 0..n {
             records.push(FlowRecord::decode(&mut r).ok_or_else(damaged)?);
+            if (i + 1) % crate::flow::ENCODE_BATCH == 0 {
+                release(r.at);
+            }
         }
         if !r.is_done() {
             return Err(damaged());
