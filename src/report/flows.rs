@@ -2,7 +2,7 @@
 
 use crate::decode::Encap;
 use crate::enrich::AddrCache;
-use crate::flow::{Flow, FlowKey, community_id, conn_state, flags_text, push_flags_text};
+use crate::flow::{Flow, FlowKey, conn_state, flags_text, push_flags_text};
 use crate::model::{Proto, Seconds};
 use crate::pipeline::FlowRun;
 use crate::records::FlowRecord;
@@ -350,11 +350,12 @@ pub fn source_rows<'a, 'c>(
     enrich: Option<&AddrCache<'_>>,
 ) -> Vec<FlowRow> {
     let chains = chains.into();
+    let mut scratch = Scratch::default();
     items
         .into_iter()
         .map(|item| {
             let mut row = FlowRow::default();
-            fill_row(&mut row, item, chains, names, enrich);
+            fill_row(&mut row, item, chains, &mut scratch, names, enrich);
             row
         })
         .collect()
@@ -370,12 +371,23 @@ pub fn each_row<'a, 'c, E>(
     mut each: impl FnMut(&FlowRow) -> Result<(), E>,
 ) -> Result<(), E> {
     let chains = chains.into();
+    let mut scratch = Scratch::default();
     let mut row = FlowRow::default();
     for item in items {
-        fill_row(&mut row, item, chains, names, enrich);
+        fill_row(&mut row, item, chains, &mut scratch, names, enrich);
         each(&row)?;
     }
     Ok(())
+}
+
+/// What filling a row needs besides the row, reused from row to row (a tunnelled flow's
+/// row allocated the list of its chains and its carrier's Community ID).
+#[derive(Default)]
+struct Scratch {
+    /// The chains of the row being filled that are shown.
+    shown: Vec<crate::flow::ChainId>,
+    /// A carrier's Community ID.
+    carrier: String,
 }
 
 /// Fills `row` with the row of one item, enriched through `enrich` if given.
@@ -383,12 +395,13 @@ fn fill_row(
     row: &mut FlowRow,
     item: RowSource<'_>,
     chains: ChainTable<'_>,
+    scratch: &mut Scratch,
     names: &[String],
     enrich: Option<&AddrCache<'_>>,
 ) {
     let (s, d) = match item {
         RowSource::Flow(f) => {
-            fill_flow_row(row, f, chains, names);
+            fill_flow_row(row, f, chains, scratch, names);
             (
                 f.key.endpoint(f.orig_side()).addr,
                 f.key.endpoint(f.orig_side().other()).addr,
@@ -462,7 +475,13 @@ fn carrier_key(t: &crate::decode::Tunnel) -> FlowKey {
 
 /// Fills `row` with the row of a flow, reusing its buffers: writing a table allocates
 /// nothing per flow once the buffers have grown.
-fn fill_flow_row(row: &mut FlowRow, f: &Flow, chains: ChainTable<'_>, names: &[String]) {
+fn fill_flow_row(
+    row: &mut FlowRow,
+    f: &Flow,
+    chains: ChainTable<'_>,
+    scratch: &mut Scratch,
+    names: &[String],
+) {
     let orig = f.orig_side();
     let resp = orig.other();
     let (o, r) = (&f.dir[orig.idx()], &f.dir[resp.idx()]);
@@ -471,14 +490,14 @@ fn fill_flow_row(row: &mut FlowRow, f: &Flow, chains: ChainTable<'_>, names: &[S
     let (src, dst) = (f.key.endpoint(orig), f.key.endpoint(resp));
     row.encap.clear();
     row.tunnel_parent.clear();
-    let mut shown: Vec<&[Encap]> = Vec::new();
+    scratch.shown.clear();
     for c in f.chains.all() {
         let chain = chains.get(c);
         // The return direction of a tunnel (endpoints swapped) is the same path.
-        if chain.is_empty() || shown.iter().any(|s| mirrors(s, chain)) {
+        if chain.is_empty() || scratch.shown.iter().any(|&s| mirrors(chains.get(s), chain)) {
             continue;
         }
-        shown.push(chain);
+        scratch.shown.push(c);
         if !row.encap.is_empty() {
             row.encap.push_str(" | ");
         }
@@ -490,12 +509,14 @@ fn fill_flow_row(row: &mut FlowRow, f: &Flow, chains: ChainTable<'_>, names: &[S
             let _ = e.write_text(&mut row.encap);
         }
         if let Some(Encap::Tunnel(t)) = chain.iter().rev().find(|e| matches!(e, Encap::Tunnel(_))) {
-            let id = community_id(&carrier_key(t), 0);
+            let id = &mut scratch.carrier;
+            id.clear();
+            crate::flow::community_id_into(&carrier_key(t), 0, id);
             if !row.tunnel_parent.split(',').any(|p| p == id) {
                 if !row.tunnel_parent.is_empty() {
                     row.tunnel_parent.push(',');
                 }
-                row.tunnel_parent.push_str(&id);
+                row.tunnel_parent.push_str(id);
             }
         }
     }
