@@ -15,4 +15,6 @@ pub use community_id::{community_id, community_id_into, community_id_of};
 pub use key::{FlowKey, icmp_port_equivalents};
 pub use stats::{DirStats, History, conn_state, flags_text, push_flags_text, tcp};
 pub(crate) use table::ENCODE_BATCH;
-pub use table::{ChainId, Chains, DEFAULT_MAX_FRAGMENTS, Flow, FlowConfig, FlowSet, FlowTable};
+pub use table::{
+    ChainId, Chains, DEFAULT_MAX_FRAGMENTS, Flow, FlowConfig, FlowSet, FlowTable, MAX_FLOW_CHAINS,
+};

@@ -177,21 +177,46 @@ impl FlowConfig {
 /// Identifies an encapsulation chain interned in a [`FlowTable`] (0 = no encapsulation).
 pub type ChainId = u32;
 
+/// How many encapsulation chains a flow keeps (its first and 31 more): the same inner
+/// connection seen through many tunnels (an outer source port or address that changes from
+/// packet to packet, in hostile or odd traffic) would otherwise grow its list, and the
+/// search in it, with every packet (quadratic: 40,000 such packets took 31 s).
+pub const MAX_FLOW_CHAINS: usize = 32;
+
 /// The encapsulation chains a flow was seen with: the first one, then others in order.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Chains {
     /// The chain of the flow's first packet.
     pub first: ChainId,
-    /// Other chains seen later, in order of first appearance.
+    /// Other chains seen later, in order of first appearance (at most
+    /// [`MAX_FLOW_CHAINS`] − 1).
     pub more: Vec<ChainId>,
+    /// The flow was also seen through chains past [`MAX_FLOW_CHAINS`], not listed. The
+    /// chains listed are the first in order of appearance, whatever the chunks or parts the
+    /// flow was counted in.
+    pub unlisted: bool,
 }
 
 impl Chains {
     #[inline]
     fn add(&mut self, c: ChainId) {
         if c != self.first && !self.more.contains(&c) {
-            self.more.push(c);
+            if self.more.len() + 1 < MAX_FLOW_CHAINS {
+                self.more.push(c);
+            } else {
+                self.unlisted = true;
+            }
         }
+    }
+
+    /// Adds the chains of a later segment of the flow (same table ids), in their order.
+    fn join(&mut self, later: &Chains) {
+        for c in later.all() {
+            self.add(c);
+        }
+        // A chain the later segment did not list is past the first `MAX_FLOW_CHAINS` of
+        // that segment, and so of the flow.
+        self.unlisted |= later.unlisted;
     }
 
     /// All chain ids, first first.
@@ -200,9 +225,13 @@ impl Chains {
     }
 
     fn remap(&mut self, map: &[ChainId]) {
-        self.first = map[self.first as usize];
+        self.remap_with(|c| map[c as usize]);
+    }
+
+    fn remap_with(&mut self, mut map: impl FnMut(ChainId) -> ChainId) {
+        self.first = map(self.first);
         for c in &mut self.more {
-            *c = map[*c as usize];
+            *c = map(*c);
         }
     }
 }
@@ -326,7 +355,8 @@ impl Flow {
         w.u8(side(self.synack_side));
         w.u8(u8::from(self.starts_with_syn)
             | u8::from(self.table_first) << 1
-            | u8::from(self.dead) << 2);
+            | u8::from(self.dead) << 2
+            | u8::from(self.chains.unlisted) << 3);
         w.u8(self.depth);
         w.buf.extend_from_slice(&self.history.to_bytes());
         w.u32(self.chains.first);
@@ -407,6 +437,9 @@ impl Flow {
         let history = History::from_bytes(r.take(17)?.try_into().ok()?);
         let first = r.u32()?;
         let n = r.count()?;
+        if n >= MAX_FLOW_CHAINS {
+            return None;
+        }
         let mut more = Vec::with_capacity(n);
         for _ in 0..n {
             more.push(r.u32()?);
@@ -423,7 +456,11 @@ impl Flow {
             synack_side: side(m[2]),
             starts_with_syn: m[3] & 1 != 0,
             history,
-            chains: Chains { first, more },
+            chains: Chains {
+                first,
+                more,
+                unlisted: m[3] & 8 != 0,
+            },
             depth: m[4],
             slice,
             table_first: m[3] & 2 != 0,
@@ -493,9 +530,7 @@ impl Flow {
         self.syn_side = self.syn_side.or(later.syn_side);
         self.synack_side = self.synack_side.or(later.synack_side);
         self.history.append(&later.history);
-        for c in later.chains.all() {
-            self.chains.add(c);
-        }
+        self.chains.join(&later.chains);
     }
 }
 
@@ -1450,14 +1485,19 @@ impl FlowTable {
         later.frames_decoded = 0;
         later.max_ts = Timestamp::MIN;
         later.last_sweep = Timestamp::MIN;
-        // Chain ids of `later` become ids of this table.
-        let map: Vec<ChainId> = later_chains
-            .chains
-            .iter()
-            .map(|c| self.chains.intern(c))
-            .collect();
+        // Chain ids of `later` become ids of this table. Only the chains its flows and
+        // fragments name are interned here: a packet's chain is interned in its chunk's
+        // table before its flow decides whether to list it (see `MAX_FLOW_CHAINS`).
+        let mut map: Vec<ChainId> = vec![ChainId::MAX; later_chains.chains.len()];
+        let mut to_main = |c: ChainId| {
+            let m = &mut map[c as usize];
+            if *m == ChainId::MAX {
+                *m = self.chains.intern(&later_chains.chains[c as usize]);
+            }
+            *m
+        };
         for f in &mut later.flows {
-            f.chains.remap(&map);
+            f.chains.remap_with(&mut to_main);
         }
         for e in later
             .frags
@@ -1465,7 +1505,7 @@ impl FlowTable {
             .chain(later.expired.iter_mut().map(|(_, e)| e))
         {
             for b in &mut e.pending {
-                b.chain = map[b.chain as usize];
+                b.chain = to_main(b.chain);
             }
         }
         let cfg = self.cfg;
@@ -2145,6 +2185,7 @@ mod tests {
         f.chains = Chains {
             first: 1,
             more: vec![3, 0],
+            unlisted: true,
         };
         let chains: Vec<Box<[Encap]>> = vec![
             Box::from([]),
@@ -2163,6 +2204,7 @@ mod tests {
             Chains {
                 first: 10,
                 more: vec![11, 0],
+                unlisted: true,
             }
         );
         assert_eq!(

@@ -473,6 +473,11 @@ fn carrier_key(t: &crate::decode::Tunnel) -> FlowKey {
     .0
 }
 
+/// The last part of a row's `encap` when its flow was seen through more encapsulation
+/// chains than a flow keeps ([`MAX_FLOW_CHAINS`](crate::flow::MAX_FLOW_CHAINS)): the
+/// chains before it are the first the flow was seen through.
+pub const UNLISTED_CHAINS: &str = "(more chains, not listed)";
+
 /// Fills `row` with the row of a flow, reusing its buffers: writing a table allocates
 /// nothing per flow once the buffers have grown.
 fn fill_flow_row(
@@ -519,6 +524,13 @@ fn fill_flow_row(
                 row.tunnel_parent.push_str(id);
             }
         }
+    }
+    if f.chains.unlisted {
+        // Seen through more chains than a flow keeps (`flow::MAX_FLOW_CHAINS`).
+        if !row.encap.is_empty() {
+            row.encap.push_str(" | ");
+        }
+        row.encap.push_str(UNLISTED_CHAINS);
     }
     let ttl = |d: &crate::flow::DirStats, min: bool| {
         (d.pkts > 0).then_some(if min { d.ttl_min } else { d.ttl_max })

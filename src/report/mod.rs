@@ -21,9 +21,9 @@ pub use disclosure::{
 pub(crate) use flows::csv_filled_row_into;
 pub use flows::{
     ChainTable, ENRICH_COLUMNS, EVIDENCE_COLUMNS, FLOW_COLUMNS, FlowRow, RowEnrichment,
-    RowEvidence, RowSource, csv_header, csv_header_for, csv_rows_into, each_row, flow_rows,
-    flow_rows_range, input_names, interleave, record_locator, row_order, rows_of, source_rows,
-    write_csv, write_csv_rows, write_jsonl,
+    RowEvidence, RowSource, UNLISTED_CHAINS, csv_header, csv_header_for, csv_rows_into, each_row,
+    flow_rows, flow_rows_range, input_names, interleave, record_locator, row_order, rows_of,
+    source_rows, write_csv, write_csv_rows, write_jsonl,
 };
 pub use lookup::{
     AddressOut, Between, BlockOut, InstrumentOut, JurisdictionOut, LookupContext, ProviderOut,

@@ -85,6 +85,66 @@ fn a_flood_of_fragments_of_one_datagram_stays_small_and_linear() {
     assert!(run.flows.diag.count(SkipReason::FragmentOverlap) >= 1);
 }
 
+/// `n` packets of one inner UDP conversation, each in VXLAN from its own outer source
+/// port: one chain per packet.
+fn many_chains(n: u16) -> Vec<Vec<u8>> {
+    let inner = Pkt::udp4(([10, 0, 0, 1], 1000), ([10, 0, 0, 2], 2000), b"data");
+    (0..n)
+        .map(|i| Pkt::udp4((C, 20_000 + i), (S, 4789), &pkt::vxlan(7, &inner)))
+        .collect()
+}
+
+#[test]
+fn a_flow_seen_through_many_chains_lists_the_first_and_says_there_were_more() {
+    let d = Dir::new();
+    let p = d.write("chains.pcap", &capture(&many_chains(3000)));
+    let one = run_with(&p, |c| {
+        c.threads = 1;
+        c.chunk_bytes = 1 << 30;
+    });
+    let inner = one
+        .flows
+        .flows
+        .iter()
+        .find(|f| f.pkts() == 3000)
+        .expect("the inner flow");
+    assert!(inner.chains.unlisted);
+    assert_eq!(inner.chains.more.len() + 1, hoptrace::flow::MAX_FLOW_CHAINS);
+    // Every packet is counted, and each carrier is a flow of its own.
+    assert_eq!(packets(&one), 6000);
+    assert_eq!(one.flows.flows.len(), 3001);
+    let mut csv = Vec::new();
+    hoptrace::report::write_flows(&one, hoptrace::report::TableFormat::Csv, &mut csv).unwrap();
+    let csv = text(&csv);
+    let row = csv
+        .lines()
+        .find(|l| l.contains(",3000,"))
+        .expect("the inner row");
+    assert!(
+        row.contains("vxlan:192.0.2.1:20000-198.51.100.2:4789;vni=7 | "),
+        "{row}"
+    );
+    assert!(
+        row.contains(";vni=7 | (more chains, not listed)\""),
+        "{row}"
+    );
+    assert!(!row.contains(":20032-"), "{row}");
+    assert_eq!(
+        row.matches("vxlan:").count(),
+        hoptrace::flow::MAX_FLOW_CHAINS
+    );
+    // The chains listed are the first in capture order whatever the chunks and threads.
+    for (threads, chunk) in [(2, 4096), (3, 20_000), (2, 64 * 1024)] {
+        let run = run_with(&p, |c| {
+            c.threads = threads;
+            c.chunk_bytes = chunk;
+        });
+        let mut got = Vec::new();
+        hoptrace::report::write_flows(&run, hoptrace::report::TableFormat::Csv, &mut got).unwrap();
+        assert!(text(&got) == csv, "{threads} threads, {chunk}-byte chunks");
+    }
+}
+
 /// A raw-IP capture of one TCP SYN inside `tunnels` IP-in-IP layers, each with its own
 /// addresses.
 fn nested(d: &Dir, name: &str, tunnels: u8) -> std::path::PathBuf {
