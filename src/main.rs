@@ -134,7 +134,7 @@ struct TraceArgs {
     /// `other-communications` (between the same two addresses)
     #[arg(long, value_name = "WHAT")]
     include: Option<String>,
-    /// Write the report here instead of standard output
+    /// Write the report here instead of standard output (`-`: standard output)
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
     /// Worker threads (0 = one per core)
@@ -170,7 +170,7 @@ struct MergeArgs {
     /// Partial tables, in capture order
     #[arg(required = true, value_name = "PARTIAL")]
     partials: Vec<PathBuf>,
-    /// Write the table here instead of standard output
+    /// Write the table here instead of standard output (`-`: standard output)
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
     /// Table format; by default from the output file's extension, else csv
@@ -210,7 +210,7 @@ struct FlowsArgs {
     /// `-` reads standard input
     #[arg(required = true, value_name = "INPUT")]
     inputs: Vec<PathBuf>,
-    /// Write the table here instead of standard output
+    /// Write the table here instead of standard output (`-`: standard output)
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
     /// Table format; by default from the output file's extension, else csv
@@ -580,7 +580,16 @@ fn iso2(flag: &str, s: &str) -> Result<String> {
     }
 }
 
-fn run_trace(a: TraceArgs) -> Result<u8> {
+/// `-o -` is standard output, as `-` is standard input among the inputs (it created a
+/// file named `-`).
+fn dash_is_stdout(output: &mut Option<PathBuf>) {
+    if output.as_deref().is_some_and(|p| p.as_os_str() == "-") {
+        *output = None;
+    }
+}
+
+fn run_trace(mut a: TraceArgs) -> Result<u8> {
+    dash_is_stdout(&mut a.output);
     use hoptrace::hops::{Query, QueryTime};
     let mut q = Query::new(a.ip);
     q.port = a.port;
@@ -713,7 +722,8 @@ fn run_trace(a: TraceArgs) -> Result<u8> {
     }
 }
 
-fn run_flows(a: FlowsArgs) -> Result<u8> {
+fn run_flows(mut a: FlowsArgs) -> Result<u8> {
+    dash_is_stdout(&mut a.output);
     let format = table_format(&a.format, &a.output)?;
     if !a.enrich {
         // Database flags without --enrich are a usage error, said before any reading.
@@ -820,7 +830,8 @@ fn run_flows(a: FlowsArgs) -> Result<u8> {
     Ok(status)
 }
 
-fn run_merge(a: MergeArgs) -> Result<u8> {
+fn run_merge(mut a: MergeArgs) -> Result<u8> {
+    dash_is_stdout(&mut a.output);
     let format = table_format(&a.format, &a.output)?;
     let enricher = enricher(a.enrich, &a.db)?;
     let spill = hoptrace::pipeline::SpillConfig {

@@ -49,6 +49,54 @@ fn flows_prints_a_csv_table_and_a_summary() {
 }
 
 #[test]
+fn a_dash_for_the_output_is_standard_output() {
+    // As `-` among the inputs is standard input: `-o -` wrote a file named `-`.
+    let d = Dir::new();
+    let p = d.write("c.pcap", &capture());
+    let part = d.path().join("c.htp");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_hoptrace"))
+            .args(args)
+            .current_dir(d.path())
+            .output()
+            .expect("running hoptrace")
+    };
+    let plain = run(&["flows", "-q", p.to_str().unwrap()]);
+    let dash = run(&["flows", "-q", p.to_str().unwrap(), "-o", "-"]);
+    assert_eq!(dash.status.code(), Some(0), "{}", text(&dash.stderr));
+    assert!(dash.stdout.starts_with(b"ts,duration,"));
+    assert_eq!(dash.stdout, plain.stdout);
+    let saved = run(&[
+        "flows",
+        "-q",
+        p.to_str().unwrap(),
+        "--partial",
+        part.to_str().unwrap(),
+    ]);
+    assert_eq!(saved.status.code(), Some(0), "{}", text(&saved.stderr));
+    let merged = run(&["merge", "-q", part.to_str().unwrap(), "--output", "-"]);
+    assert_eq!(merged.status.code(), Some(0), "{}", text(&merged.stderr));
+    assert_eq!(merged.stdout, plain.stdout);
+    let trace = run(&[
+        "trace",
+        "-q",
+        "--party",
+        "DE",
+        p.to_str().unwrap(),
+        "--ip",
+        "198.51.100.2",
+        "-o",
+        "-",
+    ]);
+    assert!(
+        text(&trace.stdout).contains("198.51.100.2"),
+        "{}",
+        text(&trace.stderr)
+    );
+    assert!(!d.path().join("-").exists(), "a file named - was written");
+}
+
+#[test]
 fn the_output_format_follows_the_file_name_or_the_flag() {
     let d = Dir::new();
     let p = d.write("c.pcap", &capture());
