@@ -588,6 +588,9 @@ fn dash_is_stdout(output: &mut Option<PathBuf>) {
     }
 }
 
+/// How many of the communications an ambiguous query matches `trace` lists.
+const LISTED_CANDIDATES: usize = 50;
+
 fn run_trace(mut a: TraceArgs) -> Result<u8> {
     dash_is_stdout(&mut a.output);
     use hoptrace::hops::{Query, QueryTime};
@@ -683,7 +686,9 @@ fn run_trace(mut a: TraceArgs) -> Result<u8> {
                 "{} communications match the query; name one with --community-id (or --peer, --port, --at):",
                 cands.len()
             );
-            for c in &cands {
+            // The first few, in time order: a query naming a busy server can match hundreds
+            // of thousands (each was a line of standard error).
+            for c in cands.iter().take(LISTED_CANDIDATES) {
                 let ep = |(a, p): (hoptrace::model::Addr, u16)| format!("{a}:{p}");
                 let seen: Vec<String> =
                     c.vantage_points().iter().map(|v| v.0.to_string()).collect();
@@ -697,6 +702,12 @@ fn run_trace(mut a: TraceArgs) -> Result<u8> {
                     c.last.rfc3339(),
                     if seen.len() == 1 { "" } else { "s" },
                     seen.join(", ")
+                );
+            }
+            if cands.len() > LISTED_CANDIDATES {
+                sayln!(
+                    "  ... and {} more (`hoptrace flows` on the same inputs lists every flow)",
+                    cands.len() - LISTED_CANDIDATES
                 );
             }
             Ok(exit::AMBIGUOUS)

@@ -364,6 +364,42 @@ fn a_flow_record_places_nat_neighbour_ases_and_its_exporter() {
 use crate::support::{hoptrace, text};
 
 #[test]
+fn an_ambiguous_query_lists_the_first_fifty_and_counts_the_rest() {
+    // 60 clients of one server: the first 50 in time order, then how many more.
+    let d = Dir::new();
+    let mut c = Capture::new(Format::Pcap);
+    for i in 0..60u16 {
+        handshake(
+            &mut c,
+            T0 * 1_000_000_000 + i64::from(i) * 1_000_000,
+            ([10, 0, 1, i as u8], 40000 + i),
+            ([1, 1, 1, 1], 443),
+        );
+    }
+    let p = d.write("many.pcap", &c.finish());
+    let out = hoptrace(&[
+        "trace",
+        p.to_str().unwrap(),
+        "--party",
+        "au",
+        "--ip",
+        "1.1.1.1",
+        "-q",
+    ]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.starts_with("60 communications match"), "{err}");
+    let listed: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains(" → 1.1.1.1:443"))
+        .collect();
+    assert_eq!(listed.len(), 50, "{err}");
+    assert!(listed[0].contains("10.0.1.0:40000"), "{err}");
+    assert!(listed[49].contains("10.0.1.49:40049"), "{err}");
+    assert!(err.contains("  ... and 10 more"), "{err}");
+}
+
+#[test]
 fn trace_writes_the_disclosure_and_marks_the_nearest_foreign_provider() {
     // A client in Google's space (US in the bundled data) reaching 1.1.1.1 (AU in the
     // bundled data); the party holding the capture is AU, at the destination end.
