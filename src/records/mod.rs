@@ -701,7 +701,9 @@ pub fn pair_group(r: &FlowRecord) -> Option<u64> {
 /// start) the one sending to a well-known port (below 1024), else the first in the
 /// export; each record pairs at most once, with the nearest eligible reverse record in time.
 ///
-/// Cost: one hash per record and two sorts of small keys (n log n); records move twice.
+/// Cost: one hash per record and two sorts of small keys (n log n); records move twice. A
+/// record's partner is found by a scan of its group while the group is small and through
+/// the group's records listed by direction past that, so no group size makes it quadratic.
 pub fn pair(records: Vec<FlowRecord>, cfg: &FlowConfig) -> RecordSet {
     pair_with(records, cfg, LARGE_GROUP)
 }
