@@ -200,7 +200,18 @@ pub fn headers(data: &[u8]) {
         }
     }
     let _ = h::http_proxy_headers(data);
-    let _ = h::header_block_done(data);
+    let _ = h::header_block_done(data, 0);
+    if let Some(&n) = data.first() {
+        // Searching on from any point agrees with searching the whole (bytes before the
+        // point that hold no empty line).
+        let seen = (n as usize).min(data.len());
+        if !h::header_block_done(&data[..seen], 0) {
+            assert_eq!(
+                h::header_block_done(data, seen),
+                h::header_block_done(data, 0)
+            );
+        }
+    }
     let _ = h::looks_like_mail(data);
     for msg in h::smtp_messages(data) {
         let _ = h::received_fields(h::mail_header_block(msg));

@@ -76,9 +76,12 @@ pub fn starts_http(p: &[u8]) -> bool {
 }
 
 /// True when the bytes hold a whole HTTP header block (its empty line), or as much of one
-/// as is read ([`MAX_HEADER_BLOCK`]).
-pub fn header_block_done(b: &[u8]) -> bool {
-    b.len() >= MAX_HEADER_BLOCK || find(b, b"\r\n\r\n").is_some()
+/// as is read ([`MAX_HEADER_BLOCK`]). The first `seen` bytes were already found not to hold
+/// the empty line (a block growing segment by segment is searched once, not once per
+/// segment).
+pub fn header_block_done(b: &[u8], seen: usize) -> bool {
+    let from = seen.saturating_sub(3).min(b.len());
+    b.len() >= MAX_HEADER_BLOCK || find(&b[from..], b"\r\n\r\n").is_some()
 }
 
 /// The proxy headers of the HTTP message a TCP payload starts, if it starts one and names
@@ -640,6 +643,25 @@ pub fn icmp_quote(body: &[u8]) -> Option<Quote> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_block_searched_on_from_where_it_was_left_finds_an_empty_line_cut_anywhere() {
+        let block = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        for cut in 0..block.len() {
+            let (head, _) = block.split_at(cut);
+            assert!(!header_block_done(head, 0), "{cut}");
+            // Every point short of the cut was searched already: the last 3 bytes are
+            // searched again, so an empty line split across segments is found.
+            for seen in 0..=cut {
+                assert!(header_block_done(block, seen), "{cut} {seen}");
+            }
+        }
+        assert!(!header_block_done(b"GET / HTTP/1.1\r\n", 99));
+        assert!(header_block_done(
+            &[b'a'; MAX_HEADER_BLOCK],
+            MAX_HEADER_BLOCK
+        ));
+    }
 
     #[test]
     fn xff_lists_origin_then_proxies_and_flags_nothing_itself() {

@@ -10,8 +10,14 @@ use std::collections::HashMap;
 
 /// TCP ports whose client data is kept to read the mails sent (SMTP, submission).
 pub const SMTP_PORTS: [u16; 3] = [25, 587, 2525];
-/// Most SMTP client bytes kept over a run; segments past it are counted, not kept.
+/// Most memory SMTP client data holds over a run (its bytes and each segment's record,
+/// [`SEGMENT_COST`]); segments past it are counted, not kept.
 pub const MAX_SMTP_BYTES: usize = 256 * 1024 * 1024;
+/// What a kept SMTP segment costs beside its bytes.
+pub const SEGMENT_COST: usize = std::mem::size_of::<SmtpSegment>();
+/// Most bytes one kept segment grows to by joining the segments that continue it (so the
+/// bound on SMTP data drops segments of a modest size, not a whole session at once).
+const MAX_JOINED: usize = 64 * 1024;
 
 /// An SMTP session's client and server.
 type Session = ((Addr, u16), (Addr, u16));
@@ -82,11 +88,23 @@ impl Gathered {
         match p.proto.0 {
             6 if !pl.is_empty() => {
                 if SMTP_PORTS.contains(&p.dport) {
+                    let (src, dst) = ((p.src, p.sport), (p.dst, p.dport));
+                    // A segment that continues the one before it (the same session, the next
+                    // sequence number) joins it: a client sending a byte per segment costs
+                    // its bytes, not a record per byte.
+                    if let Some(last) = self.smtp.last_mut()
+                        && (last.src, last.dst) == (src, dst)
+                        && last.seq.wrapping_add(last.bytes.len() as u32) == p.tcp_seq
+                        && last.bytes.len() < MAX_JOINED
+                    {
+                        last.bytes.extend_from_slice(pl);
+                        return;
+                    }
                     self.smtp.push(SmtpSegment {
                         at,
                         ts,
-                        src: (p.src, p.sport),
-                        dst: (p.dst, p.dport),
+                        src,
+                        dst,
                         seq: p.tcp_seq,
                         bytes: pl.to_vec(),
                     });
@@ -101,9 +119,10 @@ impl Gathered {
                     if let Some(w) = waiting {
                         // The next segment of a header block that did not fit in one.
                         if p.tcp_seq == w.next_seq {
+                            let seen = w.bytes.len();
                             w.bytes.extend_from_slice(pl);
                             w.next_seq = w.next_seq.wrapping_add(pl.len() as u32);
-                            if headers::header_block_done(&w.bytes)
+                            if headers::header_block_done(&w.bytes, seen)
                                 && let Some(w) = self.http_pending.remove(&key)
                             {
                                 self.http(key, w, content);
@@ -119,7 +138,7 @@ impl Gathered {
                             next_seq: p.tcp_seq.wrapping_add(pl.len() as u32),
                             bytes: pl.to_vec(),
                         };
-                        if headers::header_block_done(pl) || p.payload_len as usize > pl.len() {
+                        if headers::header_block_done(pl, 0) || p.payload_len as usize > pl.len() {
                             // Whole, or cut by the snap length: nothing more will come.
                             self.http(key, w, content);
                         } else {
@@ -219,10 +238,11 @@ impl Gathered {
         self.clues.extend(later.clues);
         self.smtp_dropped += later.smtp_dropped;
         for s in later.smtp {
-            if *kept_smtp + s.bytes.len() > MAX_SMTP_BYTES {
+            let cost = s.bytes.len() + SEGMENT_COST;
+            if *kept_smtp + cost > MAX_SMTP_BYTES {
                 self.smtp_dropped += s.bytes.len() as u64;
             } else {
-                *kept_smtp += s.bytes.len();
+                *kept_smtp += cost;
                 self.smtp.push(s);
             }
         }
@@ -340,3 +360,39 @@ pub fn mail_file(path: &std::path::Path, input: u32) -> Option<super::FlowRun> {
 
 /// The container name of a saved mail in input summaries.
 pub const MAIL_CONTAINER: &str = "eml";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn segment(frame: u64, seq: u32, len: usize) -> SmtpSegment {
+        let end = |a: [u8; 4], port| (Addr::from(std::net::IpAddr::from(Ipv4Addr::from(a))), port);
+        SmtpSegment {
+            at: Locator {
+                frame,
+                ..Locator::default()
+            },
+            ts: Timestamp(frame as i64),
+            src: end([192, 0, 2, 1], 40000),
+            dst: end([192, 0, 2, 2], 25),
+            seq,
+            bytes: vec![b'a'; len],
+        }
+    }
+
+    #[test]
+    fn the_bound_on_smtp_data_counts_each_kept_segment_beside_its_bytes() {
+        let mut run = Gathered::default();
+        // Room for two 10-byte segments and their records, not three.
+        let mut kept = MAX_SMTP_BYTES - 2 * (10 + SEGMENT_COST) - SEGMENT_COST / 2;
+        let later = Gathered {
+            smtp: vec![segment(1, 0, 10), segment(2, 10, 10), segment(3, 20, 10)],
+            ..Gathered::default()
+        };
+        run.append(later, &mut kept);
+        assert_eq!(run.smtp.len(), 2);
+        assert_eq!(run.smtp_dropped, 10);
+        assert_eq!(kept, MAX_SMTP_BYTES - SEGMENT_COST / 2);
+    }
+}
