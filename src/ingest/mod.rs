@@ -322,16 +322,18 @@ pub enum Bytes {
 impl Bytes {
     /// Unmaps the pages of `range` after they were read, so the process's resident memory
     /// does not grow with the size of the input. The file's pages stay in the page cache;
-    /// reading them again maps them again.
+    /// reading them again maps them again. Returns where the released pages end (the
+    /// range's end rounded down to a page): a caller releasing a growing prefix starts its
+    /// next range there, releasing each page once.
     #[allow(unsafe_code)]
-    pub fn release(&self, range: std::ops::Range<usize>) {
+    pub fn release(&self, range: std::ops::Range<usize>) -> usize {
+        // Whole pages inside the range only: a neighbouring chunk may still read the pages
+        // it shares with this one.
+        let page = 4096;
+        let end = (range.end / page) * page;
         #[cfg(unix)]
         if let Bytes::Mapped(m) = self {
-            // Whole pages inside the range only: a neighbouring chunk may still read the
-            // pages it shares with this one.
-            let page = 4096;
             let start = range.start.div_ceil(page) * page;
-            let end = (range.end / page) * page;
             if end > start {
                 // SAFETY: the map is a private, read-only file mapping: MADV_DONTNEED
                 // drops the page table entries and later reads fault the same file
@@ -344,6 +346,7 @@ impl Bytes {
         }
         #[cfg(not(unix))]
         let _ = range;
+        end
     }
 }
 

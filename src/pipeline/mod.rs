@@ -557,8 +557,7 @@ impl PartialRun {
         let mut released = 0;
         let mut release = |at: usize| {
             let end = PARTIAL_MAGIC.len() + at;
-            bytes.release(released..end);
-            released = released.max(end / 4096 * 4096);
+            released = released.max(bytes.release(released..end));
         };
         let bad = |what: &str| IngestError::Unsupported {
             path: path.to_path_buf(),
