@@ -16,7 +16,8 @@
 
 use super::{FlowRecord, RecordKind, RecordLoc, TimeOriginal};
 use crate::model::{Addr, Diagnostics, Locator, Proto, SkipReason, Timestamp};
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 
 /// Detail codes of [`SkipReason::BadExport`].
 pub mod bad {
@@ -234,13 +235,116 @@ struct Waiting {
     body: Vec<u8>,
 }
 
+/// Data sets waiting for their template, in arrival order, with indexes by template and by
+/// export time: a template's arrival and each datagram's check for sets waited too long
+/// cost what they take out (and a logarithm), not a walk over everything waiting (which
+/// made a flood of data sets for templates that never come quadratic up to the bound).
+#[derive(Default)]
+struct Pending {
+    /// Arrival number of the next set.
+    next: u64,
+    sets: BTreeMap<u64, Waiting>,
+    bytes: usize,
+    /// Arrival numbers by scope and template, each list in arrival order. Numbers of sets
+    /// taken out another way stay until the list is taken or the index rebuilt.
+    by_template: HashMap<(ScopeKey, u16), Vec<u64>>,
+    by_template_len: usize,
+    /// (export time, arrival number), earliest first; stale entries as above.
+    by_time: BinaryHeap<Reverse<(i64, u64)>>,
+}
+
+impl Pending {
+    fn len(&self) -> usize {
+        self.sets.len()
+    }
+
+    fn push(&mut self, w: Waiting) {
+        let n = self.next;
+        self.next += 1;
+        self.bytes += w.body.len();
+        self.by_template
+            .entry((w.key, w.template))
+            .or_default()
+            .push(n);
+        self.by_template_len += 1;
+        self.by_time.push(Reverse((w.header.export_ns, n)));
+        self.sets.insert(n, w);
+        self.compact();
+    }
+
+    fn remove(&mut self, n: u64) -> Option<Waiting> {
+        let w = self.sets.remove(&n)?;
+        self.bytes -= w.body.len();
+        Some(w)
+    }
+
+    /// The set that arrived first.
+    fn pop_oldest(&mut self) -> Option<Waiting> {
+        let (&n, _) = self.sets.first_key_value()?;
+        self.remove(n)
+    }
+
+    /// The sets waiting for this scope's template, in arrival order.
+    fn take_template(&mut self, key: ScopeKey, tid: u16) -> Vec<Waiting> {
+        let Some(numbers) = self.by_template.remove(&(key, tid)) else {
+            return Vec::new();
+        };
+        self.by_template_len -= numbers.len();
+        numbers.into_iter().filter_map(|n| self.remove(n)).collect()
+    }
+
+    /// The sets exported more than `limit` before `now_ns` (earliest first).
+    fn take_expired(&mut self, now_ns: i64, limit: i64) -> Vec<Waiting> {
+        let mut out = Vec::new();
+        while let Some(&Reverse((t, n))) = self.by_time.peek() {
+            if now_ns.saturating_sub(t) <= limit {
+                break;
+            }
+            self.by_time.pop();
+            out.extend(self.remove(n));
+        }
+        out
+    }
+
+    /// Every set, in arrival order.
+    fn take_all(&mut self) -> Vec<Waiting> {
+        self.by_template.clear();
+        self.by_template_len = 0;
+        self.by_time.clear();
+        self.bytes = 0;
+        std::mem::take(&mut self.sets).into_values().collect()
+    }
+
+    /// Rebuilds an index once it holds more than twice the sets waiting (the entries of
+    /// sets taken out another way): each rebuild follows as many removals as it costs.
+    fn compact(&mut self) {
+        let room = 2 * self.sets.len() + 64;
+        if self.by_time.len() > room {
+            self.by_time = self
+                .sets
+                .iter()
+                .map(|(&n, w)| Reverse((w.header.export_ns, n)))
+                .collect();
+        }
+        if self.by_template_len > room {
+            self.by_template.clear();
+            for (&n, w) in &self.sets {
+                self.by_template
+                    .entry((w.key, w.template))
+                    .or_default()
+                    .push(n);
+            }
+            self.by_template_len = self.sets.len();
+        }
+    }
+}
+
 /// Decodes export datagrams in the order they were captured, keeping template state.
 #[derive(Default)]
 pub struct Collector {
     limits: Limits,
     scopes: HashMap<ScopeKey, Scope>,
-    pending: VecDeque<Waiting>,
-    pending_bytes: usize,
+    pending: Pending,
     /// Datagrams decoded.
     pub datagrams: u64,
 }
@@ -541,15 +645,13 @@ impl Collector {
     }
 
     fn wait(&mut self, w: Waiting, diag: &mut Diagnostics) {
-        self.pending_bytes += w.body.len();
-        self.pending.push_back(w);
+        self.pending.push(w);
         while self.pending.len() > self.limits.max_pending
-            || self.pending_bytes > self.limits.max_pending_bytes
+            || self.pending.bytes > self.limits.max_pending_bytes
         {
-            let Some(old) = self.pending.pop_front() else {
+            let Some(old) = self.pending.pop_oldest() else {
                 break;
             };
-            self.pending_bytes -= old.body.len();
             diag.add(
                 SkipReason::NoTemplate,
                 u32::from(old.template),
@@ -561,28 +663,10 @@ impl Collector {
 
     /// Counts the data sets that waited longer than the timeout.
     fn expire(&mut self, now_ns: i64, diag: &mut Diagnostics) {
-        let limit = self.limits.pending_timeout;
-        let before = self.pending.len();
-        let mut kept = VecDeque::with_capacity(before);
-        for w in self.pending.drain(..) {
-            if now_ns.saturating_sub(w.header.export_ns) > limit {
-                self.pending_bytes -= w.body.len();
-                diag.add(
-                    SkipReason::NoTemplate,
-                    u32::from(w.template),
-                    w.body.len() as u64,
-                    w.at,
-                );
-            } else {
-                kept.push_back(w);
-            }
-        }
-        self.pending = kept;
-    }
-
-    /// Counts every data set still waiting: call at the end of the evidence.
-    pub fn finish(&mut self, diag: &mut Diagnostics) {
-        for w in self.pending.drain(..) {
+        for w in self
+            .pending
+            .take_expired(now_ns, self.limits.pending_timeout)
+        {
             diag.add(
                 SkipReason::NoTemplate,
                 u32::from(w.template),
@@ -590,7 +674,18 @@ impl Collector {
                 w.at,
             );
         }
-        self.pending_bytes = 0;
+    }
+
+    /// Counts every data set still waiting: call at the end of the evidence.
+    pub fn finish(&mut self, diag: &mut Diagnostics) {
+        for w in self.pending.take_all() {
+            diag.add(
+                SkipReason::NoTemplate,
+                u32::from(w.template),
+                w.body.len() as u64,
+                w.at,
+            );
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -713,31 +808,18 @@ impl Collector {
         out: &mut Vec<FlowRecord>,
         diag: &mut Diagnostics,
     ) {
-        if !self
-            .pending
-            .iter()
-            .any(|w| w.key == key && w.template == tid)
-        {
-            return;
-        }
-        let all = std::mem::take(&mut self.pending);
-        for w in all {
-            if w.key == key && w.template == tid {
-                self.pending_bytes -= w.body.len();
-                self.data(
-                    w.key,
-                    tid,
-                    w.header,
-                    w.at,
-                    w.exporter,
-                    w.first_record,
-                    &w.body,
-                    out,
-                    diag,
-                );
-            } else {
-                self.pending.push_back(w);
-            }
+        for w in self.pending.take_template(key, tid) {
+            self.data(
+                w.key,
+                tid,
+                w.header,
+                w.at,
+                w.exporter,
+                w.first_record,
+                &w.body,
+                out,
+                diag,
+            );
         }
     }
 
@@ -1265,4 +1347,101 @@ pub fn split_datagrams(input: u32, data: &[u8], diag: &mut Diagnostics) -> Vec<E
         p += len;
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::VecDeque;
+
+    /// A waiting set named by `id` (its first record number).
+    fn set(id: u32, domain: u32, template: u16, export_ns: i64, len: usize) -> Waiting {
+        Waiting {
+            key: ScopeKey {
+                exporter: None,
+                input: 0,
+                version: 10,
+                domain,
+            },
+            template,
+            header: Header {
+                version: 10,
+                export_ns,
+                uptime_ms: None,
+                domain,
+            },
+            at: Locator::default(),
+            exporter: None,
+            first_record: id,
+            body: vec![0; len],
+        }
+    }
+
+    #[test]
+    fn waiting_sets_leave_as_a_walk_over_all_of_them_would_take_them() {
+        // The reference: the sets in arrival order, each operation a walk over all.
+        let mut model: VecDeque<Waiting> = VecDeque::new();
+        let mut p = Pending::default();
+        let ids = |v: &[Waiting]| v.iter().map(|w| w.first_record).collect::<Vec<_>>();
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut rand = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let (mut now, limit) = (0i64, 20i64);
+        let mut most = 0;
+        for id in 0..20_000u32 {
+            match rand(10) {
+                0..=4 => {
+                    // Export times wander around the clock (exporters disagree).
+                    let t = now + rand(11) as i64 - 5;
+                    let w = set(
+                        id,
+                        rand(3) as u32,
+                        256 + rand(5) as u16,
+                        t,
+                        rand(100) as usize,
+                    );
+                    model.push_back(set(id, w.key.domain, w.template, t, w.body.len()));
+                    p.push(w);
+                    most = 2 * p.len() + 64;
+                }
+                5 => assert_eq!(
+                    p.pop_oldest().map(|w| w.first_record),
+                    model.pop_front().map(|w| w.first_record)
+                ),
+                6 => {
+                    let (d, t) = (rand(3) as u32, 256 + rand(5) as u16);
+                    let key = set(0, d, t, 0, 0).key;
+                    let (taken, kept): (Vec<_>, Vec<_>) = model
+                        .drain(..)
+                        .partition(|w| w.key == key && w.template == t);
+                    model = kept.into();
+                    assert_eq!(ids(&p.take_template(key, t)), ids(&taken));
+                }
+                7 => {
+                    now += rand(8) as i64;
+                    let (taken, kept): (Vec<_>, Vec<_>) = model
+                        .drain(..)
+                        .partition(|w| now.saturating_sub(w.header.export_ns) > limit);
+                    model = kept.into();
+                    let mut got = ids(&p.take_expired(now, limit));
+                    got.sort_unstable();
+                    assert_eq!(got, ids(&taken));
+                }
+                _ => now += 1,
+            }
+            assert_eq!(p.len(), model.len());
+            assert_eq!(p.bytes, model.iter().map(|w| w.body.len()).sum::<usize>());
+            // Each push leaves the indexes within twice the sets waiting (and 64); other
+            // operations only take entries out of them.
+            most = most.max(2 * p.len() + 64);
+            assert!(p.by_time.len() <= most && p.by_template_len <= most);
+        }
+        let rest: Vec<Waiting> = model.into();
+        assert_eq!(ids(&p.take_all()), ids(&rest));
+        assert_eq!((p.len(), p.bytes), (0, 0));
+    }
 }

@@ -405,6 +405,83 @@ fn template_and_exporter_floods_stay_bounded() {
 }
 
 #[test]
+fn data_sets_wait_for_their_template_bounded_in_number_and_time() {
+    let limits = Limits {
+        max_pending: 3,
+        pending_timeout: 600 * 1_000_000_000,
+        ..Limits::default()
+    };
+    let mut c = Collector::new(limits);
+    let mut out = Vec::new();
+    let mut diag = hoptrace::model::Diagnostics::default();
+    let ms = u64::from(T0) * 1000;
+    let mut frame = 0u64;
+    let mut send = |c: &mut Collector, out: &mut Vec<_>, diag: &mut _, w: ExportWriter| {
+        frame += 1;
+        let e = Export {
+            at: hoptrace::model::Locator {
+                frame,
+                ..Default::default()
+            },
+            captured: None,
+            exporter: Some((ip(EXPORTER), 4739)),
+            bytes: w.finish(),
+        };
+        c.datagram(&e, out, diag);
+    };
+    // Frames 1-4: data for template 300, one more than may wait: the first is counted.
+    for i in 1..=4u8 {
+        let mut w = ExportWriter::ipfix(T0, 1);
+        w.data(
+            300,
+            &[&ipfix_record([10, 0, 0, i], [192, 0, 2, 9], 1, 2, ms)],
+        );
+        send(&mut c, &mut out, &mut diag, w);
+    }
+    // Frame 5: the template; the three waiting are decoded, in arrival order.
+    let mut w = ExportWriter::ipfix(T0 + 10, 1);
+    ipfix_template(&mut w, 300);
+    send(&mut c, &mut out, &mut diag, w);
+    // Frame 6: data for 301, then frame 7 exported 680 s later: 301's data waited past
+    // the timeout and is counted; frame 7's own (for 302) waits.
+    let mut w = ExportWriter::ipfix(T0 + 20, 1);
+    w.data(
+        301,
+        &[&ipfix_record([10, 0, 0, 6], [192, 0, 2, 9], 1, 2, ms)],
+    );
+    send(&mut c, &mut out, &mut diag, w);
+    let mut w = ExportWriter::ipfix(T0 + 700, 1);
+    w.data(
+        302,
+        &[&ipfix_record([10, 0, 0, 7], [192, 0, 2, 9], 1, 2, ms)],
+    );
+    send(&mut c, &mut out, &mut diag, w);
+    // Frame 8: templates 301 (nothing waits for it now) and 302.
+    let mut w = ExportWriter::ipfix(T0 + 700, 1);
+    ipfix_template(&mut w, 301);
+    ipfix_template(&mut w, 302);
+    send(&mut c, &mut out, &mut diag, w);
+    c.finish(&mut diag);
+    let got: Vec<(u64, Addr)> = out.iter().map(|r| (r.loc.at.frame, r.src)).collect();
+    assert_eq!(
+        got,
+        [
+            (2, ip([10, 0, 0, 2])),
+            (3, ip([10, 0, 0, 3])),
+            (4, ip([10, 0, 0, 4])),
+            (7, ip([10, 0, 0, 7])),
+        ]
+    );
+    let e = diag.entries();
+    let lost: Vec<(u32, u64, u64)> = e
+        .iter()
+        .filter(|e| e.0 == SkipReason::NoTemplate)
+        .map(|e| (e.1, e.2.count, e.2.first.frame))
+        .collect();
+    assert_eq!(lost, [(300, 1, 1), (301, 1, 6)]);
+}
+
+#[test]
 fn random_bytes_never_panic_the_collector() {
     use proptest::prelude::*;
     let mut runner = proptest::test_runner::TestRunner::deterministic();
