@@ -47,6 +47,16 @@ seed() { # target -> fills fuzz/corpus/target from fixtures when empty
     headers)
         find "$root/testdata" "$shared" -type f -name '*.eml' -size -200k -exec cp -t "$c" {} + 2>/dev/null || true
         printf 'GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 203.0.113.9, 198.51.100.2\r\nForwarded: for="[2001:db8::1]:80";by=_hidden\r\nVia: 1.1 p\r\n\r\n' > "$c/http" ;;
+    netflow)
+        # Raw export datagrams, and each template file followed by its data file (the
+        # collector keeps template state across the datagrams of one input).
+        local d=$shared/captures/netflow-export-payloads
+        find "$d" -maxdepth 1 -name '*.dat' -size -200k -exec cp -t "$c" {} + 2>/dev/null || true
+        for tpl in "$d"/*_tpl.dat; do
+            [ -f "$tpl" ] && [ -f "${tpl%_tpl.dat}_data.dat" ] &&
+                cat "$tpl" "${tpl%_tpl.dat}_data.dat" > "$c/$(basename "${tpl%_tpl.dat}")-both"
+        done
+        printf '\x00' > "$c/empty" ;;
     *) printf '\x00' > "$c/empty" ;;
     esac
 }

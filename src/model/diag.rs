@@ -340,6 +340,22 @@ impl Layer {
     }
 }
 
+/// Most details of one reason listed one by one for an input (see
+/// [`Diagnostics::listing`]).
+pub const LISTED_DETAILS: usize = 10;
+
+/// One line of what a run could not use: a reason with one detail (named), or the details
+/// of a reason past [`LISTED_DETAILS`] folded together.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Listed {
+    /// The reason.
+    pub reason: SkipReason,
+    /// Its detail's name, or how many details the line folds.
+    pub detail: Option<String>,
+    /// Count, bytes and the first occurrence (of all the folded details, for a folded line).
+    pub stat: SkipStat,
+}
+
 /// Count, bytes and first occurrence of one (input, reason, detail).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct SkipStat {
@@ -421,16 +437,52 @@ impl Diagnostics {
         v.into_iter().map(|((_, r, d), s)| (r, d, s)).collect()
     }
 
-    /// The entries of input number `input`, sorted by reason and detail.
-    pub fn input_entries(&self, input: u32) -> Vec<(SkipReason, u32, SkipStat)> {
+    /// What to show of the entries (of one input, or of all): by input, reason and detail,
+    /// each reason of an input with at most [`LISTED_DETAILS`] details (those seen most,
+    /// in detail order) and the rest folded into one line, so that data sets for 40,000
+    /// distinct missing templates read as eleven lines, not 40,000.
+    pub fn listing(&self, input: Option<u32>) -> Vec<Listed> {
         let mut v: Vec<_> = self
             .map
             .iter()
-            .filter(|(k, _)| k.0 == input)
+            .filter(|(k, _)| input.is_none_or(|i| k.0 == i))
             .map(|(k, s)| (*k, *s))
             .collect();
         v.sort_by_key(|(k, _)| *k);
-        v.into_iter().map(|((_, r, d), s)| (r, d, s)).collect()
+        let mut out = Vec::new();
+        for group in v.chunk_by(|a, b| (a.0.0, a.0.1) == (b.0.0, b.0.1)) {
+            let reason = group[0].0.1;
+            let line = |d: u32, stat: SkipStat| Listed {
+                reason,
+                detail: reason.detail_name(d),
+                stat,
+            };
+            if group.len() <= LISTED_DETAILS {
+                out.extend(group.iter().map(|&((_, _, d), s)| line(d, s)));
+                continue;
+            }
+            let mut most: Vec<usize> = (0..group.len()).collect();
+            most.sort_by_key(|&i| (std::cmp::Reverse(group[i].1.count), i));
+            let (shown, folded) = most.split_at(LISTED_DETAILS);
+            let mut shown = shown.to_vec();
+            shown.sort_unstable();
+            out.extend(shown.iter().map(|&i| line(group[i].0.2, group[i].1)));
+            let mut rest = group[folded[0]].1;
+            for &i in &folded[1..] {
+                let s = group[i].1;
+                rest.count += s.count;
+                rest.bytes += s.bytes;
+                if (s.first.frame, s.first.offset) < (rest.first.frame, rest.first.offset) {
+                    rest.first = s.first;
+                }
+            }
+            out.push(Listed {
+                reason,
+                detail: Some(format!("{} more, not listed one by one", folded.len())),
+                stat: rest,
+            });
+        }
+        out
     }
 
     /// Writes every entry.
@@ -520,6 +572,54 @@ mod tests {
         assert_eq!(e[0].2.first.frame, 3);
         assert!(a.has_problems());
         assert_eq!(SkipReason::NotIp.detail_name(0x0806).unwrap(), "arp");
+    }
+
+    #[test]
+    fn a_reason_with_many_details_lists_those_seen_most_and_folds_the_rest() {
+        let mut a = Diagnostics::default();
+        // Template 300 + i seen i + 1 times, first at frame 100 - i: 25 details.
+        for i in 0..25u32 {
+            for k in 0..=u64::from(i) {
+                a.add(
+                    SkipReason::NoTemplate,
+                    300 + i,
+                    10,
+                    at(100 - u64::from(i) + k),
+                );
+            }
+        }
+        a.add(SkipReason::NotIp, 0x0806, 60, at(7));
+        let mut other = at(3);
+        other.input = 1;
+        a.add(SkipReason::NoTemplate, 999, 10, other);
+        let l = a.listing(None);
+        let names: Vec<String> = l
+            .iter()
+            .map(|l| {
+                format!(
+                    "{} {}",
+                    l.reason.name(),
+                    l.detail.clone().unwrap_or_default()
+                )
+            })
+            .collect();
+        // Input 0: not_ip alone; no_template's ten seen most (315-324, in detail order)
+        // and one line for the fifteen others; input 1 apart.
+        let mut want = vec!["not_ip arp".to_string()];
+        want.extend((315..325).map(|t| format!("no_template template {t}")));
+        want.push("no_template 15 more, not listed one by one".into());
+        want.push("no_template template 999".into());
+        assert_eq!(names, want);
+        let folded = &l[11].stat;
+        // Templates 300-314: 1 + 2 + ... + 15 times; the earliest is 314's, at frame 86.
+        assert_eq!(folded.count, 120);
+        assert_eq!(folded.bytes, 1200);
+        assert_eq!(folded.first.frame, 86);
+        // One input's listing; a reason with few details is listed whole.
+        assert_eq!(a.listing(Some(1)).len(), 1);
+        assert_eq!(a.listing(Some(0)).len(), 12);
+        let total: u64 = a.listing(None).iter().map(|l| l.stat.count).sum();
+        assert_eq!(total, a.entries().iter().map(|e| e.2.count).sum::<u64>());
     }
 
     #[test]

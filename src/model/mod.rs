@@ -9,7 +9,7 @@ mod time;
 
 pub use bin::{BinReader, BinWriter};
 
-pub use diag::{Diagnostics, Layer, SkipReason, SkipStat};
+pub use diag::{Diagnostics, LISTED_DETAILS, Layer, Listed, SkipReason, SkipStat};
 pub use time::{Date, Rfc3339, Seconds, Timestamp};
 
 use std::fmt;

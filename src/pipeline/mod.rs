@@ -2100,17 +2100,23 @@ fn input_out(r: &FlowRun, n: u32, i: &InputSummary, d: &str) -> report::InputOut
         not_read: r
             .flows
             .diag
-            .input_entries(n)
+            .listing(Some(n))
             .into_iter()
-            .filter(|(reason, _, _)| reason.is_problem())
-            .map(|(reason, detail, stat)| report::NotReadOut {
-                reason: reason.name(),
-                detail: reason.detail_name(detail),
-                count: stat.count,
-                bytes: stat.bytes,
-                first: stat.first.frame,
-                first_offset: stat.first.offset,
-            })
+            .filter(|l| l.reason.is_problem())
+            .map(
+                |crate::model::Listed {
+                     reason,
+                     detail,
+                     stat,
+                 }| report::NotReadOut {
+                    reason: reason.name(),
+                    detail,
+                    count: stat.count,
+                    bytes: stat.bytes,
+                    first: stat.first.frame,
+                    first_offset: stat.first.offset,
+                },
+            )
             .collect(),
     }
 }

@@ -71,15 +71,20 @@ pub fn summary_text(run: &FlowRun) -> String {
             (None, None) => {}
         }
     }
-    let entries = run.flows.diag.entries();
+    let entries = run.flows.diag.listing(None);
     if !entries.is_empty() {
         let _ = writeln!(s, "not on a flow or not fully read:");
     }
-    for (reason, detail, stat) in entries {
+    for crate::model::Listed {
+        reason,
+        detail,
+        stat,
+    } in entries
+    {
         let input = run.inputs.get(stat.first.input as usize);
         let name = input.map_or_else(String::new, |i| i.name.display().to_string());
         let unit = input.map_or("frame", |i| i.unit());
-        let what = match reason.detail_name(detail) {
+        let what = match detail {
             Some(d) => format!("{} ({d})", reason.name()),
             None => reason.name().to_string(),
         };
