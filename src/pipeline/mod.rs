@@ -412,6 +412,13 @@ enum Job {
         format: LogFormat,
         piece: crate::records::PlannedPiece,
     },
+    /// Records already read on the reading thread (a batch of an Azure document's flow
+    /// tuples) and the input bytes they account for.
+    Parsed {
+        input: u32,
+        read: LogRead,
+        bytes: u64,
+    },
     /// The end of a text flow log, after its pieces.
     LogEnd {
         input: u32,
@@ -797,6 +804,7 @@ fn run(
             | Job::Failed { .. }
             | Job::Exports { .. }
             | Job::LogPiece { .. }
+            | Job::Parsed { .. }
             | Job::LogEnd { .. } => None,
         };
         (out, log, job)
@@ -812,6 +820,19 @@ fn run(
                 spare: &spare,
                 gathered: &mut gathered,
                 kept_smtp: &mut kept_smtp,
+            };
+            let job = match job {
+                Job::Parsed { input, read, bytes } => {
+                    whole_log.units += read.units;
+                    let log = LogOut {
+                        read,
+                        exports: Vec::new(),
+                        bytes,
+                    };
+                    ctx.log(&mut summaries[input as usize], log)?;
+                    continue;
+                }
+                job => job,
             };
             match (&job, log) {
                 (Job::Exports { input, .. }, Some(log)) => {
@@ -1232,6 +1253,25 @@ fn send_log(
     match body {
         LogBody::Whole(data) if format == LogFormat::NetflowDatagrams => {
             return (tx.send(Job::Exports { input, data }).is_ok(), None);
+        }
+        LogBody::Whole(data) if format == LogFormat::AzureJson => {
+            // Read here, a batch of tuples at a time, each handed on as it is read: the
+            // channel's bound holds the batches in flight.
+            let len = data.len() as u64;
+            let mut open = true;
+            crate::records::cloud::read_azure_batches(
+                input,
+                &data,
+                crate::records::cloud::AZURE_BATCH,
+                |read, last| {
+                    let bytes = if last { len } else { 0 };
+                    open = tx.send(Job::Parsed { input, read, bytes }).is_ok();
+                    open
+                },
+            );
+            if !open {
+                return (false, None);
+            }
         }
         LogBody::Whole(data) => {
             let data = Arc::new(data);

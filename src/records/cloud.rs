@@ -119,35 +119,115 @@ fn gcp_record(v: &Value, loc: RecordLoc) -> Result<FlowRecord, u32> {
     Ok(r)
 }
 
-/// Reads an Azure flow log document (NSG flow logs v1/v2, VNet flow logs).
+/// Reads an Azure flow log document (NSG flow logs v1/v2, VNet flow logs) whole: every
+/// batch of [`read_azure_batches`] in one.
 pub fn read_azure(input: u32, data: &[u8]) -> LogRead {
-    let mut out = LogRead::default();
-    let at0 = Locator {
+    let mut all = LogRead::default();
+    read_azure_batches(input, data, usize::MAX, |read, _| {
+        all.append(read);
+        true
+    });
+    all
+}
+
+/// Flow tuples given to the run at a time from an Azure document: what is held of a
+/// document besides the record being read (a document is not cut into pieces as a text log
+/// is, so without batches a large one was held whole, as JSON values and as flow records,
+/// past `--max-flows`).
+pub const AZURE_BATCH: usize = 4096;
+
+/// Reads an Azure flow log document one element of its `records` array at a time (the
+/// document is never held as JSON values whole), giving `sink` its flow records in
+/// batches of at most `batch` tuples, the last one flagged. The tuples are numbered in
+/// document order: record n is the n-th flow tuple. A document that stops being JSON
+/// keeps the tuples before the fault, and the rest is counted where it stopped. `sink`
+/// returns false to stop reading.
+pub fn read_azure_batches(
+    input: u32,
+    data: &[u8],
+    batch: usize,
+    mut sink: impl FnMut(LogRead, bool) -> bool,
+) {
+    use serde::de::DeserializeSeed;
+    let mut st = AzureStream {
+        input,
+        batch: batch.max(1),
+        out: LogRead::default(),
+        n: 0,
+        sink: &mut sink,
+        stopped: false,
+        saw_records: false,
+    };
+    let mut de = serde_json::Deserializer::from_slice(data);
+    let read = AzureDoc { st: &mut st }
+        .deserialize(&mut de)
+        .and_then(|()| de.end());
+    if st.stopped {
+        return;
+    }
+    let at = |frame: u64, offset: usize| Locator {
         input,
         interface: 0,
-        frame: 1,
-        offset: 0,
+        frame,
+        offset: offset as u64,
     };
-    let doc: Value = match serde_json::from_slice(data) {
-        Ok(v) => v,
+    match read {
         Err(e) => {
-            let at = Locator {
-                frame: e.line() as u64,
-                ..at0
-            };
-            out.units = 1;
-            out.bad(bad::JSON, data.len(), at);
-            return out;
+            // Counted at the tuple that would have come next and the byte where the
+            // document stopped being JSON, with the bytes from there.
+            let offset = byte_offset(data, e.line(), e.column());
+            st.out.units += 1;
+            st.out.bad(
+                bad::JSON,
+                data.len() - offset,
+                at(u64::from(st.n) + 1, offset),
+            );
         }
+        Ok(()) if !st.saw_records => {
+            st.out.units += 1;
+            st.out.bad(bad::JSON, data.len(), at(1, 0));
+        }
+        Ok(()) => {}
+    }
+    let last = std::mem::take(&mut st.out);
+    sink(last, true);
+}
+
+/// The byte offset of a 1-based line and column (serde_json's error position).
+fn byte_offset(data: &[u8], line: usize, column: usize) -> usize {
+    let line_start = if line <= 1 {
+        0
+    } else {
+        data.iter()
+            .enumerate()
+            .filter(|&(_, &b)| b == b'\n')
+            .nth(line - 2)
+            .map_or(data.len(), |(i, _)| i + 1)
     };
-    let Some(records) = doc.get("records").and_then(Value::as_array) else {
-        out.units = 1;
-        out.bad(bad::JSON, data.len(), at0);
-        return out;
-    };
-    // Tuples are numbered in document order: record n is the n-th flow tuple.
-    let mut n = 0u32;
-    for rec in records {
+    (line_start + column.saturating_sub(1)).min(data.len())
+}
+
+/// What reading an Azure document carries from one element of `records` to the next.
+struct AzureStream<'s, F> {
+    input: u32,
+    batch: usize,
+    out: LogRead,
+    /// Tuples so far.
+    n: u32,
+    sink: &'s mut F,
+    stopped: bool,
+    saw_records: bool,
+}
+
+impl<F: FnMut(LogRead, bool) -> bool> AzureStream<'_, F> {
+    /// Reads one element of `records`: its flow tuples, each a record or counted.
+    fn record(&mut self, rec: &Value) {
+        let at0 = Locator {
+            input: self.input,
+            interface: 0,
+            frame: 1,
+            offset: 0,
+        };
         let nsg = rec.get("properties").and_then(|p| p.get("flows"));
         let vnet = rec.get("flowRecords").and_then(|p| p.get("flows"));
         let resource = rec
@@ -193,12 +273,24 @@ pub fn read_azure(input: u32, data: &[u8]) -> LogRead {
                 .into_iter()
                 .flatten()
             {
-                n += 1;
-                out.units += 1;
-                let at = Locator { ..at0 };
-                let loc = RecordLoc { at, record: n };
+                if self.stopped {
+                    return;
+                }
+                self.n += 1;
+                self.out.units += 1;
+                let loc = RecordLoc {
+                    at: at0,
+                    record: self.n,
+                };
                 let Some(text) = t.as_str() else {
-                    out.bad(bad::TUPLE, 0, at);
+                    self.out.bad(
+                        bad::TUPLE,
+                        0,
+                        Locator {
+                            frame: u64::from(self.n),
+                            ..at0
+                        },
+                    );
                     continue;
                 };
                 let r = azure_tuple(text, vnet_log, version, loc).map(|mut r| {
@@ -211,11 +303,81 @@ pub fn read_azure(input: u32, data: &[u8]) -> LogRead {
                         Some(format!("{}; rule {rule}", r.status.as_deref().unwrap_or("")).into());
                     r
                 });
-                out.keep(r, text.len(), at);
+                let at = Locator {
+                    frame: u64::from(self.n),
+                    ..at0
+                };
+                self.out.keep(r, text.len(), at);
+                if self.out.units >= self.batch as u64 {
+                    let full = std::mem::take(&mut self.out);
+                    self.stopped = !(self.sink)(full, false);
+                }
             }
         }
     }
-    out
+}
+
+/// The document: its `records` array read element by element, anything else skipped.
+struct AzureDoc<'a, 's, F> {
+    st: &'a mut AzureStream<'s, F>,
+}
+
+impl<'de, F: FnMut(LogRead, bool) -> bool> serde::de::DeserializeSeed<'de> for AzureDoc<'_, '_, F> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, F: FnMut(LogRead, bool) -> bool> serde::de::Visitor<'de> for AzureDoc<'_, '_, F> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an Azure flow log document")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<(), A::Error> {
+        while let Some(k) = m.next_key::<std::borrow::Cow<'de, str>>()? {
+            if k == "records" && !self.st.saw_records {
+                m.next_value_seed(AzureRecords { st: &mut *self.st })?;
+            } else {
+                m.next_value::<serde::de::IgnoredAny>()?;
+            }
+            if self.st.stopped {
+                return Err(serde::de::Error::custom("stopped"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The `records` array, an element at a time.
+struct AzureRecords<'a, 's, F> {
+    st: &'a mut AzureStream<'s, F>,
+}
+
+impl<'de, F: FnMut(LogRead, bool) -> bool> serde::de::DeserializeSeed<'de>
+    for AzureRecords<'_, '_, F>
+{
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de, F: FnMut(LogRead, bool) -> bool> serde::de::Visitor<'de> for AzureRecords<'_, '_, F> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an array of flow log records")
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        self.st.saw_records = true;
+        while let Some(rec) = seq.next_element::<Value>()? {
+            self.st.record(&rec);
+            if self.st.stopped {
+                return Err(serde::de::Error::custom("stopped"));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// One flow tuple. NSG: `time(s),src,dst,sport,dport,T|U,I|O,A|D[,B|C|E,pkts s2d,bytes s2d,
@@ -302,6 +464,96 @@ not json
         );
         assert_eq!(r.diag.count(SkipReason::BadLogLine), 1);
         assert!(is_gcp(l.lines().next().unwrap()));
+    }
+
+    /// An NSG document of `records` elements with `tuples` flow tuples each.
+    fn nsg_doc(records: usize, tuples: usize) -> String {
+        let recs: Vec<String> = (0..records)
+            .map(|r| {
+                let t: Vec<String> = (0..tuples)
+                    .map(|i| format!("\"1542110424,10.5.{r}.{i},13.67.143.118,59831,443,T,O,A,E,17,4011,22,12341\""))
+                    .collect();
+                format!(
+                    r#"{{"time":"t","resourceId":"/NSG{r}","properties":{{"Version":2,"flows":[{{"rule":"R","flows":[{{"mac":"00","flowTuples":[{}]}}]}}]}}}}"#,
+                    t.join(",")
+                )
+            })
+            .collect();
+        format!(
+            "{{\"other\":[1,{{\"records\":2}}],\n\"records\":[{}]}}",
+            recs.join(",\n")
+        )
+    }
+
+    #[test]
+    fn an_azure_document_is_read_a_record_at_a_time_in_batches() {
+        let doc = nsg_doc(3, 5);
+        let whole = read_azure(0, doc.as_bytes());
+        assert_eq!(whole.records.len(), 15);
+        assert!(whole.diag.is_empty());
+        let mut batches = Vec::new();
+        read_azure_batches(0, doc.as_bytes(), 4, |read, last| {
+            batches.push((read, last));
+            true
+        });
+        // Batches of four tuples across the records' edges, then the rest, flagged last.
+        let sizes: Vec<(usize, bool)> =
+            batches.iter().map(|(r, l)| (r.records.len(), *l)).collect();
+        assert_eq!(sizes, [(4, false), (4, false), (4, false), (3, true)]);
+        let numbers: Vec<u32> = batches
+            .iter()
+            .flat_map(|(r, _)| r.records.iter().map(|r| r.loc.record))
+            .collect();
+        assert_eq!(numbers, (1..=15).collect::<Vec<_>>());
+        let ids: Vec<_> = batches
+            .iter()
+            .flat_map(|(r, _)| r.records.iter().map(|r| r.routing().interface_id.clone()))
+            .collect();
+        assert_eq!(ids[4].as_deref(), Some("/NSG0 mac 00"));
+        assert_eq!(ids[5].as_deref(), Some("/NSG1 mac 00"));
+        // The reader stops when told to.
+        let mut calls = 0;
+        read_azure_batches(0, doc.as_bytes(), 4, |_, _| {
+            calls += 1;
+            false
+        });
+        assert_eq!(calls, 1);
+    }
+
+    #[test]
+    fn an_azure_document_that_stops_being_json_keeps_the_tuples_before() {
+        let doc = nsg_doc(3, 5);
+        // Cut inside the third record (on its second line).
+        let cut = doc.rfind("NSG2").unwrap() + 40;
+        let r = read_azure(0, &doc.as_bytes()[..cut]);
+        assert_eq!(r.records.len(), 10);
+        let e = r.diag.entries();
+        assert_eq!(e.len(), 1);
+        let (reason, code, stat) = &e[0];
+        assert_eq!((*reason, *code), (SkipReason::BadLogLine, bad::JSON));
+        // At the tuple that would have come next and the last byte read.
+        assert_eq!(stat.first.frame, 11);
+        assert_eq!(stat.first.offset, cut as u64 - 1);
+        assert_eq!(r.units, 11);
+        // A stray byte in the second record (on the document's third line): the first
+        // record's tuples are kept, the fault located at that byte, the rest counted.
+        let at = doc.find("NSG1").unwrap() + 30;
+        let mut broken = doc.clone().into_bytes();
+        broken[at] = b'#';
+        let r = read_azure(0, &broken);
+        assert_eq!(r.records.len(), 5);
+        let e = r.diag.entries();
+        assert_eq!(e.len(), 1);
+        assert_eq!(
+            (e[0].2.first.frame, e[0].2.first.offset, e[0].2.bytes),
+            (6, at as u64, (broken.len() - at) as u64)
+        );
+        // Not a document of records at all: counted whole, as before.
+        for bad_doc in [&b"[1,2]"[..], b"{\"records\":3}", b"{\"other\":[]}"] {
+            let r = read_azure(0, bad_doc);
+            assert!(r.records.is_empty());
+            assert_eq!(r.diag.count(SkipReason::BadLogLine), 1, "{bad_doc:?}");
+        }
     }
 
     #[test]

@@ -458,6 +458,58 @@ fn flow_records_past_the_bound_are_set_aside_and_written_as_one_pass_pairs_them(
     );
 }
 
+/// An Azure document (which cannot be cut into pieces) is read a record at a time and its
+/// tuples handed on in batches: with a bound of 500 records, at most a batch's worth more
+/// are held, where the whole document's were before, and the table is the same.
+#[test]
+fn an_azure_document_is_held_a_batch_at_a_time() {
+    let batch = hoptrace::records::cloud::AZURE_BATCH;
+    let (records, tuples) = (20, 600);
+    let recs: Vec<String> = (0..records)
+        .map(|r| {
+            let t: Vec<String> = (0..tuples)
+                .map(|i| {
+                    format!(
+                        "\"{},10.{r}.{}.{},192.0.2.9,{},443,T,O,A,E,5,500,4,4000\"",
+                        1_700_000_000 + i,
+                        i / 250,
+                        i % 250,
+                        40000 + i % 1000
+                    )
+                })
+                .collect();
+            format!(
+                r#"{{"time":"t","resourceId":"/NSG{r}","properties":{{"Version":2,"flows":[{{"rule":"R","flows":[{{"mac":"00","flowTuples":[{}]}}]}}]}}}}"#,
+                t.join(",")
+            )
+        })
+        .collect();
+    let doc = format!("{{\"records\":[{}]}}", recs.join(","));
+    let d = Dir::new();
+    let path = d.write("nsg.json", doc.as_bytes());
+    let spill_dir = d.path().join("spill");
+    std::fs::create_dir(&spill_dir).unwrap();
+    let mut cfg = FlowsConfig::new(vec![path]);
+    let in_memory = flows(&cfg).unwrap();
+    assert_eq!(in_memory.record_count(), (records * tuples) as u64);
+    cfg.spill = Some(hoptrace::pipeline::SpillConfig {
+        dir: spill_dir,
+        max_flows: 500,
+    });
+    let spilled = flows(&cfg).unwrap();
+    let most = spilled.spilled.records().most_held();
+    assert!(
+        most < 500 + batch && records * tuples > 2 * batch,
+        "{most} records held at once"
+    );
+    assert_eq!(spilled.record_count(), in_memory.record_count());
+    assert_eq!(
+        hoptrace::report::summary_text(&spilled),
+        hoptrace::report::summary_text(&in_memory)
+    );
+    same_tables(&in_memory, &spilled);
+}
+
 /// A compressed text log is decompressed a piece at a time, never whole: gzip and zstd
 /// copies of a log, cut into 4 KiB pieces as they are read, give the plain log's table,
 /// lines and bytes, and with a bound of 500 records at most a piece's worth more are held.
