@@ -946,20 +946,7 @@ fn a_header_block_split_across_segments_is_read_whole() {
         T0 + 4 * MS,
         &seg(proxy, server, 101 + a.len() as u32, PSH | ACK, b),
     );
-    let d = Dir::new();
-    let p = d.write("split.pcap", &c.finish());
-    let (code, v, err) = trace(&[p], &["--party", "AU", "--ip", "192.0.2.9"]);
-    assert_eq!(code, 0, "{err}");
-    assert_eq!(
-        path(&v),
-        pairs(&[
-            ("origin", "8.8.8.8"),
-            ("proxy", "203.0.113.5"),
-            ("destination", "192.0.2.9"),
-        ])
-    );
-    // Located at the segment that started the block.
-    assert_eq!(v["hops"][0]["evidence"][0]["frame"], 3);
+    the_request_names_its_origin_from_frame_3(c);
 }
 
 #[test]
@@ -979,8 +966,14 @@ fn a_header_block_sent_a_byte_at_a_time_is_read_whole() {
             &seg(proxy, server, seq, PSH | ACK, byte),
         );
     }
+    the_request_names_its_origin_from_frame_3(c);
+}
+
+/// Traces a proxy's request to 192.0.2.9 whose header block (naming 8.8.8.8 in
+/// `X-Forwarded-For`) starts at frame 3: the path through the proxy, located there.
+fn the_request_names_its_origin_from_frame_3(c: Capture) {
     let d = Dir::new();
-    let p = d.write("bytes.pcap", &c.finish());
+    let p = d.write("split.pcap", &c.finish());
     let (code, v, err) = trace(&[p], &["--party", "AU", "--ip", "192.0.2.9"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(
@@ -991,6 +984,7 @@ fn a_header_block_sent_a_byte_at_a_time_is_read_whole() {
             ("destination", "192.0.2.9"),
         ])
     );
+    // Located at the segment that started the block.
     assert_eq!(v["hops"][0]["evidence"][0]["frame"], 3);
 }
 
