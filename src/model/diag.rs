@@ -214,6 +214,7 @@ fn bad_export_name(detail: u32) -> &'static str {
         6 => "datagram too short for its header",
         7 => "too many templates for one exporter (template table full)",
         8 => "too many exporters (exporter table full)",
+        9 => "too many samplers for one exporter (sampler table full)",
         _ => "malformed export",
     }
 }

@@ -38,7 +38,14 @@ pub mod bad {
     pub const TEMPLATES_FULL: u32 = 7;
     /// The table of exporters is full.
     pub const SCOPES_FULL: u32 = 8;
+    /// The exporter's table of sampling intervals is full.
+    pub const SAMPLERS_FULL: u32 = 9;
 }
+
+/// Most sampling intervals (by sampler ID) kept per exporter scope, from options data:
+/// one per sampler an exporter runs, so a handful; past it new IDs are counted
+/// (`bad::SAMPLERS_FULL`), not kept, so options data cannot grow the state without end.
+pub const MAX_SAMPLERS: usize = 4096;
 
 /// Bounds on what a collector keeps; defaults suit thousands of exporters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -902,10 +909,18 @@ impl Collector {
                 );
                 break;
             }
+            let record_len = q - p;
             p = q;
             record_no += 1;
             if t.options {
-                options_record(scope, &vals);
+                if !options_record(scope, &vals) {
+                    diag.add(
+                        SkipReason::BadExport,
+                        bad::SAMPLERS_FULL,
+                        record_len as u64,
+                        at,
+                    );
+                }
                 continue;
             }
             if let Some(r) = flow_record(scope, &vals, h, at, exporter, record_no) {
@@ -935,7 +950,9 @@ fn note_far_times(r: &FlowRecord, export_ns: i64, diag: &mut Diagnostics) {
 }
 
 /// Learns sampling intervals and the exporter's boot time from an options record.
-fn options_record(scope: &mut Scope, vals: &[(u16, u32, &[u8])]) {
+/// Reads an options record into the scope; false when it names a sampler past
+/// [`MAX_SAMPLERS`] (not kept).
+fn options_record(scope: &mut Scope, vals: &[(u16, u32, &[u8])]) -> bool {
     let mut sampler = 0u64;
     let mut interval = None;
     for &(id, ent, v) in vals {
@@ -950,8 +967,12 @@ fn options_record(scope: &mut Scope, vals: &[(u16, u32, &[u8])]) {
         }
     }
     if let Some(i) = interval {
+        if scope.sampling.len() >= MAX_SAMPLERS && !scope.sampling.contains_key(&sampler) {
+            return false;
+        }
         scope.sampling.insert(sampler, i);
     }
+    true
 }
 
 #[allow(clippy::too_many_lines)]

@@ -482,6 +482,43 @@ fn data_sets_wait_for_their_template_bounded_in_number_and_time() {
 }
 
 #[test]
+fn sampling_intervals_are_kept_for_a_bounded_number_of_samplers() {
+    use hoptrace::records::netflow::{MAX_SAMPLERS, bad};
+    // IPFIX options data naming 5,000 selectors (8-byte IDs), 1,000 records a message.
+    let mut c = Collector::new(Limits::default());
+    let (mut out, mut diag) = (Vec::new(), hoptrace::model::Diagnostics::default());
+    for m in 0..5u64 {
+        let mut w = ExportWriter::ipfix(T0, 1);
+        w.options_template(400, &[(149, 4, 0)], &[(302, 8, 0), (305, 4, 0)]);
+        let recs: Vec<Vec<u8>> = (0..1000)
+            .map(|i| [be(1, 4), be(m * 1000 + i, 8), be(100, 4)].concat())
+            .collect();
+        let refs: Vec<&[u8]> = recs.iter().map(Vec::as_slice).collect();
+        w.data(400, &refs);
+        let e = Export {
+            at: hoptrace::model::Locator {
+                frame: m + 1,
+                ..Default::default()
+            },
+            captured: None,
+            exporter: Some((ip(EXPORTER), 4739)),
+            bytes: w.finish(),
+        };
+        c.datagram(&e, &mut out, &mut diag);
+    }
+    let full: Vec<_> = diag
+        .entries()
+        .into_iter()
+        .filter(|e| e.0 == SkipReason::BadExport)
+        .collect();
+    assert_eq!(full.len(), 1, "{full:?}");
+    assert_eq!(full[0].1, bad::SAMPLERS_FULL);
+    assert_eq!(full[0].2.count, (5000 - MAX_SAMPLERS) as u64);
+    assert_eq!(full[0].2.bytes, 16 * (5000 - MAX_SAMPLERS) as u64);
+    assert_eq!(full[0].2.first.frame, (MAX_SAMPLERS / 1000 + 1) as u64);
+}
+
+#[test]
 fn random_bytes_never_panic_the_collector() {
     use proptest::prelude::*;
     let mut runner = proptest::test_runner::TestRunner::deterministic();
