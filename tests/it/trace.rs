@@ -287,6 +287,33 @@ fn a_response_via_makes_the_responder_a_proxy_and_names_the_gap_behind_it() {
 /// An SMTP session from `client` to `server` carrying a mail with these header lines,
 /// its data cut in two segments sent out of order, one of them twice.
 fn smtp(client: ([u8; 4], u16), server: ([u8; 4], u16), headers: &str) -> Vec<u8> {
+    let data = smtp_data(headers);
+    let commands = data.find("DATA\r\n").unwrap() + 6;
+    let half = commands + (data.len() - commands) / 2;
+    let order = [
+        (0, commands),
+        (half, data.len()),
+        (commands, half),
+        (half, data.len()),
+    ];
+    smtp_session(client, server, &data, &order)
+}
+
+/// What an SMTP client sends for one mail with these header lines.
+fn smtp_data(headers: &str) -> String {
+    format!(
+        "EHLO relay.example\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n{headers}Subject: hello\r\n\r\nbody\r\n.\r\nQUIT\r\n"
+    )
+}
+
+/// An SMTP session (handshake, banner) whose client sends these byte ranges of `data`,
+/// in this order, each a segment.
+fn smtp_session(
+    client: ([u8; 4], u16),
+    server: ([u8; 4], u16),
+    data: &str,
+    order: &[(usize, usize)],
+) -> Vec<u8> {
     let mut c = Capture::new(Format::Pcap);
     let mut t = T0;
     let mut push = |c: &mut Capture, f: Vec<u8>| {
@@ -299,24 +326,24 @@ fn smtp(client: ([u8; 4], u16), server: ([u8; 4], u16), headers: &str) -> Vec<u8
         &mut c,
         seg(server, client, 5001, PSH | ACK, b"220 mx ESMTP\r\n"),
     );
-    let mut seq = 1001u32;
-    let mut say = |s: &[u8]| {
-        let f = seg(client, server, seq, PSH | ACK, s);
-        seq += s.len() as u32;
-        f
-    };
-    let a = say(
-        b"EHLO relay.example\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n",
-    );
-    push(&mut c, a);
-    let body = format!("{headers}Subject: hello\r\n\r\nbody\r\n.\r\nQUIT\r\n");
-    let (h1, h2) = body.as_bytes().split_at(body.len() / 2);
-    let first = say(h1);
-    let second = say(h2);
-    push(&mut c, second.clone());
-    push(&mut c, first);
-    push(&mut c, second);
+    for &(a, b) in order {
+        let bytes = &data.as_bytes()[a..b];
+        push(
+            &mut c,
+            seg(client, server, 1001 + a as u32, PSH | ACK, bytes),
+        );
+    }
     c.finish()
+}
+
+/// The path [`RECEIVED`]'s mail takes to 1.1.1.1 from the SMTP client 203.0.113.7.
+fn relayed() -> Vec<(String, String)> {
+    pairs(&[
+        ("origin", "8.8.4.4"),
+        ("relay", "9.9.9.9"),
+        ("relay", "203.0.113.7"),
+        ("destination", "1.1.1.1"),
+    ])
 }
 
 const RECEIVED: &str = "Received: from mail.relay2.example (mail.relay2.example [9.9.9.9])\r\n\tby relay.example with ESMTP id B2; Tue, 14 Nov 2023 23:10:05 +0100\r\nReceived: from laptop (dsl.example [8.8.4.4])\r\n\tby mail.relay2.example with ESMTPSA id A1;\r\n\tTue, 14 Nov 2023 17:10:00 -0500\r\n";
@@ -331,15 +358,7 @@ fn received_fields_put_the_sender_and_relays_before_the_smtp_client() {
     let (code, v, err) = trace(&[p], &["--party", "AU", "--ip", "1.1.1.1", "--port", "25"]);
     assert_eq!(code, 0, "{err}");
     check_schema(&v);
-    assert_eq!(
-        path(&v),
-        pairs(&[
-            ("origin", "8.8.4.4"),
-            ("relay", "9.9.9.9"),
-            ("relay", "203.0.113.7"),
-            ("destination", "1.1.1.1"),
-        ])
-    );
+    assert_eq!(path(&v), relayed());
     let hops = v["hops"].as_array().unwrap();
     // Each relay's own time, in UTC, with the date as written (its offset) in the evidence.
     assert_eq!(hops[0]["first_seen"], "2023-11-14T22:10:00.000000000Z");
@@ -370,44 +389,18 @@ fn received_fields_put_the_sender_and_relays_before_the_smtp_client() {
 fn a_mail_sent_a_byte_per_segment_is_read_whole() {
     // The client's data one byte per segment (kept as runs of joined segments), one byte
     // sent again out of order in the middle: the same path as the mail sent whole.
-    let (client, server) = (([203, 0, 113, 7], 40000), ([1, 1, 1, 1], 25));
-    let mut c = Capture::new(Format::Pcap);
-    let mut t = T0;
-    let mut push = |c: &mut Capture, f: Vec<u8>| {
-        t += MS;
-        c.push(t, &f);
-    };
-    push(&mut c, seg(client, server, 1000, SYN, b""));
-    push(&mut c, seg(server, client, 5000, SYN | ACK, b""));
-    let data = format!(
-        "EHLO relay.example\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n{RECEIVED}Subject: hello\r\n\r\nbody\r\n.\r\nQUIT\r\n"
-    );
-    for (i, byte) in data.as_bytes().chunks(1).enumerate() {
-        push(
-            &mut c,
-            seg(client, server, 1001 + i as u32, PSH | ACK, byte),
-        );
-        if i == data.len() / 2 {
-            let again = &data.as_bytes()[i - 40..i - 39];
-            push(
-                &mut c,
-                seg(client, server, 1001 + (i - 40) as u32, PSH | ACK, again),
-            );
-        }
-    }
+    let data = smtp_data(RECEIVED);
+    let mut order: Vec<(usize, usize)> = (0..data.len()).map(|i| (i, i + 1)).collect();
+    let mid = data.len() / 2;
+    order.insert(mid + 1, (mid - 40, mid - 39));
     let d = Dir::new();
-    let p = d.write("bytes.pcap", &c.finish());
+    let p = d.write(
+        "bytes.pcap",
+        &smtp_session(([203, 0, 113, 7], 40000), ([1, 1, 1, 1], 25), &data, &order),
+    );
     let (code, v, err) = trace(&[p], &["--party", "AU", "--ip", "1.1.1.1", "--port", "25"]);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(
-        path(&v),
-        pairs(&[
-            ("origin", "8.8.4.4"),
-            ("relay", "9.9.9.9"),
-            ("relay", "203.0.113.7"),
-            ("destination", "1.1.1.1"),
-        ])
-    );
+    assert_eq!(path(&v), relayed());
     // No segment counted lost: the sent-again byte is read once.
     assert!(!v.to_string().contains("not captured"), "{v}");
 }
@@ -792,15 +785,7 @@ fn a_saved_mail_extends_the_path_of_an_encrypted_smtp_session() {
     let (code, v, err) = trace(&[cap, mail], &args);
     assert_eq!(code, 0, "{err}");
     check_schema(&v);
-    assert_eq!(
-        path(&v),
-        pairs(&[
-            ("origin", "8.8.4.4"),
-            ("relay", "9.9.9.9"),
-            ("relay", "203.0.113.7"),
-            ("destination", "1.1.1.1"),
-        ])
-    );
+    assert_eq!(path(&v), relayed());
     let hops = v["hops"].as_array().unwrap();
     // Located by line in the saved mail: the client's own field (line 4) names 9.9.9.9, an
     // older one (line 6) the origin.
