@@ -942,6 +942,33 @@ fn error_text(e: &anyhow::Error) -> String {
     text
 }
 
+/// The environment variable that fixes the seed of the evidence tables' hashes (random per
+/// process otherwise; see `hoptrace::model::Seeded`): to reproduce a run's memory layout.
+const HASH_SEED_VAR: &str = "HOPTRACE_HASH_SEED";
+
+fn fix_hash_seed() -> Result<(), String> {
+    let Some(v) = std::env::var_os(HASH_SEED_VAR) else {
+        return Ok(());
+    };
+    let seed = v.to_str().and_then(parse_seed).ok_or_else(|| {
+        format!(
+            "{HASH_SEED_VAR} must be a 64-bit number, decimal or 0x hexadecimal (got {:?})",
+            v.to_string_lossy()
+        )
+    })?;
+    let _ = hoptrace::model::set_hash_seed(seed);
+    Ok(())
+}
+
+/// A seed written in decimal or as `0x` hexadecimal.
+fn parse_seed(s: &str) -> Option<u64> {
+    let s = s.trim();
+    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => s.parse().ok(),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -955,6 +982,10 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    if let Err(e) = fix_hash_seed() {
+        sayln!("error: {e}");
+        return ExitCode::from(exit::USAGE);
+    }
     let res = match cli.command {
         Command::Flows(a) => run_flows(a),
         Command::Merge(a) => run_merge(a),

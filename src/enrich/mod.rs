@@ -647,7 +647,7 @@ pub struct AddrCache<'a> {
     errors: std::sync::Mutex<Vec<String>>,
 }
 
-type Hasher = foldhash::fast::FixedState;
+type Hasher = crate::model::Seeded;
 
 /// One thread's part of an [`AddrCache`].
 #[derive(Default)]

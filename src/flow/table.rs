@@ -4,24 +4,23 @@ use super::key::FlowKey;
 use super::stats::{DirStats, History, tcp};
 use crate::decode::{Context, Encap, Fragment, PacketFacts};
 use crate::model::{
-    Addr, BinReader, BinWriter, Diagnostics, Locator, Proto, Side, SkipReason, Timestamp,
+    Addr, BinReader, BinWriter, Diagnostics, Locator, Proto, Seeded, Side, SkipReason, Timestamp,
 };
 use hashbrown::hash_table::Entry as TableEntry;
 use std::collections::HashMap;
 
-type Map<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
-
-/// The tables' hash state: fixed, so runs are reproducible.
-const STATE: foldhash::fast::FixedState =
-    foldhash::fast::FixedState::with_seed(0x686f_7074_7261_6365);
+/// The tables hash with the process's random seed (see [`Seeded`]): nothing they hold
+/// leaves them unsorted.
+type Map<K, V> = HashMap<K, V, Seeded>;
 
 fn new_map<K, V>() -> Map<K, V> {
-    HashMap::with_hasher(STATE)
+    HashMap::default()
 }
 
+#[inline(always)]
 fn key_hash(k: &FlowKey) -> u64 {
     use std::hash::BuildHasher;
-    STATE.hash_one(k)
+    Seeded::default().hash_one(k)
 }
 
 /// The open segment of each key: indices into the table's segments, each with 32 bits of
@@ -825,7 +824,7 @@ impl Default for Interner {
 /// Equal chains hash equal, which is all the table needs.
 fn chain_hash(chain: &[Encap]) -> u64 {
     use std::hash::{BuildHasher, Hasher};
-    let mut h = STATE.build_hasher();
+    let mut h = Seeded::default().build_hasher();
     for e in chain {
         match *e {
             Encap::Vlan(v) => h.write_u64(1 << 56 | u64::from(v)),
@@ -1522,8 +1521,7 @@ impl FlowTable {
         // The ids in `deferred`: a record of an id already deferred waits behind it. (It
         // was a scan of `deferred` per record: quadratic in the datagrams open at a chunk's
         // edge, 12 s for 100,000 orphan fragments.)
-        let mut deferred_ids: std::collections::HashSet<FragId, foldhash::fast::FixedState> =
-            Default::default();
+        let mut deferred_ids: std::collections::HashSet<FragId, Seeded> = Default::default();
         for (id, mut b) in later_frags {
             if deferred_ids.contains(&id) {
                 deferred.push((id, b));

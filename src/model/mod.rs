@@ -1,15 +1,17 @@
 //! Shared vocabulary of every stage: capture time, addresses, protocols, locators.
 //!
-//! Std only. Nothing here knows about files, packets or reports; stages build on these types
+//! Std only, but for the tables' hasher ([`Seeded`]). Nothing here knows about files, packets or reports; stages build on these types
 //! so that what crosses a stage boundary is small, owned and already validated.
 
 mod bin;
 mod diag;
+mod hash;
 mod time;
 
 pub use bin::{BinReader, BinWriter};
 
 pub use diag::{Diagnostics, LISTED_DETAILS, Layer, Listed, SkipReason, SkipStat};
+pub use hash::{Seeded, set_hash_seed};
 pub use time::{Date, Rfc3339, Seconds, Timestamp};
 
 use std::fmt;

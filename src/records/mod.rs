@@ -608,7 +608,7 @@ fn pair_key(r: &FlowRecord) -> Option<FlowKey> {
 /// key): records of different groups never pair.
 fn group_hash(r: &FlowRecord, k: &FlowKey) -> u64 {
     use std::hash::{BuildHasher, Hash, Hasher};
-    let mut h = foldhash::fast::FixedState::with_seed(0x686f_7074_7261_6365).build_hasher();
+    let mut h = crate::model::Seeded::default().build_hasher();
     pair_scope(r).hash(&mut h);
     k.hash(&mut h);
     h.finish()
@@ -636,7 +636,7 @@ type DirKey<'r> = (
 /// The positions of a pairing group's records by direction, in the group's order, each
 /// list with a cursor at its first record that may still be a partner.
 struct Directions<'r> {
-    lists: HashMap<DirKey<'r>, (Vec<usize>, usize), foldhash::fast::FixedState>,
+    lists: HashMap<DirKey<'r>, (Vec<usize>, usize), crate::model::Seeded>,
 }
 
 impl<'r> Directions<'r> {

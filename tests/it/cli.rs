@@ -49,6 +49,35 @@ fn flows_prints_a_csv_table_and_a_summary() {
 }
 
 #[test]
+fn a_hash_seed_is_a_number_or_a_usage_error() {
+    let d = Dir::new();
+    let p = d.write("c.pcap", &capture());
+    let with_seed = |seed: &str| {
+        Command::new(env!("CARGO_BIN_EXE_hoptrace"))
+            .args(["flows", "-q", p.to_str().unwrap()])
+            .env("HOPTRACE_HASH_SEED", seed)
+            .output()
+            .unwrap()
+    };
+    let (dec, hex) = (with_seed("42"), with_seed("0x2A"));
+    assert_eq!(dec.status.code(), Some(0), "{}", text(&dec.stderr));
+    assert_eq!(dec.stdout, hex.stdout);
+    assert_eq!(
+        dec.stdout,
+        hoptrace(&["flows", "-q", p.to_str().unwrap()]).stdout
+    );
+    let bad = with_seed("forty-two");
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(bad.stdout.is_empty());
+    let stderr = text(&bad.stderr);
+    assert!(
+        stderr.contains("HOPTRACE_HASH_SEED must be a 64-bit number"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("forty-two"), "{stderr}");
+}
+
+#[test]
 fn a_dash_for_the_output_is_standard_output() {
     // As `-` among the inputs is standard input: `-o -` wrote a file named `-`.
     let d = Dir::new();

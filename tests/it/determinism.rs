@@ -552,3 +552,149 @@ fn a_compressed_log_is_read_as_a_stream_of_pieces() {
         assert!(a.error.is_none() && !run.skipped_input(), "{name}");
     }
 }
+
+/// 3,000 UDP datagrams over IPv6, each in two fragments over 120 s (past the fragment timeout): a third in order, a
+/// third last fragment first, a third whose last fragment never comes.
+fn fragmented_capture() -> Vec<u8> {
+    use hoptrace::synth::Capture;
+    use hoptrace::synth::pkt::{self, Pseudo, num, v6};
+    let b = v6([0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x53]);
+    let mut c = Capture::new(Format::Pcap);
+    for i in 0..3000u32 {
+        let a = v6([0x2001, 0xdb8, 1, 0, 0, 0, (i >> 8) as u16, i as u16]);
+        let u = pkt::udp(Pseudo::V6(a, b), 5000 + (i % 100) as u16, 53, &[7u8; 100]);
+        let part = |off: u16, more: bool, data: &[u8]| {
+            let frag = pkt::ipv6_frag(off, more, i);
+            pkt::eth(num::IPV6, &pkt::ipv6_ext(a, b, &[frag], num::UDP, data))
+        };
+        let (first, last) = (part(0, true, &u[..56]), part(56, false, &u[56..]));
+        let t = i64::from(i) * 40_000_000;
+        match i % 3 {
+            0 => {
+                c.push(t, &first);
+                c.push(t + 1000, &last);
+            }
+            1 => {
+                c.push(t, &last);
+                c.push(t + 1000, &first);
+            }
+            _ => c.push(t, &first),
+        }
+    }
+    c.finish()
+}
+
+/// A VPC flow log of 40 conversations each seen 80 times in both directions on one 5-tuple
+/// (pairing groups larger than a scan pairs), records of each direction written apart.
+fn repeated_conversations_log() -> Vec<u8> {
+    let mut s = String::from(
+        "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n",
+    );
+    for back in [false, true] {
+        for k in 0..80 {
+            for j in 0..40 {
+                let (a, b) = (format!("10.9.0.{j}"), format!("198.51.100.{}", j % 7));
+                let (src, dst, sp, dp) = if back {
+                    (b, a, 443, 50_000 + j)
+                } else {
+                    (a, b, 50_000 + j, 443)
+                };
+                let t = 1_700_000_000 + k * 90 + j;
+                s.push_str(&format!(
+                    "2 123456789010 eni-0a1 {src} {dst} {sp} {dp} 6 3 180 {t} {} ACCEPT OK\n",
+                    t + 60
+                ));
+            }
+        }
+    }
+    s.into_bytes()
+}
+
+#[test]
+fn no_output_depends_on_the_hash_seed() {
+    // The tables hash with a seed drawn at random per process (crafted traffic cannot
+    // collide on purpose); every output must be the same whatever it is.
+    let d = Dir::new();
+    let (big, _) = big(Format::Pcap);
+    let mut files = vec![
+        d.write("big.pcap", &big),
+        d.write("tunnels.pcap", &long_tunnelled_capture()),
+        d.write("frags.pcap", &fragmented_capture()),
+        d.write("vpc.log", &vpc_log()),
+        d.write("repeated.log", &repeated_conversations_log()),
+    ];
+    // A capture set in twenty files: a chunk each, so that tables merge and, past the
+    // bound, finished flows spill between them.
+    for k in 0..20 {
+        let part = long_capture_part(k * 1000..(k + 1) * 1000);
+        files.push(d.write(&format!("long-{k}.pcap"), &part));
+    }
+    let frontend =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/case/frontend.pcapng");
+    let outputs = |seed: &str| -> Vec<Vec<u8>> {
+        let run = |args: Vec<String>| {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_hoptrace"))
+                .args(&args)
+                .env("HOPTRACE_HASH_SEED", seed)
+                .output()
+                .expect("running hoptrace");
+            assert!(
+                out.status.code() == Some(0) || out.status.code() == Some(1),
+                "{args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            [out.stdout, out.stderr].concat()
+        };
+        let mut common: Vec<String> = vec!["flows".into(), "--enrich".into()];
+        common.extend(files.iter().map(|f| f.to_string_lossy().into_owned()));
+        let spill = d.path().join(format!("spill-{seed}"));
+        std::fs::create_dir_all(&spill).unwrap();
+        let with = |extra: &[&str]| {
+            let mut a = common.clone();
+            a.extend(extra.iter().map(|s| s.to_string()));
+            a
+        };
+        vec![
+            run(with(&["--threads", "1"])),
+            run(with(&["--threads", "2", "--format", "jsonl"])),
+            run(with(&[
+                "--threads",
+                "2",
+                "--max-flows",
+                "700",
+                "--idle-timeout",
+                "1s",
+                "--spill-dir",
+                &spill.to_string_lossy(),
+            ])),
+            run([
+                "trace",
+                &frontend.to_string_lossy(),
+                "--party",
+                "DE",
+                "--ip",
+                "85.214.132.117",
+                "--port",
+                "80",
+                "--peer",
+                "195.154.1.1",
+                "--at",
+                "2026-03-01T11:15:07+01:00",
+                "--requesting",
+                "FR",
+                "--format",
+                "json",
+            ]
+            .map(String::from)
+            .to_vec()),
+        ]
+    };
+    let first = outputs("1");
+    assert!(first.iter().all(|o| o.len() > 1000));
+    for seed in ["2", "0xfeedfacecafebeef"] {
+        let again = outputs(seed);
+        for (i, (a, b)) in first.iter().zip(&again).enumerate() {
+            assert!(a == b, "output {i} differs with hash seed {seed}");
+        }
+    }
+}
