@@ -165,7 +165,6 @@ fn invalid_in(name: &str) -> impl Fn(String) -> EnrichError + '_ {
     }
 }
 
-const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 const MMDB_MARKER: &[u8] = b"\xab\xcd\xefMaxMind.com";
 
 impl Source {
@@ -192,7 +191,7 @@ impl Source {
     ) -> Result<Source, EnrichError> {
         let invalid = invalid_in(name);
         let sha256 = sha256_hex(&bytes);
-        let raw = if bytes.starts_with(&ZSTD_MAGIC) {
+        let raw = if crate::ingest::starts_zstd(&bytes) {
             // A single frame that states its size (as `db pack` writes them) is decompressed
             // in one call into a buffer of that size (a stream grows its buffer by doubling
             // and zeroes it first: half of loading the bundled data). Anything else streams.

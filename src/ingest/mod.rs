@@ -851,10 +851,19 @@ impl Compression {
     fn sniff(b: &[u8]) -> Compression {
         match b {
             [0x1f, 0x8b, ..] => Compression::Gzip,
-            [0x28, 0xb5, 0x2f, 0xfd, ..] => Compression::Zstd,
+            _ if starts_zstd(b) => Compression::Zstd,
             _ => Compression::None,
         }
     }
+}
+
+/// `b` starts as zstd data does: with a frame, or with a skippable frame (`pzstd` writes
+/// one before each frame, for its parallel decompression; the decoder passes over them).
+pub fn starts_zstd(b: &[u8]) -> bool {
+    matches!(
+        b,
+        [0x28, 0xb5, 0x2f, 0xfd, ..] | [0x50..=0x5f, 0x2a, 0x4d, 0x18, ..]
+    )
 }
 
 fn open_stream(

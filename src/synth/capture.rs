@@ -276,3 +276,17 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
 pub fn zstd(data: &[u8]) -> Vec<u8> {
     zstd::bulk::compress(data, 3).expect("compressing in memory")
 }
+
+/// zstd-compresses bytes as `pzstd` does: cut into frames of at most `part` bytes, each
+/// after a skippable frame holding the compressed frame's size.
+pub fn pzstd(data: &[u8], part: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for piece in data.chunks(part.max(1)) {
+        let frame = zstd(piece);
+        out.extend_from_slice(&0x184d_2a50_u32.to_le_bytes());
+        out.extend_from_slice(&4_u32.to_le_bytes());
+        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        out.extend_from_slice(&frame);
+    }
+    out
+}

@@ -13,6 +13,6 @@ pub mod netflow;
 pub mod pkt;
 
 pub use big::{BigCapture, BigStats};
-pub use capture::{Capture, Format, gzip, zstd};
+pub use capture::{Capture, Format, gzip, pzstd, zstd};
 pub use demo::{DEMO_T0, demo_capture, demo_case};
 pub use pkt::Pkt;

@@ -4,7 +4,7 @@
 use crate::support::Dir;
 use hoptrace::ingest::ReadMode;
 use hoptrace::report::TableFormat;
-use hoptrace::synth::{BigCapture, Format, gzip, zstd};
+use hoptrace::synth::{BigCapture, Format, gzip, pzstd, zstd};
 use hoptrace::{FlowRun, FlowsConfig, flows};
 
 fn big(format: Format) -> (Vec<u8>, hoptrace::synth::BigStats) {
@@ -511,7 +511,7 @@ fn an_azure_document_is_held_a_batch_at_a_time() {
 }
 
 /// A compressed text log is decompressed a piece at a time, never whole: gzip and zstd
-/// copies of a log, cut into 4 KiB pieces as they are read, give the plain log's table,
+/// copies of a log (one zstd copy in frames with skippable frames between, as pzstd writes), cut into 4 KiB pieces as they are read, give the plain log's table,
 /// lines and bytes, and with a bound of 500 records at most a piece's worth more are held.
 #[test]
 fn a_compressed_log_is_read_as_a_stream_of_pieces() {
@@ -529,7 +529,12 @@ fn a_compressed_log_is_read_as_a_stream_of_pieces() {
     assert_eq!(whole.inputs[0].bytes, log.len() as u64);
     let spill_dir = d.path().join("spill");
     std::fs::create_dir(&spill_dir).unwrap();
-    for (name, bytes) in [("vpc.log.gz", gzip(&log)), ("vpc.log.zst", zstd(&log))] {
+    for (name, bytes) in [
+        ("vpc.log.gz", gzip(&log)),
+        ("vpc.log.zst", zstd(&log)),
+        // As pzstd writes it: frames of 100 kB, each after a skippable frame.
+        ("vpc-p.log.zst", pzstd(&log, 100_000)),
+    ] {
         let p = d.write(name, &bytes);
         let mut cfg = FlowsConfig::new(vec![p.clone()]);
         cfg.threads = 2;
@@ -553,8 +558,9 @@ fn a_compressed_log_is_read_as_a_stream_of_pieces() {
     }
 }
 
-/// 3,000 UDP datagrams over IPv6, each in two fragments over 120 s (past the fragment timeout): a third in order, a
-/// third last fragment first, a third whose last fragment never comes.
+/// 3,000 UDP datagrams over IPv6, each in two fragments over 120 s (past the fragment
+/// timeout): a third in order, a third last fragment first, a third whose last fragment
+/// never comes.
 fn fragmented_capture() -> Vec<u8> {
     use hoptrace::synth::Capture;
     use hoptrace::synth::pkt::{self, Pseudo, num, v6};

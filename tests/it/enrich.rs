@@ -71,6 +71,19 @@ fn written_databases_answer_with_their_sources() {
 }
 
 #[test]
+fn compressed_databases_open_as_zstd_or_pzstd_writes_them() {
+    for packed in [
+        hoptrace::synth::zstd(&asn_db()),
+        hoptrace::synth::pzstd(&asn_db(), 100),
+    ] {
+        let e = Enricher::new(vec![source(packed, "asn.mmdb.zst")]);
+        let a = e.lookup(ip("8.8.8.8"));
+        assert_eq!(a.fields.asn, Some(15169));
+        assert_eq!(e.sources[0].info.kind, "GeoLite2-ASN");
+    }
+}
+
+#[test]
 fn flat_country_shape_and_disagreements_are_recorded() {
     let mut flat = MmdbWriter::new("country ipvAll", 1_780_000_000).without_description();
     flat.insert("8.8.8.0/24", flat_country_record("IE"));

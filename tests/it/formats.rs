@@ -6,7 +6,7 @@ use hoptrace::ingest::ReadMode;
 use hoptrace::model::SkipReason;
 use hoptrace::report::flow_rows;
 use hoptrace::synth::pkt::{self, Pkt, num};
-use hoptrace::synth::{Capture, Format, gzip, zstd};
+use hoptrace::synth::{Capture, Format, gzip, pzstd, zstd};
 use hoptrace::{FlowRun, FlowsConfig, flows};
 
 const A: ([u8; 4], u16) = ([192, 0, 2, 1], 40000);
@@ -147,6 +147,28 @@ fn compressed_inputs_are_recognised_by_magic_not_name() {
     let names: Vec<_> = run.inputs.iter().map(|i| i.compression).collect();
     use hoptrace::ingest::Compression;
     assert_eq!(names, [Some(Compression::Gzip), Some(Compression::Zstd)]);
+}
+
+#[test]
+fn zstd_frames_after_skippable_frames_are_one_stream() {
+    // pzstd (the zstd package's parallel compressor) writes a skippable frame before each
+    // frame; such a file was not recognised as zstd at all.
+    let plain = three_packets(Format::Pcap);
+    let packed = pzstd(&plain, 50);
+    assert_eq!(&packed[..4], b"\x50\x2a\x4d\x18");
+    let run = run_bytes(&packed);
+    expect_three(&run, false);
+    assert_eq!(
+        run.inputs[0].compression,
+        Some(hoptrace::ingest::Compression::Zstd)
+    );
+    assert!(!run.skipped_input());
+    let d = Dir::new();
+    for mode in [ReadMode::Read, ReadMode::Mmap] {
+        let mut cfg = FlowsConfig::new(vec![d.write("capture.pcap.zst", &packed)]);
+        cfg.read_mode = mode;
+        expect_three(&flows(&cfg).unwrap(), false);
+    }
 }
 
 #[test]
