@@ -296,6 +296,10 @@ struct LogArgs {
     /// template past it is refused and counted (bad_export)
     #[arg(long, value_name = "N", default_value_t = 4096)]
     netflow_max_templates: usize,
+    /// NetFlow v9/IPFIX template fields held, all exporters together (8 bytes each); a
+    /// template past it is refused and counted (bad_export), and a redefined one dropped
+    #[arg(long, value_name = "N", default_value_t = 8 << 20)]
+    netflow_max_template_fields: usize,
     /// NetFlow v9/IPFIX exporter scopes with templates; past it a new scope is refused and
     /// counted
     #[arg(long, value_name = "N", default_value_t = 65_536)]
@@ -365,6 +369,7 @@ fn log_options(a: &LogArgs) -> Result<hoptrace::pipeline::LogOptions> {
         netflow_port: a.netflow_port,
         netflow_limits: hoptrace::records::netflow::Limits {
             max_templates: a.netflow_max_templates.max(1),
+            max_template_fields: a.netflow_max_template_fields,
             max_scopes: a.netflow_max_scopes.max(1),
             max_pending: a.netflow_max_pending,
             ..Default::default()

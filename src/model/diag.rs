@@ -215,6 +215,7 @@ fn bad_export_name(detail: u32) -> &'static str {
         7 => "too many templates for one exporter (template table full)",
         8 => "too many exporters (exporter table full)",
         9 => "too many samplers for one exporter (sampler table full)",
+        10 => "too many template fields held (template memory full)",
         _ => "malformed export",
     }
 }

@@ -40,6 +40,8 @@ pub mod bad {
     pub const SCOPES_FULL: u32 = 8;
     /// The exporter's table of sampling intervals is full.
     pub const SAMPLERS_FULL: u32 = 9;
+    /// The templates held (of every exporter) have as many fields as they may.
+    pub const TEMPLATE_FIELDS_FULL: u32 = 10;
 }
 
 /// Most sampling intervals (by sampler ID) kept per exporter scope, from options data:
@@ -54,6 +56,10 @@ pub struct Limits {
     pub max_scopes: usize,
     /// Templates per scope.
     pub max_templates: usize,
+    /// Fields of all templates held, every scope's together (8 bytes each): a template may
+    /// have 16,383 fields, so the counts above alone let a flood of large templates hold
+    /// memory in proportion to the input.
+    pub max_template_fields: usize,
     /// Data sets waiting for their template.
     pub max_pending: usize,
     /// Bytes of data sets waiting for their template.
@@ -67,6 +73,7 @@ impl Default for Limits {
         Limits {
             max_scopes: 65_536,
             max_templates: 4096,
+            max_template_fields: 8 << 20,
             max_pending: 65_536,
             max_pending_bytes: 64 << 20,
             pending_timeout: 600 * 1_000_000_000,
@@ -351,6 +358,8 @@ impl Pending {
 pub struct Collector {
     limits: Limits,
     scopes: HashMap<ScopeKey, Scope>,
+    /// Fields of the templates in `scopes`.
+    template_fields: usize,
     pending: Pending,
     /// Datagrams decoded.
     pub datagrams: u64,
@@ -739,10 +748,17 @@ impl Collector {
                 if count == 0 {
                     // IPFIX withdrawal (v9 has none; treat the same).
                     if let Some(s) = self.scopes.get_mut(&key) {
+                        let held = &mut self.template_fields;
                         if tid == 2 || tid == 3 {
-                            s.templates.retain(|_, t| t.options != (tid == 3));
-                        } else {
-                            s.templates.remove(&tid);
+                            s.templates.retain(|_, t| {
+                                let keep = t.options != (tid == 3);
+                                if !keep {
+                                    *held -= t.fields.len();
+                                }
+                                keep
+                            });
+                        } else if let Some(t) = s.templates.remove(&tid) {
+                            *held -= t.fields.len();
                         }
                     }
                     b = &b[4.min(b.len())..];
@@ -784,14 +800,28 @@ impl Collector {
                 diag.add(SkipReason::BadExport, bad::TEMPLATE, consumed as u64, at);
             } else {
                 let scope = self.scopes.entry(key).or_default();
-                if !scope.templates.contains_key(&tid) && scope.templates.len() >= max_templates {
+                let old = scope.templates.get(&tid).map(|t| t.fields.len());
+                let held = self.template_fields - old.unwrap_or(0);
+                if old.is_none() && scope.templates.len() >= max_templates {
                     diag.add(
                         SkipReason::BadExport,
                         bad::TEMPLATES_FULL,
                         consumed as u64,
                         at,
                     );
+                } else if held + fields.len() > self.limits.max_template_fields {
+                    // A template redefined past the bound goes too: data for the new
+                    // layout must not be read with the old one.
+                    scope.templates.remove(&tid);
+                    self.template_fields = held;
+                    diag.add(
+                        SkipReason::BadExport,
+                        bad::TEMPLATE_FIELDS_FULL,
+                        consumed as u64,
+                        at,
+                    );
                 } else {
+                    self.template_fields = held + fields.len();
                     scope
                         .templates
                         .insert(tid, std::sync::Arc::new(Template { fields, options }));

@@ -942,3 +942,87 @@ fn every_cut_of_a_log_reads_as_one_pass_whatever_its_header_lines_do() {
         }
     }
 }
+
+#[test]
+fn template_fields_are_bounded_across_exporters() {
+    use hoptrace::records::netflow::bad;
+    // Templates of 5 fields and `pad` padding fields; at most 100 fields held in all.
+    let fields = |pad: usize| {
+        let mut f = vec![(8, 4, 0), (12, 4, 0), (7, 2, 0), (11, 2, 0), (4, 1, 0)];
+        f.extend(std::iter::repeat_n((210, 1, 0), pad));
+        f
+    };
+    let record = |pad: usize| {
+        [
+            &[10, 0, 0, 1, 10, 0, 0, 2, 0, 1, 0, 2, 6][..],
+            &vec![0; pad],
+        ]
+        .concat()
+    };
+    let mut c = Collector::new(Limits {
+        max_template_fields: 100,
+        ..Limits::default()
+    });
+    let (mut out, mut diag) = (Vec::new(), hoptrace::model::Diagnostics::default());
+    let mut frame = 0;
+    let mut send =
+        |c: &mut Collector, out: &mut Vec<_>, diag: &mut _, exporter: u8, w: ExportWriter| {
+            frame += 1;
+            let e = Export {
+                at: hoptrace::model::Locator {
+                    frame,
+                    ..Default::default()
+                },
+                captured: None,
+                exporter: Some((ip([10, 0, 9, exporter]), 4739)),
+                bytes: w.finish(),
+            };
+            c.datagram(&e, out, diag);
+        };
+    let full = |diag: &hoptrace::model::Diagnostics| {
+        diag.entries()
+            .iter()
+            .filter(|e| e.0 == SkipReason::BadExport && e.1 == bad::TEMPLATE_FIELDS_FULL)
+            .map(|e| (e.2.count, e.2.first.frame))
+            .collect::<Vec<_>>()
+    };
+    // Two exporters' templates of 40 fields: 80 held. A third (frame 3) would pass 100.
+    for (exporter, id) in [(1, 256), (2, 256), (1, 257)] {
+        let mut w = ExportWriter::ipfix(T0, 1);
+        w.template(id, &fields(35));
+        send(&mut c, &mut out, &mut diag, exporter, w);
+    }
+    assert_eq!(full(&diag), [(1, 3)]);
+    let mut w = ExportWriter::ipfix(T0, 1);
+    w.data(257, &[&record(35)]).data(256, &[&record(35)]);
+    send(&mut c, &mut out, &mut diag, 1, w);
+    assert_eq!(out.len(), 1, "template 257 was refused: its data waits");
+    // Exporter 2 withdraws its template: 257 fits now, and its waiting data is read.
+    let mut w = ExportWriter::ipfix(T0, 1);
+    w.withdraw(256);
+    send(&mut c, &mut out, &mut diag, 2, w);
+    let mut w = ExportWriter::ipfix(T0, 1);
+    w.template(257, &fields(35));
+    send(&mut c, &mut out, &mut diag, 1, w);
+    assert_eq!(out.len(), 2);
+    // Exporter 1 redefines 256 with 61 fields (101 held): refused, and the old definition
+    // goes, so data in the new layout is not read with the old one.
+    let mut w = ExportWriter::ipfix(T0, 1);
+    w.template(256, &fields(56));
+    send(&mut c, &mut out, &mut diag, 1, w);
+    assert_eq!(full(&diag), [(2, 3)]);
+    let mut w = ExportWriter::ipfix(T0, 1);
+    w.data(256, &[&record(56)]);
+    send(&mut c, &mut out, &mut diag, 1, w);
+    assert_eq!(out.len(), 2, "the data waits for a template");
+    // 60 fields fit beside 257's 40: the waiting data is read, then the next.
+    let mut w = ExportWriter::ipfix(T0, 1);
+    w.template(256, &fields(55));
+    send(&mut c, &mut out, &mut diag, 1, w);
+    assert_eq!(full(&diag), [(2, 3)]);
+    assert_eq!(out.len(), 3);
+    let mut w = ExportWriter::ipfix(T0, 1);
+    w.data(256, &[&record(55)]);
+    send(&mut c, &mut out, &mut diag, 1, w);
+    assert_eq!(out.len(), 4);
+}
