@@ -46,6 +46,62 @@ pub struct Gathered {
     pub smtp_dropped: u64,
     /// HTTP messages whose header block continues in the next segments, by flow direction.
     http_pending: std::collections::HashMap<Session, PendingHttp>,
+    /// TCP segments no header block took when they came.
+    recent: Recent,
+}
+
+/// Segments kept in [`Recent`], and the largest kept.
+const RECENT: usize = 64;
+const RECENT_SEGMENT: usize = 16 * 1024;
+
+/// The last [`RECENT`] TCP segments (of at most [`RECENT_SEGMENT`] bytes) that no header
+/// block took when they were read, so that a block whose segments were captured out of
+/// order (a later one before the start, or before the one it follows, as reordering on
+/// the way or across a capture's links gives) is still read whole: a block's start, and
+/// each segment it grows by, takes from here the segment that continues it. Entries are
+/// overwritten in turn, their buffers reused.
+#[derive(Clone, Debug, Default)]
+struct Recent {
+    segs: Vec<(Option<Session>, u32, Vec<u8>)>,
+    next: usize,
+}
+
+impl Recent {
+    #[inline]
+    fn keep(&mut self, s: Session, seq: u32, pl: &[u8]) {
+        if pl.len() > RECENT_SEGMENT {
+            return;
+        }
+        if self.segs.len() < RECENT {
+            self.segs.push((Some(s), seq, pl.to_vec()));
+            return;
+        }
+        let e = &mut self.segs[self.next];
+        (e.0, e.1) = (Some(s), seq);
+        e.2.clear();
+        e.2.extend_from_slice(pl);
+        self.next = (self.next + 1) % RECENT;
+    }
+
+    /// Appends to `w` the kept segments of `s` that continue it, in sequence order, until
+    /// its block ends or none does; true if the block ended.
+    fn extend(&mut self, s: &Session, w: &mut PendingHttp) -> bool {
+        loop {
+            let seen = w.bytes.len();
+            if headers::header_block_done(&w.bytes, w.searched) {
+                return true;
+            }
+            w.searched = seen;
+            let next = self
+                .segs
+                .iter_mut()
+                .find(|e| e.0.as_ref() == Some(s) && e.1 == w.next_seq && !e.2.is_empty());
+            let Some(e) = next else { return false };
+            e.0 = None;
+            w.bytes.extend_from_slice(&e.2);
+            w.next_seq = w.next_seq.wrapping_add(e.2.len() as u32);
+        }
+    }
 }
 
 /// The start of an HTTP header block, waiting for its next segments.
@@ -56,6 +112,8 @@ struct PendingHttp {
     proto: crate::model::Proto,
     next_seq: u32,
     bytes: Vec<u8>,
+    /// Bytes of `bytes` already searched for the block's end.
+    searched: usize,
 }
 
 impl Gathered {
@@ -117,33 +175,38 @@ impl Gathered {
                         self.http_pending.get_mut(&key)
                     };
                     if let Some(w) = waiting {
-                        // The next segment of a header block that did not fit in one.
+                        // The next segment of a header block that did not fit in one, and
+                        // those that came before it.
                         if p.tcp_seq == w.next_seq {
-                            let seen = w.bytes.len();
                             w.bytes.extend_from_slice(pl);
                             w.next_seq = w.next_seq.wrapping_add(pl.len() as u32);
-                            if headers::header_block_done(&w.bytes, seen)
+                            if self.recent.extend(&key, w)
                                 && let Some(w) = self.http_pending.remove(&key)
                             {
                                 self.http(key, w, content);
                             }
+                        } else {
+                            self.recent.keep(key, p.tcp_seq, pl);
                         }
                         return;
                     }
                     if headers::starts_http(pl) {
-                        let w = PendingHttp {
+                        let mut w = PendingHttp {
                             at,
                             ts,
                             proto: p.proto,
                             next_seq: p.tcp_seq.wrapping_add(pl.len() as u32),
                             bytes: pl.to_vec(),
+                            searched: 0,
                         };
-                        if headers::header_block_done(pl, 0) || p.payload_len as usize > pl.len() {
+                        if p.payload_len as usize > pl.len() || self.recent.extend(&key, &mut w) {
                             // Whole, or cut by the snap length: nothing more will come.
                             self.http(key, w, content);
                         } else {
                             self.http_pending.insert(key, w);
                         }
+                    } else {
+                        self.recent.keep(key, p.tcp_seq, pl);
                     }
                 }
             }

@@ -954,9 +954,44 @@ fn a_header_block_sent_a_byte_at_a_time_is_read_whole() {
     the_request_names_its_origin_from_frame_3(c);
 }
 
+#[test]
+fn a_header_block_captured_out_of_order_is_read_whole() {
+    // The rest of the block captured before its start (reordered on the way, or merged
+    // from two links): it was dropped, and the block read without its X-Forwarded-For.
+    let proxy = ([203, 0, 113, 5], 51000);
+    let server = ([192, 0, 2, 9], 80);
+    let req = "GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 8.8.8.8\r\n\r\n";
+    let (a, b) = req.as_bytes().split_at(20);
+    let mut c = opened(proxy, server);
+    c.push(
+        T0 + 2 * MS,
+        &seg(proxy, server, 101 + a.len() as u32, PSH | ACK, b),
+    );
+    c.push(T0 + 3 * MS, &seg(proxy, server, 101, PSH | ACK, a));
+    the_request_names_its_origin_from_frame(c, 4);
+    // The start line first, then the rest in 3-byte segments, last first.
+    let (start, rest) = req.as_bytes().split_at(16);
+    let mut c = opened(proxy, server);
+    c.push(T0 + 2 * MS, &seg(proxy, server, 101, PSH | ACK, start));
+    let parts: Vec<(usize, &[u8])> = rest.chunks(3).enumerate().collect();
+    for (k, (i, part)) in parts.iter().rev().enumerate() {
+        let seq = 101 + (start.len() + 3 * i) as u32;
+        c.push(
+            T0 + (3 + k as i64) * MS,
+            &seg(proxy, server, seq, PSH | ACK, part),
+        );
+    }
+    the_request_names_its_origin_from_frame(c, 3);
+}
+
 /// Traces a proxy's request to 192.0.2.9 whose header block (naming 8.8.8.8 in
 /// `X-Forwarded-For`) starts at frame 3: the path through the proxy, located there.
 fn the_request_names_its_origin_from_frame_3(c: Capture) {
+    the_request_names_its_origin_from_frame(c, 3)
+}
+
+/// As [`the_request_names_its_origin_from_frame_3`], the block starting at frame `n`.
+fn the_request_names_its_origin_from_frame(c: Capture, n: u64) {
     let d = Dir::new();
     let p = d.write("split.pcap", &c.finish());
     let (code, v, err) = trace(&[p], &["--party", "AU", "--ip", "192.0.2.9"]);
@@ -970,7 +1005,7 @@ fn the_request_names_its_origin_from_frame_3(c: Capture) {
         ])
     );
     // Located at the segment that started the block.
-    assert_eq!(v["hops"][0]["evidence"][0]["frame"], 3);
+    assert_eq!(v["hops"][0]["evidence"][0]["frame"], n);
 }
 
 #[test]
