@@ -48,11 +48,17 @@ pub struct Gathered {
     http_pending: std::collections::HashMap<Session, PendingHttp>,
     /// TCP segments no header block took when they came.
     recent: Recent,
+    /// The chunk's first such segments, for the blocks the chunk before it left open.
+    head: Recent,
+    /// Bytes in `head`.
+    head_bytes: usize,
 }
 
 /// Segments kept in [`Recent`], and the largest kept.
 const RECENT: usize = 64;
 const RECENT_SEGMENT: usize = 16 * 1024;
+/// Bytes of a chunk's first unclaimed segments kept for the chunk before it.
+const HEAD_BYTES: usize = 1 << 20;
 
 /// The last [`RECENT`] TCP segments (of at most [`RECENT_SEGMENT`] bytes) that no header
 /// block took when they were read, so that a block whose segments were captured out of
@@ -81,6 +87,11 @@ impl Recent {
         e.2.clear();
         e.2.extend_from_slice(pl);
         self.next = (self.next + 1) % RECENT;
+    }
+
+    /// Keeps a segment without ever overwriting one.
+    fn push(&mut self, s: Session, seq: u32, pl: &[u8]) {
+        self.segs.push((Some(s), seq, pl.to_vec()));
     }
 
     /// Appends to `w` the kept segments of `s` that continue it, in sequence order, until
@@ -114,6 +125,8 @@ struct PendingHttp {
     bytes: Vec<u8>,
     /// Bytes of `bytes` already searched for the block's end.
     searched: usize,
+    /// Keep the start line and host too (see [`Gathered::packet`]).
+    content: bool,
 }
 
 impl Gathered {
@@ -183,10 +196,10 @@ impl Gathered {
                             if self.recent.extend(&key, w)
                                 && let Some(w) = self.http_pending.remove(&key)
                             {
-                                self.http(key, w, content);
+                                self.http(key, w);
                             }
                         } else {
-                            self.recent.keep(key, p.tcp_seq, pl);
+                            self.unclaimed(key, p.tcp_seq, pl);
                         }
                         return;
                     }
@@ -198,15 +211,16 @@ impl Gathered {
                             next_seq: p.tcp_seq.wrapping_add(pl.len() as u32),
                             bytes: pl.to_vec(),
                             searched: 0,
+                            content,
                         };
                         if p.payload_len as usize > pl.len() || self.recent.extend(&key, &mut w) {
                             // Whole, or cut by the snap length: nothing more will come.
-                            self.http(key, w, content);
+                            self.http(key, w);
                         } else {
                             self.http_pending.insert(key, w);
                         }
                     } else {
-                        self.recent.keep(key, p.tcp_seq, pl);
+                        self.unclaimed(key, p.tcp_seq, pl);
                     }
                 }
             }
@@ -230,6 +244,16 @@ impl Gathered {
         }
     }
 
+    /// Keeps a TCP segment no header block took.
+    #[inline]
+    fn unclaimed(&mut self, key: Session, seq: u32, pl: &[u8]) {
+        if self.head_bytes + pl.len() <= HEAD_BYTES && pl.len() <= RECENT_SEGMENT {
+            self.head_bytes += pl.len();
+            self.head.push(key, seq, pl);
+        }
+        self.recent.keep(key, seq, pl);
+    }
+
     /// Keeps a clue about packet `p`.
     fn put(&mut self, at: Locator, ts: Timestamp, p: &PacketFacts, what: ClueKind) {
         self.clues.push(Clue {
@@ -243,8 +267,9 @@ impl Gathered {
     }
 
     /// Reads an HTTP message's header block into a clue (only when it names proxies, unless
-    /// `content` keeps every start line).
-    fn http(&mut self, (src, dst): Session, w: PendingHttp, content: bool) {
+    /// the block's `content` keeps every start line).
+    fn http(&mut self, (src, dst): Session, w: PendingHttp) {
+        let content = w.content;
         let heads = if content {
             headers::http_heads(&w.bytes)
         } else {
@@ -270,13 +295,17 @@ impl Gathered {
         });
     }
 
-    /// Reads the header blocks still waiting for segments as they are (the chunk, or the
-    /// run, ended first). `content` as for [`Gathered::packet`].
-    pub fn close(&mut self, content: bool) {
+    /// Reads the header blocks still waiting for segments, each first continued from the
+    /// first unclaimed segments of the chunk after (`next`, if any), then as far as they
+    /// got: a block is carried over one chunk's edge, not further.
+    fn close(&mut self, mut next: Option<&mut Recent>) {
         let mut waiting: Vec<(Session, PendingHttp)> = self.http_pending.drain().collect();
-        waiting.sort_by_key(|(_, w)| (w.at.input, w.at.frame));
-        for (k, w) in waiting {
-            self.http(k, w, content);
+        waiting.sort_by_key(|(_, w)| (w.at.input, w.at.frame, w.at.offset));
+        for (k, mut w) in waiting {
+            if let Some(head) = next.as_deref_mut() {
+                head.extend(&k, &mut w);
+            }
+            self.http(k, w);
         }
     }
 
@@ -287,7 +316,8 @@ impl Gathered {
             .clues
             .iter_mut()
             .map(|c| &mut c.at)
-            .chain(self.smtp.iter_mut().map(|s| &mut s.at));
+            .chain(self.smtp.iter_mut().map(|s| &mut s.at))
+            .chain(self.http_pending.values_mut().map(|w| &mut w.at));
         for at in locs {
             if at.input == input {
                 at.frame += frames_before;
@@ -296,8 +326,12 @@ impl Gathered {
     }
 
     /// Appends a later chunk's gatherings, keeping at most [`MAX_SMTP_BYTES`] of SMTP data.
+    /// Header blocks this one left open are continued from the later chunk's first
+    /// segments (a block cut by the chunks' edge is read whole), then read.
     pub fn append(&mut self, mut later: Gathered, kept_smtp: &mut usize) {
         later.payload_seen = Default::default();
+        self.close(Some(&mut later.head));
+        self.http_pending = std::mem::take(&mut later.http_pending);
         self.clues.extend(later.clues);
         self.smtp_dropped += later.smtp_dropped;
         for s in later.smtp {
@@ -313,6 +347,7 @@ impl Gathered {
 
     /// Reads the SMTP sessions kept into mail clues, and returns every clue.
     pub fn finish(mut self) -> Vec<Clue> {
+        self.close(None);
         let mut sessions: HashMap<Session, Vec<SmtpSegment>> = HashMap::new();
         for s in std::mem::take(&mut self.smtp) {
             sessions.entry((s.src, s.dst)).or_default().push(s);

@@ -1655,7 +1655,6 @@ fn read_records(mut rec: Records<'_>, cfg: &FlowsConfig, mut table: FlowTable) -
             side,
         );
     }
-    gathered.close(cfg.clue_content);
     let next = rec.next_offset();
     if let Some(p) = &cfg.progress {
         p.fetch_add(next - start, Ordering::Relaxed);
@@ -1704,7 +1703,6 @@ fn read_file(
             side,
         )
     });
-    gathered.close(cfg.clue_content);
     match res {
         Ok(end) => {
             if let Some(p) = &cfg.progress {
