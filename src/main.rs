@@ -84,7 +84,9 @@ enum Command {
 
 #[derive(Args)]
 struct TraceArgs {
-    /// Evidence files (captures, flow logs), one vantage point each
+    /// Evidence files (captures, flow logs), one vantage point each; a directory is one
+    /// vantage point, its files (a rotated capture) read in name order, numbers compared as
+    /// numbers, as one capture set
     #[arg(required = true, value_name = "INPUT")]
     inputs: Vec<PathBuf>,
     /// The disclosing party: the State whose provider holds the evidence (ISO 3166-1 alpha-2)

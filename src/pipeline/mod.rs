@@ -2079,7 +2079,8 @@ pub fn locator_text(inputs: &[InputSummary], loc: &Locator) -> String {
 /// own capture set), the query names the communication, the party discloses.
 #[derive(Clone, Debug)]
 pub struct TraceConfig {
-    /// Evidence files, one vantage point each.
+    /// Evidence files, one vantage point each; a directory is one vantage point, its files
+    /// (see [`vantage_files`]) read as one capture set, as a rotated capture is.
     pub inputs: Vec<PathBuf>,
     /// How each is read (threads, timeouts, flow-log options); its `inputs` are ignored.
     /// With `spill` set, each vantage point holds at most that many flows (and as many
@@ -2160,6 +2161,60 @@ fn input_out(r: &FlowRun, n: u32, i: &InputSummary, d: &str) -> report::InputOut
 }
 
 /// SHA-256 of a file's bytes, in hex.
+/// The files of one vantage point: a file alone, or a directory's files (not those whose
+/// name starts with a dot, nor subdirectories) in name order with runs of digits compared
+/// as numbers (`cap.pcap2` before `cap.pcap10`, as capture tools number rotated files).
+/// A directory that cannot be listed, or holds no file, is given as it is, so that
+/// reading it fails with its name.
+pub fn vantage_files(path: &std::path::Path) -> Vec<PathBuf> {
+    let Ok(dir) = std::fs::read_dir(path) else {
+        return vec![path.to_path_buf()];
+    };
+    let mut files: Vec<PathBuf> = dir
+        .filter_map(|e| e.ok())
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort_by(|a, b| natural_order(&a.to_string_lossy(), &b.to_string_lossy()));
+    if files.is_empty() {
+        return vec![path.to_path_buf()];
+    }
+    files
+}
+
+/// Compares names with runs of digits as numbers (leading zeros aside), the rest as text.
+fn natural_order(a: &str, b: &str) -> std::cmp::Ordering {
+    fn runs(s: &str) -> impl Iterator<Item = (bool, &str)> {
+        let mut rest = s;
+        std::iter::from_fn(move || {
+            let digit = rest.chars().next()?.is_ascii_digit();
+            let end = rest
+                .find(|c: char| c.is_ascii_digit() != digit)
+                .unwrap_or(rest.len());
+            let (run, tail) = rest.split_at(end);
+            rest = tail;
+            Some((digit, run))
+        })
+    }
+    let (mut x, mut y) = (runs(a), runs(b));
+    loop {
+        let o = match (x.next(), y.next()) {
+            (None, None) => return a.cmp(b),
+            (None, Some(_)) => return std::cmp::Ordering::Less,
+            (Some(_), None) => return std::cmp::Ordering::Greater,
+            (Some((true, p)), Some((true, q))) => {
+                let (p, q) = (p.trim_start_matches('0'), q.trim_start_matches('0'));
+                p.len().cmp(&q.len()).then_with(|| p.cmp(q))
+            }
+            (Some((_, p)), Some((_, q))) => p.cmp(q),
+        };
+        if o != std::cmp::Ordering::Equal {
+            return o;
+        }
+    }
+}
+
 fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
     use sha2::Digest;
     use std::io::Read;
@@ -2190,23 +2245,27 @@ pub fn trace(
     if cfg.inputs.is_empty() {
         return Err(Error::NoInputs);
     }
+    let vantage_points: Vec<Vec<PathBuf>> = cfg.inputs.iter().map(|p| vantage_files(p)).collect();
     // The inputs' digests are computed on a thread of their own while the flows are
     // built: the file is read from the page cache a second time, but not after the run.
     let (runs, digests) = std::thread::scope(|s| {
         let hasher = s.spawn(|| {
-            cfg.inputs
+            vantage_points
                 .iter()
+                .flatten()
                 .map(|p| sha256_file(p).unwrap_or_else(|e| format!("unreadable: {e}")))
                 .collect::<Vec<String>>()
         });
         let mut runs = Vec::with_capacity(cfg.inputs.len());
-        for path in &cfg.inputs {
-            if let Some(run) = clues::mail_file(path, 0) {
+        for files in &vantage_points {
+            if let [path] = &files[..]
+                && let Some(run) = clues::mail_file(path, 0)
+            {
                 runs.push(run);
                 continue;
             }
             let mut c = cfg.read.clone();
-            c.inputs = vec![path.clone()];
+            c.inputs = files.clone();
             c.clues = true;
             c.clue_content = cfg.include.urls || cfg.include.payload;
             match flows(&c) {
@@ -2315,4 +2374,35 @@ pub fn trace(
     };
     drop(evidence);
     Ok((outcome, runs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::natural_order;
+
+    #[test]
+    fn rotated_capture_names_sort_by_their_numbers() {
+        let mut names = vec![
+            "cap.pcap10",
+            "cap.pcap",
+            "cap.pcap2",
+            "cap.pcap1",
+            "cap_00011_20260301.pcap",
+            "cap_00002_20260301.pcap",
+            "cap.pcap02",
+        ];
+        names.sort_by(|a, b| natural_order(a, b));
+        assert_eq!(
+            names,
+            [
+                "cap.pcap",
+                "cap.pcap1",
+                "cap.pcap02",
+                "cap.pcap2",
+                "cap.pcap10",
+                "cap_00002_20260301.pcap",
+                "cap_00011_20260301.pcap",
+            ]
+        );
+    }
 }

@@ -1598,3 +1598,57 @@ fn header_evidence_is_the_same_wherever_the_capture_is_cut_into_chunks() {
         );
     }
 }
+
+#[test]
+fn a_directory_is_one_vantage_point_its_files_read_in_numbered_order() {
+    // A rotated capture: the connection opens in the second file and its request, header
+    // block across the two segments, ends in the tenth.
+    let proxy = ([203, 0, 113, 5], 51000);
+    let server = ([192, 0, 2, 9], 80);
+    let req = "GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 8.8.8.8\r\n\r\n";
+    let (a, b) = req.as_bytes().split_at(20);
+    let mut first = opened(proxy, server);
+    first.push(T0 + 2 * MS, &seg(proxy, server, 101, PSH | ACK, a));
+    let mut second = Capture::new(Format::Pcap);
+    second.push(
+        T0 + 3 * MS,
+        &seg(proxy, server, 101 + a.len() as u32, PSH | ACK, b),
+    );
+    let d = Dir::new();
+    let dir = d.path().join("rotated");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("cap.pcap2"), first.finish()).unwrap();
+    std::fs::write(dir.join("cap.pcap10"), second.finish()).unwrap();
+    std::fs::write(dir.join(".notes"), b"not evidence").unwrap();
+    let (code, v, err) = trace(
+        std::slice::from_ref(&dir),
+        &["--party", "AU", "--ip", "192.0.2.9"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        path(&v),
+        pairs(&[
+            ("origin", "8.8.8.8"),
+            ("proxy", "203.0.113.5"),
+            ("destination", "192.0.2.9"),
+        ])
+    );
+    let names = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().rsplit('/').next().unwrap().to_string())
+            .collect()
+    };
+    let vps = v["vantage_points"].as_array().unwrap();
+    assert_eq!(vps.len(), 1);
+    assert_eq!(names(&vps[0]["inputs"]), ["cap.pcap2", "cap.pcap10"]);
+    let inputs = v["inputs"].as_array().unwrap();
+    assert_eq!(inputs.len(), 2);
+    assert_eq!(inputs[1]["sha256"].as_str().unwrap().len(), 64);
+    // The same files given one by one are two vantage points.
+    let files = [dir.join("cap.pcap2"), dir.join("cap.pcap10")];
+    let (code, v, err) = trace(&files, &["--party", "AU", "--ip", "192.0.2.9"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(v["vantage_points"].as_array().unwrap().len(), 2);
+}
