@@ -208,8 +208,9 @@ struct MergeArgs {
 struct FlowsArgs {
     /// Capture files (pcap, pcapng) and flow logs (Zeek, AWS/GCP/Azure VPC, nfdump and
     /// Argus tables, NetFlow/IPFIX exports), optionally gzip- or zstd-compressed and told
-    /// apart by their content; captures are read as one capture set in the order given;
-    /// `-` reads standard input
+    /// apart by their content; captures are read as one capture set in the order given (a
+    /// directory's files in name order, numbers compared as numbers); `-` reads standard
+    /// input
     #[arg(required = true, value_name = "INPUT")]
     inputs: Vec<PathBuf>,
     /// Write the table here instead of standard output (`-`: standard output)
@@ -748,7 +749,10 @@ fn run_flows(mut a: FlowsArgs) -> Result<u8> {
         enricher(false, &a.db)?;
     }
     let progress = Arc::new(AtomicU64::new(0));
-    let mut cfg = FlowsConfig::new(a.inputs.clone());
+    let inputs: Vec<PathBuf> = (a.inputs.iter())
+        .flat_map(|p| hoptrace::pipeline::input_files(p))
+        .collect();
+    let mut cfg = FlowsConfig::new(inputs.clone());
     cfg.threads = a.threads;
     cfg.flow = flow_config(&a)?;
     cfg.logs = log_options(&a.logs)?;
@@ -765,7 +769,7 @@ fn run_flows(mut a: FlowsArgs) -> Result<u8> {
     };
     let done = Arc::new(AtomicBool::new(false));
     let bar = (!a.quiet && std::io::stderr().is_terminal())
-        .then(|| spawn_progress(&a.inputs, &progress, &done));
+        .then(|| spawn_progress(&inputs, &progress, &done));
     if let Some(path) = &a.partial {
         let part = hoptrace::partial(&cfg);
         done.store(true, Ordering::Relaxed);

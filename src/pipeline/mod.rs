@@ -2080,7 +2080,7 @@ pub fn locator_text(inputs: &[InputSummary], loc: &Locator) -> String {
 #[derive(Clone, Debug)]
 pub struct TraceConfig {
     /// Evidence files, one vantage point each; a directory is one vantage point, its files
-    /// (see [`vantage_files`]) read as one capture set, as a rotated capture is.
+    /// (see [`input_files`]) read as one capture set, as a rotated capture is.
     pub inputs: Vec<PathBuf>,
     /// How each is read (threads, timeouts, flow-log options); its `inputs` are ignored.
     /// With `spill` set, each vantage point holds at most that many flows (and as many
@@ -2161,12 +2161,12 @@ fn input_out(r: &FlowRun, n: u32, i: &InputSummary, d: &str) -> report::InputOut
 }
 
 /// SHA-256 of a file's bytes, in hex.
-/// The files of one vantage point: a file alone, or a directory's files (not those whose
-/// name starts with a dot, nor subdirectories) in name order with runs of digits compared
-/// as numbers (`cap.pcap2` before `cap.pcap10`, as capture tools number rotated files).
-/// A directory that cannot be listed, or holds no file, is given as it is, so that
-/// reading it fails with its name.
-pub fn vantage_files(path: &std::path::Path) -> Vec<PathBuf> {
+/// The files an input names: a file alone, or a directory's files (not those whose name
+/// starts with a dot, nor subdirectories) in name order with runs of digits compared as
+/// numbers (`cap.pcap2` before `cap.pcap10`, as capture tools number rotated files): for
+/// `trace` one vantage point, for `flows` part of the capture set. A directory that cannot
+/// be listed, or holds no file, is given as it is, so that reading it fails with its name.
+pub fn input_files(path: &std::path::Path) -> Vec<PathBuf> {
     let Ok(dir) = std::fs::read_dir(path) else {
         return vec![path.to_path_buf()];
     };
@@ -2245,7 +2245,7 @@ pub fn trace(
     if cfg.inputs.is_empty() {
         return Err(Error::NoInputs);
     }
-    let vantage_points: Vec<Vec<PathBuf>> = cfg.inputs.iter().map(|p| vantage_files(p)).collect();
+    let vantage_points: Vec<Vec<PathBuf>> = cfg.inputs.iter().map(|p| input_files(p)).collect();
     // The inputs' digests are computed on a thread of their own while the flows are
     // built: the file is read from the page cache a second time, but not after the run.
     let (runs, digests) = std::thread::scope(|s| {

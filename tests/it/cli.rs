@@ -49,6 +49,39 @@ fn flows_prints_a_csv_table_and_a_summary() {
 }
 
 #[test]
+fn a_directory_gives_its_files_in_numbered_order() {
+    let d = Dir::new();
+    let dir = d.path().join("rotated");
+    std::fs::create_dir(&dir).unwrap();
+    // The handshake in the second file, the query in the tenth.
+    let mut c = Capture::new(Format::Pcap);
+    c.push(1_000_000_000, &Pkt::tcp4(A, B, SYN, b""));
+    c.push(1_100_000_000, &Pkt::tcp4(B, A, SYN | ACK, b""));
+    std::fs::write(dir.join("cap.pcap2"), c.finish()).unwrap();
+    let mut c = Capture::new(Format::Pcap);
+    c.push(1_200_000_000, &Pkt::udp4(A, ([198, 51, 100, 3], 53), b"q"));
+    std::fs::write(dir.join("cap.pcap10"), c.finish()).unwrap();
+    let out = hoptrace(&["flows", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let one_by_one = hoptrace(&[
+        "flows",
+        dir.join("cap.pcap2").to_str().unwrap(),
+        dir.join("cap.pcap10").to_str().unwrap(),
+    ]);
+    assert_eq!(out.stdout, one_by_one.stdout);
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.starts_with("2 inputs (2 read), 3 frames, 2 flows"),
+        "{stderr}"
+    );
+    let (two, ten) = (
+        stderr.find("cap.pcap2:").unwrap(),
+        stderr.find("cap.pcap10:").unwrap(),
+    );
+    assert!(two < ten, "{stderr}");
+}
+
+#[test]
 fn a_hash_seed_is_a_number_or_a_usage_error() {
     let d = Dir::new();
     let p = d.write("c.pcap", &capture());
