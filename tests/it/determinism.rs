@@ -673,26 +673,12 @@ fn no_output_depends_on_the_hash_seed() {
                 "--spill-dir",
                 &spill.to_string_lossy(),
             ])),
-            run([
-                "trace",
-                &frontend.to_string_lossy(),
-                "--party",
-                "DE",
-                "--ip",
-                "85.214.132.117",
-                "--port",
-                "80",
-                "--peer",
-                "195.154.1.1",
-                "--at",
-                "2026-03-01T11:15:07+01:00",
-                "--requesting",
-                "FR",
-                "--format",
-                "json",
-            ]
-            .map(String::from)
-            .to_vec()),
+            run(["trace", &frontend.to_string_lossy()]
+                .into_iter()
+                .chain(crate::trace::DEMO_QUERY)
+                .chain(["--requesting", "FR", "--format", "json"])
+                .map(String::from)
+                .collect()),
         ]
     };
     let first = outputs("1");

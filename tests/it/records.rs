@@ -418,16 +418,7 @@ fn data_sets_wait_for_their_template_bounded_in_number_and_time() {
     let mut frame = 0u64;
     let mut send = |c: &mut Collector, out: &mut Vec<_>, diag: &mut _, w: ExportWriter| {
         frame += 1;
-        let e = Export {
-            at: hoptrace::model::Locator {
-                frame,
-                ..Default::default()
-            },
-            captured: None,
-            exporter: Some((ip(EXPORTER), 4739)),
-            bytes: w.finish(),
-        };
-        c.datagram(&e, out, diag);
+        c.datagram(&export_at(frame, EXPORTER, w), out, diag);
     };
     // Frames 1-4: data for template 300, one more than may wait: the first is counted.
     for i in 1..=4u8 {
@@ -943,6 +934,19 @@ fn every_cut_of_a_log_reads_as_one_pass_whatever_its_header_lines_do() {
     }
 }
 
+/// The datagram `w` wrote, as IPFIX from `exporter` read at frame `frame` of no capture.
+fn export_at(frame: u64, exporter: [u8; 4], w: ExportWriter) -> Export {
+    Export {
+        at: hoptrace::model::Locator {
+            frame,
+            ..Default::default()
+        },
+        captured: None,
+        exporter: Some((ip(exporter), 4739)),
+        bytes: w.finish(),
+    }
+}
+
 #[test]
 fn template_fields_are_bounded_across_exporters() {
     use hoptrace::records::netflow::bad;
@@ -968,16 +972,7 @@ fn template_fields_are_bounded_across_exporters() {
     let mut send =
         |c: &mut Collector, out: &mut Vec<_>, diag: &mut _, exporter: u8, w: ExportWriter| {
             frame += 1;
-            let e = Export {
-                at: hoptrace::model::Locator {
-                    frame,
-                    ..Default::default()
-                },
-                captured: None,
-                exporter: Some((ip([10, 0, 9, exporter]), 4739)),
-                bytes: w.finish(),
-            };
-            c.datagram(&e, out, diag);
+            c.datagram(&export_at(frame, [10, 0, 9, exporter], w), out, diag);
         };
     let full = |diag: &hoptrace::model::Diagnostics| {
         diag.entries()

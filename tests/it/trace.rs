@@ -637,7 +637,7 @@ fn nat_seen_from_two_vantage_points_maps_the_public_address_to_the_inside_one() 
 }
 
 /// The README's query on the bundled case (`testdata/case/frontend.pcapng`).
-const DEMO_QUERY: [&str; 10] = [
+pub(crate) const DEMO_QUERY: [&str; 10] = [
     "--party",
     "DE",
     "--ip",
@@ -934,14 +934,30 @@ fn a_header_block_split_across_segments_is_read_whole() {
     the_request_names_its_origin_from_frame_3(c);
 }
 
+/// The proxy and server of the traces of header blocks in several segments, and a request
+/// naming its origin, 8.8.8.8, in `X-Forwarded-For`.
+const PROXY: ([u8; 4], u16) = ([203, 0, 113, 5], 51000);
+const SERVER: ([u8; 4], u16) = ([192, 0, 2, 9], 80);
+const REQUEST: &str = "GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 8.8.8.8\r\n\r\n";
+
+/// The report's path is the request's origin, the proxy and the server.
+fn through_the_proxy(v: &Value) {
+    assert_eq!(
+        path(v),
+        pairs(&[
+            ("origin", "8.8.8.8"),
+            ("proxy", "203.0.113.5"),
+            ("destination", "192.0.2.9"),
+        ])
+    );
+}
+
 #[test]
 fn a_header_block_sent_a_byte_at_a_time_is_read_whole() {
     // Each segment after the start line carries one byte, so the empty line that ends the
     // block arrives over four segments; the block is searched once as it grows.
-    let proxy = ([203, 0, 113, 5], 51000);
-    let server = ([192, 0, 2, 9], 80);
-    let req = "GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 8.8.8.8\r\n\r\n";
-    let (start, rest) = req.as_bytes().split_at(16);
+    let (proxy, server) = (PROXY, SERVER);
+    let (start, rest) = REQUEST.as_bytes().split_at(16);
     let mut c = opened(proxy, server);
     c.push(T0 + 2 * MS, &seg(proxy, server, 101, PSH | ACK, start));
     for (i, byte) in rest.chunks(1).enumerate() {
@@ -958,9 +974,7 @@ fn a_header_block_sent_a_byte_at_a_time_is_read_whole() {
 fn a_header_block_captured_out_of_order_is_read_whole() {
     // The rest of the block captured before its start (reordered on the way, or merged
     // from two links): it was dropped, and the block read without its X-Forwarded-For.
-    let proxy = ([203, 0, 113, 5], 51000);
-    let server = ([192, 0, 2, 9], 80);
-    let req = "GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 8.8.8.8\r\n\r\n";
+    let (proxy, server, req) = (PROXY, SERVER, REQUEST);
     let (a, b) = req.as_bytes().split_at(20);
     let mut c = opened(proxy, server);
     c.push(
@@ -996,14 +1010,7 @@ fn the_request_names_its_origin_from_frame(c: Capture, n: u64) {
     let p = d.write("split.pcap", &c.finish());
     let (code, v, err) = trace(&[p], &["--party", "AU", "--ip", "192.0.2.9"]);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(
-        path(&v),
-        pairs(&[
-            ("origin", "8.8.8.8"),
-            ("proxy", "203.0.113.5"),
-            ("destination", "192.0.2.9"),
-        ])
-    );
+    through_the_proxy(&v);
     // Located at the segment that started the block.
     assert_eq!(v["hops"][0]["evidence"][0]["frame"], n);
 }
@@ -1603,10 +1610,8 @@ fn header_evidence_is_the_same_wherever_the_capture_is_cut_into_chunks() {
 fn a_directory_is_one_vantage_point_its_files_read_in_numbered_order() {
     // A rotated capture: the connection opens in the second file and its request, header
     // block across the two segments, ends in the tenth.
-    let proxy = ([203, 0, 113, 5], 51000);
-    let server = ([192, 0, 2, 9], 80);
-    let req = "GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 8.8.8.8\r\n\r\n";
-    let (a, b) = req.as_bytes().split_at(20);
+    let (proxy, server) = (PROXY, SERVER);
+    let (a, b) = REQUEST.as_bytes().split_at(20);
     let mut first = opened(proxy, server);
     first.push(T0 + 2 * MS, &seg(proxy, server, 101, PSH | ACK, a));
     let mut second = Capture::new(Format::Pcap);
@@ -1625,14 +1630,7 @@ fn a_directory_is_one_vantage_point_its_files_read_in_numbered_order() {
         &["--party", "AU", "--ip", "192.0.2.9"],
     );
     assert_eq!(code, 0, "{err}");
-    assert_eq!(
-        path(&v),
-        pairs(&[
-            ("origin", "8.8.8.8"),
-            ("proxy", "203.0.113.5"),
-            ("destination", "192.0.2.9"),
-        ])
-    );
+    through_the_proxy(&v);
     let names = |v: &Value| -> Vec<String> {
         v.as_array()
             .unwrap()
