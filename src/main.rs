@@ -749,7 +749,9 @@ fn run_flows(mut a: FlowsArgs) -> Result<u8> {
         enricher(false, &a.db)?;
     }
     let progress = Arc::new(AtomicU64::new(0));
-    let inputs: Vec<PathBuf> = (a.inputs.iter())
+    let inputs: Vec<PathBuf> = a
+        .inputs
+        .iter()
         .flat_map(|p| hoptrace::pipeline::input_files(p))
         .collect();
     let mut cfg = FlowsConfig::new(inputs.clone());

@@ -2160,7 +2160,6 @@ fn input_out(r: &FlowRun, n: u32, i: &InputSummary, d: &str) -> report::InputOut
     }
 }
 
-/// SHA-256 of a file's bytes, in hex.
 /// The files an input names: a file alone, or a directory's files (not those whose name
 /// starts with a dot, nor subdirectories) in name order with runs of digits compared as
 /// numbers (`cap.pcap2` before `cap.pcap10`, as capture tools number rotated files): for
@@ -2215,6 +2214,7 @@ fn natural_order(a: &str, b: &str) -> std::cmp::Ordering {
     }
 }
 
+/// SHA-256 of a file's bytes, in hex.
 fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
     use sha2::Digest;
     use std::io::Read;
