@@ -50,15 +50,18 @@ pub struct Gathered {
     recent: Recent,
     /// The chunk's first such segments, for the blocks the chunk before it left open.
     head: Recent,
-    /// Bytes in `head`.
+    /// Bytes charged to `head`.
     head_bytes: usize,
 }
 
 /// Segments kept in [`Recent`], and the largest kept.
 const RECENT: usize = 64;
 const RECENT_SEGMENT: usize = 16 * 1024;
-/// Bytes of a chunk's first unclaimed segments kept for the chunk before it.
+/// Bytes of a chunk's first unclaimed segments kept for the chunk before it, and how many
+/// segments at most: each block left open at the edge searches them linearly, so tiny
+/// segments must not make the list long (each is also charged 64 bytes for its entry).
 const HEAD_BYTES: usize = 1 << 20;
+const HEAD_SEGMENTS: usize = 1024;
 
 /// The last [`RECENT`] TCP segments (of at most [`RECENT_SEGMENT`] bytes) that no header
 /// block took when they were read, so that a block whose segments were captured out of
@@ -247,8 +250,12 @@ impl Gathered {
     /// Keeps a TCP segment no header block took.
     #[inline]
     fn unclaimed(&mut self, key: Session, seq: u32, pl: &[u8]) {
-        if self.head_bytes + pl.len() <= HEAD_BYTES && pl.len() <= RECENT_SEGMENT {
-            self.head_bytes += pl.len();
+        let cost = pl.len() + 64;
+        if self.head_bytes + cost <= HEAD_BYTES
+            && self.head.segs.len() < HEAD_SEGMENTS
+            && pl.len() <= RECENT_SEGMENT
+        {
+            self.head_bytes += cost;
             self.head.push(key, seq, pl);
         }
         self.recent.keep(key, seq, pl);
