@@ -75,6 +75,20 @@ pub fn starts_http(p: &[u8]) -> bool {
     }
 }
 
+/// True when a TCP payload shorter than [`HTTP_TELLS`] is the start of a method or of
+/// `HTTP/1.` (`G`, `POS`, or a whole method): a block sent a few bytes at a time, or cut
+/// before its method ends, may start with it.
+#[inline]
+pub fn may_start_http(p: &[u8]) -> bool {
+    !p.is_empty()
+        && p.len() < HTTP_TELLS
+        && (b"HTTP/1.".starts_with(p) || METHODS.iter().any(|m| m.starts_with(p)))
+}
+
+/// Bytes enough to tell whether a payload starts HTTP (the longest token, `CONNECT ` or
+/// `OPTIONS `).
+pub const HTTP_TELLS: usize = 8;
+
 /// True when the bytes hold a whole HTTP header block (its empty line), or as much of one
 /// as is read ([`MAX_HEADER_BLOCK`]). The first `seen` bytes were already found not to hold
 /// the empty line (a block growing segment by segment is searched once, not once per
@@ -643,6 +657,25 @@ pub fn icmp_quote(body: &[u8]) -> Option<Quote> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_payload_too_short_to_tell_may_start_http_only_as_a_token_s_start() {
+        for p in [
+            &b"G"[..],
+            b"GE",
+            b"GET",
+            b"POS",
+            b"HTTP/",
+            b"CONNECT",
+            b"OPTIONS",
+            b"GET ",
+        ] {
+            assert!(may_start_http(p), "{p:?}");
+        }
+        for p in [&b""[..], b"X", b"GETX", b"get", b"HTTP/2", b"OPTIONS "] {
+            assert!(!may_start_http(p), "{p:?}");
+        }
+    }
 
     #[test]
     fn a_block_searched_on_from_where_it_was_left_finds_an_empty_line_cut_anywhere() {

@@ -102,7 +102,7 @@ impl Recent {
     fn extend(&mut self, s: &Session, w: &mut PendingHttp) -> bool {
         loop {
             let seen = w.bytes.len();
-            if headers::header_block_done(&w.bytes, w.searched) {
+            if w.not_http() || headers::header_block_done(&w.bytes, w.searched) {
                 return true;
             }
             w.searched = seen;
@@ -130,6 +130,14 @@ struct PendingHttp {
     searched: usize,
     /// Keep the start line and host too (see [`Gathered::packet`]).
     content: bool,
+}
+
+impl PendingHttp {
+    /// True when a block started by a segment too short to tell (see
+    /// [`headers::may_start_http`]) has grown into something that is not HTTP.
+    fn not_http(&self) -> bool {
+        self.bytes.len() >= headers::HTTP_TELLS && !headers::starts_http(&self.bytes)
+    }
 }
 
 impl Gathered {
@@ -201,12 +209,25 @@ impl Gathered {
                             {
                                 self.http(key, w);
                             }
-                        } else {
-                            self.unclaimed(key, p.tcp_seq, pl);
+                            return;
                         }
-                        return;
+                        if !headers::starts_http(pl) {
+                            self.unclaimed(key, p.tcp_seq, pl);
+                            return;
+                        }
+                        // A new message starts while the block before waits for a segment
+                        // that was not captured (or not yet): the block is read as far as
+                        // it got, and the new one is not missed.
+                        if let Some(w) = self.http_pending.remove(&key) {
+                            self.http(key, w);
+                        }
                     }
-                    if headers::starts_http(pl) {
+                    let starts = headers::starts_http(pl);
+                    // A segment too short to tell ("G", "POS") may start a block whose rest
+                    // follows, or came before it: it is held as a start, and dropped (read
+                    // as nothing) once what continues it is not HTTP.
+                    if starts || (p.payload_len as usize == pl.len() && headers::may_start_http(pl))
+                    {
                         let mut w = PendingHttp {
                             at,
                             ts,

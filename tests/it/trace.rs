@@ -998,6 +998,56 @@ fn a_header_block_captured_out_of_order_is_read_whole() {
     the_request_names_its_origin_from_frame(c, 3);
 }
 
+#[test]
+fn a_header_block_whose_first_segment_is_one_byte_is_read_whole() {
+    // "G", then "ET / HTTP/1.1..." (a client writing its method a byte first, or a sender
+    // splitting it to hide the block): the start did not look like HTTP and was passed by.
+    let (proxy, server) = (PROXY, SERVER);
+    let (g, rest) = REQUEST.as_bytes().split_at(1);
+    let mut c = opened(proxy, server);
+    c.push(T0 + 2 * MS, &seg(proxy, server, 101, PSH | ACK, g));
+    c.push(T0 + 3 * MS, &seg(proxy, server, 102, PSH | ACK, rest));
+    the_request_names_its_origin_from_frame_3(c);
+    // The same, the "G" captured last.
+    let mut c = opened(proxy, server);
+    c.push(T0 + 2 * MS, &seg(proxy, server, 102, PSH | ACK, rest));
+    c.push(T0 + 3 * MS, &seg(proxy, server, 101, PSH | ACK, g));
+    the_request_names_its_origin_from_frame(c, 4);
+    // A "G" that goes on as something else is read as nothing.
+    let mut c = opened(proxy, server);
+    c.push(T0 + 2 * MS, &seg(proxy, server, 101, PSH | ACK, g));
+    let other = b"\x00\x01X-Forwarded-For: 8.8.8.8\r\n\r\n";
+    c.push(T0 + 3 * MS, &seg(proxy, server, 102, PSH | ACK, other));
+    let d = Dir::new();
+    let p = d.write("notg.pcap", &c.finish());
+    let (code, v, err) = trace(&[p], &["--party", "AU", "--ip", "192.0.2.9"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        path(&v),
+        pairs(&[("origin", "203.0.113.5"), ("destination", "192.0.2.9")])
+    );
+}
+
+#[test]
+fn a_request_after_a_block_whose_rest_was_not_captured_is_read() {
+    // A keep-alive connection whose first header block lost its second segment (the
+    // capture dropped it): the block waited for it, and the connection's next requests,
+    // one naming the origin, were passed by.
+    let (proxy, server) = (PROXY, SERVER);
+    let first = "GET /first HTTP/1.1\r\nHost: x\r\nX-Padding: yyyy\r\n\r\n";
+    let mut c = opened(proxy, server);
+    c.push(
+        T0 + 2 * MS,
+        &seg(proxy, server, 101, PSH | ACK, &first.as_bytes()[..24]),
+    );
+    let next = 101 + first.len() as u32;
+    c.push(
+        T0 + 3 * MS,
+        &seg(proxy, server, next, PSH | ACK, REQUEST.as_bytes()),
+    );
+    the_request_names_its_origin_from_frame(c, 4);
+}
+
 /// Traces a proxy's request to 192.0.2.9 whose header block (naming 8.8.8.8 in
 /// `X-Forwarded-For`) starts at frame 3: the path through the proxy, located there.
 fn the_request_names_its_origin_from_frame_3(c: Capture) {
