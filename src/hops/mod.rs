@@ -19,7 +19,7 @@ mod path;
 
 pub use clues::{Clue, ClueKind, PAYLOAD_KEPT};
 pub use content::{Content, content, others};
-pub use nat::NatMatch;
+pub use nat::{NatAmbiguity, NatMatch, NatViews};
 pub use path::{Hop, Proof, ProofKind, Role, path};
 
 use crate::decode::Encap;
@@ -198,6 +198,9 @@ pub struct Candidate {
     /// The same communication seen outside a NAT by another vantage point (its
     /// observations are among these), and why the two views are one.
     pub nat: Option<NatMatch>,
+    /// Seen from the other side of a NAT, but not joined: which view there is its own
+    /// cannot be told.
+    pub nat_ambiguous: Option<NatAmbiguity>,
 }
 
 impl Candidate {
@@ -418,6 +421,7 @@ pub fn find(evidence: &[Evidence<'_>], q: &Query) -> Vec<Candidate> {
                 traceroute: false,
                 window: q.window,
                 nat: None,
+                nat_ambiguous: None,
             }),
         }
     }

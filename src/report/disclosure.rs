@@ -1087,6 +1087,52 @@ fn gaps(hops: &[HopOut], c: &Candidate, smtp_dropped: u64) -> Vec<GapOut> {
             _ => {}
         }
     }
+    if let Some(a) = &c.nat_ambiguous {
+        // "2 connections there (a:1 (vantage point 1), b:2 (vantage point 1))".
+        let list = |(v, more): &crate::hops::NatViews, side: &str| {
+            let n = if *more {
+                format!("more than {} connections", v.len())
+            } else {
+                counted(v.len() as u64, "connection", "connections")
+            };
+            let each: Vec<String> = v
+                .iter()
+                .map(|(vp, (ip, port))| format!("{ip}:{port} (vantage point {vp})"))
+                .collect();
+            format!("{n} {side} ({})", each.join(", "))
+        };
+        let there = if a.inside { "outside" } else { "inside" };
+        let (unnamed, record_needed) = if a.inside {
+            (
+                "the public address and port it was translated to are not named",
+                format!(
+                    "the NAT translation log for {}:{} to {}:{} {}, {window}: the public address and port it was given",
+                    c.orig.0,
+                    c.orig.1,
+                    c.resp.0,
+                    c.resp.1,
+                    proto_text(c.proto)
+                ),
+            )
+        } else {
+            (
+                "the address behind the NAT is not named",
+                format!(
+                    "the NAT translation log of the operator of {}:{} for that public address and port, {window}",
+                    c.orig.0, c.orig.1
+                ),
+            )
+        };
+        out.push(GapOut {
+            hop_index: hops.iter().find(|h| h.role == "origin").map(|h| h.index),
+            reason: format!(
+                "the communication was also seen {there} a NAT, but which view there is its own cannot be told: {} and {} match each other equally (the same destination, packets and bytes each way, starting within the query's window); the views are not joined and {unnamed}",
+                list(&a.there, "there"),
+                list(&a.here, "here"),
+            ),
+            record_needed,
+        });
+    }
     let first = hops.first();
     if let Some(f) = first.filter(|f| f.role == "proxy") {
         out.push(GapOut {

@@ -636,6 +636,107 @@ fn nat_seen_from_two_vantage_points_maps_the_public_address_to_the_inside_one() 
     );
 }
 
+#[test]
+fn nat_views_that_cannot_be_told_apart_are_not_joined_and_the_report_says_so() {
+    // One connection inside, two outside with the same destination, sizes and time (the
+    // NAT rewrote the sequence numbers of one): either could be its translation.
+    let server = ([1, 1, 1, 1], 443);
+    let mut inside = Capture::new(Format::Pcap);
+    let sub = ([100, 64, 7, 9], 5000);
+    connection(&mut inside, T0, sub, server, (1000, 7000), b"hello");
+    let mut outside = Capture::new(Format::Pcap);
+    for (port, isn) in [(61000, (1000, 7000)), (61001, (3000, 9000))] {
+        connection(
+            &mut outside,
+            T0,
+            ([8, 8, 8, 8], port),
+            server,
+            isn,
+            b"hello",
+        );
+    }
+    let d = Dir::new();
+    let files = [
+        d.write("inside.pcap", &inside.finish()),
+        d.write("outside.pcap", &outside.finish()),
+    ];
+    let gaps = |v: &Value| v["gaps"].to_string();
+    let (code, v, err) = trace(&files, &["--party", "AU", "--ip", "100.64.7.9"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        path(&v),
+        pairs(&[("origin", "100.64.7.9"), ("destination", "1.1.1.1")])
+    );
+    let g = gaps(&v);
+    assert!(
+        g.contains(
+            "also seen outside a NAT, but which view there is its own cannot be told: \
+             2 connections there (8.8.8.8:61000 (vantage point 1), 8.8.8.8:61001 (vantage point 1)) \
+             and 1 connection here (100.64.7.9:5000 (vantage point 0))"
+        ),
+        "{g}"
+    );
+    assert!(
+        g.contains("the NAT translation log for 100.64.7.9:5000 to 1.1.1.1:443 TCP"),
+        "{g}"
+    );
+    // Named by one public port: the inside connection matches it, and its twin too, so
+    // the two are not joined (they were: a guess between two translations).
+    let (code, v, err) = trace(
+        &files,
+        &["--party", "AU", "--ip", "8.8.8.8", "--port", "61000"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        path(&v),
+        pairs(&[("origin", "8.8.8.8"), ("destination", "1.1.1.1")])
+    );
+    let g = gaps(&v);
+    assert!(
+        g.contains(
+            "1 connection there (100.64.7.9:5000 (vantage point 0)) and 2 connections here \
+             (8.8.8.8:61000 (vantage point 1), 8.8.8.8:61001 (vantage point 1))"
+        ),
+        "{g}"
+    );
+    assert!(g.contains("the address behind the NAT is not named"), "{g}");
+}
+
+#[test]
+fn a_nat_view_is_joined_when_the_inside_connection_was_seen_by_two_sensors() {
+    // Two sensors inside saw the same connection (its own 5-tuple at each), one outside
+    // its translation: the view outside matches both inside views, which are one
+    // communication, so it is joined.
+    let server = ([1, 1, 1, 1], 443);
+    let sub = ([100, 64, 7, 9], 5000);
+    let mut inside = Capture::new(Format::Pcap);
+    connection(&mut inside, T0, sub, server, (1000, 7000), b"hello");
+    let inside = inside.finish();
+    let mut outside = Capture::new(Format::Pcap);
+    let public = ([8, 8, 8, 8], 61000);
+    connection(&mut outside, T0, public, server, (1000, 7000), b"hello");
+    let d = Dir::new();
+    let files = [
+        d.write("inside-a.pcap", &inside),
+        d.write("inside-b.pcap", &inside),
+        d.write("outside.pcap", &outside.finish()),
+    ];
+    let (code, v, err) = trace(
+        &files,
+        &["--party", "AU", "--ip", "8.8.8.8", "--port", "61000"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        path(&v),
+        pairs(&[
+            ("origin", "100.64.7.9"),
+            ("nat", "8.8.8.8"),
+            ("destination", "1.1.1.1"),
+        ])
+    );
+    assert!(!v["gaps"].to_string().contains("cannot be told"));
+}
+
 /// The README's query on the bundled case (`testdata/case/frontend.pcapng`).
 pub(crate) const DEMO_QUERY: [&str; 10] = [
     "--party",
