@@ -17,7 +17,7 @@
 use super::{FlowRecord, RecordKind, RecordLoc, TimeOriginal};
 use crate::model::{Addr, Diagnostics, Locator, Proto, SkipReason, Timestamp};
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 
 /// Detail codes of [`SkipReason::BadExport`].
 pub mod bad {
@@ -228,6 +228,17 @@ struct ScopeKey {
     domain: u32,
 }
 
+/// Who sent a data set, for sharing the bound on sets waiting: the exporter's address (of
+/// any port, version and domain), or the input of a raw export file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct Source(Option<Addr>, u32);
+
+impl ScopeKey {
+    fn source(&self) -> Source {
+        Source(self.exporter.map(|e| e.0), self.input)
+    }
+}
+
 /// What every record of a datagram shares.
 #[derive(Clone, Copy, Debug)]
 struct Header {
@@ -265,6 +276,12 @@ struct Pending {
     by_template_len: usize,
     /// (export time, arrival number), earliest first; stale entries as above.
     by_time: BinaryHeap<Reverse<(i64, u64)>>,
+    /// Each source's sets (arrival numbers) and bytes, and the sources ordered by sets and
+    /// by bytes waiting: past a bound, the source holding the most gives up its oldest, so
+    /// one exporter whose templates never come cannot push out the sets of the others.
+    by_source: HashMap<Source, (BTreeSet<u64>, usize)>,
+    most_sets: BTreeSet<(usize, Source)>,
+    most_bytes: BTreeSet<(usize, Source)>,
 }
 
 impl Pending {
@@ -282,6 +299,7 @@ impl Pending {
             .push(n);
         self.by_template_len += 1;
         self.by_time.push(Reverse((w.header.export_ns, n)));
+        self.account(w.key.source(), n, w.body.len(), true);
         self.sets.insert(n, w);
         self.compact();
     }
@@ -289,12 +307,40 @@ impl Pending {
     fn remove(&mut self, n: u64) -> Option<Waiting> {
         let w = self.sets.remove(&n)?;
         self.bytes -= w.body.len();
+        self.account(w.key.source(), n, w.body.len(), false);
         Some(w)
     }
 
-    /// The set that arrived first.
-    fn pop_oldest(&mut self) -> Option<Waiting> {
-        let (&n, _) = self.sets.first_key_value()?;
+    /// Adds set `n` (of `bytes`) to its source's share, or takes it out.
+    fn account(&mut self, src: Source, n: u64, bytes: usize, add: bool) {
+        let e = self.by_source.entry(src).or_default();
+        self.most_sets.remove(&(e.0.len(), src));
+        self.most_bytes.remove(&(e.1, src));
+        if add {
+            e.0.insert(n);
+            e.1 += bytes;
+        } else {
+            e.0.remove(&n);
+            e.1 -= bytes;
+        }
+        if e.0.is_empty() {
+            self.by_source.remove(&src);
+        } else {
+            self.most_sets.insert((e.0.len(), src));
+            self.most_bytes.insert((e.1, src));
+        }
+    }
+
+    /// The oldest set of the source with the most sets waiting (`by_bytes`: the most bytes;
+    /// ties go to the greater source).
+    fn pop_from_most(&mut self, by_bytes: bool) -> Option<Waiting> {
+        let most = if by_bytes {
+            &self.most_bytes
+        } else {
+            &self.most_sets
+        };
+        let &(_, src) = most.last()?;
+        let &n = self.by_source.get(&src)?.0.first()?;
         self.remove(n)
     }
 
@@ -326,6 +372,9 @@ impl Pending {
         self.by_template_len = 0;
         self.by_time.clear();
         self.bytes = 0;
+        self.by_source.clear();
+        self.most_sets.clear();
+        self.most_bytes.clear();
         std::mem::take(&mut self.sets).into_values().collect()
     }
 
@@ -662,10 +711,12 @@ impl Collector {
 
     fn wait(&mut self, w: Waiting, diag: &mut Diagnostics) {
         self.pending.push(w);
-        while self.pending.len() > self.limits.max_pending
-            || self.pending.bytes > self.limits.max_pending_bytes
-        {
-            let Some(old) = self.pending.pop_oldest() else {
+        loop {
+            let by_bytes = self.pending.bytes > self.limits.max_pending_bytes;
+            if !by_bytes && self.pending.len() <= self.limits.max_pending {
+                break;
+            }
+            let Some(old) = self.pending.pop_from_most(by_bytes) else {
                 break;
             };
             diag.add(
@@ -1410,7 +1461,7 @@ mod tests {
         Waiting {
             key: ScopeKey {
                 exporter: None,
-                input: 0,
+                input: domain % 2,
                 version: 10,
                 domain,
             },
@@ -1459,10 +1510,28 @@ mod tests {
                     p.push(w);
                     most = 2 * p.len() + 64;
                 }
-                5 => assert_eq!(
-                    p.pop_oldest().map(|w| w.first_record),
-                    model.pop_front().map(|w| w.first_record)
-                ),
+                5 => {
+                    // The oldest set of the source (input) with the most sets or bytes,
+                    // the greater input on a tie.
+                    let by_bytes = rand(2) == 0;
+                    let share = |i: u32| {
+                        let of = model.iter().filter(|w| w.key.input == i);
+                        if by_bytes {
+                            of.map(|w| w.body.len()).sum::<usize>()
+                        } else {
+                            of.count()
+                        }
+                    };
+                    let most = model
+                        .iter()
+                        .map(|w| w.key.input)
+                        .max_by_key(|&i| (share(i), i));
+                    let pos = most.and_then(|i| model.iter().position(|w| w.key.input == i));
+                    assert_eq!(
+                        p.pop_from_most(by_bytes).map(|w| w.first_record),
+                        pos.and_then(|i| model.remove(i)).map(|w| w.first_record)
+                    );
+                }
                 6 => {
                     let (d, t) = (rand(3) as u32, 256 + rand(5) as u16);
                     let key = set(0, d, t, 0, 0).key;

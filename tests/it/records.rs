@@ -948,6 +948,40 @@ fn export_at(frame: u64, exporter: [u8; 4], w: ExportWriter) -> Export {
 }
 
 #[test]
+fn an_exporter_whose_templates_never_come_gives_up_its_own_waiting_sets_first() {
+    // At most 10 data sets wait for their templates. Exporter 2's one set waits; exporter 1
+    // then sends 50 for a template it never defines: past the bound its own oldest go (it
+    // was the oldest set of all that went: exporter 2's, whose template came next).
+    let mut c = Collector::new(Limits {
+        max_pending: 10,
+        ..Limits::default()
+    });
+    let (mut out, mut diag) = (Vec::new(), hoptrace::model::Diagnostics::default());
+    let rec = ipfix_record([10, 0, 0, 1], [10, 0, 0, 2], 1, 2, 1_000);
+    let mut w = ExportWriter::ipfix(T0, 1);
+    w.data(256, &[&rec]);
+    c.datagram(&export_at(1, [10, 0, 9, 2], w), &mut out, &mut diag);
+    for frame in 2..52 {
+        let mut w = ExportWriter::ipfix(T0, 1);
+        w.data(300, &[&rec]);
+        c.datagram(&export_at(frame, [10, 0, 9, 1], w), &mut out, &mut diag);
+    }
+    let mut w = ExportWriter::ipfix(T0, 1);
+    ipfix_template(&mut w, 256);
+    c.datagram(&export_at(52, [10, 0, 9, 2], w), &mut out, &mut diag);
+    assert_eq!(out.len(), 1, "exporter 2's waiting set is read");
+    c.finish(&mut diag);
+    // Every one of exporter 1's 50 sets is counted, the first at frame 2.
+    let no_template: Vec<_> = diag
+        .entries()
+        .iter()
+        .filter(|e| e.0 == SkipReason::NoTemplate)
+        .map(|e| (e.1, e.2.count, e.2.first.frame))
+        .collect();
+    assert_eq!(no_template, [(300, 50, 2)]);
+}
+
+#[test]
 fn template_fields_are_bounded_across_exporters() {
     use hoptrace::records::netflow::bad;
     // Templates of 5 fields and `pad` padding fields; at most 100 fields held in all.
