@@ -241,8 +241,11 @@ impl Gathered {
                     };
                     if let Some(w) = waiting {
                         // The next segment of a header block that did not fit in one, and
-                        // those that came before it.
-                        if p.tcp_seq == w.next_seq {
+                        // those that came before it; unless the block is a segment too
+                        // short to tell (a body's last byte, "P") and this one starts a
+                        // message of its own.
+                        let tentative = w.bytes.len() < headers::HTTP_TELLS;
+                        if p.tcp_seq == w.next_seq && !(tentative && headers::starts_http(pl)) {
                             w.bytes.extend_from_slice(pl);
                             w.next_seq = w.next_seq.wrapping_add(pl.len() as u32);
                             if self.recent.extend(&key, w)
@@ -252,13 +255,15 @@ impl Gathered {
                             }
                             return;
                         }
-                        if !headers::starts_http(pl) {
+                        // Past the gap (a retransmitted start lies before it).
+                        let beyond = (p.tcp_seq.wrapping_sub(w.next_seq) as i32) > 0;
+                        if !(beyond || tentative) || !headers::starts_http(pl) {
                             self.unclaimed(key, p.tcp_seq, pl);
                             return;
                         }
-                        // A new message starts while the block before waits for a segment
-                        // that was not captured (or not yet): the block is read as far as
-                        // it got, and the new one is not missed.
+                        // A new message starts beyond the segment the block before waits
+                        // for (not captured, or not yet): the block is read as far as it
+                        // got, and the new one is not missed.
                         if let Some(w) = self.http_pending.remove(&key) {
                             self.http(key, w);
                         }

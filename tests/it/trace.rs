@@ -1114,6 +1114,15 @@ fn a_header_block_whose_first_segment_is_one_byte_is_read_whole() {
     c.push(T0 + 2 * MS, &seg(proxy, server, 102, PSH | ACK, rest));
     c.push(T0 + 3 * MS, &seg(proxy, server, 101, PSH | ACK, g));
     the_request_names_its_origin_from_frame(c, 4);
+    // A one-byte segment ("P", a body's last byte) just before a request of its own: the
+    // request is read, not taken as the rest of a "P..." block.
+    let mut c = opened(proxy, server);
+    c.push(T0 + 2 * MS, &seg(proxy, server, 101, PSH | ACK, b"P"));
+    c.push(
+        T0 + 3 * MS,
+        &seg(proxy, server, 102, PSH | ACK, REQUEST.as_bytes()),
+    );
+    the_request_names_its_origin_from_frame(c, 4);
     // A "G" that goes on as something else is read as nothing.
     let mut c = opened(proxy, server);
     c.push(T0 + 2 * MS, &seg(proxy, server, 101, PSH | ACK, g));
@@ -1147,6 +1156,14 @@ fn a_request_after_a_block_whose_rest_was_not_captured_is_read() {
         &seg(proxy, server, next, PSH | ACK, REQUEST.as_bytes()),
     );
     the_request_names_its_origin_from_frame(c, 4);
+    // A retransmitted start while the block waits for its rest is the same block, located
+    // at its first copy.
+    let (a, b) = REQUEST.as_bytes().split_at(20);
+    let mut c = opened(proxy, server);
+    c.push(T0 + 2 * MS, &seg(proxy, server, 101, PSH | ACK, a));
+    c.push(T0 + 3 * MS, &seg(proxy, server, 101, PSH | ACK, a));
+    c.push(T0 + 4 * MS, &seg(proxy, server, 121, PSH | ACK, b));
+    the_request_names_its_origin_from_frame_3(c);
 }
 
 /// Traces a proxy's request to 192.0.2.9 whose header block (naming 8.8.8.8 in
