@@ -200,6 +200,7 @@ pub fn headers(data: &[u8]) {
         }
     }
     let _ = h::http_proxy_headers(data);
+    let _ = h::http_start_line(data);
     let _ = h::header_block_done(data, 0);
     if let Some(&n) = data.first() {
         // Searching on from any point agrees with searching the whole (bytes before the

@@ -49,6 +49,11 @@ pub struct HttpHeads {
     pub start_line: String,
     /// The `Host` field of a request.
     pub host: Option<String>,
+    /// The block's end (its empty line) was read. A block cut before it (by the capture's
+    /// snap length, a segment not captured, or [`MAX_HEADER_BLOCK`]) is read to its last
+    /// complete line only: a line cut short could name another address (`8.8.8.8` of
+    /// `8.8.8.88`).
+    pub complete: bool,
 }
 
 const METHODS: [&[u8]; 9] = [
@@ -72,6 +77,29 @@ pub fn starts_http(p: &[u8]) -> bool {
             p.starts_with(b"HTTP/1.") || METHODS.iter().any(|m| p.starts_with(m))
         }
         _ => false,
+    }
+}
+
+/// True when a message begins with a start line that is HTTP's beyond its first token: a
+/// status line, or a request line whose version is `HTTP/1.x` (cut before its end: whose
+/// target is a path, an absolute URL or `*`, or a `CONNECT`). Other protocols' lines may
+/// begin with `GET ` too.
+pub fn http_start_line(p: &[u8]) -> bool {
+    if p.starts_with(b"HTTP/1.") {
+        return true;
+    }
+    match p.iter().position(|&b| b == b'\n') {
+        Some(n) => {
+            let line = p[..n].strip_suffix(b"\r").unwrap_or(&p[..n]);
+            line.len() > 9 && line[line.len() - 9..line.len() - 1] == *b" HTTP/1."
+        }
+        None => {
+            p.starts_with(b"CONNECT ")
+                || p.iter()
+                    .position(|&b| b == b' ')
+                    .and_then(|sp| p.get(sp + 1))
+                    .is_some_and(|b| matches!(b, b'/' | b'h' | b'*'))
+        }
     }
 }
 
@@ -112,7 +140,15 @@ pub fn http_heads(p: &[u8]) -> Option<HttpHeads> {
     }
     let request = !p.starts_with(b"HTTP/");
     let p = &p[..p.len().min(MAX_HEADER_BLOCK)];
-    let end = find(p, b"\r\n\r\n").unwrap_or(p.len());
+    let (end, complete) = match find(p, b"\r\n\r\n") {
+        Some(end) => (end, true),
+        // Cut before its end: its complete lines only (a start line cut short is kept as
+        // far as it goes; it names no node).
+        None => (
+            p.iter().rposition(|&b| b == b'\n').unwrap_or(p.len()),
+            false,
+        ),
+    };
     let mut fields = Vec::new();
     let mut all = fields_of(&p[..end]);
     let start_line = all.next().map(|(_, v)| v).unwrap_or_default();
@@ -138,6 +174,7 @@ pub fn http_heads(p: &[u8]) -> Option<HttpHeads> {
         fields,
         start_line,
         host,
+        complete,
     })
 }
 
@@ -694,6 +731,58 @@ mod tests {
             &[b'a'; MAX_HEADER_BLOCK],
             MAX_HEADER_BLOCK
         ));
+    }
+
+    #[test]
+    fn a_block_cut_before_its_end_reads_its_complete_lines_only() {
+        let whole: &[u8] =
+            b"GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 8.8.8.88, 10.1.1.1\r\nVia: 1.1 p\r\n\r\n";
+        let all = http_heads(whole).unwrap();
+        assert!(all.complete);
+        assert_eq!(all.fields.len(), 2);
+        // Cut anywhere before its end: every field read is whole, as the block has it.
+        for n in 4..whole.len() {
+            let h = http_heads(&whole[..n]).unwrap();
+            assert!(!h.complete, "cut at {n}");
+            for f in &h.fields {
+                assert!(all.fields.contains(f), "cut at {n}: {f:?}");
+            }
+        }
+        // Cut inside the address, and just after its line.
+        let at = whole.windows(5).position(|w| w == b"8.88,").unwrap() + 3;
+        assert!(http_heads(&whole[..at]).unwrap().fields.is_empty());
+        let line_end = whole
+            .windows(10)
+            .position(|w| w == b"10.1.1.1\r\n")
+            .unwrap()
+            + 10;
+        let h = http_heads(&whole[..line_end]).unwrap();
+        assert_eq!(h.fields, all.fields[..1]);
+        assert!(!h.complete);
+    }
+
+    #[test]
+    fn only_http_start_lines_count_as_http() {
+        for yes in [
+            &b"GET / HTTP/1.1\r\nHost"[..],
+            b"GET /a HTTP/1.0\n",
+            b"HTTP/1.1 200 OK",
+            b"GET /very/long/url/cut",
+            b"POST http://a.example/",
+            b"OPTIONS *",
+            b"CONNECT a.example:443",
+        ] {
+            assert!(http_start_line(yes), "{}", String::from_utf8_lossy(yes));
+        }
+        for no in [
+            &b"GET key\r\n"[..],
+            b"GET key",
+            b"GET / FTP/1.1\r\n",
+            b"GET ",
+            b"PUT x HTTP/1.1x\r\n",
+        ] {
+            assert!(!http_start_line(no), "{}", String::from_utf8_lossy(no));
+        }
     }
 
     #[test]

@@ -8,7 +8,9 @@
 //! name).
 
 use super::path::{ChainBuilder, ChainPlace, ep, hop};
-use super::{Candidate, Clue, ClueKind, Evidence, Hop, Observation, Proof, ProofKind, Role, Seen};
+use super::{
+    Candidate, Clue, ClueKind, Evidence, HeaderCut, Hop, Observation, Proof, ProofKind, Role, Seen,
+};
 use crate::decode::headers::{ProxyEntry, ProxyHeader, Received};
 use crate::decode::{PacketFacts, headers};
 use crate::flow::FlowKey;
@@ -40,13 +42,15 @@ pub(super) fn place(b: &mut ChainBuilder<'_>, c: &Candidate, e: &Evidence<'_>) {
             ClueKind::Http {
                 request: true,
                 entries,
+                cut,
                 ..
-            } => http_request(b, e.vantage, clue, entries),
+            } => http_request(b, e.vantage, clue, entries, *cut),
             ClueKind::Http {
                 request: false,
                 entries,
+                cut,
                 ..
-            } => http_response(b, e.vantage, clue, entries),
+            } => http_response(b, e.vantage, clue, entries, *cut),
             ClueKind::Mail {
                 received,
                 stream_gaps,
@@ -99,7 +103,13 @@ fn with_names(mut p: Proof, names: impl IntoIterator<Item = String>) -> Proof {
 
 /// A request's `X-Forwarded-For` (else `Forwarded`) names the origin and the proxies before
 /// the TCP client; `Via` alone names only proxies (the origin stays unknown).
-fn http_request(b: &mut ChainBuilder<'_>, v: u32, clue: &Clue, entries: &[ProxyEntry]) {
+fn http_request(
+    b: &mut ChainBuilder<'_>,
+    v: u32,
+    clue: &Clue,
+    entries: &[ProxyEntry],
+    cut: Option<HeaderCut>,
+) {
     let of =
         |h: ProxyHeader| -> Vec<&ProxyEntry> { entries.iter().filter(|e| e.header == h).collect() };
     let (xff, fwd, via) = (
@@ -142,9 +152,10 @@ fn http_request(b: &mut ChainBuilder<'_>, v: u32, clue: &Clue, entries: &[ProxyE
                 v,
                 clue,
                 format!(
-                    "sent a request carrying {} with {}: a proxy forwarding it{withheld}",
+                    "sent a request carrying {} with {}: a proxy forwarding it{withheld}{}",
                     header.name(),
-                    counted(n as u64, "entry", "entries")
+                    counted(n as u64, "entry", "entries"),
+                    cut_text(cut)
                 ),
             ),
             tokens,
@@ -249,9 +260,27 @@ impl<'a> Views<'a> {
     }
 }
 
+/// What a proof adds about a header block read without its end: the lines it read are
+/// whole, but what followed them (more headers, or a folded continuation of the last) was
+/// not read.
+fn cut_text(cut: Option<HeaderCut>) -> String {
+    cut.map_or(String::new(), |c| {
+        format!(
+            "; its header block was read without its end ({}): what followed its last complete line, which may hold more entries, was not read",
+            c.text()
+        )
+    })
+}
+
 /// A response's `Via` says the TCP responder is a proxy (a CDN edge, a reverse proxy); its
 /// address-literal entries before the responder's own lie toward the server.
-fn http_response(b: &mut ChainBuilder<'_>, v: u32, clue: &Clue, entries: &[ProxyEntry]) {
+fn http_response(
+    b: &mut ChainBuilder<'_>,
+    v: u32,
+    clue: &Clue,
+    entries: &[ProxyEntry],
+    cut: Option<HeaderCut>,
+) {
     let via: Vec<&ProxyEntry> = entries
         .iter()
         .filter(|e| e.header == ProxyHeader::Via)
@@ -273,8 +302,9 @@ fn http_response(b: &mut ChainBuilder<'_>, v: u32, clue: &Clue, entries: &[Proxy
                 v,
                 clue,
                 format!(
-                    "answered with Via naming {}: a proxy or CDN edge in front of the server",
-                    counted(n as u64, "proxy", "proxies")
+                    "answered with Via naming {}: a proxy or CDN edge in front of the server{}",
+                    counted(n as u64, "proxy", "proxies"),
+                    cut_text(cut)
                 ),
             ),
             names,

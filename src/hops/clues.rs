@@ -40,6 +40,10 @@ pub enum ClueKind {
         /// The start line and the request's `Host`, kept only when a report may include
         /// URLs (`FlowsConfig::clue_content`).
         start_line: Option<(String, Option<String>)>,
+        /// Read without its end (its complete lines only), and why. A cut block is kept
+        /// even when it names no proxy: a header after the cut was not read, and the
+        /// report says so.
+        cut: Option<HeaderCut>,
     },
     /// The first payload bytes one side of a flow sent (at most [`PAYLOAD_KEPT`]), kept only
     /// when a report may include payload.
@@ -68,6 +72,49 @@ pub enum ClueKind {
         /// The MPLS label stack the reply carried (RFC 4950), top first.
         mpls: Vec<u32>,
     },
+}
+
+/// Why an HTTP header block was read without its end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum HeaderCut {
+    /// The capture's snap length cut the segment that carried it.
+    SnapLength,
+    /// The segment that continues it was not captured (or not within what is searched: a
+    /// block open at a chunk's edge looks at the next chunk's first segments).
+    RestMissing,
+    /// Longer than a header block is read
+    /// ([`MAX_HEADER_BLOCK`](crate::decode::headers::MAX_HEADER_BLOCK)).
+    TooLong,
+}
+
+impl HeaderCut {
+    /// What cut it, as the report says it.
+    pub fn text(self) -> &'static str {
+        match self {
+            HeaderCut::SnapLength => "the capture's snap length cut the segment carrying it",
+            HeaderCut::RestMissing => "the segment continuing it was not captured",
+            HeaderCut::TooLong => "it is longer than the 64 KiB of a header block read",
+        }
+    }
+
+    fn code(cut: Option<HeaderCut>) -> u8 {
+        match cut {
+            None => 0,
+            Some(HeaderCut::SnapLength) => 1,
+            Some(HeaderCut::RestMissing) => 2,
+            Some(HeaderCut::TooLong) => 3,
+        }
+    }
+
+    fn of_code(c: u8) -> Option<Option<HeaderCut>> {
+        Some(match c {
+            0 => None,
+            1 => Some(HeaderCut::SnapLength),
+            2 => Some(HeaderCut::RestMissing),
+            3 => Some(HeaderCut::TooLong),
+            _ => return None,
+        })
+    }
 }
 
 /// A clue's kind, as written in hoptrace's own files.
@@ -100,9 +147,11 @@ impl Clue {
                 request,
                 entries,
                 start_line,
+                cut,
             } => {
                 w.u8(HTTP);
                 w.u8(u8::from(*request));
+                w.u8(HeaderCut::code(*cut));
                 w.u32(entries.len() as u32);
                 for e in entries {
                     w.u8(match e.header {
@@ -179,6 +228,7 @@ impl Clue {
         let what = match r.u8()? {
             HTTP => {
                 let request = r.u8()? != 0;
+                let cut = HeaderCut::of_code(r.u8()?)?;
                 let n = r.count()?;
                 let mut entries = Vec::with_capacity(n);
                 for _ in 0..n {
@@ -200,6 +250,7 @@ impl Clue {
                     request,
                     entries,
                     start_line,
+                    cut,
                 }
             }
             PAYLOAD => ClueKind::Payload {
@@ -334,11 +385,25 @@ mod tests {
                     },
                 ],
                 start_line: Some(("GET / HTTP/1.1".into(), Some("shop.example".into()))),
+                cut: None,
             }),
             clue(ClueKind::Http {
                 request: false,
                 entries: Vec::new(),
                 start_line: Some(("HTTP/1.1 200 OK".into(), None)),
+                cut: Some(HeaderCut::SnapLength),
+            }),
+            clue(ClueKind::Http {
+                request: true,
+                entries: Vec::new(),
+                start_line: None,
+                cut: Some(HeaderCut::RestMissing),
+            }),
+            clue(ClueKind::Http {
+                request: true,
+                entries: Vec::new(),
+                start_line: None,
+                cut: Some(HeaderCut::TooLong),
             }),
             clue(ClueKind::Payload {
                 bytes: b"\x00EHLO \xff".to_vec(),
@@ -386,7 +451,7 @@ mod tests {
             }
         }
         // An ICMP error is tied to the ends of the probe it quotes too.
-        let ends: Vec<Addr> = clues[4].ends().collect();
+        let ends: Vec<Addr> = clues[6].ends().collect();
         assert_eq!(ends[2..], [quote.src, quote.dst]);
         assert_eq!(clues[0].ends().count(), 2);
     }

@@ -58,6 +58,30 @@ pub fn content<'a>(c: &Candidate, evidence: &[Evidence<'a>]) -> Vec<Content<'a>>
     out
 }
 
+/// The HTTP header blocks of the communication's flows read without their end (each
+/// [`ClueKind::Http`] with a `cut`), in vantage and capture order: what followed the cut,
+/// which may name proxies, was not read, and the report says so.
+pub fn cut_headers<'a>(c: &Candidate, evidence: &[Evidence<'a>]) -> Vec<Content<'a>> {
+    let mut out = Vec::new();
+    for e in evidence {
+        let obs = super::chains::Views::new(c, e.vantage);
+        for clue in e.clues {
+            if !matches!(clue.what, ClueKind::Http { cut: Some(_), .. }) {
+                continue;
+            }
+            let Some(o) = obs.of(clue) else {
+                continue;
+            };
+            out.push(Content {
+                vantage: e.vantage,
+                clue,
+                from_origin: clue.src == o.orig,
+            });
+        }
+    }
+    out
+}
+
 /// Other communications between the communication's two end addresses (either way, any
 /// ports and protocol) at any vantage point, within its window.
 pub fn others(c: &Candidate, evidence: &[Evidence<'_>]) -> Vec<Observation> {

@@ -17,8 +17,8 @@ mod content;
 mod nat;
 mod path;
 
-pub use clues::{Clue, ClueKind, PAYLOAD_KEPT};
-pub use content::{Content, content, others};
+pub use clues::{Clue, ClueKind, HeaderCut, PAYLOAD_KEPT};
+pub use content::{Content, content, cut_headers, others};
 pub use nat::{NatAmbiguity, NatMatch, NatViews};
 pub use path::{Hop, Proof, ProofKind, Role, path};
 

@@ -4,7 +4,7 @@
 
 use crate::decode::PacketFacts;
 use crate::decode::headers::{self, ProxyEntry};
-use crate::hops::{Clue, ClueKind};
+use crate::hops::{Clue, ClueKind, HeaderCut};
 use crate::model::{Addr, Locator, Proto, Timestamp};
 
 /// The chunk's maps and sets are keyed by what the traffic holds: they hash with the
@@ -171,6 +171,8 @@ struct PendingHttp {
     searched: usize,
     /// Keep the start line and host too (see [`Gathered::packet`]).
     content: bool,
+    /// A segment of it was cut by the capture's snap length (nothing after it is read).
+    snapped: bool,
 }
 
 impl PendingHttp {
@@ -248,7 +250,9 @@ impl Gathered {
                         if p.tcp_seq == w.next_seq && !(tentative && headers::starts_http(pl)) {
                             w.bytes.extend_from_slice(pl);
                             w.next_seq = w.next_seq.wrapping_add(pl.len() as u32);
-                            if self.recent.extend(&key, w)
+                            // Cut by the snap length: what follows it is not in the capture.
+                            w.snapped = p.payload_len as usize > pl.len();
+                            if (w.snapped || self.recent.extend(&key, w))
                                 && let Some(w) = self.http_pending.remove(&key)
                             {
                                 self.http(key, w);
@@ -282,8 +286,9 @@ impl Gathered {
                             bytes: pl.to_vec(),
                             searched: 0,
                             content,
+                            snapped: p.payload_len as usize > pl.len(),
                         };
-                        if p.payload_len as usize > pl.len() || self.recent.extend(&key, &mut w) {
+                        if w.snapped || self.recent.extend(&key, &mut w) {
                             // Whole, or cut by the snap length: nothing more will come.
                             self.http(key, w);
                         } else {
@@ -340,16 +345,26 @@ impl Gathered {
         });
     }
 
-    /// Reads an HTTP message's header block into a clue (only when it names proxies, unless
-    /// the block's `content` keeps every start line).
+    /// Reads an HTTP message's header block into a clue (only when it names proxies or was
+    /// read without its end, unless the block's `content` keeps every start line).
     fn http(&mut self, (src, dst): Session, w: PendingHttp) {
         let content = w.content;
-        let heads = if content {
-            headers::http_heads(&w.bytes)
-        } else {
-            headers::http_proxy_headers(&w.bytes)
+        let Some(h) = headers::http_heads(&w.bytes) else {
+            return;
         };
-        let Some(h) = heads else { return };
+        let cut = (!h.complete).then_some(if w.bytes.len() >= headers::MAX_HEADER_BLOCK {
+            HeaderCut::TooLong
+        } else if w.snapped {
+            HeaderCut::SnapLength
+        } else {
+            HeaderCut::RestMissing
+        });
+        // A block cut before its end is kept though it names no proxy (one after the cut
+        // was not read: the report says so), if its start line is HTTP's.
+        let cut_named = cut.is_some() && headers::http_start_line(&w.bytes);
+        if h.fields.is_empty() && !content && !cut_named {
+            return;
+        }
         let entries: Vec<ProxyEntry> = h
             .fields
             .iter()
@@ -365,6 +380,7 @@ impl Gathered {
                 request: h.request,
                 entries,
                 start_line: content.then_some((h.start_line, h.host)),
+                cut,
             },
         });
     }

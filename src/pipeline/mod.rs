@@ -2357,6 +2357,7 @@ pub fn trace(
                     .map(|t| t.utc.rfc3339().to_string()),
                 include: cfg.include,
                 smtp_dropped: runs.iter().map(|r| r.smtp_dropped).sum(),
+                cut_headers: crate::hops::cut_headers(&c, &evidence),
                 content: if cfg.include.urls || cfg.include.payload {
                     crate::hops::content(&c, &evidence)
                 } else {

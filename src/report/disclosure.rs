@@ -607,6 +607,9 @@ pub struct DisclosureInput<'a> {
     pub include: Include,
     /// SMTP client bytes that were not kept for reading mails (past the run's bound).
     pub smtp_dropped: u64,
+    /// The communication's HTTP header blocks read without their end
+    /// (`hops::cut_headers`): each is named in a gap.
+    pub cut_headers: Vec<crate::hops::Content<'a>>,
     /// The communication's content clues (`hops::content`), used as `include` says.
     pub content: Vec<crate::hops::Content<'a>>,
     /// Other communications between its two addresses (`hops::others`), used as `include`
@@ -730,7 +733,36 @@ pub fn disclosure(d: DisclosureInput<'_>) -> Disclosure {
         })
         .collect();
     let providers = providers(&hops, &party);
-    let gaps = gaps(&hops, c, d.smtp_dropped);
+    let cuts: Vec<CutBlock> = d
+        .cut_headers
+        .iter()
+        .filter_map(|x| match &x.clue.what {
+            ClueKind::Http {
+                request,
+                cut: Some(cut),
+                ..
+            } => Some(CutBlock {
+                located: format!(
+                    "the {} the {} side sent at frame {} of {} (vantage point {}; {})",
+                    if *request { "request" } else { "response" },
+                    if x.from_origin {
+                        "origin's"
+                    } else {
+                        "destination's"
+                    },
+                    x.clue.at.frame,
+                    name_of(x.vantage, x.clue.at.input),
+                    x.vantage,
+                    cut.text()
+                ),
+                request: *request,
+                src: x.clue.src,
+                dst: x.clue.dst,
+            }),
+            _ => None,
+        })
+        .collect();
+    let gaps = gaps(&hops, c, d.smtp_dropped, &cuts);
     let vantage_points = c
         .vantage_points()
         .into_iter()
@@ -982,7 +1014,19 @@ fn providers(hops: &[HopOut], party: &str) -> Vec<ProviderOut> {
 /// whose translation log would give the inside address, AS-only hops, nodes named only by
 /// headers (the node that wrote the header holds the log), and ends of the path the evidence
 /// does not reach (a request's origin behind proxies, a server behind a proxy).
-fn gaps(hops: &[HopOut], c: &Candidate, smtp_dropped: u64) -> Vec<GapOut> {
+/// An HTTP header block of the communication read without its end, for its gap.
+struct CutBlock {
+    /// Which message, where, and what cut it.
+    located: String,
+    request: bool,
+    src: (Addr, u16),
+    dst: (Addr, u16),
+}
+
+/// How many blocks read without their end a gap names; the rest are counted.
+const CUTS_LISTED: usize = 4;
+
+fn gaps(hops: &[HopOut], c: &Candidate, smtp_dropped: u64, cuts: &[CutBlock]) -> Vec<GapOut> {
     let window = format!(
         "{} to {} (± the stated clock offsets)",
         t(c.first),
@@ -1160,6 +1204,49 @@ fn gaps(hops: &[HopOut], c: &Candidate, smtp_dropped: u64) -> Vec<GapOut> {
                     .and_then(|i| hops.get(i))
                     .map_or(String::new(), ep_of)
             ),
+        });
+    }
+    if let Some(first) = cuts.first() {
+        let mut listed: Vec<&str> = cuts
+            .iter()
+            .take(CUTS_LISTED)
+            .map(|b| b.located.as_str())
+            .collect();
+        let more = cuts.len().saturating_sub(CUTS_LISTED);
+        let more_text = format!("and {more} more");
+        if more > 0 {
+            listed.push(&more_text);
+        }
+        let reason = if cuts.len() == 1 {
+            format!(
+                "the HTTP header block of {} was read without its end: what followed its last complete line, which may name proxies, was not read",
+                first.located
+            )
+        } else {
+            format!(
+                "{} of the communication were read without their end, and what followed the last complete line of each, which may name proxies, was not read: {}",
+                counted(cuts.len() as u64, "HTTP header block", "HTTP header blocks"),
+                listed.join("; ")
+            )
+        };
+        let ends = |(a, p): (Addr, u16)| format!("{a}:{p}");
+        let record_needed = if first.request {
+            format!(
+                "the access log of {} for the request from {}, {window}, or a capture of the connection holding the whole header block",
+                ends(first.dst),
+                ends(first.src)
+            )
+        } else {
+            format!(
+                "the access log of {} for its response to {}, {window}, or a capture of the connection holding the whole header block",
+                ends(first.src),
+                ends(first.dst)
+            )
+        };
+        out.push(GapOut {
+            hop_index: None,
+            reason,
+            record_needed,
         });
     }
     if smtp_dropped > 0 {

@@ -1166,6 +1166,122 @@ fn a_request_after_a_block_whose_rest_was_not_captured_is_read() {
     the_request_names_its_origin_from_frame_3(c);
 }
 
+/// The gaps that name HTTP header blocks read without their end.
+fn cut_gaps(v: &Value) -> Vec<String> {
+    v["gaps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["reason"].as_str().unwrap().to_string())
+        .filter(|r| r.contains("without its end") || r.contains("without their end"))
+        .collect()
+}
+
+/// A capture of the proxy's request `req`, its frame cut by a snap length after `keep`
+/// bytes of the request.
+fn snapped(req: &str, keep: usize) -> Capture {
+    let mut c = opened(PROXY, SERVER);
+    let whole = seg(PROXY, SERVER, 101, PSH | ACK, req.as_bytes());
+    let cut = whole.len() - (req.len() - keep);
+    c.push_on(0, T0 + 2 * MS, &whole[..cut], whole.len() as u32);
+    c
+}
+
+#[test]
+fn a_header_block_cut_before_its_end_names_no_address_from_a_line_cut_short() {
+    // The snap length cut the request inside its X-Forwarded-For address: "8.8.8.8" of
+    // "8.8.8.88" was read as the origin, a wrong hop. The cut line is not read, and the
+    // report says the block was read without its end.
+    let req = "GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 8.8.8.88\r\n\r\n";
+    let keep = req.find("8.8.8.88").unwrap() + "8.8.8.8".len();
+    let d = Dir::new();
+    let p = d.write("snapped.pcap", &snapped(req, keep).finish());
+    let (code, v, err) = trace(&[p], &["--party", "AU", "--ip", "192.0.2.9"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        path(&v),
+        pairs(&[("origin", "203.0.113.5"), ("destination", "192.0.2.9")])
+    );
+    let gaps = cut_gaps(&v);
+    assert_eq!(gaps.len(), 1, "{gaps:?}");
+    assert!(
+        gaps[0].contains("the request the origin's side sent at frame 3 of ")
+            && gaps[0].contains("snapped.pcap (vantage point 0; the capture's snap length"),
+        "{gaps:?}"
+    );
+    // Cut after the whole X-Forwarded-For line: its origin is read, and its evidence says
+    // a header after it was not.
+    let req = "GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 8.8.8.8\r\nVia: 1.1 p\r\n\r\n";
+    let keep = req.find("Via").unwrap() + 2;
+    let p = d.write("after.pcap", &snapped(req, keep).finish());
+    let (code, v, err) = trace(&[p], &["--party", "AU", "--ip", "192.0.2.9"]);
+    assert_eq!(code, 0, "{err}");
+    through_the_proxy(&v);
+    let proxy = &v["hops"][1]["evidence"][1]["showed"];
+    assert!(
+        proxy
+            .as_str()
+            .unwrap()
+            .contains("its header block was read without its end (the capture's snap length"),
+        "{proxy}"
+    );
+    assert_eq!(cut_gaps(&v).len(), 1);
+    // The whole block: no such gap.
+    let p = d.write("whole.pcap", &snapped(req, req.len()).finish());
+    let (_, v, _) = trace(&[p], &["--party", "AU", "--ip", "192.0.2.9"]);
+    through_the_proxy(&v);
+    assert!(cut_gaps(&v).is_empty());
+    // Six requests of one connection, each cut: one gap, the first four named.
+    let mut c = opened(PROXY, SERVER);
+    for i in 0..6u32 {
+        let whole = seg(
+            PROXY,
+            SERVER,
+            101 + i * req.len() as u32,
+            PSH | ACK,
+            req.as_bytes(),
+        );
+        let at = T0 + (2 + i64::from(i)) * MS;
+        c.push_on(0, at, &whole[..whole.len() - 10], whole.len() as u32);
+    }
+    let p = d.write("six.pcap", &c.finish());
+    let (_, v, _) = trace(&[p], &["--party", "AU", "--ip", "192.0.2.9"]);
+    let gaps = cut_gaps(&v);
+    assert_eq!(gaps.len(), 1, "{gaps:?}");
+    assert!(
+        gaps[0].starts_with("6 HTTP header blocks of the communication were read without")
+            && gaps[0].contains("at frame 6 of ")
+            && !gaps[0].contains("at frame 7 of ")
+            && gaps[0].ends_with("; and 2 more"),
+        "{gaps:?}"
+    );
+}
+
+#[test]
+fn a_header_block_whose_rest_was_not_captured_is_named_in_a_gap() {
+    // The block's second segment never came: the request is read as far as it got.
+    let (a, _) = REQUEST.as_bytes().split_at(20);
+    let mut c = opened(PROXY, SERVER);
+    c.push(T0 + 2 * MS, &seg(PROXY, SERVER, 101, PSH | ACK, a));
+    let d = Dir::new();
+    let p = d.write("lost.pcap", &c.finish());
+    let (code, v, err) = trace(&[p], &["--party", "AU", "--ip", "192.0.2.9"]);
+    assert_eq!(code, 0, "{err}");
+    let gaps = cut_gaps(&v);
+    assert_eq!(gaps.len(), 1, "{gaps:?}");
+    assert!(gaps[0].contains("was not captured"), "{gaps:?}");
+    // Another protocol's "GET key" line is not an HTTP block.
+    let mut c = opened(PROXY, SERVER);
+    c.push(
+        T0 + 2 * MS,
+        &seg(PROXY, SERVER, 101, PSH | ACK, b"GET key\r\n"),
+    );
+    let p = d.write("other.pcap", &c.finish());
+    let (code, v, err) = trace(&[p], &["--party", "AU", "--ip", "192.0.2.9"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(cut_gaps(&v).is_empty());
+}
+
 /// Traces a proxy's request to 192.0.2.9 whose header block (naming 8.8.8.8 in
 /// `X-Forwarded-For`) starts at frame 3: the path through the proxy, located there.
 fn the_request_names_its_origin_from_frame_3(c: Capture) {
