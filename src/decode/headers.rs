@@ -123,7 +123,23 @@ pub const HTTP_TELLS: usize = 8;
 /// segment).
 pub fn header_block_done(b: &[u8], seen: usize) -> bool {
     let from = seen.saturating_sub(3).min(b.len());
-    b.len() >= MAX_HEADER_BLOCK || find(&b[from..], b"\r\n\r\n").is_some()
+    b.len() >= MAX_HEADER_BLOCK || block_end(&b[from..]).is_some()
+}
+
+/// Where a header block's empty line begins (its last field line ends there), if the bytes
+/// hold one: a CRLF line after a CRLF line, or with a bare LF in either (RFC 9112, 2.2: a
+/// recipient may take a bare LF for a line's end; hand-typed and some automated clients
+/// send them).
+fn block_end(b: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    while let Some(i) = b[from..].iter().position(|&c| c == b'\n') {
+        let i = from + i;
+        match b.get(i + 1..) {
+            Some([b'\n', ..] | [b'\r', b'\n', ..]) => return Some(i),
+            _ => from = i + 1,
+        }
+    }
+    None
 }
 
 /// The proxy headers of the HTTP message a TCP payload starts, if it starts one and names
@@ -140,7 +156,7 @@ pub fn http_heads(p: &[u8]) -> Option<HttpHeads> {
     }
     let request = !p.starts_with(b"HTTP/");
     let p = &p[..p.len().min(MAX_HEADER_BLOCK)];
-    let (end, complete) = match find(p, b"\r\n\r\n") {
+    let (end, complete) = match block_end(p) {
         Some(end) => (end, true),
         // Cut before its end: its complete lines only (a start line cut short is kept as
         // far as it goes; it names no node).
@@ -727,6 +743,19 @@ mod tests {
             }
         }
         assert!(!header_block_done(b"GET / HTTP/1.1\r\n", 99));
+        // Bare LFs end a block too, and its lines are read.
+        for block in [
+            &b"GET / HTTP/1.0\nX-Forwarded-For: 8.8.8.8\n\n"[..],
+            b"GET / HTTP/1.0\r\nX-Forwarded-For: 8.8.8.8\n\r\n",
+            b"GET / HTTP/1.0\nX-Forwarded-For: 8.8.8.8\r\n\n",
+        ] {
+            assert!(header_block_done(block, 0));
+            let h = http_heads(block).unwrap();
+            assert!(h.complete);
+            assert_eq!(h.start_line, "GET / HTTP/1.0");
+            assert_eq!(h.fields, [(ProxyHeader::XForwardedFor, "8.8.8.8".into())]);
+        }
+        assert!(!header_block_done(b"GET / HTTP/1.0\n\rX", 0));
         assert!(header_block_done(
             &[b'a'; MAX_HEADER_BLOCK],
             MAX_HEADER_BLOCK

@@ -1282,6 +1282,23 @@ fn a_header_block_whose_rest_was_not_captured_is_named_in_a_gap() {
     assert!(cut_gaps(&v).is_empty());
 }
 
+#[test]
+fn a_header_block_of_bare_line_feeds_ends_at_its_empty_line() {
+    // A client that ends lines with LF alone: the block's end was not seen, so it waited
+    // for more and was read as cut.
+    let req = "GET / HTTP/1.0\nHost: x\nX-Forwarded-For: 8.8.8.8\n\n";
+    let (a, b) = req.as_bytes().split_at(20);
+    let mut c = opened(PROXY, SERVER);
+    c.push(T0 + 2 * MS, &seg(PROXY, SERVER, 101, PSH | ACK, a));
+    c.push(T0 + 3 * MS, &seg(PROXY, SERVER, 121, PSH | ACK, b));
+    let d = Dir::new();
+    let p = d.write("lf.pcap", &c.finish());
+    let (code, v, err) = trace(&[p], &["--party", "AU", "--ip", "192.0.2.9"]);
+    assert_eq!(code, 0, "{err}");
+    through_the_proxy(&v);
+    assert!(cut_gaps(&v).is_empty(), "{:?}", cut_gaps(&v));
+}
+
 /// Traces a proxy's request to 192.0.2.9 whose header block (naming 8.8.8.8 in
 /// `X-Forwarded-For`) starts at frame 3: the path through the proxy, located there.
 fn the_request_names_its_origin_from_frame_3(c: Capture) {
