@@ -227,19 +227,39 @@ fn located_fields(block: &[u8]) -> Vec<Field> {
             line: i as u32,
             offset: at as u32,
         };
+        // A line holding a gap's mark (see [`tcp_stream`]) is not read, nor is the field
+        // it continues or the lines that continue it.
+        let cut = line.contains(&GAP);
         if i == 0 {
             out.push(field("", &text));
         } else if line.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
             if let Some(last) = out.last_mut() {
+                if cut {
+                    last.name = CUT_FIELD.into();
+                }
                 last.value.push(' ');
                 last.value.push_str(text.trim());
             }
+        } else if cut {
+            out.push(field(CUT_FIELD, ""));
         } else if let Some((n, v)) = text.split_once(':') {
             out.push(field(n, v));
         }
     }
+    out.retain(|f| f.name != CUT_FIELD);
     out
 }
+
+/// True when the bytes (of a stream [`tcp_stream`] put together) hold a gap's mark.
+pub fn has_gap(b: &[u8]) -> bool {
+    b.contains(&GAP)
+}
+
+/// The byte [`tcp_stream`] puts where a segment is missing: NUL, which no header line
+/// holds (RFC 5322 and RFC 9110 text).
+const GAP: u8 = 0;
+/// The name a field cut by a gap takes until it is dropped (no field is named so).
+const CUT_FIELD: &str = "\0";
 
 /// One entry of a proxy chain: a node as a header names it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -543,7 +563,9 @@ pub fn smtp_messages(stream: &[u8]) -> Vec<&[u8]> {
 
 /// Puts one direction of a TCP connection back in order from its segments (sequence number,
 /// bytes), dropping what was sent twice. Gaps are closed up: the bytes around a lost
-/// segment are kept and the gap counted in the second value.
+/// segment are kept, a NUL byte between them, and the gap counted in the second value. The
+/// header readers do not read a line holding the NUL: the bytes around a gap, closed up,
+/// could read as another address (`[9.9.` and `4.4]` as `[9.9.4.4]`).
 pub fn tcp_stream(segments: &mut [(u32, &[u8])]) -> (Vec<u8>, u32) {
     let Some(first) = segments.first().map(|s| s.0) else {
         return (Vec::new(), 0);
@@ -567,6 +589,15 @@ pub fn tcp_stream(segments: &mut [(u32, &[u8])]) -> (Vec<u8>, u32) {
         }
         if rel > next {
             gaps += 1;
+            // Between whole lines (the bytes before it end one, those after it start a
+            // field, not a folded continuation): the mark is a line of its own, and the
+            // lines around it are read.
+            let between = out.last() == Some(&b'\n')
+                && data.first().is_some_and(|b| !matches!(b, b' ' | b'\t'));
+            out.push(GAP);
+            if between {
+                out.push(b'\n');
+            }
             out.extend_from_slice(data);
         } else {
             out.extend_from_slice(&data[(next - rel) as usize..]);
@@ -912,6 +943,54 @@ mod tests {
         assert_eq!(tcp_stream(&mut segs), (b"EHLO a\r\n\r\n".to_vec(), 0));
         let mut wrap = [(u32::MAX - 1, &b"ab"[..]), (0, &b"cd"[..])];
         assert_eq!(tcp_stream(&mut wrap).0, b"abcd");
+    }
+
+    #[test]
+    fn a_line_a_lost_segment_cut_is_not_read() {
+        let block = b"Received: from a ([198.51.100.9]) by b; 1 Jan 2024 00:00:00 +0000\r\nReceived: from c ([192.0.2.44])\r\n\tby d; 1 Jan 2024 00:00:00 +0000\r\n";
+        let whole = received_fields(block);
+        assert_eq!(whole.len(), 2);
+        // Lose bytes from inside the first address to inside the second: closed up, they
+        // read "[198.51.100.44]".
+        let from = find(block, b"100.9").unwrap() + 4;
+        let to = find(block, b"2.44").unwrap() + 2;
+        let mut segs = [(0u32, &block[..from]), (to as u32, &block[to..])];
+        let (stream, gaps) = tcp_stream(&mut segs);
+        assert_eq!(gaps, 1);
+        assert!(has_gap(&stream));
+        // The cut line and the line continuing it are not read: no field is left.
+        assert_eq!(received_fields(&stream), []);
+        // A gap between whole fields: both sides are read, the continuation after the gap
+        // is not joined to the field before it.
+        let second = find(block, b"Received: from c").unwrap();
+        let cont = find(block, b"\tby d").unwrap();
+        let mut segs = [(0u32, &block[..second]), (cont as u32, &block[cont..])];
+        let (stream, _) = tcp_stream(&mut segs);
+        let r = received_fields(&stream);
+        assert_eq!(r, whole[..1]);
+        // A gap inside a line: where the bytes after it start a line is not known, so the
+        // line they start is not read either.
+        let first_end = find(block, b"\r\nReceived").unwrap() + 2;
+        let mut segs = [
+            (0u32, &block[..first_end - 10]),
+            (first_end as u32, &block[first_end..]),
+        ];
+        assert_eq!(received_fields(&tcp_stream(&mut segs).0), []);
+        // A lost segment of whole lines: the fields before and after it are read.
+        let lines = block.to_vec();
+        let mut three = lines.clone();
+        three.extend_from_slice(
+            b"Received: from e ([203.0.113.1]) by f; 1 Jan 2024 00:00:00 +0000\r\n",
+        );
+        let (a, rest) = three.split_at(first_end);
+        let lost = find(rest, b"\r\nReceived").unwrap() + 2;
+        let b = &rest[lost..];
+        let mut segs = [(0u32, a), ((first_end + lost) as u32, b)];
+        let (stream, gaps) = tcp_stream(&mut segs);
+        assert_eq!(gaps, 1);
+        let r = received_fields(&stream);
+        let ips: Vec<String> = r.iter().map(|f| f.from_ip.unwrap().to_string()).collect();
+        assert_eq!(ips, ["198.51.100.9", "203.0.113.1"]);
     }
 
     #[test]

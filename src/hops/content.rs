@@ -58,15 +58,24 @@ pub fn content<'a>(c: &Candidate, evidence: &[Evidence<'a>]) -> Vec<Content<'a>>
     out
 }
 
-/// The HTTP header blocks of the communication's flows read without their end (each
-/// [`ClueKind::Http`] with a `cut`), in vantage and capture order: what followed the cut,
-/// which may name proxies, was not read, and the report says so.
+/// The header evidence of the communication's flows read incomplete, in vantage and
+/// capture order: HTTP header blocks read without their end (each [`ClueKind::Http`] with
+/// a `cut`: what followed the cut, which may name proxies, was not read) and mails sent in
+/// SMTP sessions that lack segments of the client's data (a `Received:` field in what was
+/// lost, or cut by it, was not read). The report names each.
 pub fn cut_headers<'a>(c: &Candidate, evidence: &[Evidence<'a>]) -> Vec<Content<'a>> {
     let mut out = Vec::new();
     for e in evidence {
         let obs = super::chains::Views::new(c, e.vantage);
         for clue in e.clues {
-            if !matches!(clue.what, ClueKind::Http { cut: Some(_), .. }) {
+            let cut = match &clue.what {
+                ClueKind::Http { cut, .. } => cut.is_some(),
+                ClueKind::Mail {
+                    stream_gaps, file, ..
+                } => *stream_gaps > 0 && !file,
+                _ => false,
+            };
+            if !cut {
                 continue;
             }
             let Some(o) = obs.of(clue) else {

@@ -458,8 +458,11 @@ impl Gathered {
                 segs.iter().map(|s| (s.seq, s.bytes.as_slice())).collect();
             let (stream, stream_gaps) = headers::tcp_stream(&mut parts);
             for msg in headers::smtp_messages(&stream) {
-                let received = headers::received_fields(headers::mail_header_block(msg));
-                if received.is_empty() {
+                let block = headers::mail_header_block(msg);
+                let received = headers::received_fields(block);
+                // A block a lost segment cut is kept though no field was read: the report
+                // says the session lacks data.
+                if received.is_empty() && !headers::has_gap(block) {
                     continue;
                 }
                 self.clues.push(Clue {

@@ -755,7 +755,23 @@ pub fn disclosure(d: DisclosureInput<'_>) -> Disclosure {
                     x.vantage,
                     cut.text()
                 ),
+                mail: false,
                 request: *request,
+                src: x.clue.src,
+                dst: x.clue.dst,
+            }),
+            ClueKind::Mail { stream_gaps, .. } => Some(CutBlock {
+                located: format!(
+                    "the mail the {} side sent in the SMTP session at frame {} of {} (vantage point {}; {} of its data {} not captured)",
+                    if x.from_origin { "origin's" } else { "destination's" },
+                    x.clue.at.frame,
+                    name_of(x.vantage, x.clue.at.input),
+                    x.vantage,
+                    counted(*stream_gaps, "segment", "segments"),
+                    if *stream_gaps == 1 { "was" } else { "were" }
+                ),
+                mail: true,
+                request: true,
                 src: x.clue.src,
                 dst: x.clue.dst,
             }),
@@ -1010,22 +1026,27 @@ fn providers(hops: &[HopOut], party: &str) -> Vec<ProviderOut> {
     out
 }
 
-/// Hops where attribution stops: addresses only their operator can attribute, NAT hops
-/// whose translation log would give the inside address, AS-only hops, nodes named only by
-/// headers (the node that wrote the header holds the log), and ends of the path the evidence
-/// does not reach (a request's origin behind proxies, a server behind a proxy).
-/// An HTTP header block of the communication read without its end, for its gap.
+/// Header evidence of the communication read incomplete (an HTTP header block without its
+/// end, a mail whose session lacks data), for its gap.
 struct CutBlock {
     /// Which message, where, and what cut it.
     located: String,
+    /// A mail (else an HTTP message).
+    mail: bool,
+    /// A request (else a response); a mail is sent by the session's client.
     request: bool,
     src: (Addr, u16),
     dst: (Addr, u16),
 }
 
-/// How many blocks read without their end a gap names; the rest are counted.
+/// How many pieces of header evidence read incomplete a gap names; the rest are counted.
 const CUTS_LISTED: usize = 4;
 
+/// Hops where attribution stops: addresses only their operator can attribute, NAT hops
+/// whose translation log would give the inside address, AS-only hops, nodes named only by
+/// headers (the node that wrote the header holds the log), ends of the path the evidence
+/// does not reach (a request's origin behind proxies, a server behind a proxy), and header
+/// evidence read incomplete (HTTP header blocks cut, SMTP sessions lacking data).
 fn gaps(hops: &[HopOut], c: &Candidate, smtp_dropped: u64, cuts: &[CutBlock]) -> Vec<GapOut> {
     let window = format!(
         "{} to {} (± the stated clock offsets)",
@@ -1217,20 +1238,43 @@ fn gaps(hops: &[HopOut], c: &Candidate, smtp_dropped: u64, cuts: &[CutBlock]) ->
         if more > 0 {
             listed.push(&more_text);
         }
-        let reason = if cuts.len() == 1 {
-            format!(
+        let reason = match cuts {
+            [one] if one.mail => format!(
+                "a Received field in the data lost from {}, or cut by it, was not read",
+                one.located
+            ),
+            [one] => format!(
                 "the HTTP header block of {} was read without its end: what followed its last complete line, which may name proxies, was not read",
-                first.located
-            )
-        } else {
-            format!(
+                one.located
+            ),
+            _ if cuts.iter().all(|b| !b.mail) => format!(
                 "{} of the communication were read without their end, and what followed the last complete line of each, which may name proxies, was not read: {}",
                 counted(cuts.len() as u64, "HTTP header block", "HTTP header blocks"),
                 listed.join("; ")
-            )
+            ),
+            _ if cuts.iter().all(|b| b.mail) => format!(
+                "Received fields in the data lost from {} of the communication, or cut by it, were not read: {}",
+                counted(cuts.len() as u64, "mail", "mails"),
+                listed.join("; ")
+            ),
+            _ => format!(
+                "{} of the communication were read incomplete (an HTTP header block without its end: what followed its last complete line, which may name proxies, was not read; a mail whose session lacks data: a Received field in what was lost, or cut by it, was not read): {}",
+                counted(
+                    cuts.len() as u64,
+                    "piece of header evidence",
+                    "pieces of header evidence"
+                ),
+                listed.join("; ")
+            ),
         };
         let ends = |(a, p): (Addr, u16)| format!("{a}:{p}");
-        let record_needed = if first.request {
+        let record_needed = if first.mail {
+            format!(
+                "the mail log of {} for the message from {}, {window}, or a capture of the session holding all its data",
+                ends(first.dst),
+                ends(first.src)
+            )
+        } else if first.request {
             format!(
                 "the access log of {} for the request from {}, {window}, or a capture of the connection holding the whole header block",
                 ends(first.dst),

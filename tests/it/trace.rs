@@ -406,6 +406,60 @@ fn a_mail_sent_a_byte_per_segment_is_read_whole() {
 }
 
 #[test]
+fn a_received_field_cut_by_a_lost_segment_names_no_address() {
+    // The segment from inside the first field's "[9.9.9.9]" to inside the second's
+    // "[8.8.4.4]" was not captured: the bytes around it, closed up, read "[9.9.4.4]", a
+    // relay that does not exist. Lines a lost segment cuts are not read; the report says
+    // the session lost a segment.
+    let data = smtp_data(RECEIVED);
+    let commands = data.find("DATA\r\n").unwrap() + 6;
+    let lost_from = data.find("9.9.9.9").unwrap() + 4;
+    let lost_to = data.find("8.8.4.4").unwrap() + 4;
+    let order = [(0, commands), (commands, lost_from), (lost_to, data.len())];
+    let d = Dir::new();
+    let p = d.write(
+        "lost.pcap",
+        &smtp_session(([203, 0, 113, 7], 40000), ([1, 1, 1, 1], 25), &data, &order),
+    );
+    let (code, v, err) = trace(&[p], &["--party", "AU", "--ip", "1.1.1.1", "--port", "25"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        path(&v),
+        pairs(&[("origin", "203.0.113.7"), ("destination", "1.1.1.1")])
+    );
+    let gaps: Vec<&str> = v["gaps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["reason"].as_str().unwrap())
+        .filter(|r| r.contains("not captured"))
+        .collect();
+    assert_eq!(gaps.len(), 1, "{v}");
+    assert!(
+        gaps[0].contains("the mail the origin's side sent in the SMTP session at frame 4 of ")
+            && gaps[0].contains("1 segment of its data was not captured"),
+        "{gaps:?}"
+    );
+    // A segment lost between whole fields: the fields around it are read.
+    let lost_from = data.find("Received: from laptop").unwrap();
+    let lost_to = lost_from + data[lost_from..].find("\r\n\t").unwrap() + 2;
+    let order = [(0, commands), (commands, lost_from), (lost_to, data.len())];
+    let p = d.write(
+        "between.pcap",
+        &smtp_session(([203, 0, 113, 7], 40000), ([1, 1, 1, 1], 25), &data, &order),
+    );
+    let (_, v, _) = trace(&[p], &["--party", "AU", "--ip", "1.1.1.1", "--port", "25"]);
+    assert_eq!(
+        path(&v),
+        pairs(&[
+            ("origin", "9.9.9.9"),
+            ("relay", "203.0.113.7"),
+            ("destination", "1.1.1.1")
+        ])
+    );
+}
+
+#[test]
 fn a_mail_without_addresses_in_its_received_fields_leaves_the_path_as_seen() {
     let d = Dir::new();
     let p = d.write(
