@@ -142,6 +142,52 @@ fn block_end(b: &[u8]) -> Option<usize> {
     None
 }
 
+/// Where the next message starts in bytes that begin with a whole HTTP header block (more
+/// requests sent without waiting for the answers, pipelined, or a response and the next):
+/// after the block's empty line and its body, when the body's length is known from the
+/// head (`Content-Length`; none for a request without it or `Transfer-Encoding`, RFC 9112,
+/// 6.3; none for a 1xx, 204 or 304 response). `None` when the block has not ended, or the
+/// body's length is not known (chunked, a response that runs to the connection's close,
+/// lengths that disagree).
+pub fn next_message(b: &[u8]) -> Option<usize> {
+    let head = &b[..b.len().min(MAX_HEADER_BLOCK)];
+    let end = block_end(head)?;
+    let body = end
+        + if head.get(end + 1) == Some(&b'\n') {
+            2
+        } else {
+            3
+        };
+    let mut fields = located_fields(&head[..end]).into_iter();
+    let start = fields.next()?.value;
+    let mut length: Option<usize> = None;
+    for f in fields {
+        if f.name.eq_ignore_ascii_case("transfer-encoding") {
+            return None;
+        }
+        if f.name.eq_ignore_ascii_case("content-length") {
+            let n = f.value.parse().ok()?;
+            if length.is_some_and(|l| l != n) {
+                return None;
+            }
+            length = Some(n);
+        }
+    }
+    let length = match length {
+        Some(n) => n,
+        None if !start.starts_with("HTTP/") => 0,
+        None => {
+            let status = start.split(' ').nth(1).unwrap_or("");
+            if status.starts_with('1') || status == "204" || status == "304" {
+                0
+            } else {
+                return None;
+            }
+        }
+    };
+    body.checked_add(length)
+}
+
 /// The proxy headers of the HTTP message a TCP payload starts, if it starts one and names
 /// any. Only the header block in this payload is read (at most [`MAX_HEADER_BLOCK`]).
 pub fn http_proxy_headers(p: &[u8]) -> Option<HttpHeads> {
@@ -819,6 +865,35 @@ mod tests {
         let h = http_heads(&whole[..line_end]).unwrap();
         assert_eq!(h.fields, all.fields[..1]);
         assert!(!h.complete);
+    }
+
+    #[test]
+    fn the_next_message_starts_after_a_body_of_known_length() {
+        let get = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
+        assert_eq!(next_message(get), Some(get.len()));
+        let mut two = get.to_vec();
+        two.extend_from_slice(b"GET /b HTTP/1.1\r\n");
+        assert_eq!(next_message(&two), Some(get.len()));
+        let post = b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET";
+        assert_eq!(next_message(post), Some(post.len() - 3));
+        let lf = b"GET / HTTP/1.0\nHost: x\n\nGET";
+        assert_eq!(next_message(lf), Some(lf.len() - 3));
+        let not_modified = b"HTTP/1.1 304 Not Modified\r\nVia: 1.1 a\r\n\r\nHTTP/1.1";
+        assert_eq!(next_message(not_modified), Some(not_modified.len() - 8));
+        for none in [
+            &b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n"[..],
+            b"HTTP/1.1 200 OK\r\nServer: x\r\n\r\nbody",
+            b"POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+            b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\n",
+        ] {
+            assert_eq!(
+                next_message(none),
+                None,
+                "{}",
+                String::from_utf8_lossy(none)
+            );
+        }
     }
 
     #[test]

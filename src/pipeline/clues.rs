@@ -58,6 +58,9 @@ pub struct Gathered {
     head_bytes: usize,
 }
 
+/// Where a segment was captured: its packet's locator and time.
+type Located = (Locator, Timestamp);
+
 /// Positions of kept segments by session and sequence number.
 type SegmentIndex = HashMap<(Session, u32), Vec<usize>>;
 
@@ -78,30 +81,30 @@ const HEAD_SEGMENTS: usize = 1024;
 /// overwritten in turn, their buffers reused.
 #[derive(Clone, Debug, Default)]
 struct Recent {
-    segs: Vec<(Option<Session>, u32, Vec<u8>)>,
+    segs: Vec<(Option<Session>, u32, Vec<u8>, Located)>,
     next: usize,
 }
 
 impl Recent {
     #[inline]
-    fn keep(&mut self, s: Session, seq: u32, pl: &[u8]) {
+    fn keep(&mut self, s: Session, seq: u32, pl: &[u8], loc: Located) {
         if pl.len() > RECENT_SEGMENT {
             return;
         }
         if self.segs.len() < RECENT {
-            self.segs.push((Some(s), seq, pl.to_vec()));
+            self.segs.push((Some(s), seq, pl.to_vec(), loc));
             return;
         }
         let e = &mut self.segs[self.next];
-        (e.0, e.1) = (Some(s), seq);
+        (e.0, e.1, e.3) = (Some(s), seq, loc);
         e.2.clear();
         e.2.extend_from_slice(pl);
         self.next = (self.next + 1) % RECENT;
     }
 
     /// Keeps a segment without ever overwriting one.
-    fn push(&mut self, s: Session, seq: u32, pl: &[u8]) {
-        self.segs.push((Some(s), seq, pl.to_vec()));
+    fn push(&mut self, s: Session, seq: u32, pl: &[u8], loc: Located) {
+        self.segs.push((Some(s), seq, pl.to_vec(), loc));
     }
 
     /// Appends to `w` the kept segments of `s` that continue it, in sequence order, until
@@ -140,7 +143,7 @@ impl Recent {
     fn extend_found(
         &mut self,
         w: &mut PendingHttp,
-        find: impl Fn(&[(Option<Session>, u32, Vec<u8>)], u32) -> Option<usize>,
+        find: impl Fn(&[(Option<Session>, u32, Vec<u8>, Located)], u32) -> Option<usize>,
     ) -> bool {
         loop {
             let seen = w.bytes.len();
@@ -153,6 +156,7 @@ impl Recent {
             };
             let e = &mut self.segs[i];
             e.0 = None;
+            w.parts.push((w.bytes.len(), e.3));
             w.bytes.extend_from_slice(&e.2);
             w.next_seq = w.next_seq.wrapping_add(e.2.len() as u32);
         }
@@ -173,6 +177,9 @@ struct PendingHttp {
     content: bool,
     /// A segment of it was cut by the capture's snap length (nothing after it is read).
     snapped: bool,
+    /// Where each of its segments starts in `bytes`, and where it was captured (a message
+    /// that starts after this one in the same bytes is located at its own segment).
+    parts: Vec<(usize, Located)>,
 }
 
 impl PendingHttp {
@@ -248,6 +255,7 @@ impl Gathered {
                         // message of its own.
                         let tentative = w.bytes.len() < headers::HTTP_TELLS;
                         if p.tcp_seq == w.next_seq && !(tentative && headers::starts_http(pl)) {
+                            w.parts.push((w.bytes.len(), (at, ts)));
                             w.bytes.extend_from_slice(pl);
                             w.next_seq = w.next_seq.wrapping_add(pl.len() as u32);
                             // Cut by the snap length: what follows it is not in the capture.
@@ -255,14 +263,14 @@ impl Gathered {
                             if (w.snapped || self.recent.extend(&key, w))
                                 && let Some(w) = self.http_pending.remove(&key)
                             {
-                                self.http(key, w);
+                                self.http_finished(key, w);
                             }
                             return;
                         }
                         // Past the gap (a retransmitted start lies before it).
                         let beyond = (p.tcp_seq.wrapping_sub(w.next_seq) as i32) > 0;
                         if !(beyond || tentative) || !headers::starts_http(pl) {
-                            self.unclaimed(key, p.tcp_seq, pl);
+                            self.unclaimed(key, p.tcp_seq, pl, (at, ts));
                             return;
                         }
                         // A new message starts beyond the segment the block before waits
@@ -287,15 +295,16 @@ impl Gathered {
                             searched: 0,
                             content,
                             snapped: p.payload_len as usize > pl.len(),
+                            parts: vec![(0, (at, ts))],
                         };
                         if w.snapped || self.recent.extend(&key, &mut w) {
                             // Whole, or cut by the snap length: nothing more will come.
-                            self.http(key, w);
+                            self.http_finished(key, w);
                         } else {
                             self.http_pending.insert(key, w);
                         }
                     } else {
-                        self.unclaimed(key, p.tcp_seq, pl);
+                        self.unclaimed(key, p.tcp_seq, pl, (at, ts));
                     }
                 }
             }
@@ -321,16 +330,16 @@ impl Gathered {
 
     /// Keeps a TCP segment no header block took.
     #[inline]
-    fn unclaimed(&mut self, key: Session, seq: u32, pl: &[u8]) {
+    fn unclaimed(&mut self, key: Session, seq: u32, pl: &[u8], loc: Located) {
         let cost = pl.len() + 64;
         if self.head_bytes + cost <= HEAD_BYTES
             && self.head.segs.len() < HEAD_SEGMENTS
             && pl.len() <= RECENT_SEGMENT
         {
             self.head_bytes += cost;
-            self.head.push(key, seq, pl);
+            self.head.push(key, seq, pl, loc);
         }
-        self.recent.keep(key, seq, pl);
+        self.recent.keep(key, seq, pl, loc);
     }
 
     /// Keeps a clue about packet `p`.
@@ -343,6 +352,53 @@ impl Gathered {
             proto: p.proto,
             what,
         });
+    }
+
+    /// Reads a header block that ended (or was cut by the snap length), then each message
+    /// that starts after it in the same bytes (requests sent without waiting for their
+    /// answers, pipelined; a response and the next): after a body of known length, the next
+    /// block is read, or waits for its next segments.
+    fn http_finished(&mut self, key: Session, mut w: PendingHttp) {
+        loop {
+            let rest = headers::next_message(&w.bytes)
+                .filter(|&n| n < w.bytes.len())
+                .map(|n| {
+                    let seq = w.next_seq.wrapping_sub((w.bytes.len() - n) as u32);
+                    // Located at the segment it starts in; the segments after it follow.
+                    let first = w.parts.iter().rposition(|p| p.0 <= n).unwrap_or(0);
+                    let parts: Vec<(usize, Located)> = w.parts[first..]
+                        .iter()
+                        .map(|&(o, loc)| (o.saturating_sub(n), loc))
+                        .collect();
+                    (w.bytes[n..].to_vec(), seq, parts)
+                });
+            let (proto, content, snapped) = (w.proto, w.content, w.snapped);
+            let start = (w.at, w.ts);
+            self.http(key, w);
+            let Some((bytes, seq, parts)) = rest else {
+                return;
+            };
+            if !(headers::starts_http(&bytes) || (!snapped && headers::may_start_http(&bytes))) {
+                return;
+            }
+            let (at, ts) = parts.first().map_or(start, |p| p.1);
+            let mut next = PendingHttp {
+                at,
+                ts,
+                proto,
+                next_seq: seq.wrapping_add(bytes.len() as u32),
+                bytes,
+                searched: 0,
+                content,
+                snapped,
+                parts,
+            };
+            if !(snapped || self.recent.extend(&key, &mut next)) {
+                self.http_pending.insert(key, next);
+                return;
+            }
+            w = next;
+        }
     }
 
     /// Reads an HTTP message's header block into a clue (only when it names proxies or was

@@ -1337,6 +1337,44 @@ fn a_header_block_whose_rest_was_not_captured_is_named_in_a_gap() {
 }
 
 #[test]
+fn requests_sent_without_waiting_for_answers_are_each_read() {
+    // Pipelined: a request without a body, then the request naming its origin, in one
+    // segment. Only the first block of a segment was read.
+    let first = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
+    let both = format!("{first}{REQUEST}");
+    let mut c = opened(PROXY, SERVER);
+    c.push(
+        T0 + 2 * MS,
+        &seg(PROXY, SERVER, 101, PSH | ACK, both.as_bytes()),
+    );
+    the_request_names_its_origin_from_frame_3(c);
+    // After a body of known length, the second request cut across two segments.
+    let post = "POST /f HTTP/1.1\r\nContent-Length: 11\r\n\r\nhello world";
+    let both = format!("{post}{REQUEST}");
+    let (a, b) = both.as_bytes().split_at(post.len() + 20);
+    let mut c = opened(PROXY, SERVER);
+    c.push(T0 + 2 * MS, &seg(PROXY, SERVER, 101, PSH | ACK, a));
+    c.push(
+        T0 + 3 * MS,
+        &seg(PROXY, SERVER, 101 + a.len() as u32, PSH | ACK, b),
+    );
+    the_request_names_its_origin_from_frame_3(c);
+    // The first block itself in two segments, the second carrying the next request whole:
+    // located at the segment it starts in.
+    let both = format!("{first}{REQUEST}");
+    let (a, b) = both.as_bytes().split_at(10);
+    let mut c = opened(PROXY, SERVER);
+    c.push(T0 + 2 * MS, &seg(PROXY, SERVER, 101, PSH | ACK, a));
+    c.push(T0 + 3 * MS, &seg(PROXY, SERVER, 111, PSH | ACK, b));
+    the_request_names_its_origin_from_frame(c, 4);
+    // The same, the second segment captured first (taken from the segments kept).
+    let mut c = opened(PROXY, SERVER);
+    c.push(T0 + 2 * MS, &seg(PROXY, SERVER, 111, PSH | ACK, b));
+    c.push(T0 + 3 * MS, &seg(PROXY, SERVER, 101, PSH | ACK, a));
+    the_request_names_its_origin_from_frame_3(c);
+}
+
+#[test]
 fn a_header_block_of_bare_line_feeds_ends_at_its_empty_line() {
     // A client that ends lines with LF alone: the block's end was not seen, so it waited
     // for more and was read as cut.
