@@ -183,6 +183,35 @@ struct PendingHttp {
 }
 
 impl PendingHttp {
+    /// Where the byte at `n` of its bytes was captured: the segment it is in.
+    fn located(&self, n: usize) -> Located {
+        self.parts
+            .iter()
+            .rev()
+            .find(|p| p.0 <= n)
+            .map_or((self.at, self.ts), |p| p.1)
+    }
+
+    /// The message that starts at `n` of its bytes, as a block of its own.
+    fn split_off(&self, n: usize) -> PendingHttp {
+        let (at, ts) = self.located(n);
+        let first = self.parts.iter().rposition(|p| p.0 <= n).unwrap_or(0);
+        PendingHttp {
+            at,
+            ts,
+            proto: self.proto,
+            next_seq: self.next_seq,
+            bytes: self.bytes[n..].to_vec(),
+            searched: 0,
+            content: self.content,
+            snapped: self.snapped,
+            parts: self.parts[first..]
+                .iter()
+                .map(|&(o, loc)| (o.saturating_sub(n), loc))
+                .collect(),
+        }
+    }
+
     /// True when a block started by a segment too short to tell (see
     /// [`headers::may_start_http`]) has grown into something that is not HTTP.
     fn not_http(&self) -> bool {
@@ -277,7 +306,7 @@ impl Gathered {
                         // for (not captured, or not yet): the block is read as far as it
                         // got, and the new one is not missed.
                         if let Some(w) = self.http_pending.remove(&key) {
-                            self.http(key, w);
+                            self.http(key, &w, 0);
                         }
                     }
                     let starts = headers::starts_http(pl);
@@ -357,58 +386,44 @@ impl Gathered {
     /// Reads a header block that ended (or was cut by the snap length), then each message
     /// that starts after it in the same bytes (requests sent without waiting for their
     /// answers, pipelined; a response and the next): after a body of known length, the next
-    /// block is read, or waits for its next segments.
+    /// block is read, or waits for its next segments. The bytes are read in place: a
+    /// segment of thousands of pipelined requests is not copied once per request.
     fn http_finished(&mut self, key: Session, mut w: PendingHttp) {
+        let mut from = 0;
         loop {
-            let rest = headers::next_message(&w.bytes)
-                .filter(|&n| n < w.bytes.len())
-                .map(|n| {
-                    let seq = w.next_seq.wrapping_sub((w.bytes.len() - n) as u32);
-                    // Located at the segment it starts in; the segments after it follow.
-                    let first = w.parts.iter().rposition(|p| p.0 <= n).unwrap_or(0);
-                    let parts: Vec<(usize, Located)> = w.parts[first..]
-                        .iter()
-                        .map(|&(o, loc)| (o.saturating_sub(n), loc))
-                        .collect();
-                    (w.bytes[n..].to_vec(), seq, parts)
-                });
-            let (proto, content, snapped) = (w.proto, w.content, w.snapped);
-            let start = (w.at, w.ts);
-            self.http(key, w);
-            let Some((bytes, seq, parts)) = rest else {
-                return;
-            };
-            if !(headers::starts_http(&bytes) || (!snapped && headers::may_start_http(&bytes))) {
+            let next = headers::next_message(&w.bytes[from..])
+                .map(|n| from + n)
+                .filter(|&n| n < w.bytes.len());
+            self.http(key, &w, from);
+            let Some(n) = next else { return };
+            let rest = &w.bytes[n..];
+            if !(headers::starts_http(rest) || (!w.snapped && headers::may_start_http(rest))) {
                 return;
             }
-            let (at, ts) = parts.first().map_or(start, |p| p.1);
-            let mut next = PendingHttp {
-                at,
-                ts,
-                proto,
-                next_seq: seq.wrapping_add(bytes.len() as u32),
-                bytes,
-                searched: 0,
-                content,
-                snapped,
-                parts,
-            };
-            if !(snapped || self.recent.extend(&key, &mut next)) {
-                self.http_pending.insert(key, next);
+            from = n;
+            if w.snapped || headers::header_block_done(rest, 0) {
+                continue;
+            }
+            // The next block goes on in later segments: it waits, holding its own bytes.
+            let mut rest = w.split_off(n);
+            if !self.recent.extend(&key, &mut rest) {
+                self.http_pending.insert(key, rest);
                 return;
             }
-            w = next;
+            (w, from) = (rest, 0);
         }
     }
 
-    /// Reads an HTTP message's header block into a clue (only when it names proxies or was
-    /// read without its end, unless the block's `content` keeps every start line).
-    fn http(&mut self, (src, dst): Session, w: PendingHttp) {
+    /// Reads the HTTP message whose header block starts at `from` in `w`'s bytes into a
+    /// clue (only when it names proxies or was read without its end, unless the block's
+    /// `content` keeps every start line).
+    fn http(&mut self, (src, dst): Session, w: &PendingHttp, from: usize) {
         let content = w.content;
-        let Some(h) = headers::http_heads(&w.bytes) else {
+        let bytes = &w.bytes[from..];
+        let Some(h) = headers::http_heads(bytes) else {
             return;
         };
-        let cut = (!h.complete).then_some(if w.bytes.len() >= headers::MAX_HEADER_BLOCK {
+        let cut = (!h.complete).then_some(if bytes.len() >= headers::MAX_HEADER_BLOCK {
             HeaderCut::TooLong
         } else if w.snapped {
             HeaderCut::SnapLength
@@ -417,7 +432,7 @@ impl Gathered {
         });
         // A block cut before its end is kept though it names no proxy (one after the cut
         // was not read: the report says so), if its start line is HTTP's.
-        let cut_named = cut.is_some() && headers::http_start_line(&w.bytes);
+        let cut_named = cut.is_some() && headers::http_start_line(bytes);
         if h.fields.is_empty() && !content && !cut_named {
             return;
         }
@@ -426,9 +441,10 @@ impl Gathered {
             .iter()
             .flat_map(|(k, v)| headers::proxy_entries(*k, v))
             .collect();
+        let (at, ts) = w.located(from);
         self.clues.push(Clue {
-            at: w.at,
-            ts: w.ts,
+            at,
+            ts,
             src,
             dst,
             proto: w.proto,
@@ -458,7 +474,7 @@ impl Gathered {
             if let Some(head) = next.as_deref_mut() {
                 head.extend_indexed(&ix, &k, &mut w);
             }
-            self.http(k, w);
+            self.http(k, &w, 0);
         }
     }
 
@@ -470,7 +486,12 @@ impl Gathered {
             .iter_mut()
             .map(|c| &mut c.at)
             .chain(self.smtp.iter_mut().map(|s| &mut s.at))
-            .chain(self.http_pending.values_mut().map(|w| &mut w.at));
+            .chain(self.http_pending.values_mut().flat_map(|w| {
+                let PendingHttp { at, parts, .. } = w;
+                std::iter::once(at).chain(parts.iter_mut().map(|p| &mut p.1.0))
+            }))
+            .chain(self.head.segs.iter_mut().map(|e| &mut e.3.0))
+            .chain(self.recent.segs.iter_mut().map(|e| &mut e.3.0));
         for at in locs {
             if at.input == input {
                 at.frame += frames_before;

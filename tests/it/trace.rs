@@ -1962,40 +1962,61 @@ fn header_evidence_is_the_same_wherever_the_capture_is_cut_into_chunks() {
     // second naming the request's origin): chunk edges fall between the two segments of
     // some block whatever the chunk size, and the block used to be read as far as its own
     // chunk went, without its X-Forwarded-For.
+    // Then the same with a second request pipelined after each block, in its second
+    // segment: located at that segment's frame wherever the chunks' edges fall.
     let server = ([192, 0, 2, 9], 80);
-    let mut c = Capture::new(Format::Pcap);
-    let pad = "a".repeat(300);
-    for i in 0..300u32 {
-        let client = ([203, 0, 113, 5], 20_000 + i as u16);
-        let req = format!(
-            "GET /{i} HTTP/1.1\r\nHost: x\r\nCookie: {pad}\r\nX-Forwarded-For: 8.8.{}.{}\r\n\r\n",
-            i / 250,
-            i % 250
-        );
-        let (a, b) = req.as_bytes().split_at(200);
-        let t = T0 + i64::from(i) * MS;
-        c.push(t, &seg(client, server, 101, PSH | ACK, a));
-        c.push(
-            t + 1,
-            &seg(client, server, 101 + a.len() as u32, PSH | ACK, b),
-        );
-    }
-    let d = Dir::new();
-    let p = d.write("requests.pcap", &c.finish());
-    let clues = |chunk: usize, threads: usize| {
-        let mut cfg = hoptrace::FlowsConfig::new(vec![p.clone()]);
-        cfg.clues = true;
-        cfg.chunk_bytes = chunk;
-        cfg.threads = threads;
-        hoptrace::flows(&cfg).unwrap().clues
-    };
-    let whole = clues(1 << 30, 1);
-    assert_eq!(whole.len(), 300);
-    for (chunk, threads) in [(64 * 1024, 2), (70_000, 1), (100_000, 2), (131_072, 3)] {
-        assert!(
-            clues(chunk, threads) == whole,
-            "{chunk}-byte chunks: the header evidence differs"
-        );
+    for pipelined in [false, true] {
+        let mut c = Capture::new(Format::Pcap);
+        let pad = "a".repeat(300);
+        for i in 0..300u32 {
+            let client = ([203, 0, 113, 5], 20_000 + i as u16);
+            let mut req = format!(
+                "GET /{i} HTTP/1.1\r\nHost: x\r\nCookie: {pad}\r\nX-Forwarded-For: 8.8.{}.{}\r\n\r\n",
+                i / 250,
+                i % 250
+            );
+            if pipelined {
+                req.push_str(&format!(
+                    "GET /b HTTP/1.1\r\nX-Forwarded-For: 9.9.{}.{}\r\n\r\n",
+                    i / 250,
+                    i % 250
+                ));
+            }
+            let (a, b) = req.as_bytes().split_at(200);
+            let t = T0 + i64::from(i) * MS;
+            c.push(t, &seg(client, server, 101, PSH | ACK, a));
+            c.push(
+                t + 1,
+                &seg(client, server, 101 + a.len() as u32, PSH | ACK, b),
+            );
+        }
+        let d = Dir::new();
+        let p = d.write("requests.pcap", &c.finish());
+        let clues = |chunk: usize, threads: usize| {
+            let mut cfg = hoptrace::FlowsConfig::new(vec![p.clone()]);
+            cfg.clues = true;
+            cfg.chunk_bytes = chunk;
+            cfg.threads = threads;
+            hoptrace::flows(&cfg).unwrap().clues
+        };
+        let whole = clues(1 << 30, 1);
+        assert_eq!(whole.len(), if pipelined { 600 } else { 300 });
+        if pipelined {
+            // Request i's second message is in frame 2i + 2.
+            let frames: Vec<u64> = whole
+                .iter()
+                .skip(1)
+                .step_by(2)
+                .map(|c| c.at.frame)
+                .collect();
+            assert_eq!(frames, (1..=300).map(|i| 2 * i).collect::<Vec<u64>>());
+        }
+        for (chunk, threads) in [(64 * 1024, 2), (70_000, 1), (100_000, 2), (131_072, 3)] {
+            assert!(
+                clues(chunk, threads) == whole,
+                "{chunk}-byte chunks: the header evidence differs (pipelined: {pipelined})"
+            );
+        }
     }
 }
 
