@@ -473,3 +473,38 @@ fn a_mail_date_with_a_negative_minute_is_not_read() {
 fn a_log_header_with_bytes_that_are_not_utf8_carries_into_later_pieces() {
     fuzzing::text_log(b"\x06StartTime,LastTime,Proto,SrcAddr,Sport\xf9\x0c\x1c\xa0O\xda6\x9b$\xda\x08\x02\xb4h\x02\xdbtY\xba\xf0\x84UWM|\xc0\x8ci\xabJN\xac\x96\x05\xe9\x14w\xbe\xb9^\x99\x95\x9f-\x81:\x03h,Dir,DstAddr,Dport,TotPkts,TotBytes,State\n10:00:00.000000,10:00:01.000000,tcp,10.0.0.1,40000,->,10.0.0.2,443,5,500,FIN\n");
 }
+
+/// The corpora the libFuzzer runs kept (`fuzz/seeds/TARGET.tar.gz`: the inputs that added
+/// coverage, see `fuzz/run.sh --keep`) go through their entry points in every test run: what
+/// the fuzzers explored stays explored. A failing input is named by its file in the archive.
+#[test]
+fn the_kept_fuzz_corpora_run_clean() {
+    use std::io::Read;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds");
+    type Target = fn(&[u8]);
+    let targets: [(&str, Target); 3] = [
+        ("frames", fuzzing::frames),
+        ("headers", fuzzing::headers),
+        ("tables", fuzzing::tables),
+    ];
+    for (name, target) in targets {
+        let path = dir.join(format!("{name}.tar.gz"));
+        let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+        let mut inputs = 0;
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            if !entry.header().entry_type().is_file() {
+                continue;
+            }
+            let input = entry.path().unwrap().display().to_string();
+            let mut bytes = Vec::new();
+            entry.read_to_end(&mut bytes).unwrap();
+            if std::panic::catch_unwind(|| target(&bytes)).is_err() {
+                panic!("{name}: the kept input {input} fails");
+            }
+            inputs += 1;
+        }
+        assert!(inputs > 100, "{name}: {inputs} inputs kept");
+    }
+}
