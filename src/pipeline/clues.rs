@@ -166,8 +166,6 @@ impl Recent {
 /// The start of an HTTP header block, waiting for its next segments.
 #[derive(Clone, Debug)]
 struct PendingHttp {
-    at: Locator,
-    ts: Timestamp,
     proto: crate::model::Proto,
     next_seq: u32,
     bytes: Vec<u8>,
@@ -177,8 +175,9 @@ struct PendingHttp {
     content: bool,
     /// A segment of it was cut by the capture's snap length (nothing after it is read).
     snapped: bool,
-    /// Where each of its segments starts in `bytes`, and where it was captured (a message
-    /// that starts after this one in the same bytes is located at its own segment).
+    /// Where each of its segments starts in `bytes`, and where it was captured, the first
+    /// at 0 (the block is located there; a message that starts after this one in the same
+    /// bytes is located at its own segment). Never empty.
     parts: Vec<(usize, Located)>,
 }
 
@@ -189,16 +188,13 @@ impl PendingHttp {
             .iter()
             .rev()
             .find(|p| p.0 <= n)
-            .map_or((self.at, self.ts), |p| p.1)
+            .map_or(self.parts[0].1, |p| p.1)
     }
 
     /// The message that starts at `n` of its bytes, as a block of its own.
     fn split_off(&self, n: usize) -> PendingHttp {
-        let (at, ts) = self.located(n);
         let first = self.parts.iter().rposition(|p| p.0 <= n).unwrap_or(0);
         PendingHttp {
-            at,
-            ts,
             proto: self.proto,
             next_seq: self.next_seq,
             bytes: self.bytes[n..].to_vec(),
@@ -316,8 +312,6 @@ impl Gathered {
                     if starts || (p.payload_len as usize == pl.len() && headers::may_start_http(pl))
                     {
                         let mut w = PendingHttp {
-                            at,
-                            ts,
                             proto: p.proto,
                             next_seq: p.tcp_seq.wrapping_add(pl.len() as u32),
                             bytes: pl.to_vec(),
@@ -462,7 +456,10 @@ impl Gathered {
     /// got: a block is carried over one chunk's edge, not further.
     fn close(&mut self, mut next: Option<&mut Recent>) {
         let mut waiting: Vec<(Session, PendingHttp)> = self.http_pending.drain().collect();
-        waiting.sort_by_key(|(_, w)| (w.at.input, w.at.frame, w.at.offset));
+        waiting.sort_by_key(|(_, w)| {
+            let at = w.located(0).0;
+            (at.input, at.frame, at.offset)
+        });
         // Each open block finds its continuation through an index of the next chunk's
         // first unclaimed segments (a search of all 1,024 per block made an edge with many
         // open blocks cost their product: 25% of a 137 MB capture of open blocks).
@@ -486,10 +483,11 @@ impl Gathered {
             .iter_mut()
             .map(|c| &mut c.at)
             .chain(self.smtp.iter_mut().map(|s| &mut s.at))
-            .chain(self.http_pending.values_mut().flat_map(|w| {
-                let PendingHttp { at, parts, .. } = w;
-                std::iter::once(at).chain(parts.iter_mut().map(|p| &mut p.1.0))
-            }))
+            .chain(
+                self.http_pending
+                    .values_mut()
+                    .flat_map(|w| w.parts.iter_mut().map(|p| &mut p.1.0)),
+            )
             .chain(self.head.segs.iter_mut().map(|e| &mut e.3.0))
             .chain(self.recent.segs.iter_mut().map(|e| &mut e.3.0));
         for at in locs {
