@@ -221,8 +221,46 @@ pub fn headers(data: &[u8]) {
     let _ = h::icmp_quote(data);
     let (a, b) = data.split_at(data.len() / 2);
     let _ = h::icmp_mpls(data.first().is_some_and(|x| x & 1 == 1), a, b);
+    // Messages sent one after another (pipelined), read as trace reads them: each after
+    // the body of the one before.
+    let mut at = 0usize;
+    while let Some(n) = h::next_message(&data[at..]) {
+        assert!(n > 0, "next_message must move on");
+        at = at.saturating_add(n);
+        if at >= data.len() {
+            break;
+        }
+        let _ = h::http_heads(&data[at..]);
+    }
+    // A stream put together with gaps marked: no field read from it holds a gap's mark
+    // (bytes around a lost segment, closed up, could name another address).
     let mut segs: Vec<(u32, &[u8])> = data.chunks(7).map(|c| (u32::from(c[0]) * 5, c)).collect();
-    let _ = h::tcp_stream(&mut segs);
+    let (stream, gaps) = h::tcp_stream(&mut segs);
+    assert!(gaps == 0 || h::has_gap(&stream), "a gap left no mark");
+    for msg in h::smtp_messages(&stream) {
+        let block = h::mail_header_block(msg);
+        for r in h::received_fields(block) {
+            assert!(!field_lines(block, r.offset as usize).contains(&0));
+        }
+    }
+    if let Some(heads) = h::http_heads(&stream) {
+        assert!(heads.fields.iter().all(|(_, v)| !v.contains('\0')));
+        assert!(heads.host.is_none_or(|v| !v.contains('\0')));
+    }
+}
+
+/// The lines of the header field that starts at `at` in a block: its first line and the
+/// folded lines that continue it.
+fn field_lines(block: &[u8], at: usize) -> &[u8] {
+    let rest = &block[at.min(block.len())..];
+    let mut end = 0;
+    for (i, line) in rest.split(|&b| b == b'\n').enumerate() {
+        if i > 0 && !line.first().is_some_and(|b| matches!(b, b' ' | b'\t')) {
+            break;
+        }
+        end += line.len() + 1;
+    }
+    &rest[..end.min(rest.len())]
 }
 
 /// A MaxMind DB (or zstd-compressed one, or a hoptrace range table) opened from bytes and
