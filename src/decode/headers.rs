@@ -51,8 +51,9 @@ pub struct HttpHeads {
     pub host: Option<String>,
     /// The block's end (its empty line) was read. A block cut before it (by the capture's
     /// snap length, a segment not captured, or [`MAX_HEADER_BLOCK`]) is read to its last
-    /// complete line only: a line cut short could name another address (`8.8.8.8` of
-    /// `8.8.8.88`).
+    /// complete line, and a proxy field on the line the cut ended to its last whole list
+    /// entry: an entry cut short could name another address (`8.8.8.8` of `8.8.8.88`).
+    /// More entries, of that field or of fields after it, may have followed.
     pub complete: bool,
 }
 
@@ -144,11 +145,11 @@ fn block_end(b: &[u8]) -> Option<usize> {
 
 /// Where the next message starts in bytes that begin with a whole HTTP header block (more
 /// requests sent without waiting for the answers, pipelined, or a response and the next):
-/// after the block's empty line and its body, when the body's length is known from the
-/// head (`Content-Length`; none for a request without it or `Transfer-Encoding`, RFC 9112,
-/// 6.3; none for a 1xx, 204 or 304 response). `None` when the block has not ended, or the
-/// body's length is not known (chunked, a response that runs to the connection's close,
-/// lengths that disagree).
+/// after the block's empty line and its body, when the body's end is known (RFC 9112, 6.3:
+/// none for a 1xx, 204 or 304 response; the chunks of a chunked body, when it ends within
+/// `b`; else `Content-Length`; none for a request without either). `None` when the block
+/// has not ended, or the body's end is not known (a response that runs to the connection's
+/// close, a chunked body that goes on past `b` or is malformed, lengths that disagree).
 pub fn next_message(b: &[u8]) -> Option<usize> {
     let head = &b[..b.len().min(MAX_HEADER_BLOCK)];
     let end = block_end(head)?;
@@ -161,9 +162,14 @@ pub fn next_message(b: &[u8]) -> Option<usize> {
     let mut fields = located_fields(&head[..end]).into_iter();
     let start = fields.next()?.value;
     let mut length: Option<usize> = None;
+    // Whether `chunked` is the last transfer coding (of the last such field: fields of one
+    // name read as one list).
+    let mut chunked: Option<bool> = None;
     for f in fields {
         if f.name.eq_ignore_ascii_case("transfer-encoding") {
-            return None;
+            let last = f.value.rsplit(',').next().unwrap_or("").trim();
+            chunked = Some(last.eq_ignore_ascii_case("chunked"));
+            continue;
         }
         if f.name.eq_ignore_ascii_case("content-length") {
             let n = f.value.parse().ok()?;
@@ -173,19 +179,80 @@ pub fn next_message(b: &[u8]) -> Option<usize> {
             length = Some(n);
         }
     }
-    let length = match length {
-        Some(n) => n,
-        None if !start.starts_with("HTTP/") => 0,
-        None => {
-            let status = start.split(' ').nth(1).unwrap_or("");
-            if status.starts_with('1') || status == "204" || status == "304" {
-                0
-            } else {
-                return None;
+    let response = start.starts_with("HTTP/");
+    let status = start.split(' ').nth(1).unwrap_or("");
+    if response && (status.starts_with('1') || status == "204" || status == "304") {
+        return Some(body);
+    }
+    // A transfer coding decides over Content-Length (RFC 9112, 6.3): chunked last, the
+    // chunks say where the body ends; any other last, it runs to the connection's close.
+    match chunked {
+        Some(true) => return body.checked_add(chunked_end(b.get(body..)?)?),
+        Some(false) => return None,
+        None => {}
+    }
+    match length {
+        Some(n) => body.checked_add(n),
+        None if !response => Some(body),
+        None => None,
+    }
+}
+
+/// Longest chunk-size line read (size, extensions and line end).
+const MAX_CHUNK_LINE: usize = 4096;
+
+/// Where a chunked body (RFC 9112, 7.1) that starts `b` ends: after its last chunk
+/// (size 0), its trailer fields and the empty line after them. `None` when it does not end
+/// within `b`, or a size line is not one (a bare LF is accepted for CRLF, as in header
+/// blocks).
+fn chunked_end(b: &[u8]) -> Option<usize> {
+    let line_at = |at: usize, max: usize| -> Option<(usize, usize)> {
+        // (end of the line's text without CR, start of the next line)
+        let rest = b.get(at..)?;
+        let lf = rest.iter().take(max).position(|&c| c == b'\n')?;
+        let text = if lf > 0 && rest[lf - 1] == b'\r' {
+            lf - 1
+        } else {
+            lf
+        };
+        Some((at + text, at + lf + 1))
+    };
+    let mut at = 0usize;
+    loop {
+        let (text_end, next) = line_at(at, MAX_CHUNK_LINE)?;
+        let line = &b[at..text_end];
+        let digits = line.iter().take_while(|c| c.is_ascii_hexdigit()).count();
+        // At most 15 digits (under 2^60), then nothing or extensions after `;`.
+        let after = line[digits..].iter().find(|c| !matches!(c, b' ' | b'\t'));
+        if digits == 0 || digits > 15 || after.is_some_and(|&c| c != b';') {
+            return None;
+        }
+        let size = line[..digits].iter().fold(0u64, |n, &c| {
+            n << 4 | u64::from((c as char).to_digit(16).unwrap_or(0))
+        });
+        let size = usize::try_from(size).ok()?;
+        at = next;
+        if size == 0 {
+            // The trailer section: field lines, then an empty line.
+            let trailers = at;
+            loop {
+                let (text_end, next) = line_at(at, MAX_HEADER_BLOCK)?;
+                if text_end == at {
+                    return Some(next);
+                }
+                if next - trailers > MAX_HEADER_BLOCK {
+                    return None;
+                }
+                at = next;
             }
         }
-    };
-    body.checked_add(length)
+        at = at.checked_add(size)?;
+        match b.get(at..)? {
+            [b'\r', b'\n', ..] => at += 2,
+            [b'\n', ..] => at += 1,
+            _ => return None,
+        }
+    }
 }
 
 /// The proxy headers of the HTTP message a TCP payload starts, if it starts one and names
@@ -220,16 +287,14 @@ pub fn http_heads(p: &[u8]) -> Option<HttpHeads> {
             host = Some(value);
             continue;
         }
-        let h = if name.eq_ignore_ascii_case("x-forwarded-for") {
-            ProxyHeader::XForwardedFor
-        } else if name.eq_ignore_ascii_case("forwarded") {
-            ProxyHeader::Forwarded
-        } else if name.eq_ignore_ascii_case("via") {
-            ProxyHeader::Via
-        } else {
-            continue;
-        };
-        fields.push((h, value));
+        if let Some(h) = proxy_header(&name) {
+            fields.push((h, value));
+        }
+    }
+    // A proxy field on the line the cut ended: its entries before the line's last list
+    // comma are whole; the one after it may be cut short.
+    if !complete && let Some(f) = p.get(end + 1..).and_then(cut_proxy_field) {
+        fields.push(f);
     }
     Some(HttpHeads {
         request,
@@ -238,6 +303,49 @@ pub fn http_heads(p: &[u8]) -> Option<HttpHeads> {
         host,
         complete,
     })
+}
+
+/// The proxy header a field name names, if any (names compared without case).
+fn proxy_header(name: &str) -> Option<ProxyHeader> {
+    if name.eq_ignore_ascii_case("x-forwarded-for") {
+        Some(ProxyHeader::XForwardedFor)
+    } else if name.eq_ignore_ascii_case("forwarded") {
+        Some(ProxyHeader::Forwarded)
+    } else if name.eq_ignore_ascii_case("via") {
+        Some(ProxyHeader::Via)
+    } else {
+        None
+    }
+}
+
+/// A proxy header field from a line a cut ended (its bytes to the cut), with its value up
+/// to the last comma between list entries (a comma inside a quoted string is not one), or
+/// whole when the line's CR was read. `None` when the line is not a proxy field, continues
+/// another line, holds a gap's mark, or has no whole entry.
+fn cut_proxy_field(line: &[u8]) -> Option<(ProxyHeader, String)> {
+    if line.first().is_none_or(|b| matches!(b, b' ' | b'\t')) || line.contains(&GAP) {
+        return None;
+    }
+    let colon = line.iter().position(|&b| b == b':')?;
+    let header = proxy_header(String::from_utf8_lossy(&line[..colon]).trim())?;
+    let value = &line[colon + 1..];
+    let whole = match value.strip_suffix(b"\r") {
+        Some(v) => v,
+        None => {
+            let mut quoted = false;
+            let mut last = None;
+            for (i, &c) in value.iter().enumerate() {
+                match c {
+                    b'"' => quoted = !quoted,
+                    b',' if !quoted => last = Some(i),
+                    _ => {}
+                }
+            }
+            &value[..last?]
+        }
+    };
+    let text = String::from_utf8_lossy(whole).trim().to_string();
+    (!text.is_empty()).then_some((header, text))
 }
 
 fn find(h: &[u8], n: &[u8]) -> Option<usize> {
@@ -846,17 +954,52 @@ mod tests {
         let all = http_heads(whole).unwrap();
         assert!(all.complete);
         assert_eq!(all.fields.len(), 2);
-        // Cut anywhere before its end: every field read is whole, as the block has it.
+        // Cut anywhere before its end: every entry read is whole, the field's first ones.
         for n in 4..whole.len() {
             let h = http_heads(&whole[..n]).unwrap();
             assert!(!h.complete, "cut at {n}");
-            for f in &h.fields {
-                assert!(all.fields.contains(f), "cut at {n}: {f:?}");
+            for (header, value) in &h.fields {
+                let (_, all_value) = all.fields.iter().find(|f| f.0 == *header).unwrap();
+                let read = proxy_entries(*header, value);
+                assert!(!read.is_empty(), "cut at {n}: {value}");
+                assert_eq!(
+                    read,
+                    proxy_entries(*header, all_value)[..read.len()],
+                    "cut at {n}"
+                );
             }
         }
-        // Cut inside the address, and just after its line.
+        // Cut inside the first address: nothing read; inside the second: the first entry;
+        // after the line's CR: the whole line.
         let at = whole.windows(5).position(|w| w == b"8.88,").unwrap() + 3;
         assert!(http_heads(&whole[..at]).unwrap().fields.is_empty());
+        let second = whole.windows(8).position(|w| w == b"10.1.1.1").unwrap();
+        for at in [second + 6, second + 8] {
+            let h = http_heads(&whole[..at]).unwrap();
+            assert_eq!(
+                h.fields,
+                [(ProxyHeader::XForwardedFor, "8.8.8.88".to_string())]
+            );
+        }
+        let h = http_heads(&whole[..second + 9]).unwrap();
+        assert_eq!(h.fields, all.fields[..1]);
+        // A comma inside a quoted string does not end an entry; a line continuing another,
+        // or holding a gap's mark, is not read.
+        let fwd: &[u8] =
+            b"GET / HTTP/1.1\r\nForwarded: for=\"[2001:db8::1]:80,x\";by=z, for=192.0.2.43\r\n\r\n";
+        let at = fwd.windows(2).position(|w| w == b",x").unwrap() + 2;
+        assert!(http_heads(&fwd[..at]).unwrap().fields.is_empty());
+        let at = fwd.windows(6).position(|w| w == b"192.0.").unwrap() + 4;
+        let h = http_heads(&fwd[..at]).unwrap();
+        assert_eq!(
+            proxy_entries(h.fields[0].0, &h.fields[0].1)[0].text,
+            "[2001:db8::1]:80,x"
+        );
+        assert_eq!(h.fields.len(), 1);
+        let h = http_heads(b"GET / HTTP/1.1\r\nVia: 1.1 a\r\n\t1.1 b, 1.1 c").unwrap();
+        assert_eq!(h.fields, [(ProxyHeader::Via, "1.1 a".to_string())]);
+        let h = http_heads(b"GET / HTTP/1.1\r\nVia: 1.1 a, 1.1 b\0, 1.1 c").unwrap();
+        assert!(h.fields.is_empty());
         let line_end = whole
             .windows(10)
             .position(|w| w == b"10.1.1.1\r\n")
@@ -865,6 +1008,38 @@ mod tests {
         let h = http_heads(&whole[..line_end]).unwrap();
         assert_eq!(h.fields, all.fields[..1]);
         assert!(!h.complete);
+    }
+
+    #[test]
+    fn the_next_message_starts_after_a_chunked_body_that_ends_in_the_bytes() {
+        let next = b"GET /b HTTP/1.1\r\n";
+        let with = |msg: &[u8]| [msg, next].concat();
+        // Chunks with an extension, a trailer field, a bare LF.
+        for msg in [
+            &b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"[..],
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, Chunked\r\n\r\n4;n=\"x\"\r\nwxyz\r\nA\r\n0123456789\r\n0\r\nX-T: 1\r\n\r\n",
+            b"POST / HTTP/1.1\nTransfer-Encoding: chunked\nContent-Length: 3\n\n3\nabc\n0\n\n",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        ] {
+            let b = with(msg);
+            assert_eq!(next_message(&b), Some(msg.len()), "{msg:?}");
+        }
+        // Not known: chunked not last (runs to the close), chunks past the bytes, a size
+        // line that is not one.
+        for msg in [
+            &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n"[..],
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n50\r\nhello\r\n0\r\n\r\n",
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-T: 1\r\n",
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5 x\r\nhello\r\n0\r\n\r\n",
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloX\r\n0\r\n\r\n",
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1000000000000000\r\n",
+        ] {
+            assert_eq!(next_message(msg), None, "{msg:?}");
+        }
+        // A 304 (or 204, 1xx) has no body whatever its Content-Length says.
+        let not_modified = b"HTTP/1.1 304 Not Modified\r\nContent-Length: 120\r\n\r\n";
+        assert_eq!(next_message(&with(not_modified)), Some(not_modified.len()));
     }
 
     #[test]

@@ -162,11 +162,13 @@ fn http_request(
         ),
     );
     // Via lists the proxies themselves, the TCP client last: the others come before it.
-    let named: &[&ProxyEntry] = if header == ProxyHeader::Via {
+    // In a block read without its end, more entries may have followed the last one read.
+    let named: &[&ProxyEntry] = if header == ProxyHeader::Via && cut.is_none() {
         &chain[..n - 1]
     } else {
         &chain
     };
+    let of_n = of_entries(n, cut);
     let mut seen: Vec<Addr> = vec![client, clue.dst.0];
     let mut first = header != ProxyHeader::Via;
     for (i, e) in named.iter().enumerate() {
@@ -188,11 +190,12 @@ fn http_request(
                 ProofKind::ProxyHeader,
                 v,
                 clue,
-                format!("{} entry {} of {n}: {what}", header.name(), i + 1),
+                format!("{} entry {} of {of_n}: {what}", header.name(), i + 1),
             ),
         );
-        // Only the last entry was written by the node the evidence saw send the request.
-        if i + 1 < named.len() || header == ProxyHeader::Via {
+        // Only the last entry was written by the node the evidence saw send the request
+        // (unknown when more may have followed it).
+        if i + 1 < named.len() || header == ProxyHeader::Via || cut.is_some() {
             h.flags.push("unverified");
         }
         put_named(b, h, first, i as u32, &mut seen);
@@ -266,10 +269,20 @@ impl<'a> Views<'a> {
 fn cut_text(cut: Option<HeaderCut>) -> String {
     cut.map_or(String::new(), |c| {
         format!(
-            "; its header block was read without its end ({}): what followed its last complete line, which may hold more entries, was not read",
+            "; its header block was read without its end ({}): what followed its last complete line or proxy-header entry, which may hold more entries, was not read",
             c.text()
         )
     })
+}
+
+/// How many entries a header chain has: `n`, or "the n read" when its block was read
+/// without its end.
+fn of_entries(n: usize, cut: Option<HeaderCut>) -> String {
+    if cut.is_some() {
+        format!("the {n} read")
+    } else {
+        n.to_string()
+    }
 }
 
 /// A response's `Via` says the TCP responder is a proxy (a CDN edge, a reverse proxy); its
@@ -310,7 +323,10 @@ fn http_response(
             names,
         ),
     );
-    for (i, e) in via[..n - 1].iter().enumerate() {
+    // The responder's own entry is the last: the last read, when the block was read whole.
+    let nearer = if cut.is_some() { n } else { n - 1 };
+    let of_n = of_entries(n, cut);
+    for (i, e) in via[..nearer].iter().enumerate() {
         let Some(ip) = e.addr else { continue };
         let mut h = hop(
             Role::Proxy,
@@ -322,7 +338,7 @@ fn http_response(
                 v,
                 clue,
                 format!(
-                    "Via entry {} of {n} in the response: a proxy nearer the server",
+                    "Via entry {} of {of_n} in the response: a proxy nearer the server",
                     i + 1
                 ),
             ),

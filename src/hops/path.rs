@@ -152,7 +152,8 @@ pub struct Hop {
     /// Why the hop is on the path.
     pub evidence: Vec<Proof>,
     /// What to be wary of: `unverified` (named by a header a node before the one the
-    /// evidence saw wrote, so it may be forged), `repeated` (named twice in one chain),
+    /// evidence saw wrote, or may have in a header block read without its end, so it may be
+    /// forged), `repeated` (named twice in one chain),
     /// `date_out_of_order` (a relay's date before the one before it).
     pub flags: Vec<&'static str>,
 }

@@ -111,7 +111,8 @@ pub struct HopOut {
     /// Why the hop is on the path.
     pub evidence: Vec<EvidenceOut>,
     /// What to be wary of: `unverified` (named by a header that a node before the one the
-    /// evidence saw wrote: it may be forged), `repeated`, `date_out_of_order`, and
+    /// evidence saw wrote, or may have, in a header block read without its end: it may be
+    /// forged), `repeated`, `date_out_of_order`, and
     /// `not_global` for a header-named address that is private, loopback or reserved.
     pub flags: Vec<&'static str>,
 }
@@ -1244,11 +1245,11 @@ fn gaps(hops: &[HopOut], c: &Candidate, smtp_dropped: u64, cuts: &[CutBlock]) ->
                 one.located
             ),
             [one] => format!(
-                "the HTTP header block of {} was read without its end: what followed its last complete line, which may name proxies, was not read",
+                "the HTTP header block of {} was read without its end: what followed its last complete line or proxy-header entry, which may name proxies, was not read",
                 one.located
             ),
             _ if cuts.iter().all(|b| !b.mail) => format!(
-                "{} of the communication were read without their end, and what followed the last complete line of each, which may name proxies, was not read: {}",
+                "{} of the communication were read without their end, and what followed the last complete line or proxy-header entry of each, which may name proxies, was not read: {}",
                 counted(cuts.len() as u64, "HTTP header block", "HTTP header blocks"),
                 listed.join("; ")
             ),
@@ -1258,7 +1259,7 @@ fn gaps(hops: &[HopOut], c: &Candidate, smtp_dropped: u64, cuts: &[CutBlock]) ->
                 listed.join("; ")
             ),
             _ => format!(
-                "{} of the communication were read incomplete (an HTTP header block without its end: what followed its last complete line, which may name proxies, was not read; a mail whose session lacks data: a Received field in what was lost, or cut by it, was not read): {}",
+                "{} of the communication were read incomplete (an HTTP header block without its end: what followed its last complete line or proxy-header entry, which may name proxies, was not read; a mail whose session lacks data: a Received field in what was lost, or cut by it, was not read): {}",
                 counted(
                     cuts.len() as u64,
                     "piece of header evidence",

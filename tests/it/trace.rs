@@ -284,6 +284,50 @@ fn a_response_via_makes_the_responder_a_proxy_and_names_the_gap_behind_it() {
     );
 }
 
+#[test]
+fn a_response_via_cut_short_places_every_whole_entry_nearer_the_server() {
+    // The snap length cut the response inside its Via line's third entry. The last entry
+    // read is not known to be the responder's own (more may have followed), so each whole
+    // entry is a proxy nearer the server; the cut one is not read.
+    let client = ([198, 51, 100, 1], 40000);
+    let edge = ([192, 0, 2, 80], 80);
+    let resp: &[u8] =
+        b"HTTP/1.1 200 OK\r\nVia: 1.1 203.0.113.44, 1.1 198.51.100.77, 1.1 198.51.100.78\r\n\r\n";
+    let mut c = Capture::new(Format::Pcap);
+    c.push(T0, &seg(client, edge, 1, SYN, b""));
+    c.push(T0 + MS, &seg(edge, client, 1, SYN | ACK, b""));
+    let req = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+    c.push(T0 + 2 * MS, &seg(client, edge, 2, PSH | ACK, req));
+    let whole = seg(edge, client, 2, PSH | ACK, resp);
+    let keep = resp
+        .windows(13)
+        .position(|w| w == b"198.51.100.78")
+        .unwrap()
+        + 9;
+    let cut = whole.len() - (resp.len() - keep);
+    c.push_on(0, T0 + 3 * MS, &whole[..cut], whole.len() as u32);
+    let d = Dir::new();
+    let p = d.write("cdn-cut.pcap", &c.finish());
+    let (code, v, err) = trace(&[p], &["--party", "AU", "--ip", "198.51.100.1"]);
+    assert_eq!(code, 0, "{err}");
+    check_schema(&v);
+    assert_eq!(
+        path(&v),
+        pairs(&[
+            ("origin", "198.51.100.1"),
+            ("proxy", "192.0.2.80"),
+            ("proxy", "198.51.100.77"),
+            ("proxy", "203.0.113.44"),
+        ])
+    );
+    let showed = v["hops"][2]["evidence"][0]["showed"].as_str().unwrap();
+    assert!(
+        showed.starts_with("Via entry 2 of the 2 read in the response"),
+        "{showed}"
+    );
+    assert_eq!(cut_gaps(&v).len(), 1);
+}
+
 /// An SMTP session from `client` to `server` carrying a mail with these header lines,
 /// its data cut in two segments sent out of order, one of them twice.
 fn smtp(client: ([u8; 4], u16), server: ([u8; 4], u16), headers: &str) -> Vec<u8> {
@@ -1263,6 +1307,26 @@ fn a_header_block_cut_before_its_end_names_no_address_from_a_line_cut_short() {
             && gaps[0].contains("snapped.pcap (vantage point 0; the capture's snap length"),
         "{gaps:?}"
     );
+    // Cut inside the line's second address: the first, whole, is read; the cut one is not.
+    // More entries may have followed the first, so no entry is taken as the proxy's own.
+    let req = "GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 8.8.8.8, 10.3.3.3\r\n\r\n";
+    let keep = req.find("10.3.3.3").unwrap() + "10.3.3".len();
+    let p = d.write("second.pcap", &snapped(req, keep).finish());
+    let (code, v, err) = trace(&[p], &["--party", "AU", "--ip", "192.0.2.9"]);
+    assert_eq!(code, 0, "{err}");
+    through_the_proxy(&v);
+    let origin = &v["hops"][0];
+    assert_eq!(
+        origin["flags"],
+        serde_json::json!(["unverified"]),
+        "{origin}"
+    );
+    let showed = origin["evidence"][0]["showed"].as_str().unwrap();
+    assert!(
+        showed.starts_with("X-Forwarded-For entry 1 of the 1 read: "),
+        "{showed}"
+    );
+    assert_eq!(cut_gaps(&v).len(), 1);
     // Cut after the whole X-Forwarded-For line: its origin is read, and its evidence says
     // a header after it was not.
     let req = "GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 8.8.8.8\r\nVia: 1.1 p\r\n\r\n";
@@ -1357,6 +1421,16 @@ fn requests_sent_without_waiting_for_answers_are_each_read() {
     c.push(
         T0 + 3 * MS,
         &seg(PROXY, SERVER, 101 + a.len() as u32, PSH | ACK, b),
+    );
+    the_request_names_its_origin_from_frame_3(c);
+    // After a chunked body in the same segment.
+    let post =
+        "POST /f HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nb\r\nhello world\r\n0\r\n\r\n";
+    let both = format!("{post}{REQUEST}");
+    let mut c = opened(PROXY, SERVER);
+    c.push(
+        T0 + 2 * MS,
+        &seg(PROXY, SERVER, 101, PSH | ACK, both.as_bytes()),
     );
     the_request_names_its_origin_from_frame_3(c);
     // The first block itself in two segments, the second carrying the next request whole:
