@@ -200,6 +200,7 @@ pub fn headers(data: &[u8]) {
         }
     }
     let _ = h::http_proxy_headers(data);
+    cut_block_reads_first_entries(data);
     let _ = h::http_start_line(data);
     let _ = h::header_block_done(data, 0);
     if let Some(&n) = data.first() {
@@ -246,6 +247,60 @@ pub fn headers(data: &[u8]) {
     if let Some(heads) = h::http_heads(&stream) {
         assert!(heads.fields.iter().all(|(_, v)| !v.contains('\0')));
         assert!(heads.host.is_none_or(|v| !v.contains('\0')));
+    }
+}
+
+/// A whole HTTP header block cut anywhere (as a snap length cuts it) reads, of each proxy
+/// header, the entries the whole block lists first, never another entry (`8.8.8.8` of
+/// `8.8.8.88`). Blocks with folded lines or NUL are left out: a folded line after the cut
+/// changes the entry before it, and a NUL after it drops its line (invalid there, RFC 9110,
+/// 5.5); the report says what followed the cut was not read.
+fn cut_block_reads_first_entries(data: &[u8]) {
+    use crate::decode::headers::{self as h, HttpHeads, ProxyHeader};
+    let Some(whole) = h::http_heads(data).filter(|w| w.complete) else {
+        return;
+    };
+    if data.contains(&0)
+        || data
+            .windows(2)
+            .any(|w| w[0] == b'\n' && matches!(w[1], b' ' | b'\t'))
+    {
+        return;
+    }
+    let entries = |heads: &HttpHeads, kind: ProxyHeader| -> Vec<h::ProxyEntry> {
+        heads
+            .fields
+            .iter()
+            .filter(|f| f.0 == kind)
+            .flat_map(|(k, v)| h::proxy_entries(*k, v))
+            .collect()
+    };
+    // Cut points spread over the block, from its last bytes' values.
+    let n = data.len();
+    let seed = data[n - 1] as usize | (data[n / 2] as usize) << 8;
+    for at in [
+        seed % n,
+        (seed * 7 + 13) % n,
+        n.saturating_sub(1 + seed % 64),
+    ] {
+        let Some(cut) = h::http_heads(&data[..at]) else {
+            continue;
+        };
+        for kind in [
+            ProxyHeader::XForwardedFor,
+            ProxyHeader::Forwarded,
+            ProxyHeader::Via,
+        ] {
+            let (read, all) = (entries(&cut, kind), entries(&whole, kind));
+            let differ = read.iter().zip(&all).position(|(a, b)| a != b);
+            assert!(
+                read.len() <= all.len() && differ.is_none(),
+                "cut at {at}: {} entries read, {} in the whole block; entry {differ:?} differs: {:?}",
+                read.len(),
+                all.len(),
+                differ.map(|i| (&read[i].text, &all[i].text)),
+            );
+        }
     }
 }
 

@@ -319,9 +319,10 @@ fn proxy_header(name: &str) -> Option<ProxyHeader> {
 }
 
 /// A proxy header field from a line a cut ended (its bytes to the cut), with its value up
-/// to the last comma between list entries (a comma inside a quoted string is not one), or
-/// whole when the line's CR was read. `None` when the line is not a proxy field, continues
-/// another line, holds a gap's mark, or has no whole entry.
+/// to the last comma between list entries (a comma inside a quoted string is not one).
+/// A CR read before the cut does not show the line ended: a bare CR may be inside it.
+/// `None` when the line is not a proxy field, continues another line, holds a gap's mark,
+/// or has no whole entry.
 fn cut_proxy_field(line: &[u8]) -> Option<(ProxyHeader, String)> {
     if line.first().is_none_or(|b| matches!(b, b' ' | b'\t')) || line.contains(&GAP) {
         return None;
@@ -329,22 +330,16 @@ fn cut_proxy_field(line: &[u8]) -> Option<(ProxyHeader, String)> {
     let colon = line.iter().position(|&b| b == b':')?;
     let header = proxy_header(String::from_utf8_lossy(&line[..colon]).trim())?;
     let value = &line[colon + 1..];
-    let whole = match value.strip_suffix(b"\r") {
-        Some(v) => v,
-        None => {
-            let mut quoted = false;
-            let mut last = None;
-            for (i, &c) in value.iter().enumerate() {
-                match c {
-                    b'"' => quoted = !quoted,
-                    b',' if !quoted => last = Some(i),
-                    _ => {}
-                }
-            }
-            &value[..last?]
+    let mut quoted = false;
+    let mut last = None;
+    for (i, &c) in value.iter().enumerate() {
+        match c {
+            b'"' => quoted = !quoted,
+            b',' if !quoted => last = Some(i),
+            _ => {}
         }
-    };
-    let text = String::from_utf8_lossy(whole).trim().to_string();
+    }
+    let text = String::from_utf8_lossy(&value[..last?]).trim().to_string();
     (!text.is_empty()).then_some((header, text))
 }
 
@@ -969,19 +964,20 @@ mod tests {
                 );
             }
         }
-        // Cut inside the first address: nothing read; inside the second: the first entry;
-        // after the line's CR: the whole line.
+        // Cut inside the first address: nothing read; inside the second, or after it and
+        // its CR: the first entry (a bare CR may be inside a line); after the line's LF:
+        // the whole line.
         let at = whole.windows(5).position(|w| w == b"8.88,").unwrap() + 3;
         assert!(http_heads(&whole[..at]).unwrap().fields.is_empty());
         let second = whole.windows(8).position(|w| w == b"10.1.1.1").unwrap();
-        for at in [second + 6, second + 8] {
+        for at in [second + 6, second + 8, second + 9] {
             let h = http_heads(&whole[..at]).unwrap();
             assert_eq!(
                 h.fields,
                 [(ProxyHeader::XForwardedFor, "8.8.8.88".to_string())]
             );
         }
-        let h = http_heads(&whole[..second + 9]).unwrap();
+        let h = http_heads(&whole[..second + 10]).unwrap();
         assert_eq!(h.fields, all.fields[..1]);
         // A comma inside a quoted string does not end an entry; a line continuing another,
         // or holding a gap's mark, is not read.

@@ -87,6 +87,9 @@ pub enum HeaderCut {
     TooLong,
 }
 
+// The report's text names the bound: a change of it must change the text.
+const _: () = assert!(crate::decode::headers::MAX_HEADER_BLOCK == 64 * 1024);
+
 impl HeaderCut {
     /// What cut it, as the report says it.
     pub fn text(self) -> &'static str {

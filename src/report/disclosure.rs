@@ -763,13 +763,12 @@ pub fn disclosure(d: DisclosureInput<'_>) -> Disclosure {
             }),
             ClueKind::Mail { stream_gaps, .. } => Some(CutBlock {
                 located: format!(
-                    "the mail the {} side sent in the SMTP session at frame {} of {} (vantage point {}; {} of its data {} not captured)",
+                    "the mail the {} side sent in the SMTP session at frame {} of {} (vantage point {}; its data has {} where bytes were not captured: a segment lost, or cut by the snap length)",
                     if x.from_origin { "origin's" } else { "destination's" },
                     x.clue.at.frame,
                     name_of(x.vantage, x.clue.at.input),
                     x.vantage,
-                    counted(*stream_gaps, "segment", "segments"),
-                    if *stream_gaps == 1 { "was" } else { "were" }
+                    counted(*stream_gaps, "gap", "gaps"),
                 ),
                 mail: true,
                 request: true,

@@ -481,7 +481,7 @@ fn a_received_field_cut_by_a_lost_segment_names_no_address() {
     assert_eq!(gaps.len(), 1, "{v}");
     assert!(
         gaps[0].contains("the mail the origin's side sent in the SMTP session at frame 4 of ")
-            && gaps[0].contains("1 segment of its data was not captured"),
+            && gaps[0].contains("its data has 1 gap where bytes were not captured"),
         "{gaps:?}"
     );
     // A segment lost between whole fields: the fields around it are read.
