@@ -55,6 +55,51 @@ pub struct HttpHeads {
     /// entry: an entry cut short could name another address (`8.8.8.8` of `8.8.8.88`).
     /// More entries, of that field or of fields after it, may have followed.
     pub complete: bool,
+    /// The target of a `CONNECT` request: the node the TCP responder, a proxy, was asked
+    /// to open a tunnel to.
+    pub connect: Option<ConnectTarget>,
+}
+
+/// The target of an HTTP `CONNECT` request (RFC 9110, 9.3.6: `host:port`, an IPv6 literal
+/// in brackets).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectTarget {
+    /// Its address, when the host is an IP literal.
+    pub addr: Option<IpAddr>,
+    /// Its port.
+    pub port: Option<u16>,
+    /// The host as written (a name, or the literal).
+    pub host: String,
+}
+
+/// The target a request line names when it is a whole `CONNECT` line (`CONNECT host:port
+/// HTTP/1.1`: the version after it shows the target was not cut short). An IPv6 address
+/// written without brackets is kept as text only (where its port starts is not known).
+pub fn connect_target(start_line: &str) -> Option<ConnectTarget> {
+    let mut words = start_line.strip_prefix("CONNECT ")?.split(' ');
+    let target = words.next()?;
+    if !words.next()?.starts_with("HTTP/") || target.is_empty() || target.contains('\0') {
+        return None;
+    }
+    let (host, port, bracketed) = match target.strip_prefix('[') {
+        Some(v6) => {
+            let (h, p) = v6.split_once(']')?;
+            (h, p.strip_prefix(':'), true)
+        }
+        None => match target.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p), false),
+            None => (target, None, false),
+        },
+    };
+    let addr = host
+        .parse::<IpAddr>()
+        .ok()
+        .filter(|a| bracketed == a.is_ipv6());
+    Some(ConnectTarget {
+        addr,
+        port: port.and_then(|p| p.parse().ok()),
+        host: host.to_string(),
+    })
 }
 
 const METHODS: [&[u8]; 9] = [
@@ -296,12 +341,18 @@ pub fn http_heads(p: &[u8]) -> Option<HttpHeads> {
     if !complete && let Some(f) = p.get(end + 1..).and_then(cut_proxy_field) {
         fields.push(f);
     }
+    let connect = if request {
+        connect_target(&start_line)
+    } else {
+        None
+    };
     Some(HttpHeads {
         request,
         fields,
         start_line,
         host,
         complete,
+        connect,
     })
 }
 
@@ -1004,6 +1055,48 @@ mod tests {
         let h = http_heads(&whole[..line_end]).unwrap();
         assert_eq!(h.fields, all.fields[..1]);
         assert!(!h.complete);
+    }
+
+    #[test]
+    fn a_connect_request_names_its_target_when_its_line_is_whole() {
+        let t = |line: &str| connect_target(line).map(|t| (t.addr, t.port, t.host));
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        assert_eq!(
+            t("CONNECT 203.0.113.7:443 HTTP/1.1"),
+            Some((ip("203.0.113.7"), Some(443), "203.0.113.7".into()))
+        );
+        assert_eq!(
+            t("CONNECT [2001:db8::7]:8443 HTTP/1.1"),
+            Some((ip("2001:db8::7"), Some(8443), "2001:db8::7".into()))
+        );
+        assert_eq!(
+            t("CONNECT secure.example:443 HTTP/1.0"),
+            Some((None, Some(443), "secure.example".into()))
+        );
+        // No address where the port starts is not known, or the brackets say IPv6
+        // and the host is not.
+        assert_eq!(t("CONNECT 2001:db8::7:443 HTTP/1.1").unwrap().0, None);
+        assert_eq!(t("CONNECT [203.0.113.7]:443 HTTP/1.1").unwrap().0, None);
+        // Cut before the version (the target may be cut short), or not a CONNECT.
+        for line in [
+            "CONNECT 203.0.113.77",
+            "CONNECT 203.0.113.7:443",
+            "CONNECT  HTTP/1.1",
+            "GET 203.0.113.7:443 HTTP/1.1",
+            "CONNECT 203.0.113.7:443 FOO",
+        ] {
+            assert_eq!(t(line), None, "{line}");
+        }
+        let h = http_heads(b"CONNECT 203.0.113.7:443 HTTP/1.1\r\nHost: 203.0.113.7:443\r\n\r\n")
+            .unwrap();
+        assert_eq!(h.connect.unwrap().port, Some(443));
+        // A start line cut short by a snap length names nothing.
+        assert!(
+            http_heads(b"CONNECT 203.0.113.7")
+                .unwrap()
+                .connect
+                .is_none()
+        );
     }
 
     #[test]

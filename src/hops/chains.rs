@@ -11,7 +11,7 @@ use super::path::{ChainBuilder, ChainPlace, ep, hop};
 use super::{
     Candidate, Clue, ClueKind, Evidence, HeaderCut, Hop, Observation, Proof, ProofKind, Role, Seen,
 };
-use crate::decode::headers::{ProxyEntry, ProxyHeader, Received};
+use crate::decode::headers::{ConnectTarget, ProxyEntry, ProxyHeader, Received};
 use crate::decode::{PacketFacts, headers};
 use crate::flow::FlowKey;
 use crate::model::{Addr, Proto, Timestamp, counted};
@@ -43,8 +43,14 @@ pub(super) fn place(b: &mut ChainBuilder<'_>, c: &Candidate, e: &Evidence<'_>) {
                 request: true,
                 entries,
                 cut,
+                connect,
                 ..
-            } => http_request(b, e.vantage, clue, entries, *cut),
+            } => {
+                http_request(b, e.vantage, clue, entries, *cut);
+                if let Some(t) = connect {
+                    http_connect(b, e.vantage, clue, t);
+                }
+            }
             ClueKind::Http {
                 request: false,
                 entries,
@@ -273,6 +279,49 @@ fn cut_text(cut: Option<HeaderCut>) -> String {
             c.text()
         )
     })
+}
+
+/// A `CONNECT` request asks the TCP responder, an HTTP proxy, to open a tunnel onward
+/// (RFC 9110, 9.3.6): the responder is a proxy, and a target named by address is the node
+/// the tunnel leads to. Whether the proxy opened it is in its reply and its log.
+fn http_connect(b: &mut ChainBuilder<'_>, v: u32, clue: &Clue, t: &ConnectTarget) {
+    let port = t.port.map_or(String::new(), |p| format!(" port {p}"));
+    let target = match t.addr {
+        Some(ip) => format!("{ip}{port}"),
+        None => format!("a host it named{port} (withheld)"),
+    };
+    let names = t.addr.is_none().then(|| t.host.clone());
+    b.responder_proxies(
+        clue.dst.0,
+        with_names(
+            proof(
+                ProofKind::HttpConnect,
+                v,
+                clue,
+                format!(
+                    "was asked to open a tunnel to {target} (HTTP CONNECT): a proxy relaying the connection onward"
+                ),
+            ),
+            names,
+        ),
+    );
+    if let Some(ip) = t.addr {
+        let mut h = hop(
+            Role::Destination,
+            Some(addr(ip)),
+            t.port,
+            (clue.ts, clue.ts),
+            proof(
+                ProofKind::HttpConnect,
+                v,
+                clue,
+                "named by the HTTP CONNECT request as the node the proxy was to open a tunnel to"
+                    .to_string(),
+            ),
+        );
+        h.flags.push("unverified");
+        b.put(ChainPlace::Beyond, 0, h);
+    }
 }
 
 /// How many entries a header chain has: `n`, or "the n read" when its block was read

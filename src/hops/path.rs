@@ -93,6 +93,8 @@ pub enum ProofKind {
     Traceroute,
     /// The same communication seen inside and outside a NAT by two vantage points.
     NatMatch,
+    /// An HTTP `CONNECT` request asking a proxy to open a tunnel onward.
+    HttpConnect,
 }
 
 impl ProofKind {
@@ -108,6 +110,7 @@ impl ProofKind {
             ProofKind::MailHeader => "mail_header",
             ProofKind::Traceroute => "traceroute",
             ProofKind::NatMatch => "nat_match",
+            ProofKind::HttpConnect => "http_connect",
         }
     }
 }
@@ -364,6 +367,8 @@ pub(super) enum ChainPlace {
     RouterFromDestination,
     /// Beyond the TCP responder, toward a server behind it (`sub` = position).
     Downstream,
+    /// The end of the path beyond a proxy the TCP responder is (a `CONNECT` target).
+    Beyond,
     /// The origin itself (the first node a chain names).
     Origin,
 }
@@ -376,6 +381,7 @@ impl ChainBuilder<'_> {
             ChainPlace::Router => Place::RouterNearDestination,
             ChainPlace::RouterFromDestination => Place::RouterNearOrigin,
             ChainPlace::Downstream => Place::Downstream,
+            ChainPlace::Beyond => Place::Destination,
             ChainPlace::Origin => Place::Origin,
         };
         self.0.put(place, sub, h);

@@ -16,7 +16,7 @@ use serde::Serialize;
 use std::fmt::Write;
 
 /// Name and version of the disclosure schema.
-pub const DISCLOSURE_SCHEMA: &str = "hoptrace-art30-disclosure/0.4";
+pub const DISCLOSURE_SCHEMA: &str = "hoptrace-art30-disclosure/0.5";
 
 /// An address and port.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -553,7 +553,7 @@ impl Include {
             m(
                 "names",
                 self.names,
-                "host names in header evidence (mail relays, Via); --include names adds them to the evidence",
+                "host names in header evidence (mail relays, Via, HTTP CONNECT targets); --include names adds them to the evidence",
             ),
             m(
                 "urls",
@@ -1075,6 +1075,25 @@ fn gaps(hops: &[HopOut], c: &Candidate, smtp_dropped: u64, cuts: &[CutBlock]) ->
     for h in hops {
         let ep = ep_of(h);
         let role = Role::from_name(h.role);
+        // A CONNECT target: the proxy asked to open the tunnel holds its log.
+        if !h.evidence.is_empty() && h.evidence.iter().all(|e| e.kind == "http_connect") {
+            let proxy = hops[..h.index]
+                .iter()
+                .rev()
+                .find(|x| x.role == "proxy" && x.evidence.iter().any(|e| e.kind == "http_connect"));
+            let at = proxy.map_or("the proxy before it".to_string(), |p| {
+                format!("the proxy at hop {} ({})", p.index, ep_of(p))
+            });
+            out.push(GapOut {
+                hop_index: Some(h.index),
+                reason: format!(
+                    "{ep} is known only from the HTTP CONNECT request sent to {at}; it is a {} address, and whether the proxy opened the tunnel is in its reply and its log",
+                    h.address_class.unwrap_or("unattributed")
+                ),
+                record_needed: format!("the access log of {at}, for the tunnel to {ep}, {window}"),
+            });
+            continue;
+        }
         let header = h
             .evidence
             .iter()
@@ -1717,7 +1736,12 @@ pub fn art29_drafts(d: &Disclosure) -> Vec<Art29Draft> {
                     .iter()
                     .all(|e| e.kind == "proxy_header" || e.kind == "mail_header")
             });
-            let through = if named_only {
+            let connect_only = p.hop_indexes.iter().filter_map(|&i| d.hops.get(i)).all(|h| {
+                !h.evidence.is_empty() && h.evidence.iter().all(|e| e.kind == "http_connect")
+            });
+            let through = if connect_only {
+                "was named as the target of a tunnel that a proxy on the path was asked to open by an HTTP CONNECT request (whether it opened it is in its log),".to_string()
+            } else if named_only {
                 let writer = p
                     .hop_indexes
                     .last()

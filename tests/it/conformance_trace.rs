@@ -233,6 +233,50 @@ fn the_wikipedia_capture_response_via_makes_the_server_a_proxy() {
     }
 }
 
+#[test]
+fn the_http_connect_capture_makes_the_responder_the_proxy_zeeks_tunnel_log_names() {
+    let dir = "captures/zeek-null-http-connect";
+    let (Some(file), Some(tunnel)) = (
+        shared(&format!("{dir}/connect-with-header.pcap")),
+        shared(&format!("{dir}/tunnel.log")),
+    ) else {
+        return;
+    };
+    // Zeek's tunnel.log: an HTTP tunnel (CONNECT) from the client to the proxy.
+    let text = std::fs::read_to_string(tunnel).unwrap();
+    let row: Vec<&str> = text
+        .lines()
+        .find(|l| !l.starts_with('#'))
+        .unwrap()
+        .split('\t')
+        .collect();
+    assert_eq!(row[6], "Tunnel::HTTP", "{row:?}");
+    let (client, proxy, port) = (row[2], row[4], row[5].parse::<u16>().unwrap());
+    let mut q = Query::new(proxy.parse().unwrap());
+    q.port = Some(port);
+    let d = traced(&file, q);
+    assert_eq!(
+        roles(&d),
+        [("origin", client.to_string()), ("proxy", proxy.to_string())]
+    );
+    assert!(
+        d.hops[1]
+            .evidence
+            .iter()
+            .any(|e| e.kind == "http_connect" && e.showed.contains("port 443 (withheld)")),
+        "{:?}",
+        d.hops[1].evidence
+    );
+    assert!(
+        d.gaps
+            .iter()
+            .any(|g| g.hop_index.is_none() && g.reason.contains("the server behind the proxy"))
+    );
+    // The host it named (Zeek's http.log: secure.newegg.com:443) stays out without
+    // --include names.
+    assert!(!serde_json::to_string(&d).unwrap().contains("newegg"));
+}
+
 /// tcpdump's decode of the traceroute: the TTL each probe was sent with (by IP id), and
 /// which node answered each probe (by the quoted IP id), in file order.
 fn tcpdump_traceroute(out: &str) -> Vec<(u8, String)> {

@@ -328,6 +328,98 @@ fn a_response_via_cut_short_places_every_whole_entry_nearer_the_server() {
     assert_eq!(cut_gaps(&v).len(), 1);
 }
 
+/// A client's connection to a forward proxy that it asks to open a tunnel with `connect`
+/// (the proxy answers 200 and TLS bytes follow).
+fn connect_capture(connect: &[u8]) -> Capture {
+    let client = ([198, 51, 100, 1], 40000);
+    let proxy = ([192, 0, 2, 80], 3128);
+    let mut c = Capture::new(Format::Pcap);
+    c.push(T0, &seg(client, proxy, 1, SYN, b""));
+    c.push(T0 + MS, &seg(proxy, client, 1, SYN | ACK, b""));
+    c.push(T0 + 2 * MS, &seg(client, proxy, 2, PSH | ACK, connect));
+    let ok = b"HTTP/1.1 200 Connection established\r\n\r\n";
+    c.push(T0 + 3 * MS, &seg(proxy, client, 2, PSH | ACK, ok));
+    let hello = b"\x16\x03\x01\x00\x05hello";
+    c.push(
+        T0 + 4 * MS,
+        &seg(client, proxy, 2 + connect.len() as u32, PSH | ACK, hello),
+    );
+    c
+}
+
+#[test]
+fn an_http_connect_makes_the_responder_a_proxy_and_its_target_the_destination() {
+    let d = Dir::new();
+    let p = d.write(
+        "connect.pcap",
+        &connect_capture(b"CONNECT 203.0.113.7:443 HTTP/1.1\r\nHost: 203.0.113.7:443\r\n\r\n")
+            .finish(),
+    );
+    let (code, v, err) = trace(&[p], &["--party", "AU", "--ip", "192.0.2.80"]);
+    assert_eq!(code, 0, "{err}");
+    check_schema(&v);
+    assert_eq!(
+        path(&v),
+        pairs(&[
+            ("origin", "198.51.100.1"),
+            ("proxy", "192.0.2.80"),
+            ("destination", "203.0.113.7"),
+        ])
+    );
+    let target = &v["hops"][2];
+    assert_eq!(target["port"], 443);
+    assert_eq!(target["flags"], serde_json::json!(["unverified"]));
+    assert_eq!(target["evidence"][0]["kind"], "http_connect");
+    assert_eq!(target["evidence"][0]["frame"], 3);
+    let proxy = v["hops"][1]["evidence"].to_string();
+    assert!(
+        proxy.contains("was asked to open a tunnel to 203.0.113.7 port 443 (HTTP CONNECT)"),
+        "{proxy}"
+    );
+    let gaps = v["gaps"].to_string();
+    assert!(
+        gaps.contains("203.0.113.7:443 is known only from the HTTP CONNECT request sent to the proxy at hop 1 (192.0.2.80:3128)"),
+        "{gaps}"
+    );
+    assert!(!gaps.contains("the server behind the proxy"), "{gaps}");
+    // Named by host name: the path ends at the proxy, the name withheld unless asked for.
+    let p = d.write(
+        "named.pcap",
+        &connect_capture(b"CONNECT shop.example:443 HTTP/1.1\r\n\r\n").finish(),
+    );
+    for (include, shown) in [(&[][..], false), (&["--include", "names"][..], true)] {
+        let args = [&["--party", "AU", "--ip", "192.0.2.80"][..], include].concat();
+        let (code, v, err) = trace(std::slice::from_ref(&p), &args);
+        assert_eq!(code, 0, "{err}");
+        check_schema(&v);
+        assert_eq!(
+            path(&v),
+            pairs(&[("origin", "198.51.100.1"), ("proxy", "192.0.2.80")])
+        );
+        assert!(
+            v["gaps"]
+                .to_string()
+                .contains("the server behind the proxy at hop 1")
+        );
+        assert_eq!(v.to_string().contains("shop.example"), shown);
+    }
+    // A foreign provider known only as the target: its draft says what named it.
+    let p = d.write(
+        "google.pcap",
+        &connect_capture(b"CONNECT 8.8.8.8:443 HTTP/1.1\r\n\r\n").finish(),
+    );
+    let (code, v, err) = trace(&[p], &["--party", "AU", "--ip", "192.0.2.80", "--art29"]);
+    assert_eq!(code, 0, "{err}");
+    let drafts = v["art29_drafts"].as_array().unwrap();
+    assert_eq!(drafts.len(), 1, "{drafts:?}");
+    assert_eq!(drafts[0]["requested_party"], "US");
+    let rel = drafts[0]["relationship"].as_str().unwrap();
+    assert!(
+        rel.contains("was named as the target of a tunnel that a proxy on the path was asked to open by an HTTP CONNECT request"),
+        "{rel}"
+    );
+}
+
 /// An SMTP session from `client` to `server` carrying a mail with these header lines,
 /// its data cut in two segments sent out of order, one of them twice.
 fn smtp(client: ([u8; 4], u16), server: ([u8; 4], u16), headers: &str) -> Vec<u8> {
