@@ -1230,15 +1230,25 @@ fn gaps(hops: &[HopOut], c: &Candidate, smtp_dropped: u64, cuts: &[CutBlock]) ->
         });
     }
     if let Some(l) = hops.last().filter(|l| l.role == "proxy") {
+        // A CONNECT names its target by host name only (an address would be a hop).
+        let connect = l.evidence.iter().any(|e| e.kind == "http_connect");
         out.push(GapOut {
             hop_index: None,
-            reason: format!(
-                "the server behind the proxy at hop {} is not named: the evidence ends at the proxy",
-                l.index
-            ),
+            reason: if connect {
+                format!(
+                    "the server behind the proxy at hop {} is named only by the host name an HTTP CONNECT request gave (withheld unless names are included): the evidence ends at the proxy",
+                    l.index
+                )
+            } else {
+                format!(
+                    "the server behind the proxy at hop {} is not named: the evidence ends at the proxy",
+                    l.index
+                )
+            },
             record_needed: format!(
-                "the access or cache log of the operator of {} for the request from {}, {window}",
+                "the access or cache log of the operator of {} for the {} from {}, {window}",
                 ep_of(l),
+                if connect { "tunnel it opened" } else { "request" },
                 l.index
                     .checked_sub(1)
                     .and_then(|i| hops.get(i))

@@ -399,7 +399,7 @@ fn an_http_connect_makes_the_responder_a_proxy_and_its_target_the_destination() 
         assert!(
             v["gaps"]
                 .to_string()
-                .contains("the server behind the proxy at hop 1")
+                .contains("the server behind the proxy at hop 1 is named only by the host name an HTTP CONNECT request gave")
         );
         assert_eq!(v.to_string().contains("shop.example"), shown);
     }
