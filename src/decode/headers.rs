@@ -55,49 +55,82 @@ pub struct HttpHeads {
     /// entry: an entry cut short could name another address (`8.8.8.8` of `8.8.8.88`).
     /// More entries, of that field or of fields after it, may have followed.
     pub complete: bool,
-    /// The target of a `CONNECT` request: the node the TCP responder, a proxy, was asked
-    /// to open a tunnel to.
-    pub connect: Option<ConnectTarget>,
+    /// The node a request asks the TCP responder, a forward proxy, to reach: the target of
+    /// a `CONNECT`, or the authority of an absolute URL as request target.
+    pub target: Option<ProxyTarget>,
 }
 
-/// The target of an HTTP `CONNECT` request (RFC 9110, 9.3.6: `host:port`, an IPv6 literal
-/// in brackets).
+/// The node a request sent to a forward proxy names: the target of a `CONNECT` (RFC 9110,
+/// 9.3.6: `host:port`), or the authority of a request target in absolute form (RFC 9112,
+/// 3.2.2: `GET http://host:port/path HTTP/1.1`, which clients send to proxies). The URL's
+/// path is not kept.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConnectTarget {
+pub struct ProxyTarget {
+    /// A `CONNECT` (a tunnel); false: a request in absolute form.
+    pub connect: bool,
     /// Its address, when the host is an IP literal.
     pub addr: Option<IpAddr>,
-    /// Its port.
+    /// Its port (an absolute URL without one: its scheme's, 80 or 443).
     pub port: Option<u16>,
     /// The host as written (a name, or the literal).
     pub host: String,
 }
 
-/// The target a request line names when it is a whole `CONNECT` line (`CONNECT host:port
-/// HTTP/1.1`: the version after it shows the target was not cut short). An IPv6 address
-/// written without brackets is kept as text only (where its port starts is not known).
-pub fn connect_target(start_line: &str) -> Option<ConnectTarget> {
-    let mut words = start_line.strip_prefix("CONNECT ")?.split(' ');
+/// The node a whole request line asks a forward proxy to reach ([`ProxyTarget`]); the
+/// version after the target shows it was not cut short. An IPv6 address written without
+/// brackets is kept as text only (where its port starts is not known).
+pub fn proxy_target(start_line: &str) -> Option<ProxyTarget> {
+    let mut words = start_line.split(' ');
+    let method = words.next()?;
     let target = words.next()?;
     if !words.next()?.starts_with("HTTP/") || target.is_empty() || target.contains('\0') {
         return None;
     }
-    let (host, port, bracketed) = match target.strip_prefix('[') {
+    let connect = method == "CONNECT";
+    let (authority, default_port) = if connect {
+        (target, None)
+    } else {
+        let scheme = target.split_once("://")?;
+        let port = if scheme.0.eq_ignore_ascii_case("http") {
+            80
+        } else if scheme.0.eq_ignore_ascii_case("https") {
+            443
+        } else {
+            return None;
+        };
+        let rest = scheme.1;
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        // Without any user information before an `@`.
+        let authority = &rest[..end];
+        (
+            authority.rsplit_once('@').map_or(authority, |a| a.1),
+            Some(port),
+        )
+    };
+    let (host, port, bracketed) = match authority.strip_prefix('[') {
         Some(v6) => {
             let (h, p) = v6.split_once(']')?;
             (h, p.strip_prefix(':'), true)
         }
-        None => match target.rsplit_once(':') {
+        None => match authority.rsplit_once(':') {
             Some((h, p)) => (h, Some(p), false),
-            None => (target, None, false),
+            None => (authority, None, false),
         },
     };
+    if host.is_empty() {
+        return None;
+    }
     let addr = host
         .parse::<IpAddr>()
         .ok()
         .filter(|a| bracketed == a.is_ipv6());
-    Some(ConnectTarget {
+    Some(ProxyTarget {
+        connect,
         addr,
-        port: port.and_then(|p| p.parse().ok()),
+        port: match port {
+            Some(p) => p.parse().ok(),
+            None => default_port,
+        },
         host: host.to_string(),
     })
 }
@@ -341,8 +374,8 @@ pub fn http_heads(p: &[u8]) -> Option<HttpHeads> {
     if !complete && let Some(f) = p.get(end + 1..).and_then(cut_proxy_field) {
         fields.push(f);
     }
-    let connect = if request {
-        connect_target(&start_line)
+    let target = if request {
+        proxy_target(&start_line)
     } else {
         None
     };
@@ -352,7 +385,7 @@ pub fn http_heads(p: &[u8]) -> Option<HttpHeads> {
         start_line,
         host,
         complete,
-        connect,
+        target,
     })
 }
 
@@ -1058,43 +1091,63 @@ mod tests {
     }
 
     #[test]
-    fn a_connect_request_names_its_target_when_its_line_is_whole() {
-        let t = |line: &str| connect_target(line).map(|t| (t.addr, t.port, t.host));
+    fn a_request_to_a_forward_proxy_names_its_target_when_its_line_is_whole() {
+        let t = |line: &str| proxy_target(line).map(|t| (t.connect, t.addr, t.port, t.host));
         let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
         assert_eq!(
             t("CONNECT 203.0.113.7:443 HTTP/1.1"),
-            Some((ip("203.0.113.7"), Some(443), "203.0.113.7".into()))
+            Some((true, ip("203.0.113.7"), Some(443), "203.0.113.7".into()))
         );
         assert_eq!(
             t("CONNECT [2001:db8::7]:8443 HTTP/1.1"),
-            Some((ip("2001:db8::7"), Some(8443), "2001:db8::7".into()))
+            Some((true, ip("2001:db8::7"), Some(8443), "2001:db8::7".into()))
         );
         assert_eq!(
             t("CONNECT secure.example:443 HTTP/1.0"),
-            Some((None, Some(443), "secure.example".into()))
+            Some((true, None, Some(443), "secure.example".into()))
         );
-        // No address where the port starts is not known, or the brackets say IPv6
-        // and the host is not.
-        assert_eq!(t("CONNECT 2001:db8::7:443 HTTP/1.1").unwrap().0, None);
-        assert_eq!(t("CONNECT [203.0.113.7]:443 HTTP/1.1").unwrap().0, None);
-        // Cut before the version (the target may be cut short), or not a CONNECT.
+        // An absolute URL: its authority (user information left out), its scheme's port
+        // when it gives none; the path is not kept.
+        assert_eq!(
+            t("GET http://user:pw@203.0.113.7:8080/a?b HTTP/1.1"),
+            Some((false, ip("203.0.113.7"), Some(8080), "203.0.113.7".into()))
+        );
+        assert_eq!(
+            t("POST HTTPS://[2001:db8::9]/x HTTP/1.1"),
+            Some((false, ip("2001:db8::9"), Some(443), "2001:db8::9".into()))
+        );
+        assert_eq!(
+            t("GET http://shop.example HTTP/1.0"),
+            Some((false, None, Some(80), "shop.example".into()))
+        );
+        assert_eq!(t("GET http://a:x/ HTTP/1.1").unwrap().2, None);
+        // No address where the port starts is not known, or the brackets say IPv6 and the
+        // host is not.
+        assert_eq!(t("CONNECT 2001:db8::7:443 HTTP/1.1").unwrap().1, None);
+        assert_eq!(t("CONNECT [203.0.113.7]:443 HTTP/1.1").unwrap().1, None);
+        // Cut before the version (the target may be cut short), an origin-form target,
+        // another scheme, no host.
         for line in [
             "CONNECT 203.0.113.77",
             "CONNECT 203.0.113.7:443",
+            "GET http://203.0.113.7/",
             "CONNECT  HTTP/1.1",
-            "GET 203.0.113.7:443 HTTP/1.1",
+            "GET /index.html HTTP/1.1",
+            "GET ftp://203.0.113.7/ HTTP/1.1",
+            "GET http:///x HTTP/1.1",
             "CONNECT 203.0.113.7:443 FOO",
         ] {
             assert_eq!(t(line), None, "{line}");
         }
         let h = http_heads(b"CONNECT 203.0.113.7:443 HTTP/1.1\r\nHost: 203.0.113.7:443\r\n\r\n")
             .unwrap();
-        assert_eq!(h.connect.unwrap().port, Some(443));
-        // A start line cut short by a snap length names nothing.
+        assert_eq!(h.target.unwrap().port, Some(443));
+        // A start line cut short by a snap length names nothing; a response names none.
+        assert!(http_heads(b"CONNECT 203.0.113.7").unwrap().target.is_none());
         assert!(
-            http_heads(b"CONNECT 203.0.113.7")
+            http_heads(b"HTTP/1.1 200 http://203.0.113.7/ HTTP/1.1\r\n\r\n")
                 .unwrap()
-                .connect
+                .target
                 .is_none()
         );
     }

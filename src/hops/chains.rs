@@ -11,7 +11,7 @@ use super::path::{ChainBuilder, ChainPlace, ep, hop};
 use super::{
     Candidate, Clue, ClueKind, Evidence, HeaderCut, Hop, Observation, Proof, ProofKind, Role, Seen,
 };
-use crate::decode::headers::{ConnectTarget, ProxyEntry, ProxyHeader, Received};
+use crate::decode::headers::{ProxyEntry, ProxyHeader, ProxyTarget, Received};
 use crate::decode::{PacketFacts, headers};
 use crate::flow::FlowKey;
 use crate::model::{Addr, Proto, Timestamp, counted};
@@ -43,12 +43,12 @@ pub(super) fn place(b: &mut ChainBuilder<'_>, c: &Candidate, e: &Evidence<'_>) {
                 request: true,
                 entries,
                 cut,
-                connect,
+                target,
                 ..
             } => {
                 http_request(b, e.vantage, clue, entries, *cut);
-                if let Some(t) = connect {
-                    http_connect(b, e.vantage, clue, t);
+                if let Some(t) = target {
+                    http_proxy_target(b, e.vantage, clue, t);
                 }
             }
             ClueKind::Http {
@@ -281,29 +281,36 @@ fn cut_text(cut: Option<HeaderCut>) -> String {
     })
 }
 
-/// A `CONNECT` request asks the TCP responder, an HTTP proxy, to open a tunnel onward
-/// (RFC 9110, 9.3.6): the responder is a proxy, and a target named by address is the node
-/// the tunnel leads to. Whether the proxy opened it is in its reply and its log.
-fn http_connect(b: &mut ChainBuilder<'_>, v: u32, clue: &Clue, t: &ConnectTarget) {
+/// A request sent to a forward proxy names the node it is to reach: a `CONNECT` asks the
+/// TCP responder to open a tunnel onward (RFC 9110, 9.3.6), a request target in absolute
+/// form to fetch from the server it names (RFC 9112, 3.2.2; clients send that form to
+/// proxies). The responder is a proxy, and a target named by address is the node beyond
+/// it. Whether the proxy reached it is in its reply and its log.
+fn http_proxy_target(b: &mut ChainBuilder<'_>, v: u32, clue: &Clue, t: &ProxyTarget) {
     let port = t.port.map_or(String::new(), |p| format!(" port {p}"));
     let target = match t.addr {
         Some(ip) => format!("{ip}{port}"),
         None => format!("a host it named{port} (withheld)"),
     };
     let names = t.addr.is_none().then(|| t.host.clone());
+    let (asked, what) = if t.connect {
+        (
+            format!(
+                "was asked to open a tunnel to {target} (HTTP CONNECT): a proxy relaying the connection onward"
+            ),
+            "named by the HTTP CONNECT request as the node the proxy was to open a tunnel to",
+        )
+    } else {
+        (
+            format!(
+                "was sent a request for a URL on {target} (an absolute URL as request target, the form clients send to a proxy): a proxy forwarding it onward"
+            ),
+            "named by the absolute URL of a request sent to the proxy as the server it was to fetch from",
+        )
+    };
     b.responder_proxies(
         clue.dst.0,
-        with_names(
-            proof(
-                ProofKind::HttpConnect,
-                v,
-                clue,
-                format!(
-                    "was asked to open a tunnel to {target} (HTTP CONNECT): a proxy relaying the connection onward"
-                ),
-            ),
-            names,
-        ),
+        with_names(proof(ProofKind::ProxyRequest, v, clue, asked), names),
     );
     if let Some(ip) = t.addr {
         let mut h = hop(
@@ -311,13 +318,7 @@ fn http_connect(b: &mut ChainBuilder<'_>, v: u32, clue: &Clue, t: &ConnectTarget
             Some(addr(ip)),
             t.port,
             (clue.ts, clue.ts),
-            proof(
-                ProofKind::HttpConnect,
-                v,
-                clue,
-                "named by the HTTP CONNECT request as the node the proxy was to open a tunnel to"
-                    .to_string(),
-            ),
+            proof(ProofKind::ProxyRequest, v, clue, what.to_string()),
         );
         h.flags.push("unverified");
         b.put(ChainPlace::Beyond, 0, h);

@@ -4,7 +4,7 @@
 //! (traceroute replies). The pipeline gathers them in the same pass that builds flows;
 //! [`path`](super::path) places them.
 
-use crate::decode::headers::{ConnectTarget, ProxyEntry, ProxyHeader, Quote, Received};
+use crate::decode::headers::{ProxyEntry, ProxyHeader, ProxyTarget, Quote, Received};
 use crate::model::{Addr, BinReader, BinWriter, Locator, Proto, Timestamp};
 use std::net::IpAddr;
 
@@ -44,9 +44,9 @@ pub enum ClueKind {
         /// even when it names no proxy: a header after the cut was not read, and the
         /// report says so.
         cut: Option<HeaderCut>,
-        /// The target of a `CONNECT` request: the responder is a proxy asked to open a
-        /// tunnel to it.
-        connect: Option<ConnectTarget>,
+        /// The node a request asked the responder, a forward proxy, to reach (a `CONNECT`
+        /// target, or an absolute URL's authority).
+        target: Option<ProxyTarget>,
     },
     /// The first payload bytes one side of a flow sent (at most [`PAYLOAD_KEPT`]), kept only
     /// when a report may include payload.
@@ -154,7 +154,7 @@ impl Clue {
                 entries,
                 start_line,
                 cut,
-                connect,
+                target,
             } => {
                 w.u8(HTTP);
                 w.u8(u8::from(*request));
@@ -174,7 +174,8 @@ impl Clue {
                     w.str(line);
                     w.opt(host.as_deref(), |w, h| w.str(h));
                 });
-                w.opt(connect.as_ref(), |w, t| {
+                w.opt(target.as_ref(), |w, t| {
+                    w.u8(u8::from(t.connect));
                     w.opt(t.addr, put_ip);
                     w.opt(t.port, |w, p| w.u16(p));
                     w.str(&t.host);
@@ -258,8 +259,9 @@ impl Clue {
                     });
                 }
                 let start_line = r.opt(|r| Some((r.str()?, r.opt(|r| r.str())?)))?;
-                let connect = r.opt(|r| {
-                    Some(ConnectTarget {
+                let target = r.opt(|r| {
+                    Some(ProxyTarget {
+                        connect: r.u8()? != 0,
                         addr: r.opt(get_ip)?,
                         port: r.opt(|r| r.u16())?,
                         host: r.str()?,
@@ -270,7 +272,7 @@ impl Clue {
                     entries,
                     start_line,
                     cut,
-                    connect,
+                    target,
                 }
             }
             PAYLOAD => ClueKind::Payload {
@@ -406,21 +408,22 @@ mod tests {
                 ],
                 start_line: Some(("GET / HTTP/1.1".into(), Some("shop.example".into()))),
                 cut: None,
-                connect: None,
+                target: None,
             }),
             clue(ClueKind::Http {
                 request: false,
                 entries: Vec::new(),
                 start_line: Some(("HTTP/1.1 200 OK".into(), None)),
                 cut: Some(HeaderCut::SnapLength),
-                connect: None,
+                target: None,
             }),
             clue(ClueKind::Http {
                 request: true,
                 entries: Vec::new(),
                 start_line: None,
                 cut: Some(HeaderCut::RestMissing),
-                connect: Some(ConnectTarget {
+                target: Some(ProxyTarget {
+                    connect: true,
                     addr: Some("2001:db8::443".parse().unwrap()),
                     port: Some(443),
                     host: "2001:db8::443".into(),
@@ -431,7 +434,8 @@ mod tests {
                 entries: Vec::new(),
                 start_line: None,
                 cut: Some(HeaderCut::TooLong),
-                connect: Some(ConnectTarget {
+                target: Some(ProxyTarget {
+                    connect: false,
                     addr: None,
                     port: None,
                     host: "shop.example".into(),

@@ -93,8 +93,9 @@ pub enum ProofKind {
     Traceroute,
     /// The same communication seen inside and outside a NAT by two vantage points.
     NatMatch,
-    /// An HTTP `CONNECT` request asking a proxy to open a tunnel onward.
-    HttpConnect,
+    /// A request sent to a forward proxy naming the node it is to reach (an HTTP `CONNECT`,
+    /// or an absolute URL as request target).
+    ProxyRequest,
 }
 
 impl ProofKind {
@@ -110,7 +111,7 @@ impl ProofKind {
             ProofKind::MailHeader => "mail_header",
             ProofKind::Traceroute => "traceroute",
             ProofKind::NatMatch => "nat_match",
-            ProofKind::HttpConnect => "http_connect",
+            ProofKind::ProxyRequest => "proxy_request",
         }
     }
 }
@@ -367,7 +368,8 @@ pub(super) enum ChainPlace {
     RouterFromDestination,
     /// Beyond the TCP responder, toward a server behind it (`sub` = position).
     Downstream,
-    /// The end of the path beyond a proxy the TCP responder is (a `CONNECT` target).
+    /// The end of the path beyond a proxy the TCP responder is (the node a request sent to
+    /// it names).
     Beyond,
     /// The origin itself (the first node a chain names).
     Origin,

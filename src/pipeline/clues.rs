@@ -427,7 +427,7 @@ impl Gathered {
         // A block cut before its end is kept though it names no proxy (one after the cut
         // was not read: the report says so), if its start line is HTTP's.
         let cut_named = cut.is_some() && headers::http_start_line(bytes);
-        if h.fields.is_empty() && !content && !cut_named && h.connect.is_none() {
+        if h.fields.is_empty() && !content && !cut_named && h.target.is_none() {
             return;
         }
         let entries: Vec<ProxyEntry> = h
@@ -447,7 +447,7 @@ impl Gathered {
                 entries,
                 start_line: content.then_some((h.start_line, h.host)),
                 cut,
-                connect: h.connect,
+                target: h.target,
             },
         });
     }

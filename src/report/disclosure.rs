@@ -553,7 +553,7 @@ impl Include {
             m(
                 "names",
                 self.names,
-                "host names in header evidence (mail relays, Via, HTTP CONNECT targets); --include names adds them to the evidence",
+                "host names in header evidence (mail relays, Via, the hosts requests sent to a proxy named); --include names adds them to the evidence",
             ),
             m(
                 "urls",
@@ -1075,22 +1075,23 @@ fn gaps(hops: &[HopOut], c: &Candidate, smtp_dropped: u64, cuts: &[CutBlock]) ->
     for h in hops {
         let ep = ep_of(h);
         let role = Role::from_name(h.role);
-        // A CONNECT target: the proxy asked to open the tunnel holds its log.
-        if !h.evidence.is_empty() && h.evidence.iter().all(|e| e.kind == "http_connect") {
-            let proxy = hops[..h.index]
-                .iter()
-                .rev()
-                .find(|x| x.role == "proxy" && x.evidence.iter().any(|e| e.kind == "http_connect"));
+        // A node a request sent to a forward proxy named: the proxy holds its log.
+        if !h.evidence.is_empty() && h.evidence.iter().all(|e| e.kind == "proxy_request") {
+            let proxy = hops[..h.index].iter().rev().find(|x| {
+                x.role == "proxy" && x.evidence.iter().any(|e| e.kind == "proxy_request")
+            });
             let at = proxy.map_or("the proxy before it".to_string(), |p| {
                 format!("the proxy at hop {} ({})", p.index, ep_of(p))
             });
             out.push(GapOut {
                 hop_index: Some(h.index),
                 reason: format!(
-                    "{ep} is known only from the HTTP CONNECT request sent to {at}; it is a {} address, and whether the proxy opened the tunnel is in its reply and its log",
+                    "{ep} is known only from a request sent to {at} naming it (an HTTP CONNECT, or an absolute URL); it is a {} address, and whether the proxy reached it is in its reply and its log",
                     h.address_class.unwrap_or("unattributed")
                 ),
-                record_needed: format!("the access log of {at}, for the tunnel to {ep}, {window}"),
+                record_needed: format!(
+                    "the access log of {at}, for its connection to {ep}, {window}"
+                ),
             });
             continue;
         }
@@ -1230,13 +1231,14 @@ fn gaps(hops: &[HopOut], c: &Candidate, smtp_dropped: u64, cuts: &[CutBlock]) ->
         });
     }
     if let Some(l) = hops.last().filter(|l| l.role == "proxy") {
-        // A CONNECT names its target by host name only (an address would be a hop).
-        let connect = l.evidence.iter().any(|e| e.kind == "http_connect");
+        // A request to a forward proxy named its target by host name only (an address
+        // would be a hop).
+        let named = l.evidence.iter().any(|e| e.kind == "proxy_request");
         out.push(GapOut {
             hop_index: None,
-            reason: if connect {
+            reason: if named {
                 format!(
-                    "the server behind the proxy at hop {} is named only by the host name an HTTP CONNECT request gave (withheld unless names are included): the evidence ends at the proxy",
+                    "the server behind the proxy at hop {} is named only by the host name a request sent to the proxy gave (an HTTP CONNECT, or an absolute URL; withheld unless names are included): the evidence ends at the proxy",
                     l.index
                 )
             } else {
@@ -1248,7 +1250,11 @@ fn gaps(hops: &[HopOut], c: &Candidate, smtp_dropped: u64, cuts: &[CutBlock]) ->
             record_needed: format!(
                 "the access or cache log of the operator of {} for the {} from {}, {window}",
                 ep_of(l),
-                if connect { "tunnel it opened" } else { "request" },
+                if named {
+                    "connection it made onward"
+                } else {
+                    "request"
+                },
                 l.index
                     .checked_sub(1)
                     .and_then(|i| hops.get(i))
@@ -1746,11 +1752,11 @@ pub fn art29_drafts(d: &Disclosure) -> Vec<Art29Draft> {
                     .iter()
                     .all(|e| e.kind == "proxy_header" || e.kind == "mail_header")
             });
-            let connect_only = p.hop_indexes.iter().filter_map(|&i| d.hops.get(i)).all(|h| {
-                !h.evidence.is_empty() && h.evidence.iter().all(|e| e.kind == "http_connect")
+            let target_only = p.hop_indexes.iter().filter_map(|&i| d.hops.get(i)).all(|h| {
+                !h.evidence.is_empty() && h.evidence.iter().all(|e| e.kind == "proxy_request")
             });
-            let through = if connect_only {
-                "was named as the target of a tunnel that a proxy on the path was asked to open by an HTTP CONNECT request (whether it opened it is in its log),".to_string()
+            let through = if target_only {
+                "was named by a request sent to a proxy on the path as the node to reach (an HTTP CONNECT, or an absolute URL; whether the proxy reached it is in its log),".to_string()
             } else if named_only {
                 let writer = p
                     .hop_indexes

@@ -260,17 +260,15 @@ fn the_http_connect_capture_makes_the_responder_the_proxy_zeeks_tunnel_log_names
         [("origin", client.to_string()), ("proxy", proxy.to_string())]
     );
     assert!(
-        d.hops[1]
-            .evidence
-            .iter()
-            .any(|e| e.kind == "http_connect" && e.showed.contains("port 443 (withheld)")),
+        d.hops[1].evidence.iter().any(|e| e.kind == "proxy_request"
+            && e.showed.contains("port 443 (withheld) (HTTP CONNECT)")),
         "{:?}",
         d.hops[1].evidence
     );
     assert!(d.gaps.iter().any(|g| {
         g.hop_index.is_none()
             && g.reason
-                .contains("is named only by the host name an HTTP CONNECT")
+                .contains("is named only by the host name a request sent to the proxy gave")
     }));
     // The host it named (Zeek's http.log: secure.newegg.com:443) stays out without
     // --include names.

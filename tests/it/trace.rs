@@ -369,7 +369,7 @@ fn an_http_connect_makes_the_responder_a_proxy_and_its_target_the_destination() 
     let target = &v["hops"][2];
     assert_eq!(target["port"], 443);
     assert_eq!(target["flags"], serde_json::json!(["unverified"]));
-    assert_eq!(target["evidence"][0]["kind"], "http_connect");
+    assert_eq!(target["evidence"][0]["kind"], "proxy_request");
     assert_eq!(target["evidence"][0]["frame"], 3);
     let proxy = v["hops"][1]["evidence"].to_string();
     assert!(
@@ -378,7 +378,7 @@ fn an_http_connect_makes_the_responder_a_proxy_and_its_target_the_destination() 
     );
     let gaps = v["gaps"].to_string();
     assert!(
-        gaps.contains("203.0.113.7:443 is known only from the HTTP CONNECT request sent to the proxy at hop 1 (192.0.2.80:3128)"),
+        gaps.contains("203.0.113.7:443 is known only from a request sent to the proxy at hop 1 (192.0.2.80:3128) naming it"),
         "{gaps}"
     );
     assert!(!gaps.contains("the server behind the proxy"), "{gaps}");
@@ -399,7 +399,7 @@ fn an_http_connect_makes_the_responder_a_proxy_and_its_target_the_destination() 
         assert!(
             v["gaps"]
                 .to_string()
-                .contains("the server behind the proxy at hop 1 is named only by the host name an HTTP CONNECT request gave")
+                .contains("the server behind the proxy at hop 1 is named only by the host name a request sent to the proxy gave")
         );
         assert_eq!(v.to_string().contains("shop.example"), shown);
     }
@@ -415,8 +415,49 @@ fn an_http_connect_makes_the_responder_a_proxy_and_its_target_the_destination() 
     assert_eq!(drafts[0]["requested_party"], "US");
     let rel = drafts[0]["relationship"].as_str().unwrap();
     assert!(
-        rel.contains("was named as the target of a tunnel that a proxy on the path was asked to open by an HTTP CONNECT request"),
+        rel.contains("was named by a request sent to a proxy on the path as the node to reach"),
         "{rel}"
+    );
+}
+
+#[test]
+fn a_request_naming_an_absolute_url_makes_the_responder_a_forward_proxy() {
+    // Plain HTTP through a forward proxy: the request target is the whole URL. Its path
+    // stays out of the report; the host, an address here, is the node beyond the proxy.
+    let d = Dir::new();
+    let p = d.write(
+        "absolute.pcap",
+        &connect_capture(b"GET http://203.0.113.7:8080/secret/path?q=1 HTTP/1.1\r\nHost: 203.0.113.7:8080\r\n\r\n")
+            .finish(),
+    );
+    let (code, v, err) = trace(&[p], &["--party", "AU", "--ip", "192.0.2.80"]);
+    assert_eq!(code, 0, "{err}");
+    check_schema(&v);
+    assert_eq!(
+        path(&v),
+        pairs(&[
+            ("origin", "198.51.100.1"),
+            ("proxy", "192.0.2.80"),
+            ("destination", "203.0.113.7"),
+        ])
+    );
+    assert_eq!(v["hops"][2]["port"], 8080);
+    let proxy = v["hops"][1]["evidence"].to_string();
+    assert!(
+        proxy.contains("was sent a request for a URL on 203.0.113.7 port 8080 (an absolute URL as request target"),
+        "{proxy}"
+    );
+    assert!(!v.to_string().contains("secret"));
+    // A request in origin form names no node beyond the responder.
+    let p = d.write(
+        "origin-form.pcap",
+        &connect_capture(b"GET /secret HTTP/1.1\r\nHost: 203.0.113.7\r\n\r\n").finish(),
+    );
+    let (code, v, err) = trace(&[p], &["--party", "AU", "--ip", "192.0.2.80"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        path(&v),
+        pairs(&[("origin", "198.51.100.1"), ("destination", "192.0.2.80")])
     );
 }
 
