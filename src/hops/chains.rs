@@ -285,14 +285,35 @@ fn cut_text(cut: Option<HeaderCut>) -> String {
 /// TCP responder to open a tunnel onward (RFC 9110, 9.3.6), a request target in absolute
 /// form to fetch from the server it names (RFC 9112, 3.2.2; clients send that form to
 /// proxies). The responder is a proxy, and a target named by address is the node beyond
-/// it. Whether the proxy reached it is in its reply and its log.
+/// it. Whether the proxy reached it is in its reply and its log. A server may be sent the
+/// absolute form too (RFC 9112 has servers accept it): naming the responder's own address
+/// it shows nothing, and naming a host by name only it is evidence on the responder, which
+/// keeps its role.
 fn http_proxy_target(b: &mut ChainBuilder<'_>, v: u32, clue: &Clue, t: &ProxyTarget) {
+    let to_itself = t.addr.map(addr) == Some(clue.dst.0);
+    if to_itself && !t.connect {
+        return;
+    }
     let port = t.port.map_or(String::new(), |p| format!(" port {p}"));
     let target = match t.addr {
         Some(ip) => format!("{ip}{port}"),
         None => format!("a host it named{port} (withheld)"),
     };
     let names = t.addr.is_none().then(|| t.host.clone());
+    if !t.connect && t.addr.is_none() {
+        let showed = format!(
+            "was sent a request for a URL on {target} as an absolute URL, the form clients send to a proxy: if it is one, the server is behind it (a server may be sent that form too)"
+        );
+        let h = hop(
+            Role::Destination,
+            Some(clue.dst.0),
+            Some(clue.dst.1),
+            (clue.ts, clue.ts),
+            with_names(proof(ProofKind::ProxyRequest, v, clue, showed), names),
+        );
+        b.at_end(false, h);
+        return;
+    }
     let (asked, what) = if t.connect {
         (
             format!(
@@ -312,7 +333,7 @@ fn http_proxy_target(b: &mut ChainBuilder<'_>, v: u32, clue: &Clue, t: &ProxyTar
         clue.dst.0,
         with_names(proof(ProofKind::ProxyRequest, v, clue, asked), names),
     );
-    if let Some(ip) = t.addr {
+    if let Some(ip) = t.addr.filter(|_| !to_itself) {
         let mut h = hop(
             Role::Destination,
             Some(addr(ip)),

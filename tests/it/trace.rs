@@ -448,17 +448,44 @@ fn a_request_naming_an_absolute_url_makes_the_responder_a_forward_proxy() {
         "{proxy}"
     );
     assert!(!v.to_string().contains("secret"));
-    // A request in origin form names no node beyond the responder.
-    let p = d.write(
-        "origin-form.pcap",
-        &connect_capture(b"GET /secret HTTP/1.1\r\nHost: 203.0.113.7\r\n\r\n").finish(),
-    );
-    let (code, v, err) = trace(&[p], &["--party", "AU", "--ip", "192.0.2.80"]);
-    assert_eq!(code, 0, "{err}");
-    assert_eq!(
-        path(&v),
-        pairs(&[("origin", "198.51.100.1"), ("destination", "192.0.2.80")])
-    );
+    // A request in origin form, or an absolute URL naming the responder itself, names no
+    // node beyond it; one naming a host by name only (a server may be sent that form too)
+    // is evidence on the responder, which stays the destination.
+    for (name, req, said) in [
+        (
+            "origin-form.pcap",
+            &b"GET /secret HTTP/1.1\r\nHost: 203.0.113.7\r\n\r\n"[..],
+            false,
+        ),
+        (
+            "itself.pcap",
+            b"GET http://192.0.2.80:3128/ HTTP/1.1\r\nHost: 192.0.2.80:3128\r\n\r\n",
+            false,
+        ),
+        (
+            "name.pcap",
+            b"GET http://shop.example/secret HTTP/1.1\r\nHost: shop.example\r\n\r\n",
+            true,
+        ),
+    ] {
+        let p = d.write(name, &connect_capture(req).finish());
+        let (code, v, err) = trace(&[p], &["--party", "AU", "--ip", "192.0.2.80"]);
+        assert_eq!(code, 0, "{err}");
+        check_schema(&v);
+        assert_eq!(
+            path(&v),
+            pairs(&[("origin", "198.51.100.1"), ("destination", "192.0.2.80")]),
+            "{name}"
+        );
+        let ev = v["hops"][1]["evidence"].to_string();
+        assert_eq!(ev.contains("proxy_request"), said, "{name}: {ev}");
+        assert_eq!(
+            ev.contains("a server may be sent that form too"),
+            said,
+            "{name}: {ev}"
+        );
+        assert!(!v.to_string().contains("secret"), "{name}");
+    }
 }
 
 /// An SMTP session from `client` to `server` carrying a mail with these header lines,
