@@ -291,7 +291,8 @@ fn cut_text(cut: Option<HeaderCut>) -> String {
 /// keeps its role.
 fn http_proxy_target(b: &mut ChainBuilder<'_>, v: u32, clue: &Clue, t: &ProxyTarget) {
     let to_itself = t.addr.map(addr) == Some(clue.dst.0);
-    if to_itself && !t.connect {
+    // Sent to the communication's responder (not, say, by it).
+    if (to_itself && !t.connect) || !b.is_responder(clue.dst.0) {
         return;
     }
     let port = t.port.map_or(String::new(), |p| format!(" port {p}"));

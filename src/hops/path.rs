@@ -395,6 +395,15 @@ impl ChainBuilder<'_> {
         self.0.demote(Place::Origin, Place::Peer, addr, role, proof);
     }
 
+    /// True when `addr` is the TCP responder's (at the destination's end of the path).
+    pub(super) fn is_responder(&self, addr: Addr) -> bool {
+        let b = &*self.0;
+        b.by_ip.get(&Some(addr)).is_some_and(|v| {
+            v.iter()
+                .any(|&i| matches!(b.hops[i].0, Place::Destination | Place::PeerOut))
+        })
+    }
+
     /// Adds evidence to the end of the path at `addr` (whatever role it has now), or
     /// places it there when no hop has that address yet.
     pub(super) fn at_end(&mut self, origin_end: bool, h: Hop) {
@@ -420,7 +429,8 @@ impl ChainBuilder<'_> {
         b.put(places[0], 0, h);
     }
 
-    /// The TCP responder at `addr` answered as a proxy (a response's `Via`).
+    /// The TCP responder at `addr` answered as a proxy (a response's `Via`), or was sent
+    /// a request only a proxy is sent.
     pub(super) fn responder_proxies(&mut self, addr: Addr, proof: Proof) {
         self.0
             .demote(Place::Destination, Place::PeerOut, addr, Role::Proxy, proof);

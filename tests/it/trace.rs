@@ -403,6 +403,21 @@ fn an_http_connect_makes_the_responder_a_proxy_and_its_target_the_destination() 
         );
         assert_eq!(v.to_string().contains("shop.example"), shown);
     }
+    // Sent by the responder, not to it: no proxy, no node beyond.
+    let mut c = Capture::new(Format::Pcap);
+    let (client, proxy) = (([198, 51, 100, 1], 40000), ([192, 0, 2, 80], 3128));
+    c.push(T0, &seg(client, proxy, 1, SYN, b""));
+    c.push(T0 + MS, &seg(proxy, client, 1, SYN | ACK, b""));
+    let line = b"CONNECT 203.0.113.7:443 HTTP/1.1\r\n\r\n";
+    c.push(T0 + 2 * MS, &seg(proxy, client, 2, PSH | ACK, line));
+    let p = d.write("reversed.pcap", &c.finish());
+    let (code, v, err) = trace(&[p], &["--party", "AU", "--ip", "192.0.2.80"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        path(&v),
+        pairs(&[("origin", "198.51.100.1"), ("destination", "192.0.2.80")])
+    );
+    assert!(!v.to_string().contains("proxy_request"));
     // A foreign provider known only as the target: its draft says what named it.
     let p = d.write(
         "google.pcap",
