@@ -298,7 +298,10 @@ fn http_proxy_target(b: &mut ChainBuilder<'_>, v: u32, clue: &Clue, t: &ProxyTar
     let port = t.port.map_or(String::new(), |p| format!(" port {p}"));
     let target = match t.addr {
         Some(ip) => format!("{ip}{port}"),
-        None => format!("a host it named{port} (withheld)"),
+        None => format!(
+            "a host given by name{}",
+            t.port.map_or(String::new(), |p| format!(", port {p}"))
+        ),
     };
     let names = t.addr.is_none().then(|| t.host.clone());
     if !t.connect && t.addr.is_none() {

@@ -1042,6 +1042,15 @@ struct CutBlock {
 /// How many pieces of header evidence read incomplete a gap names; the rest are counted.
 const CUTS_LISTED: usize = 4;
 
+/// The host names a piece of evidence carried, when the report includes them (`--include
+/// names`), as the Markdown and HTML reports add them after what it showed.
+fn names_text(e: &EvidenceOut) -> String {
+    match &e.names {
+        Some(n) if !n.is_empty() => format!(" (names: {})", n.join(", ")),
+        _ => String::new(),
+    }
+}
+
 /// Hops where attribution stops: addresses only their operator can attribute, NAT hops
 /// whose translation log would give the inside address, AS-only hops, nodes named only by
 /// headers (the node that wrote the header holds the log), ends of the path the evidence
@@ -1443,13 +1452,14 @@ pub fn disclosure_markdown(d: &Disclosure) -> String {
             };
             let _ = writeln!(
                 s,
-                "- hop {} ({}): {} {} {}{rec}: {}",
+                "- hop {} ({}): {} {} {}{rec}: {}{}",
                 h.index,
                 e.kind,
                 e.input,
                 unit_of(d, &e.input),
                 e.frame,
-                e.showed
+                e.showed,
+                names_text(e)
             );
         }
     }
@@ -2113,7 +2123,7 @@ td,th{{border:1px solid #999;padding:.2em .5em;text-align:left}}.foreign{{font-w
         for e in &hop.evidence {
             let _ = writeln!(
                 s,
-                "<li>hop {} ({}): {} {} {}{}: {}</li>",
+                "<li>hop {} ({}): {} {} {}{}: {}{}</li>",
                 hop.index,
                 e.kind,
                 esc(&e.input),
@@ -2124,7 +2134,8 @@ td,th{{border:1px solid #999;padding:.2em .5em;text-align:left}}.foreign{{font-w
                 } else {
                     String::new()
                 },
-                esc(&e.showed)
+                esc(&e.showed),
+                esc(&names_text(e))
             );
         }
     }

@@ -261,7 +261,8 @@ fn the_http_connect_capture_makes_the_responder_the_proxy_zeeks_tunnel_log_names
     );
     assert!(
         d.hops[1].evidence.iter().any(|e| e.kind == "proxy_request"
-            && e.showed.contains("port 443 (withheld) (HTTP CONNECT)")),
+            && e.showed
+                .contains("a host given by name, port 443 (HTTP CONNECT)")),
         "{:?}",
         d.hops[1].evidence
     );

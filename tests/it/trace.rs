@@ -402,6 +402,20 @@ fn an_http_connect_makes_the_responder_a_proxy_and_its_target_the_destination() 
                 .contains("the server behind the proxy at hop 1 is named only by the host name a request sent to the proxy gave")
         );
         assert_eq!(v.to_string().contains("shop.example"), shown);
+        // The Markdown and HTML reports carry the names too when asked to.
+        for format in ["md", "html"] {
+            let mut a: Vec<String> = vec!["trace".into(), p.display().to_string()];
+            a.extend(args.iter().map(|s| s.to_string()));
+            a.extend(["--format".into(), format.into(), "-q".into()]);
+            let out = hoptrace(&a.iter().map(String::as_str).collect::<Vec<_>>());
+            let page = text(&out.stdout);
+            assert!(page.contains("a host given by name, port 443 (HTTP CONNECT)"));
+            assert_eq!(
+                page.contains("(names: shop.example)"),
+                shown,
+                "{format}: {page}"
+            );
+        }
     }
     // Sent by the responder, not to it: no proxy, no node beyond.
     let mut c = Capture::new(Format::Pcap);
