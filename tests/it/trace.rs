@@ -347,14 +347,10 @@ fn connect_capture(connect: &[u8]) -> Capture {
     c
 }
 
-#[test]
-fn an_http_connect_makes_the_responder_a_proxy_and_its_target_the_destination() {
-    let d = Dir::new();
-    let p = d.write(
-        "connect.pcap",
-        &connect_capture(b"CONNECT 203.0.113.7:443 HTTP/1.1\r\nHost: 203.0.113.7:443\r\n\r\n")
-            .finish(),
-    );
+/// Traces the client's connection to the proxy of [`connect_capture`] sending `request`,
+/// written as `name` in `d`: the path through the proxy to 203.0.113.7, the report valid.
+fn through_the_forward_proxy(d: &Dir, name: &str, request: &[u8]) -> Value {
+    let p = d.write(name, &connect_capture(request).finish());
     let (code, v, err) = trace(&[p], &["--party", "AU", "--ip", "192.0.2.80"]);
     assert_eq!(code, 0, "{err}");
     check_schema(&v);
@@ -364,7 +360,19 @@ fn an_http_connect_makes_the_responder_a_proxy_and_its_target_the_destination() 
             ("origin", "198.51.100.1"),
             ("proxy", "192.0.2.80"),
             ("destination", "203.0.113.7"),
-        ])
+        ]),
+        "{name}"
+    );
+    v
+}
+
+#[test]
+fn an_http_connect_makes_the_responder_a_proxy_and_its_target_the_destination() {
+    let d = Dir::new();
+    let v = through_the_forward_proxy(
+        &d,
+        "connect.pcap",
+        b"CONNECT 203.0.113.7:443 HTTP/1.1\r\nHost: 203.0.113.7:443\r\n\r\n",
     );
     let target = &v["hops"][2];
     assert_eq!(target["port"], 443);
@@ -454,21 +462,10 @@ fn a_request_naming_an_absolute_url_makes_the_responder_a_forward_proxy() {
     // Plain HTTP through a forward proxy: the request target is the whole URL. Its path
     // stays out of the report; the host, an address here, is the node beyond the proxy.
     let d = Dir::new();
-    let p = d.write(
+    let v = through_the_forward_proxy(
+        &d,
         "absolute.pcap",
-        &connect_capture(b"GET http://203.0.113.7:8080/secret/path?q=1 HTTP/1.1\r\nHost: 203.0.113.7:8080\r\n\r\n")
-            .finish(),
-    );
-    let (code, v, err) = trace(&[p], &["--party", "AU", "--ip", "192.0.2.80"]);
-    assert_eq!(code, 0, "{err}");
-    check_schema(&v);
-    assert_eq!(
-        path(&v),
-        pairs(&[
-            ("origin", "198.51.100.1"),
-            ("proxy", "192.0.2.80"),
-            ("destination", "203.0.113.7"),
-        ])
+        b"GET http://203.0.113.7:8080/secret/path?q=1 HTTP/1.1\r\nHost: 203.0.113.7:8080\r\n\r\n",
     );
     assert_eq!(v["hops"][2]["port"], 8080);
     let proxy = v["hops"][1]["evidence"].to_string();
