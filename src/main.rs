@@ -697,11 +697,11 @@ fn run_trace(mut a: TraceArgs) -> Result<u8> {
             // The first few, in time order: a query naming a busy server can match hundreds
             // of thousands (each was a line of standard error).
             for c in cands.iter().take(LISTED_CANDIDATES) {
-                let ep = |(a, p): (hoptrace::model::Addr, u16)| format!("{a}:{p}");
+                let ep = |(a, p): (hoptrace::model::Addr, u16)| a.with_port(p);
                 let seen: Vec<String> =
                     c.vantage_points().iter().map(|v| v.0.to_string()).collect();
                 sayln!(
-                    "  {}  {} {} → {}  {} to {}  seen by vantage point{} {}",
+                    "  {}  {} {} → {}  {} to {}  seen by vantage point{} {}{}",
                     c.community_id,
                     c.proto.name(),
                     ep(c.orig),
@@ -709,7 +709,12 @@ fn run_trace(mut a: TraceArgs) -> Result<u8> {
                     c.first.rfc3339(),
                     c.last.rfc3339(),
                     if seen.len() == 1 { "" } else { "s" },
-                    seen.join(", ")
+                    seen.join(", "),
+                    if c.requested.is_some() {
+                        "  (to a proxy: a request it carried named the queried address)"
+                    } else {
+                        ""
+                    }
                 );
             }
             if cands.len() > LISTED_CANDIDATES {

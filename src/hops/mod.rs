@@ -102,6 +102,35 @@ impl Query {
         end_ok && proto_ok && time_ok
     }
 
+    /// The node a request names when it asked a forward proxy to reach this query's address
+    /// (and port): an HTTP request (`c`) in the client's direction whose `CONNECT` target,
+    /// or absolute URL, has the query's address as its host, sent to another address,
+    /// within the query's time; the client or the proxy is the query's peer, if it names
+    /// one. Over TCP only.
+    fn named_by<'c>(&self, c: &'c Clue) -> Option<&'c crate::decode::headers::ProxyTarget> {
+        let ClueKind::Http {
+            request: true,
+            target: Some(t),
+            ..
+        } = &c.what
+        else {
+            return None;
+        };
+        let ip = addr(self.ip);
+        let named = t.addr.map(addr) == Some(ip) && c.dst.0 != ip;
+        let port_ok = self.port.is_none_or(|p| t.port == Some(p));
+        let peer_ok = self
+            .peer
+            .map(addr)
+            .is_none_or(|p| p == c.src.0 || p == c.dst.0);
+        let proto_ok = self.proto.is_none_or(|p| p == Proto::TCP) && c.proto == Proto::TCP;
+        let time_ok = self
+            .at
+            .as_ref()
+            .is_none_or(|a| c.ts.0.abs_diff(a.utc.0) <= self.window.unsigned_abs());
+        (named && port_ok && peer_ok && proto_ok && time_ok).then_some(t)
+    }
+
     /// True when the Community ID matches (computed only for what matched the rest).
     fn matches_id(&self, o: &Observation) -> bool {
         self.community_id
@@ -201,6 +230,28 @@ pub struct Candidate {
     /// Seen from the other side of a NAT, but not joined: which view there is its own
     /// cannot be told.
     pub nat_ambiguous: Option<NatAmbiguity>,
+    /// Found through a request to a forward proxy: the query's address is the end of no
+    /// flow or record, and this request, carried by the communication, named it as the
+    /// node the proxy was to reach (the first such request).
+    pub requested: Option<Requested>,
+}
+
+/// A request sent to a forward proxy that named the query's address as the node to reach
+/// (an HTTP `CONNECT`, or a request target in absolute form with an address literal as
+/// its host): how [`find`] reaches a communication seen only on the client's side of the
+/// proxy, where the address is the end of no flow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Requested {
+    /// The vantage point whose evidence holds the request.
+    pub vantage: u32,
+    /// Where the request is (its first segment).
+    pub at: crate::model::Locator,
+    /// When it was sent.
+    pub ts: Timestamp,
+    /// A `CONNECT` (a tunnel); false: a request in absolute form.
+    pub connect: bool,
+    /// The port it named.
+    pub port: Option<u16>,
 }
 
 impl Candidate {
@@ -275,7 +326,9 @@ fn record_seen(vantage: u32, i: usize, r: &FlowRecord) -> Observation {
 /// before it computes a Community ID): the candidates themselves (the query's address),
 /// the other view of a NAT at another vantage point (the same responder, see `nat`), a
 /// traceroute's probes and other communications between the same two ends (see
-/// [`others`]); tunnel carriers are read from the encapsulation chains. Header evidence
+/// [`others`]), and the client and proxy of a request naming the query's address as the
+/// node a forward proxy was to reach (what [`find`] falls back to: take clues in with
+/// [`Reach::add_clue`]); tunnel carriers are read from the encapsulation chains. Header evidence
 /// ([`Clue`]) is read only where it belongs to an observation of the communication (its
 /// packet has the observation's two ends) or quotes a probe between the communication's
 /// two ends (an ICMP error), so a clue with none of [`Clue::ends`] among the addresses is
@@ -308,6 +361,15 @@ impl Reach {
         if self.query.matches(&of_flow(0, 0, f)) {
             self.addrs.insert(f.key.lo().addr);
             self.addrs.insert(f.key.hi().addr);
+        }
+    }
+
+    /// Takes in a clue: a request naming the query's address as the node a forward proxy
+    /// was to reach (what [`find`] falls back to) reaches its client and proxy.
+    pub fn add_clue(&mut self, c: &Clue) {
+        if self.query.named_by(c).is_some() {
+            self.addrs.insert(c.src.0);
+            self.addrs.insert(c.dst.0);
         }
     }
 
@@ -365,10 +427,81 @@ pub fn untraceable(evidence: &[Evidence<'_>], q: &Query) -> Vec<(u32, usize)> {
     out
 }
 
+/// The flows that carried a request naming the query's address as the node a forward
+/// proxy was to reach ([`Query::named_by`]), each as an observation with the first such
+/// request it carried: what [`find`] falls back to when the address is the end of no flow
+/// or record (a capture on the client's side of a proxy holds the client's connection to
+/// the proxy, not the proxy's onward). A request belongs to the flow between its two ends
+/// that started last by its time (a flow is split at idle gaps).
+fn requested(evidence: &[Evidence<'_>], q: &Query) -> Vec<(Observation, Requested)> {
+    type Ends = [(Addr, u16); 2];
+    let ends = |a: (Addr, u16), b: (Addr, u16)| if a <= b { [a, b] } else { [b, a] };
+    let mut out: Vec<(Observation, Requested)> = Vec::new();
+    for e in evidence {
+        let named: Vec<(&Clue, (bool, Option<u16>))> = e
+            .clues
+            .iter()
+            .filter_map(|c| q.named_by(c).map(|t| (c, (t.connect, t.port))))
+            .collect();
+        if named.is_empty() {
+            continue;
+        }
+        // The TCP flows between those requests' ends, in output (start) order.
+        let wanted: std::collections::HashSet<Ends> =
+            named.iter().map(|(c, _)| ends(c.src, c.dst)).collect();
+        let mut by_ends: std::collections::HashMap<Ends, Vec<usize>> = Default::default();
+        for (i, f) in e.flows.iter().enumerate() {
+            let (lo, hi) = (f.key.lo(), f.key.hi());
+            let k = ends((lo.addr, lo.port), (hi.addr, hi.port));
+            if f.key.proto == Proto::TCP && wanted.contains(&k) {
+                by_ends.entry(k).or_default().push(i);
+            }
+        }
+        let mut taken = std::collections::HashSet::new();
+        for (c, (connect, port)) in named {
+            let Some(&i) = by_ends.get(&ends(c.src, c.dst)).and_then(|l| {
+                l.iter()
+                    .rev()
+                    .find(|&&i| e.flows[i].first_ts() <= c.ts)
+                    .or(l.first())
+            }) else {
+                continue;
+            };
+            // Requests come in time order: a flow's first is kept.
+            if taken.contains(&i) {
+                continue;
+            }
+            let f = &e.flows[i];
+            let mut o = of_flow(e.vantage, i, f);
+            // Sent to the connection's responder, the proxy (the path puts the node it
+            // names beyond the responder only then).
+            if o.resp != c.dst {
+                continue;
+            }
+            o.community_id = community_id(&f.key, 0);
+            if q.matches_id(&o) {
+                let r = Requested {
+                    vantage: e.vantage,
+                    at: c.at,
+                    ts: c.ts,
+                    connect,
+                    port,
+                };
+                taken.insert(i);
+                out.push((o, r));
+            }
+        }
+    }
+    out
+}
+
 /// Finds the communications `q` may mean in the evidence of every vantage point (flows,
 /// tunnel carriers included, and flow records). Observations of the same 5-tuple
 /// (Community ID) whose spans lie within the query's window of each other form one
-/// candidate, whichever vantage point saw them; candidates come out earliest first.
+/// candidate, whichever vantage point saw them; candidates come out earliest first. When
+/// none has the query's address as an end, the connections that carried a request naming
+/// it as the node a forward proxy was to reach are the candidates (see
+/// [`Candidate::requested`]).
 pub fn find(evidence: &[Evidence<'_>], q: &Query) -> Vec<Candidate> {
     let mut seen: Vec<Observation> = Vec::new();
     for e in evidence {
@@ -397,6 +530,11 @@ pub fn find(evidence: &[Evidence<'_>], q: &Query) -> Vec<Candidate> {
                 .filter(|o| q.matches(o) && q.matches_id(o)),
         );
     }
+    let mut asked: Vec<(Observation, Requested)> = Vec::new();
+    if seen.is_empty() {
+        asked = requested(evidence, q);
+        seen = asked.iter().map(|(o, _)| o.clone()).collect();
+    }
     let order = |o: &Observation| (o.first, o.vantage, o.input, o.seen);
     seen.sort_by(|a, b| (&a.community_id, order(a)).cmp(&(&b.community_id, order(b))));
     let mut out: Vec<Candidate> = Vec::new();
@@ -422,7 +560,22 @@ pub fn find(evidence: &[Evidence<'_>], q: &Query) -> Vec<Candidate> {
                 window: q.window,
                 nat: None,
                 nat_ambiguous: None,
+                requested: None,
             }),
+        }
+    }
+    if !asked.is_empty() {
+        let by_flow: std::collections::HashMap<(u32, Seen), Requested> = asked
+            .iter()
+            .map(|(o, r)| ((o.vantage, o.seen), *r))
+            .collect();
+        for c in &mut out {
+            c.requested = c
+                .observations
+                .iter()
+                .filter_map(|o| by_flow.get(&(o.vantage, o.seen)))
+                .min_by_key(|r| (r.ts, r.vantage, r.at.input, r.at.frame))
+                .copied();
         }
     }
 

@@ -108,9 +108,8 @@ fn why(a: &Observation, va: [View; 2], b: &Observation, vb: [View; 2]) -> String
         ", different TCP sequence numbers (the NAT rewrites them)".to_string()
     };
     format!(
-        "the same communication as {}:{} inside: the same destination, {} and {} out, {} and {} back{seq}, starting {:.3} s apart by the two clocks",
-        a.orig.0,
-        a.orig.1,
+        "the same communication as {} inside: the same destination, {} and {} out, {} and {} back{seq}, starting {:.3} s apart by the two clocks",
+        a.orig.0.with_port(a.orig.1),
         counted(va[0].pkts, "packet", "packets"),
         counted(va[0].bytes, "byte", "bytes"),
         counted(va[1].pkts, "packet", "packets"),

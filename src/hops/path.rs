@@ -744,10 +744,5 @@ fn port_of(c: &Candidate, p: u16) -> Option<u16> {
 }
 
 pub(super) fn ep((a, p): (Addr, u16)) -> String {
-    let ip = a.to_ip();
-    if ip.is_ipv6() {
-        format!("[{ip}]:{p}")
-    } else {
-        format!("{ip}:{p}")
-    }
+    a.with_port(p)
 }

@@ -81,6 +81,11 @@ impl Addr {
             IpAddr::V6(Ipv6Addr::from(self.bits()))
         }
     }
+
+    /// The address and a port as text: `192.0.2.1:80`, `[2001:db8::1]:80`.
+    pub fn with_port(&self, port: u16) -> String {
+        std::net::SocketAddr::new(self.to_ip(), port).to_string()
+    }
 }
 
 impl Addr {

@@ -70,6 +70,13 @@ pub fn focus(runs: &[FlowRun], q: &Query, dir: &std::path::Path) -> Result<Vec<F
         while let Some(rec) = m.next_record().map_err(read_err)? {
             reach.add_record(&rec);
         }
+        // A request naming the query's address as the node a forward proxy was to reach
+        // reaches its client and proxy (the hop search falls back to it).
+        let mut aside = r.spilled.clues().map_err(read_err)?;
+        while let Some(c) = aside.next_clue().map_err(read_err)? {
+            reach.add_clue(&c);
+        }
+        r.clues.iter().for_each(|c| reach.add_clue(c));
     }
     let mut out = Vec::with_capacity(runs.len());
     for r in runs {
@@ -112,8 +119,8 @@ pub fn focus(runs: &[FlowRun], q: &Query, dir: &std::path::Path) -> Result<Vec<F
                 kept.records_left += 1;
             }
         }
-        // Header evidence adds no address to the reach: it is read once, set aside (gathered
-        // first) then held, and sorted as the run sorted what it held.
+        // Header evidence is kept in one pass, set aside (gathered first) then held, and
+        // sorted as the run sorted what it held.
         let mut aside = r.spilled.clues().map_err(read_err)?;
         let keep = |c: Clue, kept: &mut Focused| {
             if reach.keeps_clue(&c) {

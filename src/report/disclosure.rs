@@ -16,7 +16,7 @@ use serde::Serialize;
 use std::fmt::Write;
 
 /// Name and version of the disclosure schema.
-pub const DISCLOSURE_SCHEMA: &str = "hoptrace-art30-disclosure/0.5";
+pub const DISCLOSURE_SCHEMA: &str = "hoptrace-art30-disclosure/0.6";
 
 /// An address and port.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -25,6 +25,17 @@ pub struct EndpointOut {
     pub ip: String,
     /// Port (ICMP: type or code).
     pub port: u16,
+}
+
+impl EndpointOut {
+    /// The address and port as text: `192.0.2.1:80`, `[2001:db8::1]:80`.
+    pub fn text(&self) -> String {
+        if self.ip.contains(':') {
+            format!("[{}]:{}", self.ip, self.port)
+        } else {
+            format!("{}:{}", self.ip, self.port)
+        }
+    }
 }
 
 fn endpoint((a, p): (Addr, u16)) -> EndpointOut {
@@ -58,6 +69,10 @@ pub struct CommunicationOut {
     /// For a traceroute run: how many probes (each its own 5-tuple; the fields above
     /// are the first probe's). Null for any other communication.
     pub traceroute_probes: Option<usize>,
+    /// When the queried address is the end of no flow or record: the request sent to a
+    /// forward proxy over this communication that named it as the node to reach (kind
+    /// `proxy_request`), through which the communication was found. Null otherwise.
+    pub found_through: Option<EvidenceOut>,
 }
 
 /// One piece of evidence for a hop.
@@ -654,6 +669,19 @@ fn proto_text(p: Proto) -> String {
     }
 }
 
+/// What the request a communication was found through showed ([`CommunicationOut::found_through`]).
+fn found_through(r: &crate::hops::Requested, ip: &str) -> String {
+    let port = r.port.map_or(String::new(), |p| format!(" port {p}"));
+    let asked = if r.connect {
+        "as the node the proxy at the communication's destination was to open a tunnel to (HTTP CONNECT)"
+    } else {
+        "as the server the proxy at the communication's destination was to fetch a URL from (an absolute URL as request target)"
+    };
+    format!(
+        "named the queried address {ip}{port} {asked}. The queried address is the end of no flow or record in the evidence: the communication is the connection that carried this request, and the path's last hop is the queried address, known only from the request"
+    )
+}
+
 fn t(ts: Timestamp) -> String {
     ts.rfc3339().to_string()
 }
@@ -877,6 +905,15 @@ pub fn disclosure(d: DisclosureInput<'_>) -> Disclosure {
             last_seen: t(c.last),
             service: service(c.proto, c.resp.1),
             traceroute_probes: c.traceroute.then_some(c.observations.len()),
+            found_through: c.requested.map(|r| EvidenceOut {
+                kind: crate::hops::ProofKind::ProxyRequest.name(),
+                input: name_of(r.vantage, r.at.input),
+                frame: r.at.frame,
+                record: 0,
+                offset: r.at.offset,
+                showed: found_through(&r, &d.parameters.ip),
+                names: None,
+            }),
         },
         parameters: d.parameters,
         hops,
@@ -1064,7 +1101,11 @@ fn gaps(hops: &[HopOut], c: &Candidate, smtp_dropped: u64, cuts: &[CutBlock]) ->
     );
     let mut out = Vec::new();
     let ep_of = |h: &HopOut| match (&h.ip, h.port) {
-        (Some(ip), Some(p)) => format!("{ip}:{p}"),
+        (Some(ip), Some(port)) => EndpointOut {
+            ip: ip.clone(),
+            port,
+        }
+        .text(),
         (Some(ip), None) => ip.clone(),
         _ => String::new(),
     };
@@ -1191,7 +1232,7 @@ fn gaps(hops: &[HopOut], c: &Candidate, smtp_dropped: u64, cuts: &[CutBlock]) ->
             };
             let each: Vec<String> = v
                 .iter()
-                .map(|(vp, (ip, port))| format!("{ip}:{port} (vantage point {vp})"))
+                .map(|(vp, (ip, port))| format!("{} (vantage point {vp})", ip.with_port(*port)))
                 .collect();
             format!("{n} {side} ({})", each.join(", "))
         };
@@ -1200,11 +1241,9 @@ fn gaps(hops: &[HopOut], c: &Candidate, smtp_dropped: u64, cuts: &[CutBlock]) ->
             (
                 "the public address and port it was translated to are not named",
                 format!(
-                    "the NAT translation log for {}:{} to {}:{} {}, {window}: the public address and port it was given",
-                    c.orig.0,
-                    c.orig.1,
-                    c.resp.0,
-                    c.resp.1,
+                    "the NAT translation log for {} to {} {}, {window}: the public address and port it was given",
+                    c.orig.0.with_port(c.orig.1),
+                    c.resp.0.with_port(c.resp.1),
                     proto_text(c.proto)
                 ),
             )
@@ -1212,8 +1251,8 @@ fn gaps(hops: &[HopOut], c: &Candidate, smtp_dropped: u64, cuts: &[CutBlock]) ->
             (
                 "the address behind the NAT is not named",
                 format!(
-                    "the NAT translation log of the operator of {}:{} for that public address and port, {window}",
-                    c.orig.0, c.orig.1
+                    "the NAT translation log of the operator of {} for that public address and port, {window}",
+                    c.orig.0.with_port(c.orig.1)
                 ),
             )
         };
@@ -1311,7 +1350,7 @@ fn gaps(hops: &[HopOut], c: &Candidate, smtp_dropped: u64, cuts: &[CutBlock]) ->
                 listed.join("; ")
             ),
         };
-        let ends = |(a, p): (Addr, u16)| format!("{a}:{p}");
+        let ends = |(a, p): (Addr, u16)| a.with_port(p);
         let record_needed = if first.mail {
             format!(
                 "the mail log of {} for the message from {}, {window}, or a capture of the session holding all its data",
@@ -1368,17 +1407,22 @@ pub fn disclosure_markdown(d: &Disclosure) -> String {
     let _ = writeln!(s, "## Communication\n");
     let _ = writeln!(
         s,
-        "{} {}:{} → {}:{} ({}), first seen {}, last seen {} (UTC). Community ID {}.\n",
+        "{} {} → {} ({}), first seen {}, last seen {} (UTC). Community ID {}.\n",
         c.protocol,
-        c.origin.ip,
-        c.origin.port,
-        c.destination.ip,
-        c.destination.port,
+        c.origin.text(),
+        c.destination.text(),
         c.service,
         c.first_seen,
         c.last_seen,
         c.community_id
     );
+    if let Some(f) = &c.found_through {
+        let _ = writeln!(
+            s,
+            "Found through a request to a proxy: the request in {} frame {} {}.\n",
+            f.input, f.frame, f.showed
+        );
+    }
     let _ = writeln!(s, "## Path (origin first)\n");
     let _ = writeln!(
         s,
@@ -1609,12 +1653,10 @@ fn included_lines(d: &Disclosure) -> Vec<String> {
         }
         for x in o {
             out.push(format!(
-                "other communication {} {}:{} → {}:{} ({} to {}, vantage point {}), Community ID {}",
+                "other communication {} {} → {} ({} to {}, vantage point {}), Community ID {}",
                 x.protocol,
-                x.origin.ip,
-                x.origin.port,
-                x.destination.ip,
-                x.destination.port,
+                x.origin.text(),
+                x.destination.text(),
                 x.first_seen,
                 x.last_seen,
                 x.vantage,
@@ -1814,12 +1856,10 @@ pub fn art29_drafts(d: &Disclosure) -> Vec<Art29Draft> {
                     "subscriber information for that allocation",
                 ],
                 relationship: format!(
-                    "the specified communication ({} {}:{} → {}:{}, Community ID {}) {through} between {} and {} UTC, per {hops_text} of the Art. 30 disclosure{}",
+                    "the specified communication ({} {} → {}, Community ID {}) {through} between {} and {} UTC, per {hops_text} of the Art. 30 disclosure{}",
                     c.protocol,
-                    c.origin.ip,
-                    c.origin.port,
-                    c.destination.ip,
-                    c.destination.port,
+                    c.origin.text(),
+                    c.destination.text(),
                     c.community_id,
                     c.first_seen,
                     c.last_seen,
@@ -1897,8 +1937,9 @@ pub fn art29_markdown(drafts: &[Art29Draft]) -> String {
         }
         let _ = writeln!(
             s,
-            "  - counterpart {}:{}, {}",
-            a.counterpart.ip, a.counterpart.port, a.protocol
+            "  - counterpart {}, {}",
+            a.counterpart.text(),
+            a.protocol
         );
         let _ = writeln!(
             s,
@@ -1973,17 +2014,24 @@ td,th{{border:1px solid #999;padding:.2em .5em;text-align:left}}.foreign{{font-w
     );
     let _ = writeln!(
         s,
-        "<p>{} {}:{} → {}:{} ({}), first seen {}, last seen {} (UTC). Community ID {}.</p>",
+        "<p>{} {} → {} ({}), first seen {}, last seen {} (UTC). Community ID {}.</p>",
         esc(&c.protocol),
-        esc(&c.origin.ip),
-        c.origin.port,
-        esc(&c.destination.ip),
-        c.destination.port,
+        esc(&c.origin.text()),
+        esc(&c.destination.text()),
         esc(&c.service),
         esc(&c.first_seen),
         esc(&c.last_seen),
         esc(&c.community_id)
     );
+    if let Some(f) = &c.found_through {
+        let _ = writeln!(
+            s,
+            "<p>Found through a request to a proxy: the request in {} frame {} {}.</p>",
+            esc(&f.input),
+            f.frame,
+            esc(&f.showed)
+        );
+    }
     // The picture: one box per hop, origin on the left.
     let (w, gap, h) = (170, 40, 120);
     let width = d.hops.len() * (w + gap) + gap;

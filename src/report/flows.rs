@@ -630,14 +630,7 @@ fn record_row(r: &FlowRecord, names: &[String]) -> FlowRow {
         record.push_str(" + ");
         record.push_str(&record_locator(p, r.kind, from_capture));
     }
-    let addr_port = |(a, p): (crate::model::Addr, u16)| {
-        let a = a.to_ip();
-        if a.is_ipv6() {
-            format!("[{a}]:{p}")
-        } else {
-            format!("{a}:{p}")
-        }
-    };
+    let addr_port = |(a, p): (crate::model::Addr, u16)| a.with_port(p);
     let cid = r.community_id();
     let mut status: Vec<String> = r.status.iter().map(|s| s.to_string()).collect();
     if let Some(given) = &r.community_id_given

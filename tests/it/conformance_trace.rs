@@ -274,6 +274,17 @@ fn the_http_connect_capture_makes_the_responder_the_proxy_zeeks_tunnel_log_names
     // The host it named (Zeek's http.log: secure.newegg.com:443) stays out without
     // --include names.
     assert!(!serde_json::to_string(&d).unwrap().contains("newegg"));
+    // IPv6 ends with their ports, in brackets (`::1:80` could be read as an address).
+    let md = hoptrace::report::disclosure_markdown(&d);
+    let line = format!(
+        "TCP [{client}]:{} → [{proxy}]:{port} (",
+        d.communication.origin.port
+    );
+    assert!(md.contains(&line), "{line} in {md}");
+    assert!(
+        md.contains(&format!("- hop 1: [{proxy}]:{port} is a loopback address")),
+        "{md}"
+    );
 }
 
 /// tcpdump's decode of the traceroute: the TTL each probe was sent with (by IP id), and

@@ -367,6 +367,112 @@ fn through_the_forward_proxy(d: &Dir, name: &str, request: &[u8]) -> Value {
 }
 
 #[test]
+fn a_query_for_the_node_behind_a_forward_proxy_finds_the_connection_whose_request_named_it() {
+    // On the client's side of a proxy the server is the end of no flow: the client's
+    // connection to the proxy is found through the request that named the server.
+    let d = Dir::new();
+    let spill = d.path().join("spill");
+    std::fs::create_dir(&spill).unwrap();
+    let spill = spill.display().to_string();
+    let cases: [(&str, &[u8], &str, &[&str]); 2] = [
+        (
+            "connect.pcap",
+            b"CONNECT 203.0.113.7:443 HTTP/1.1\r\nHost: 203.0.113.7:443\r\n\r\n",
+            "as the node the proxy at the communication's destination was to open a tunnel to (HTTP CONNECT)",
+            &["--port", "443"],
+        ),
+        (
+            "absolute.pcap",
+            b"GET http://203.0.113.7:8080/x HTTP/1.1\r\nHost: 203.0.113.7:8080\r\n\r\n",
+            "as the server the proxy at the communication's destination was to fetch a URL from",
+            &["--port", "8080"],
+        ),
+    ];
+    for (name, request, asked, port) in cases {
+        let p = d.write(name, &connect_capture(request).finish());
+        let base = ["--party", "AU", "--ip", "203.0.113.7"];
+        // With a port and either end of the connection as the peer; and through the
+        // road a run that sets evidence aside on disk takes (the same report).
+        let spilled = ["--spill-dir", spill.as_str(), "--max-flows", "1"];
+        let mut reports = Vec::new();
+        for extra in [
+            &[][..],
+            port,
+            &["--peer", "198.51.100.1"],
+            &["--peer", "192.0.2.80"],
+            &spilled,
+        ] {
+            let (code, v, err) = trace(std::slice::from_ref(&p), &[&base[..], extra].concat());
+            assert_eq!(code, 0, "{name} {extra:?}: {err}");
+            check_schema(&v);
+            assert_eq!(
+                path(&v),
+                pairs(&[
+                    ("origin", "198.51.100.1"),
+                    ("proxy", "192.0.2.80"),
+                    ("destination", "203.0.113.7"),
+                ]),
+                "{name} {extra:?}"
+            );
+            let c = &v["communication"];
+            assert_eq!(c["destination"]["ip"], "192.0.2.80", "{name}");
+            let found = &c["found_through"];
+            assert_eq!(found["kind"], "proxy_request", "{name}");
+            assert_eq!(found["frame"], 3, "{name}");
+            let showed = found["showed"].as_str().unwrap();
+            assert!(
+                showed.starts_with("named the queried address 203.0.113.7 port "),
+                "{showed}"
+            );
+            assert!(showed.contains(asked), "{showed}");
+            reports.push(v["hops"].to_string());
+        }
+        assert!(reports.iter().all(|r| *r == reports[0]), "{name}");
+        // Another port, another peer: nothing.
+        for extra in [&["--port", "22"][..], &["--peer", "198.51.100.99"]] {
+            let (code, _, err) = trace(std::slice::from_ref(&p), &[&base[..], extra].concat());
+            assert_eq!(code, 5, "{name} {extra:?}");
+            assert!(
+                err.contains("no communication in the evidence matches the query"),
+                "{err}"
+            );
+        }
+        // The Markdown says how the communication was found.
+        let mut a: Vec<String> = vec!["trace".into(), p.display().to_string()];
+        a.extend(base.iter().map(|s| s.to_string()));
+        a.extend(["--format".into(), "md".into(), "-q".into()]);
+        let page = text(&hoptrace(&a.iter().map(String::as_str).collect::<Vec<_>>()).stdout);
+        assert!(
+            page.contains("Found through a request to a proxy: the request in "),
+            "{page}"
+        );
+        assert!(
+            page.contains(&format!(
+                "{name} frame 3 named the queried address 203.0.113.7"
+            )),
+            "{page}"
+        );
+    }
+    // A request the proxy sent the client names nothing the client's connection reached.
+    let mut c = Capture::new(Format::Pcap);
+    let (client, proxy) = (([198, 51, 100, 1], 40000), ([192, 0, 2, 80], 3128));
+    c.push(T0, &seg(client, proxy, 1, SYN, b""));
+    c.push(T0 + MS, &seg(proxy, client, 1, SYN | ACK, b""));
+    let line = b"CONNECT 203.0.113.7:443 HTTP/1.1\r\n\r\n";
+    c.push(T0 + 2 * MS, &seg(proxy, client, 2, PSH | ACK, line));
+    let p = d.write("reversed.pcap", &c.finish());
+    let (code, _, err) = trace(&[p], &["--party", "AU", "--ip", "203.0.113.7"]);
+    assert_eq!(code, 5, "{err}");
+    // Where the address is an end of a flow, that flow is the communication.
+    let v = through_the_forward_proxy(
+        &d,
+        "direct.pcap",
+        b"CONNECT 203.0.113.7:443 HTTP/1.1\r\n\r\n",
+    );
+    assert_eq!(v["communication"]["found_through"], Value::Null);
+}
+
+#[test]
 fn an_http_connect_makes_the_responder_a_proxy_and_its_target_the_destination() {
     let d = Dir::new();
     let v = through_the_forward_proxy(
