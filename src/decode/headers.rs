@@ -333,6 +333,20 @@ fn chunked_end(b: &[u8]) -> Option<usize> {
     }
 }
 
+/// The status code of a response's start line (`HTTP/1.1 403 Forbidden`: 403), if it is
+/// one: three digits after an `HTTP/` version.
+pub fn status_code(start_line: &str) -> Option<u16> {
+    let mut words = start_line.split(' ');
+    if !words.next()?.starts_with("HTTP/") {
+        return None;
+    }
+    let code = words.next()?;
+    if code.len() != 3 || !code.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    code.parse().ok()
+}
+
 /// The proxy headers of the HTTP message a TCP payload starts, if it starts one and names
 /// any. Only the header block in this payload is read (at most [`MAX_HEADER_BLOCK`]).
 pub fn http_proxy_headers(p: &[u8]) -> Option<HttpHeads> {
@@ -1409,5 +1423,21 @@ mod tests {
             [100704]
         );
         assert!(icmp_mpls(false, &[11, 0, 0, 0, 0, 0, 0, 0], &q).is_empty());
+    }
+
+    #[test]
+    fn a_status_code_is_three_digits_after_an_http_version() {
+        for (line, code) in [
+            ("HTTP/1.1 200 Connection established", Some(200)),
+            ("HTTP/1.0 407 Proxy Authentication Required", Some(407)),
+            ("HTTP/1.1 502", Some(502)),
+            ("HTTP/1.1 20 OK", None),
+            ("HTTP/1.1 2000 OK", None),
+            ("HTTP/1.1 +20 OK", None),
+            ("GET / HTTP/1.1", None),
+            ("", None),
+        ] {
+            assert_eq!(status_code(line), code, "{line:?}");
+        }
     }
 }

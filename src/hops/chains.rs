@@ -25,6 +25,7 @@ fn addr(ip: IpAddr) -> Addr {
 /// Places every chain the vantage point's clues give for the communication.
 pub(super) fn place(b: &mut ChainBuilder<'_>, c: &Candidate, e: &Evidence<'_>) {
     let obs = Views::new(c, e.vantage);
+    let replies = Replies::new(e.clues.iter().filter(|c| obs.of(c).is_some()));
     for clue in e.clues {
         if let ClueKind::Mail {
             received,
@@ -48,7 +49,15 @@ pub(super) fn place(b: &mut ChainBuilder<'_>, c: &Candidate, e: &Evidence<'_>) {
             } => {
                 http_request(b, e.vantage, clue, entries, *cut);
                 if let Some(t) = target {
-                    http_proxy_target(b, e.vantage, clue, t);
+                    // Found through a request naming the queried address: what the
+                    // connection's other requests named is other communications'.
+                    let other = c
+                        .requested
+                        .is_some_and(|r| t.addr.map(addr) != Some(r.addr));
+                    let reply = t.connect.then(|| replies.to(clue)).flatten();
+                    if !other {
+                        http_proxy_target(b, e.vantage, clue, t, reply);
+                    }
                 }
             }
             ClueKind::Http {
@@ -79,6 +88,41 @@ pub(super) fn place(b: &mut ChainBuilder<'_>, c: &Candidate, e: &Evidence<'_>) {
         }
     }
     traceroute(b, c, e);
+}
+
+/// The responses with a status code read on the communication's connections, by
+/// direction and time: what answered each `CONNECT`.
+struct Replies<'a>(HashMap<Direction, Vec<(&'a Clue, u16)>>);
+
+/// A connection's direction: source and destination, each an address and a port.
+type Direction = ((Addr, u16), (Addr, u16));
+
+impl<'a> Replies<'a> {
+    fn new(clues: impl Iterator<Item = &'a Clue>) -> Replies<'a> {
+        let mut by_dir: HashMap<_, Vec<(&Clue, u16)>> = HashMap::new();
+        for c in clues {
+            if let ClueKind::Http {
+                request: false,
+                status: Some(s),
+                ..
+            } = c.what
+            {
+                by_dir.entry((c.src, c.dst)).or_default().push((c, s));
+            }
+        }
+        for v in by_dir.values_mut() {
+            v.sort_by_key(|(c, _)| (c.ts, c.at.input, c.at.frame, c.at.offset));
+        }
+        Replies(by_dir)
+    }
+
+    /// The first response back on the request's connection at or after it (a `CONNECT`
+    /// is answered before anything else comes back: the tunnel opens after the reply).
+    fn to(&self, request: &Clue) -> Option<(&'a Clue, u16)> {
+        let v = self.0.get(&(request.dst, request.src))?;
+        v.get(v.partition_point(|(c, _)| c.ts < request.ts))
+            .copied()
+    }
 }
 
 /// A clue of the observed flow: the same two endpoints and protocol, within its span.
@@ -289,7 +333,13 @@ fn cut_text(cut: Option<HeaderCut>) -> String {
 /// absolute form too (RFC 9112 has servers accept it): naming the responder's own address
 /// it shows nothing, and naming a host by name only it is evidence on the responder, which
 /// keeps its role.
-fn http_proxy_target(b: &mut ChainBuilder<'_>, v: u32, clue: &Clue, t: &ProxyTarget) {
+fn http_proxy_target(
+    b: &mut ChainBuilder<'_>,
+    v: u32,
+    clue: &Clue,
+    t: &ProxyTarget,
+    reply: Option<(&Clue, u16)>,
+) {
     let to_itself = t.addr.map(addr) == Some(clue.dst.0);
     // Sent to the communication's responder (not, say, by it).
     if (to_itself && !t.connect) || !b.is_responder(clue.dst.0) {
@@ -335,8 +385,27 @@ fn http_proxy_target(b: &mut ChainBuilder<'_>, v: u32, clue: &Clue, t: &ProxyTar
     };
     b.responder_proxies(
         clue.dst.0,
-        with_names(proof(ProofKind::ProxyRequest, v, clue, asked), names),
+        with_names(
+            proof(ProofKind::ProxyRequest, v, clue, asked),
+            names.clone(),
+        ),
     );
+    // A CONNECT's reply: a refusal ends the path at the proxy; a 2xx is the proxy's
+    // account that it opened the tunnel (still its own word: the target stays unverified).
+    let opened = match reply {
+        Some((r, code)) if !(200..300).contains(&code) => {
+            let refused = format!(
+                "answered the HTTP CONNECT to {target} with status {code}: by its reply it opened no tunnel, and the connection went no further than the proxy"
+            );
+            b.responder_proxies(
+                clue.dst.0,
+                with_names(proof(ProofKind::ProxyRefused, v, r, refused), names),
+            );
+            return;
+        }
+        Some((r, code)) => Some((r, code)),
+        None => None,
+    };
     if let Some(ip) = t.addr.filter(|_| !to_itself) {
         let mut h = hop(
             Role::Destination,
@@ -345,8 +414,27 @@ fn http_proxy_target(b: &mut ChainBuilder<'_>, v: u32, clue: &Clue, t: &ProxyTar
             (clue.ts, clue.ts),
             proof(ProofKind::ProxyRequest, v, clue, what.to_string()),
         );
+        if let Some((r, code)) = opened {
+            h.last_seen = h.last_seen.max(r.ts);
+            h.evidence.push(proof(
+                ProofKind::ProxyReply,
+                v,
+                r,
+                format!(
+                    "the proxy answered the HTTP CONNECT with status {code}: by its own account it opened the tunnel to this node"
+                ),
+            ));
+        }
         h.flags.push("unverified");
         b.put(ChainPlace::Beyond, 0, h);
+    } else if let Some((r, code)) = opened {
+        let answered = format!(
+            "answered the HTTP CONNECT to {target} with status {code}: by its own account it opened the tunnel"
+        );
+        b.responder_proxies(
+            clue.dst.0,
+            with_names(proof(ProofKind::ProxyReply, v, r, answered), names),
+        );
     }
 }
 

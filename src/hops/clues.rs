@@ -47,6 +47,9 @@ pub enum ClueKind {
         /// The node a request asked the responder, a forward proxy, to reach (a `CONNECT`
         /// target, or an absolute URL's authority).
         target: Option<ProxyTarget>,
+        /// A response's status code (a response answering a `CONNECT` is kept for it:
+        /// whether the proxy opened the tunnel).
+        status: Option<u16>,
     },
     /// The first payload bytes one side of a flow sent (at most [`PAYLOAD_KEPT`]), kept only
     /// when a report may include payload.
@@ -155,6 +158,7 @@ impl Clue {
                 start_line,
                 cut,
                 target,
+                status,
             } => {
                 w.u8(HTTP);
                 w.u8(u8::from(*request));
@@ -180,6 +184,7 @@ impl Clue {
                     w.opt(t.port, |w, p| w.u16(p));
                     w.str(&t.host);
                 });
+                w.opt(*status, |w, s| w.u16(s));
             }
             ClueKind::Payload { bytes } => {
                 w.u8(PAYLOAD);
@@ -267,12 +272,14 @@ impl Clue {
                         host: r.str()?,
                     })
                 })?;
+                let status = r.opt(|r| r.u16())?;
                 ClueKind::Http {
                     request,
                     entries,
                     start_line,
                     cut,
                     target,
+                    status,
                 }
             }
             PAYLOAD => ClueKind::Payload {
@@ -409,6 +416,7 @@ mod tests {
                 start_line: Some(("GET / HTTP/1.1".into(), Some("shop.example".into()))),
                 cut: None,
                 target: None,
+                status: None,
             }),
             clue(ClueKind::Http {
                 request: false,
@@ -416,6 +424,7 @@ mod tests {
                 start_line: Some(("HTTP/1.1 200 OK".into(), None)),
                 cut: Some(HeaderCut::SnapLength),
                 target: None,
+                status: Some(200),
             }),
             clue(ClueKind::Http {
                 request: true,
@@ -428,6 +437,7 @@ mod tests {
                     port: Some(443),
                     host: "2001:db8::443".into(),
                 }),
+                status: None,
             }),
             clue(ClueKind::Http {
                 request: true,
@@ -440,6 +450,7 @@ mod tests {
                     port: None,
                     host: "shop.example".into(),
                 }),
+                status: None,
             }),
             clue(ClueKind::Payload {
                 bytes: b"\x00EHLO \xff".to_vec(),

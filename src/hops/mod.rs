@@ -252,6 +252,9 @@ pub struct Requested {
     pub connect: bool,
     /// The port it named.
     pub port: Option<u16>,
+    /// The address it named (the query's): the nodes other requests on the same
+    /// connection named are other communications', left off the path.
+    pub addr: Addr,
 }
 
 impl Candidate {
@@ -486,6 +489,7 @@ fn requested(evidence: &[Evidence<'_>], q: &Query) -> Vec<(Observation, Requeste
                     ts: c.ts,
                     connect,
                     port,
+                    addr: addr(q.ip),
                 };
                 taken.insert(i);
                 out.push((o, r));

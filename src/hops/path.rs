@@ -96,6 +96,11 @@ pub enum ProofKind {
     /// A request sent to a forward proxy naming the node it is to reach (an HTTP `CONNECT`,
     /// or an absolute URL as request target).
     ProxyRequest,
+    /// A forward proxy's reply to a `CONNECT` saying it opened the tunnel (a 2xx status).
+    ProxyReply,
+    /// A forward proxy's reply to a `CONNECT` refusing it (any other status: 407 asking
+    /// for credentials, 403, 502...): no tunnel was opened, by its reply.
+    ProxyRefused,
 }
 
 impl ProofKind {
@@ -112,6 +117,8 @@ impl ProofKind {
             ProofKind::Traceroute => "traceroute",
             ProofKind::NatMatch => "nat_match",
             ProofKind::ProxyRequest => "proxy_request",
+            ProofKind::ProxyReply => "proxy_reply",
+            ProofKind::ProxyRefused => "proxy_refused",
         }
     }
 }

@@ -50,6 +50,10 @@ pub struct Gathered {
     pub smtp_dropped: u64,
     /// HTTP messages whose header block continues in the next segments, by flow direction.
     http_pending: HashMap<Session, PendingHttp>,
+    /// Flow directions (client to proxy) whose `CONNECT` was read and whose reply was not
+    /// yet: the reply is kept, for whether the proxy opened the tunnel (this chunk's, and
+    /// a run's the last chunk appended's: a reply in a later chunk is not paired).
+    connects: HashSet<Session>,
     /// TCP segments no header block took when they came.
     recent: Recent,
     /// The chunk's first such segments, for the blocks the chunk before it left open.
@@ -417,6 +421,11 @@ impl Gathered {
         let Some(h) = headers::http_heads(bytes) else {
             return;
         };
+        // The first response back on a connection that sent a CONNECT answers it.
+        let answers_connect = !h.request && self.connects.remove(&(dst, src));
+        if h.target.as_ref().is_some_and(|t| t.connect) {
+            self.connects.insert((src, dst));
+        }
         let cut = (!h.complete).then_some(if bytes.len() >= headers::MAX_HEADER_BLOCK {
             HeaderCut::TooLong
         } else if w.snapped {
@@ -427,7 +436,7 @@ impl Gathered {
         // A block cut before its end is kept though it names no proxy (one after the cut
         // was not read: the report says so), if its start line is HTTP's.
         let cut_named = cut.is_some() && headers::http_start_line(bytes);
-        if h.fields.is_empty() && !content && !cut_named && h.target.is_none() {
+        if h.fields.is_empty() && !content && !cut_named && h.target.is_none() && !answers_connect {
             return;
         }
         let entries: Vec<ProxyEntry> = h
@@ -435,6 +444,9 @@ impl Gathered {
             .iter()
             .flat_map(|(k, v)| headers::proxy_entries(*k, v))
             .collect();
+        let status = (!h.request)
+            .then(|| headers::status_code(&h.start_line))
+            .flatten();
         let (at, ts) = w.located(from);
         self.clues.push(Clue {
             at,
@@ -447,6 +459,7 @@ impl Gathered {
                 entries,
                 start_line: content.then_some((h.start_line, h.host)),
                 cut,
+                status,
                 target: h.target,
             },
         });
@@ -505,6 +518,7 @@ impl Gathered {
         later.payload_seen = Default::default();
         self.close(Some(&mut later.head));
         self.http_pending = std::mem::take(&mut later.http_pending);
+        self.connects = std::mem::take(&mut later.connects);
         self.clues.extend(later.clues);
         self.smtp_dropped += later.smtp_dropped;
         for s in later.smtp {

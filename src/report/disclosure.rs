@@ -669,6 +669,15 @@ fn proto_text(p: Proto) -> String {
     }
 }
 
+/// A hop known only as the node a request sent to a forward proxy named (and the proxy's
+/// reply that it opened the tunnel, if read).
+fn known_as_target(h: &HopOut) -> bool {
+    !h.evidence.is_empty()
+        && h.evidence
+            .iter()
+            .all(|e| e.kind == "proxy_request" || e.kind == "proxy_reply")
+}
+
 /// What the request a communication was found through showed ([`CommunicationOut::found_through`]).
 fn found_through(r: &crate::hops::Requested, ip: &str) -> String {
     let port = r.port.map_or(String::new(), |p| format!(" port {p}"));
@@ -678,7 +687,7 @@ fn found_through(r: &crate::hops::Requested, ip: &str) -> String {
         "as the server the proxy at the communication's destination was to fetch a URL from (an absolute URL as request target)"
     };
     format!(
-        "named the queried address {ip}{port} {asked}. The queried address is the end of no flow or record in the evidence: the communication is the connection that carried this request, and the path's last hop is the queried address, known only from the request"
+        "named the queried address {ip}{port} {asked}. The queried address is the end of no flow or record in the evidence: the communication is the connection that carried this request to the proxy, and how far it went beyond is in the path's last hop and the gaps"
     )
 }
 
@@ -1126,7 +1135,12 @@ fn gaps(hops: &[HopOut], c: &Candidate, smtp_dropped: u64, cuts: &[CutBlock]) ->
         let ep = ep_of(h);
         let role = Role::from_name(h.role);
         // A node a request sent to a forward proxy named: the proxy holds its log.
-        if !h.evidence.is_empty() && h.evidence.iter().all(|e| e.kind == "proxy_request") {
+        if known_as_target(h) {
+            let reached = if h.evidence.iter().any(|e| e.kind == "proxy_reply") {
+                "the proxy answered that it opened the tunnel, which only its log confirms"
+            } else {
+                "whether the proxy reached it is in its reply and its log"
+            };
             let proxy = hops[..h.index].iter().rev().find(|x| {
                 x.role == "proxy" && x.evidence.iter().any(|e| e.kind == "proxy_request")
             });
@@ -1136,7 +1150,7 @@ fn gaps(hops: &[HopOut], c: &Candidate, smtp_dropped: u64, cuts: &[CutBlock]) ->
             out.push(GapOut {
                 hop_index: Some(h.index),
                 reason: format!(
-                    "{ep} is known only from a request sent to {at} naming it (an HTTP CONNECT, or an absolute URL); it is a {} address, and whether the proxy reached it is in its reply and its log",
+                    "{ep} is known only from a request sent to {at} naming it (an HTTP CONNECT, or an absolute URL); it is a {} address, and {reached}",
                     h.address_class.unwrap_or("unattributed")
                 ),
                 record_needed: format!(
@@ -1278,7 +1292,28 @@ fn gaps(hops: &[HopOut], c: &Candidate, smtp_dropped: u64, cuts: &[CutBlock]) ->
             ),
         });
     }
-    if let Some(l) = hops.last().filter(|l| l.role == "proxy") {
+    let refused = |h: &HopOut| {
+        h.evidence.iter().any(|e| e.kind == "proxy_refused")
+            && !h.evidence.iter().any(|e| e.kind == "proxy_reply")
+    };
+    if let Some(l) = hops.last().filter(|l| l.role == "proxy" && refused(l)) {
+        // The proxy refused the CONNECT: by its reply the connection ended there.
+        out.push(GapOut {
+            hop_index: Some(l.index),
+            reason: format!(
+                "the proxy at hop {} refused the HTTP CONNECT it was sent (its reply is in the evidence): by that reply no tunnel was opened, and the path ends at the proxy",
+                l.index
+            ),
+            record_needed: format!(
+                "the access log of the operator of {} for the request from {}, {window}, to confirm it connected nowhere onward",
+                ep_of(l),
+                l.index
+                    .checked_sub(1)
+                    .and_then(|i| hops.get(i))
+                    .map_or(String::new(), ep_of)
+            ),
+        });
+    } else if let Some(l) = hops.last().filter(|l| l.role == "proxy") {
         // A request to a forward proxy named its target by host name only (an address
         // would be a hop).
         let named = l.evidence.iter().any(|e| e.kind == "proxy_request");
@@ -1804,9 +1839,11 @@ pub fn art29_drafts(d: &Disclosure) -> Vec<Art29Draft> {
                     .iter()
                     .all(|e| e.kind == "proxy_header" || e.kind == "mail_header")
             });
-            let target_only = p.hop_indexes.iter().filter_map(|&i| d.hops.get(i)).all(|h| {
-                !h.evidence.is_empty() && h.evidence.iter().all(|e| e.kind == "proxy_request")
-            });
+            let target_only = p
+                .hop_indexes
+                .iter()
+                .filter_map(|&i| d.hops.get(i))
+                .all(known_as_target);
             let through = if target_only {
                 "was named by a request sent to a proxy on the path as the node to reach (an HTTP CONNECT, or an absolute URL; whether the proxy reached it is in its log),".to_string()
             } else if named_only {

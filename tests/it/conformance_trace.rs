@@ -243,7 +243,7 @@ fn the_http_connect_capture_makes_the_responder_the_proxy_zeeks_tunnel_log_names
         return;
     };
     // Zeek's tunnel.log: an HTTP tunnel (CONNECT) from the client to the proxy.
-    let text = std::fs::read_to_string(tunnel).unwrap();
+    let text = std::fs::read_to_string(&tunnel).unwrap();
     let row: Vec<&str> = text
         .lines()
         .find(|l| !l.starts_with('#'))
@@ -274,6 +274,35 @@ fn the_http_connect_capture_makes_the_responder_the_proxy_zeeks_tunnel_log_names
     // The host it named (Zeek's http.log: secure.newegg.com:443) stays out without
     // --include names.
     assert!(!serde_json::to_string(&d).unwrap().contains("newegg"));
+    // Zeek's http.log: the CONNECT's status code, the proxy's reply.
+    let http = std::fs::read_to_string(tunnel.with_file_name("http.log")).unwrap();
+    let names: Vec<&str> = http
+        .lines()
+        .find(|l| l.starts_with("#fields"))
+        .unwrap()
+        .split('\t')
+        .skip(1)
+        .collect();
+    let row: Vec<&str> = http
+        .lines()
+        .find(|l| !l.starts_with('#'))
+        .unwrap()
+        .split('\t')
+        .collect();
+    let col = |n: &str| row[names.iter().position(|x| *x == n).unwrap()];
+    assert_eq!(col("method"), "CONNECT");
+    let replied = format!(
+        "with status {}: by its own account it opened the tunnel",
+        col("status_code")
+    );
+    assert!(
+        d.hops[1]
+            .evidence
+            .iter()
+            .any(|e| e.kind == "proxy_reply" && e.showed.contains(&replied)),
+        "{replied}: {:?}",
+        d.hops[1].evidence
+    );
     // IPv6 ends with their ports, in brackets (`::1:80` could be read as an address).
     let md = hoptrace::report::disclosure_markdown(&d);
     let line = format!(

@@ -331,20 +331,116 @@ fn a_response_via_cut_short_places_every_whole_entry_nearer_the_server() {
 /// A client's connection to a forward proxy that it asks to open a tunnel with `connect`
 /// (the proxy answers 200 and TLS bytes follow).
 fn connect_capture(connect: &[u8]) -> Capture {
+    connect_exchange(&[(connect, b"HTTP/1.1 200 Connection established\r\n\r\n")])
+}
+
+/// A client's connection to a forward proxy: each request and the proxy's reply to it in
+/// turn (frames 3 and 4, 5 and 6...), then a TLS record from the client.
+fn connect_exchange(turns: &[(&[u8], &[u8])]) -> Capture {
     let client = ([198, 51, 100, 1], 40000);
     let proxy = ([192, 0, 2, 80], 3128);
     let mut c = Capture::new(Format::Pcap);
     c.push(T0, &seg(client, proxy, 1, SYN, b""));
     c.push(T0 + MS, &seg(proxy, client, 1, SYN | ACK, b""));
-    c.push(T0 + 2 * MS, &seg(client, proxy, 2, PSH | ACK, connect));
-    let ok = b"HTTP/1.1 200 Connection established\r\n\r\n";
-    c.push(T0 + 3 * MS, &seg(proxy, client, 2, PSH | ACK, ok));
+    let (mut sent, mut back, mut t) = (2u32, 2u32, T0 + 2 * MS);
+    for (request, reply) in turns {
+        c.push(t, &seg(client, proxy, sent, PSH | ACK, request));
+        c.push(t + MS, &seg(proxy, client, back, PSH | ACK, reply));
+        sent += request.len() as u32;
+        back += reply.len() as u32;
+        t += 2 * MS;
+    }
     let hello = b"\x16\x03\x01\x00\x05hello";
-    c.push(
-        T0 + 4 * MS,
-        &seg(client, proxy, 2 + connect.len() as u32, PSH | ACK, hello),
-    );
+    c.push(t, &seg(client, proxy, sent, PSH | ACK, hello));
     c
+}
+
+#[test]
+fn a_proxys_reply_to_a_connect_says_whether_it_opened_the_tunnel() {
+    let d = Dir::new();
+    let connect: &[u8] = b"CONNECT 203.0.113.7:443 HTTP/1.1\r\n\r\n";
+    let refused: &[u8] = b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic\r\nContent-Length: 0\r\n\r\n";
+    let ok: &[u8] = b"HTTP/1.1 200 Connection established\r\n\r\n";
+    let run = |name: &str, turns: &[(&[u8], &[u8])], ip: &str| {
+        let p = d.write(name, &connect_exchange(turns).finish());
+        let (code, v, err) = trace(&[p], &["--party", "AU", "--ip", ip]);
+        assert_eq!(code, 0, "{name}: {err}");
+        check_schema(&v);
+        v
+    };
+    let kinds = |h: &Value| -> Vec<String> {
+        h["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| format!("{} {}", e["kind"].as_str().unwrap(), e["frame"]))
+            .collect()
+    };
+    // Opened: the proxy's 200 is evidence on the node beyond, still unverified.
+    let v = run("ok.pcap", &[(connect, ok)], "192.0.2.80");
+    let target = &v["hops"][2];
+    assert_eq!(kinds(target), ["proxy_request 3", "proxy_reply 4"]);
+    assert_eq!(target["flags"], serde_json::json!(["unverified"]));
+    assert!(target["evidence"][1]["showed"].as_str().unwrap().contains(
+        "answered the HTTP CONNECT with status 200: by its own account it opened the tunnel"
+    ));
+    assert!(
+        v["gaps"]
+            .to_string()
+            .contains("the proxy answered that it opened the tunnel, which only its log confirms")
+    );
+    // Refused: the path ends at the proxy, and a gap says why.
+    for ip in ["192.0.2.80", "203.0.113.7"] {
+        let v = run("refused.pcap", &[(connect, refused)], ip);
+        assert_eq!(
+            path(&v),
+            pairs(&[("origin", "198.51.100.1"), ("proxy", "192.0.2.80")]),
+            "{ip}"
+        );
+        assert_eq!(
+            kinds(&v["hops"][1]),
+            ["packets 1", "proxy_request 3", "proxy_refused 4"]
+        );
+        let gaps = v["gaps"].to_string();
+        assert!(
+            gaps.contains("the proxy at hop 1 refused the HTTP CONNECT it was sent"),
+            "{gaps}"
+        );
+        assert!(!gaps.contains("the server behind the proxy"), "{gaps}");
+        assert!(
+            v["hops"]
+                .to_string()
+                .contains("with status 407: by its reply it opened no tunnel")
+        );
+    }
+    // Asked for credentials, then opened: the node beyond is on the path.
+    let v = run(
+        "again.pcap",
+        &[(connect, refused), (connect, ok)],
+        "192.0.2.80",
+    );
+    assert_eq!(
+        path(&v),
+        pairs(&[
+            ("origin", "198.51.100.1"),
+            ("proxy", "192.0.2.80"),
+            ("destination", "203.0.113.7"),
+        ])
+    );
+    assert_eq!(kinds(&v["hops"][2]), ["proxy_request 5", "proxy_reply 6"]);
+    assert!(!v["gaps"].to_string().contains("refused"));
+    // By host name and opened: the reply is on the proxy.
+    let named: &[u8] = b"CONNECT shop.example:443 HTTP/1.1\r\n\r\n";
+    let v = run("named.pcap", &[(named, ok)], "192.0.2.80");
+    assert_eq!(
+        kinds(&v["hops"][1]),
+        ["packets 1", "proxy_request 3", "proxy_reply 4"]
+    );
+    assert!(
+        v["gaps"]
+            .to_string()
+            .contains("is named only by the host name")
+    );
 }
 
 /// Traces the client's connection to the proxy of [`connect_capture`] sending `request`,
@@ -453,6 +549,36 @@ fn a_query_for_the_node_behind_a_forward_proxy_finds_the_connection_whose_reques
             "{page}"
         );
     }
+    // A connection whose requests named two servers: each query's path reaches only the
+    // server it names (the other is another communication's).
+    let first: &[u8] = b"GET http://203.0.113.7/a HTTP/1.1\r\nHost: 203.0.113.7\r\n\r\n";
+    let second: &[u8] = b"GET http://198.51.100.9/b HTTP/1.1\r\nHost: 198.51.100.9\r\n\r\n";
+    let ok: &[u8] = b"HTTP/1.1 204 No Content\r\n\r\n";
+    let p = d.write(
+        "two.pcap",
+        &connect_exchange(&[(first, ok), (second, ok)]).finish(),
+    );
+    for (ip, frame) in [("203.0.113.7", 3), ("198.51.100.9", 5)] {
+        let (code, v, err) = trace(std::slice::from_ref(&p), &["--party", "AU", "--ip", ip]);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(
+            path(&v),
+            pairs(&[
+                ("origin", "198.51.100.1"),
+                ("proxy", "192.0.2.80"),
+                ("destination", ip)
+            ]),
+            "{ip}"
+        );
+        assert_eq!(v["communication"]["found_through"]["frame"], frame);
+    }
+    // Asked for the proxy, the connection's path names both.
+    let (code, v, err) = trace(
+        std::slice::from_ref(&p),
+        &["--party", "AU", "--ip", "192.0.2.80"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(path(&v).len(), 4, "{:?}", path(&v));
     // A request the proxy sent the client names nothing the client's connection reached.
     let mut c = Capture::new(Format::Pcap);
     let (client, proxy) = (([198, 51, 100, 1], 40000), ([192, 0, 2, 80], 3128));
