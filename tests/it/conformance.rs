@@ -45,17 +45,17 @@ fn tally_add(t: &mut Tally, proto: u8, a: (IpAddr, u16), pa: u64, b: (IpAddr, u1
     e.1 += v.1;
 }
 
-struct ZeekRow {
+pub(crate) struct ZeekRow {
     fields: BTreeMap<String, String>,
 }
 
 impl ZeekRow {
-    fn get(&self, k: &str) -> &str {
+    pub(crate) fn get(&self, k: &str) -> &str {
         self.fields.get(k).map_or("-", |s| s.as_str())
     }
 }
 
-fn read_zeek_log(path: &Path) -> Vec<ZeekRow> {
+pub(crate) fn read_zeek_log(path: &Path) -> Vec<ZeekRow> {
     let text = std::fs::read_to_string(path).expect("reading a Zeek log");
     let mut names: Vec<String> = Vec::new();
     let mut rows = Vec::new();

@@ -4,6 +4,7 @@
 //! traceroute's routers against tcpdump's decode, and the ICMP quotes against Zeek's ICMP
 //! events.
 
+use crate::conformance::read_zeek_log;
 use crate::support::{peer, shared};
 use hoptrace::enrich::Enricher;
 use hoptrace::hops::{ClueKind, Query, QueryTime};
@@ -243,15 +244,11 @@ fn the_http_connect_capture_makes_the_responder_the_proxy_zeeks_tunnel_log_names
         return;
     };
     // Zeek's tunnel.log: an HTTP tunnel (CONNECT) from the client to the proxy.
-    let text = std::fs::read_to_string(&tunnel).unwrap();
-    let row: Vec<&str> = text
-        .lines()
-        .find(|l| !l.starts_with('#'))
-        .unwrap()
-        .split('\t')
-        .collect();
-    assert_eq!(row[6], "Tunnel::HTTP", "{row:?}");
-    let (client, proxy, port) = (row[2], row[4], row[5].parse::<u16>().unwrap());
+    let rows = read_zeek_log(&tunnel);
+    let row = &rows[0];
+    assert_eq!(row.get("tunnel_type"), "Tunnel::HTTP");
+    let (client, proxy) = (row.get("id.orig_h"), row.get("id.resp_h"));
+    let port = row.get("id.resp_p").parse::<u16>().unwrap();
     let mut q = Query::new(proxy.parse().unwrap());
     q.port = Some(port);
     let d = traced(&file, q);
@@ -275,25 +272,11 @@ fn the_http_connect_capture_makes_the_responder_the_proxy_zeeks_tunnel_log_names
     // --include names.
     assert!(!serde_json::to_string(&d).unwrap().contains("newegg"));
     // Zeek's http.log: the CONNECT's status code, the proxy's reply.
-    let http = std::fs::read_to_string(tunnel.with_file_name("http.log")).unwrap();
-    let names: Vec<&str> = http
-        .lines()
-        .find(|l| l.starts_with("#fields"))
-        .unwrap()
-        .split('\t')
-        .skip(1)
-        .collect();
-    let row: Vec<&str> = http
-        .lines()
-        .find(|l| !l.starts_with('#'))
-        .unwrap()
-        .split('\t')
-        .collect();
-    let col = |n: &str| row[names.iter().position(|x| *x == n).unwrap()];
-    assert_eq!(col("method"), "CONNECT");
+    let http = read_zeek_log(&tunnel.with_file_name("http.log"));
+    assert_eq!(http[0].get("method"), "CONNECT");
     let replied = format!(
         "with status {}: by its own account it opened the tunnel",
-        col("status_code")
+        http[0].get("status_code")
     );
     assert!(
         d.hops[1]

@@ -414,19 +414,11 @@ fn a_proxys_reply_to_a_connect_says_whether_it_opened_the_tunnel() {
         );
     }
     // Asked for credentials, then opened: the node beyond is on the path.
-    let v = run(
+    let p = d.write(
         "again.pcap",
-        &[(connect, refused), (connect, ok)],
-        "192.0.2.80",
+        &connect_exchange(&[(connect, refused), (connect, ok)]).finish(),
     );
-    assert_eq!(
-        path(&v),
-        pairs(&[
-            ("origin", "198.51.100.1"),
-            ("proxy", "192.0.2.80"),
-            ("destination", "203.0.113.7"),
-        ])
-    );
+    let v = traced_through_the_proxy(&p, &["--party", "AU", "--ip", "192.0.2.80"]);
     assert_eq!(kinds(&v["hops"][2]), ["proxy_request 5", "proxy_reply 6"]);
     assert!(!v["gaps"].to_string().contains("refused"));
     // By host name and opened: the reply is on the proxy.
@@ -443,12 +435,30 @@ fn a_proxys_reply_to_a_connect_says_whether_it_opened_the_tunnel() {
     );
 }
 
+/// The client's connection to the proxy of [`connect_capture`] on which the proxy, not the
+/// client, sent a `CONNECT` line (frame 3).
+fn connect_from_the_responder() -> Capture {
+    let mut c = Capture::new(Format::Pcap);
+    let (client, proxy) = (([198, 51, 100, 1], 40000), ([192, 0, 2, 80], 3128));
+    c.push(T0, &seg(client, proxy, 1, SYN, b""));
+    c.push(T0 + MS, &seg(proxy, client, 1, SYN | ACK, b""));
+    let line = b"CONNECT 203.0.113.7:443 HTTP/1.1\r\n\r\n";
+    c.push(T0 + 2 * MS, &seg(proxy, client, 2, PSH | ACK, line));
+    c
+}
+
 /// Traces the client's connection to the proxy of [`connect_capture`] sending `request`,
 /// written as `name` in `d`: the path through the proxy to 203.0.113.7, the report valid.
 fn through_the_forward_proxy(d: &Dir, name: &str, request: &[u8]) -> Value {
     let p = d.write(name, &connect_capture(request).finish());
-    let (code, v, err) = trace(&[p], &["--party", "AU", "--ip", "192.0.2.80"]);
-    assert_eq!(code, 0, "{err}");
+    traced_through_the_proxy(&p, &["--party", "AU", "--ip", "192.0.2.80"])
+}
+
+/// Traces `p` with `args`: the path from the client through the proxy of
+/// [`connect_capture`] to 203.0.113.7, the report valid.
+fn traced_through_the_proxy(p: &std::path::Path, args: &[&str]) -> Value {
+    let (code, v, err) = trace(&[p.to_path_buf()], args);
+    assert_eq!(code, 0, "{p:?} {args:?}: {err}");
     check_schema(&v);
     assert_eq!(
         path(&v),
@@ -457,7 +467,7 @@ fn through_the_forward_proxy(d: &Dir, name: &str, request: &[u8]) -> Value {
             ("proxy", "192.0.2.80"),
             ("destination", "203.0.113.7"),
         ]),
-        "{name}"
+        "{p:?} {args:?}"
     );
     v
 }
@@ -498,18 +508,7 @@ fn a_query_for_the_node_behind_a_forward_proxy_finds_the_connection_whose_reques
             &["--peer", "192.0.2.80"],
             &spilled,
         ] {
-            let (code, v, err) = trace(std::slice::from_ref(&p), &[&base[..], extra].concat());
-            assert_eq!(code, 0, "{name} {extra:?}: {err}");
-            check_schema(&v);
-            assert_eq!(
-                path(&v),
-                pairs(&[
-                    ("origin", "198.51.100.1"),
-                    ("proxy", "192.0.2.80"),
-                    ("destination", "203.0.113.7"),
-                ]),
-                "{name} {extra:?}"
-            );
+            let v = traced_through_the_proxy(&p, &[&base[..], extra].concat());
             let c = &v["communication"];
             assert_eq!(c["destination"]["ip"], "192.0.2.80", "{name}");
             let found = &c["found_through"];
@@ -579,14 +578,48 @@ fn a_query_for_the_node_behind_a_forward_proxy_finds_the_connection_whose_reques
     );
     assert_eq!(code, 0, "{err}");
     assert_eq!(path(&v).len(), 4, "{:?}", path(&v));
-    // A request the proxy sent the client names nothing the client's connection reached.
+    // Two clients asked the proxy for the same server: both connections are listed, each
+    // marked as one to a proxy.
     let mut c = Capture::new(Format::Pcap);
-    let (client, proxy) = (([198, 51, 100, 1], 40000), ([192, 0, 2, 80], 3128));
-    c.push(T0, &seg(client, proxy, 1, SYN, b""));
-    c.push(T0 + MS, &seg(proxy, client, 1, SYN | ACK, b""));
+    let proxy = ([192, 0, 2, 80], 3128);
     let line = b"CONNECT 203.0.113.7:443 HTTP/1.1\r\n\r\n";
-    c.push(T0 + 2 * MS, &seg(proxy, client, 2, PSH | ACK, line));
-    let p = d.write("reversed.pcap", &c.finish());
+    for (k, client) in [([198, 51, 100, 1], 40000), ([198, 51, 100, 2], 40001)]
+        .into_iter()
+        .enumerate()
+    {
+        let t = T0 + k as i64 * 10 * MS;
+        c.push(t, &seg(client, proxy, 1, SYN, b""));
+        c.push(t + MS, &seg(proxy, client, 1, SYN | ACK, b""));
+        c.push(t + 2 * MS, &seg(client, proxy, 2, PSH | ACK, line));
+    }
+    let p = d.write("two-clients.pcap", &c.finish());
+    let (code, _, err) = trace(
+        std::slice::from_ref(&p),
+        &["--party", "AU", "--ip", "203.0.113.7"],
+    );
+    assert_eq!(code, 4, "{err}");
+    let marked: Vec<&str> = err
+        .lines()
+        .filter(|l| l.ends_with("(to a proxy: a request it carried named the queried address)"))
+        .collect();
+    assert_eq!(marked.len(), 2, "{err}");
+    assert!(
+        marked[0].contains("198.51.100.1:40000 → 192.0.2.80:3128"),
+        "{err}"
+    );
+    assert!(
+        marked[1].contains("198.51.100.2:40001 → 192.0.2.80:3128"),
+        "{err}"
+    );
+    // Named by its Community ID, as the listing asks: that connection, through its request.
+    let id = marked[1].split_whitespace().next().unwrap();
+    let args = ["--party", "AU", "--ip", "203.0.113.7", "--community-id", id];
+    let (code, v, err) = trace(std::slice::from_ref(&p), &args);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(v["communication"]["origin"]["ip"], "198.51.100.2");
+    assert_eq!(v["communication"]["found_through"]["frame"], 6);
+    // A request the proxy sent the client names nothing the client's connection reached.
+    let p = d.write("reversed.pcap", &connect_from_the_responder().finish());
     let (code, _, err) = trace(&[p], &["--party", "AU", "--ip", "203.0.113.7"]);
     assert_eq!(code, 5, "{err}");
     // Where the address is an end of a flow, that flow is the communication.
@@ -658,13 +691,7 @@ fn an_http_connect_makes_the_responder_a_proxy_and_its_target_the_destination() 
         }
     }
     // Sent by the responder, not to it: no proxy, no node beyond.
-    let mut c = Capture::new(Format::Pcap);
-    let (client, proxy) = (([198, 51, 100, 1], 40000), ([192, 0, 2, 80], 3128));
-    c.push(T0, &seg(client, proxy, 1, SYN, b""));
-    c.push(T0 + MS, &seg(proxy, client, 1, SYN | ACK, b""));
-    let line = b"CONNECT 203.0.113.7:443 HTTP/1.1\r\n\r\n";
-    c.push(T0 + 2 * MS, &seg(proxy, client, 2, PSH | ACK, line));
-    let p = d.write("reversed.pcap", &c.finish());
+    let p = d.write("reversed.pcap", &connect_from_the_responder().finish());
     let (code, v, err) = trace(&[p], &["--party", "AU", "--ip", "192.0.2.80"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(
