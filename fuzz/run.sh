@@ -20,7 +20,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 shared=${HOPTRACE_SHARED_DATA:-$root/../shared/data}
-targets=(capture frames netflow text_log headers database tables)
+targets=(capture frames netflow text_log headers database tables trace)
 own=(frames headers tables)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}/fuzz
 export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
@@ -41,7 +41,7 @@ seed() { # target -> fills fuzz/corpus/target from fixtures when empty
         return 0
     fi
     case $t in
-    capture)
+    capture | trace)
         find "$root/testdata" "$shared/captures" -type f \
             \( -name '*.pcap' -o -name '*.pcapng' -o -name '*.cap' -o -name '*.gz' -o -name '*.zst' \
                -o -name '*.log' -o -name '*.eml' \) -size -2M -exec cp -t "$c" {} + 2>/dev/null || true ;;

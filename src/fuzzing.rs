@@ -47,6 +47,104 @@ pub fn input_file(data: &[u8], dir: &std::path::Path) {
     let _ = crate::report::summary_text(&run);
 }
 
+/// A whole input file as `trace` reads it: the flows and header evidence, then queries for
+/// addresses the evidence holds (the nodes requests to proxies named, the ends of header
+/// evidence and of the first flows), each communication found placed on its path and
+/// written as every report (JSON, Markdown, HTML, Art. 29 drafts) with everything
+/// included. Checks that each report's hops are numbered in order and that a path has at
+/// least its two ends, as the report's schema says.
+pub fn trace_input(data: &[u8], dir: &std::path::Path) {
+    use crate::hops::{ClueKind, Query};
+    static ENRICHER: std::sync::OnceLock<Option<crate::enrich::Enricher>> =
+        std::sync::OnceLock::new();
+    let Some(enricher) = ENRICHER
+        .get_or_init(|| crate::enrich::Enricher::bundled().ok())
+        .as_ref()
+    else {
+        return;
+    };
+    let path = dir.join(format!("fuzz-trace-{}", std::process::id()));
+    if std::fs::write(&path, data).is_err() {
+        return;
+    }
+    let mut read = crate::FlowsConfig::new(vec![path.clone()]);
+    read.threads = 1;
+    read.clues = true;
+    read.clue_content = true;
+    let run = crate::flows(&read);
+    let _ = std::fs::remove_file(&path);
+    let Ok(run) = run else {
+        return;
+    };
+    let runs = [run];
+    let run = &runs[0];
+    let evidence = [run.evidence(0)];
+    // The addresses to ask for, each once, at most eight.
+    let mut asked: Vec<IpAddr> = Vec::new();
+    let mut ask = |a: IpAddr| {
+        if asked.len() < 8 && !asked.contains(&a) {
+            asked.push(a);
+        }
+    };
+    for c in run.clues.iter().take(16) {
+        if let ClueKind::Http {
+            target: Some(t), ..
+        } = &c.what
+            && let Some(a) = t.addr
+        {
+            ask(a);
+        }
+        ask(c.src.0.to_ip());
+        ask(c.dst.0.to_ip());
+    }
+    for f in run.flows.flows.iter().take(4) {
+        ask(f.key.lo().addr.to_ip());
+        ask(f.key.hi().addr.to_ip());
+    }
+    let include = crate::report::Include {
+        names: true,
+        city: true,
+        sizes: true,
+        layer2: true,
+        urls: true,
+        payload: true,
+        other_communications: true,
+    };
+    for ip in asked {
+        let cfg = crate::pipeline::TraceConfig {
+            inputs: Vec::new(),
+            read: read.clone(),
+            query: Query::new(ip),
+            party: "AU".into(),
+            requesting: Some("DE".into()),
+            request_ref: None,
+            art29: true,
+            generated_at: None,
+            include,
+        };
+        let _ = crate::hops::untraceable(&evidence, &cfg.query);
+        let found = crate::hops::find(&evidence, &cfg.query);
+        for c in found.iter().take(2) {
+            let digests = [String::new()];
+            let d = crate::pipeline::disclose(&cfg, &runs, &evidence, c, &digests, enricher);
+            for (i, h) in d.hops.iter().enumerate() {
+                assert_eq!(h.index, i, "hop numbers: {:?}", d.hops);
+            }
+            assert!(
+                d.hops.len() >= 2,
+                "a path without its two ends: {:?}",
+                d.hops
+            );
+            let _ = serde_json::to_vec(&d);
+            let _ = crate::report::disclosure_markdown(&d);
+            let _ = crate::report::disclosure_html(&d);
+            if let Some(drafts) = &d.art29_drafts {
+                let _ = crate::report::art29_markdown(drafts);
+            }
+        }
+    }
+}
+
 /// Checks that a run accounted for its input: every input was read or has an error; every
 /// frame of a capture reached the flow stage; every frame that gave no packet was counted
 /// under a frame-level reason; every byte of a capture read is in a frame's record, a

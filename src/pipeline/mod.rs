@@ -2317,64 +2317,78 @@ pub fn trace(
         },
         1 => {
             let c = found.remove(0);
-            let hops = crate::hops::path(&c, &evidence);
-            let attributions: Vec<Option<Attribution>> = hops
-                .iter()
-                .map(|h| h.ip.map(|a| enricher.lookup(a.to_ip())))
-                .collect();
-            let vantage_inputs: Vec<Vec<String>> = runs.iter().map(report::input_names).collect();
-            let inputs = runs
-                .iter()
-                .flat_map(|r| r.inputs.iter().enumerate().map(move |(n, i)| (r, n, i)))
-                .zip(&digests)
-                .map(|((r, n, i), d)| input_out(r, n as u32, i, d))
-                .collect();
-            let parameters = report::ParametersOut {
-                party: cfg.party.to_ascii_uppercase(),
-                requesting: cfg.requesting.as_ref().map(|r| r.to_ascii_uppercase()),
-                request_ref: cfg.request_ref.clone(),
-                ip: q.ip.to_string(),
-                port: q.port,
-                peer: q.peer.map(|p| p.to_string()),
-                proto: q.proto.map(|p| p.name().to_string()),
-                at: q.at.as_ref().map(|t| t.original.clone()),
-                at_utc: q.at.as_ref().map(|t| t.utc.rfc3339().to_string()),
-                window_s: q.window as f64 / 1e9,
-                community_id: q.community_id.clone(),
-            };
-            let d = report::disclosure(report::DisclosureInput {
-                parameters,
-                candidate: &c,
-                hops: &hops,
-                attributions: &attributions,
-                enricher,
-                vantage_inputs: &vantage_inputs,
-                inputs,
-                art29: cfg.art29,
-                generated_at: cfg
-                    .generated_at
-                    .as_ref()
-                    .map(|t| t.utc.rfc3339().to_string()),
-                include: cfg.include,
-                smtp_dropped: runs.iter().map(|r| r.smtp_dropped).sum(),
-                cut_headers: crate::hops::cut_headers(&c, &evidence),
-                content: if cfg.include.urls || cfg.include.payload {
-                    crate::hops::content(&c, &evidence)
-                } else {
-                    Vec::new()
-                },
-                others: if cfg.include.other_communications {
-                    crate::hops::others(&c, &evidence)
-                } else {
-                    Vec::new()
-                },
-            });
+            let d = disclose(cfg, &runs, &evidence, &c, &digests, enricher);
             TraceOutcome::Found(Box::new(d))
         }
         _ => TraceOutcome::Ambiguous(found),
     };
     drop(evidence);
     Ok((outcome, runs))
+}
+
+/// The disclosure of candidate `c` found in `evidence` (the runs' evidence, or what
+/// [`focus`] kept of it), with the inputs' digests (in the runs' input order).
+pub(crate) fn disclose(
+    cfg: &TraceConfig,
+    runs: &[FlowRun],
+    evidence: &[crate::hops::Evidence<'_>],
+    c: &crate::hops::Candidate,
+    digests: &[String],
+    enricher: &Enricher,
+) -> report::Disclosure {
+    let q = &cfg.query;
+    let hops = crate::hops::path(c, evidence);
+    let attributions: Vec<Option<Attribution>> = hops
+        .iter()
+        .map(|h| h.ip.map(|a| enricher.lookup(a.to_ip())))
+        .collect();
+    let vantage_inputs: Vec<Vec<String>> = runs.iter().map(report::input_names).collect();
+    let inputs = runs
+        .iter()
+        .flat_map(|r| r.inputs.iter().enumerate().map(move |(n, i)| (r, n, i)))
+        .zip(digests)
+        .map(|((r, n, i), d)| input_out(r, n as u32, i, d))
+        .collect();
+    let parameters = report::ParametersOut {
+        party: cfg.party.to_ascii_uppercase(),
+        requesting: cfg.requesting.as_ref().map(|r| r.to_ascii_uppercase()),
+        request_ref: cfg.request_ref.clone(),
+        ip: q.ip.to_string(),
+        port: q.port,
+        peer: q.peer.map(|p| p.to_string()),
+        proto: q.proto.map(|p| p.name().to_string()),
+        at: q.at.as_ref().map(|t| t.original.clone()),
+        at_utc: q.at.as_ref().map(|t| t.utc.rfc3339().to_string()),
+        window_s: q.window as f64 / 1e9,
+        community_id: q.community_id.clone(),
+    };
+    report::disclosure(report::DisclosureInput {
+        parameters,
+        candidate: c,
+        hops: &hops,
+        attributions: &attributions,
+        enricher,
+        vantage_inputs: &vantage_inputs,
+        inputs,
+        art29: cfg.art29,
+        generated_at: cfg
+            .generated_at
+            .as_ref()
+            .map(|t| t.utc.rfc3339().to_string()),
+        include: cfg.include,
+        smtp_dropped: runs.iter().map(|r| r.smtp_dropped).sum(),
+        cut_headers: crate::hops::cut_headers(c, evidence),
+        content: if cfg.include.urls || cfg.include.payload {
+            crate::hops::content(c, evidence)
+        } else {
+            Vec::new()
+        },
+        others: if cfg.include.other_communications {
+            crate::hops::others(c, evidence)
+        } else {
+            Vec::new()
+        },
+    })
 }
 
 #[cfg(test)]

@@ -116,6 +116,15 @@ fn captures() -> Vec<Vec<u8>> {
 }
 
 #[test]
+fn traces_of_mutated_inputs_build_every_report_without_panicking() {
+    let dir = tempfile::tempdir().unwrap();
+    let seeds = captures();
+    fuzz("trace", &seeds, 300, |d| {
+        fuzzing::trace_input(d, dir.path())
+    });
+}
+
+#[test]
 fn whole_inputs_survive_mutation_and_account_for_every_frame() {
     let dir = tempfile::tempdir().unwrap();
     let mut seeds = captures();
