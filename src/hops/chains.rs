@@ -54,8 +54,8 @@ pub(super) fn place(b: &mut ChainBuilder<'_>, c: &Candidate, e: &Evidence<'_>) {
                     let other = c
                         .requested
                         .is_some_and(|r| t.addr.map(addr) != Some(r.addr));
-                    let reply = t.connect.then(|| replies.to(clue)).flatten();
                     if !other {
+                        let reply = t.connect.then(|| replies.to(clue)).flatten();
                         http_proxy_target(b, e.vantage, clue, t, reply);
                     }
                 }
@@ -90,8 +90,8 @@ pub(super) fn place(b: &mut ChainBuilder<'_>, c: &Candidate, e: &Evidence<'_>) {
     traceroute(b, c, e);
 }
 
-/// The responses with a status code read on the communication's connections, by
-/// direction and time: what answered each `CONNECT`.
+/// The final responses (not an interim 1xx) with a status code read on the
+/// communication's connections, by direction and time: what answered each `CONNECT`.
 struct Replies<'a>(HashMap<Direction, Vec<(&'a Clue, u16)>>);
 
 /// A connection's direction: source and destination, each an address and a port.
@@ -106,6 +106,7 @@ impl<'a> Replies<'a> {
                 status: Some(s),
                 ..
             } = c.what
+                && s >= 200
             {
                 by_dir.entry((c.src, c.dst)).or_default().push((c, s));
             }

@@ -421,8 +421,13 @@ impl Gathered {
         let Some(h) = headers::http_heads(bytes) else {
             return;
         };
-        // The first response back on a connection that sent a CONNECT answers it.
-        let answers_connect = !h.request && self.connects.remove(&(dst, src));
+        let status = (!h.request)
+            .then(|| headers::status_code(&h.start_line))
+            .flatten();
+        // The first final response back on a connection that sent a CONNECT answers it (an
+        // interim 1xx does not).
+        let interim = status.is_some_and(|s| (100..200).contains(&s));
+        let answers_connect = !h.request && !interim && self.connects.remove(&(dst, src));
         if h.target.as_ref().is_some_and(|t| t.connect) {
             self.connects.insert((src, dst));
         }
@@ -444,9 +449,6 @@ impl Gathered {
             .iter()
             .flat_map(|(k, v)| headers::proxy_entries(*k, v))
             .collect();
-        let status = (!h.request)
-            .then(|| headers::status_code(&h.start_line))
-            .flatten();
         let (at, ts) = w.located(from);
         self.clues.push(Clue {
             at,

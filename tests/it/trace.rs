@@ -376,7 +376,19 @@ fn a_proxys_reply_to_a_connect_says_whether_it_opened_the_tunnel() {
             .map(|e| format!("{} {}", e["kind"].as_str().unwrap(), e["frame"]))
             .collect()
     };
-    // Opened: the proxy's 200 is evidence on the node beyond, still unverified.
+    // Opened: the proxy's 200 is evidence on the node beyond, still unverified (an interim
+    // 100 before it answers nothing).
+    let interim: &[u8] =
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 Connection established\r\n\r\n";
+    let v = run("interim.pcap", &[(connect, interim)], "192.0.2.80");
+    assert_eq!(kinds(&v["hops"][2]), ["proxy_request 3", "proxy_reply 4"]);
+    // Also where every start line is kept (--include urls keeps the interim one too).
+    let p = d.path().join("interim.pcap");
+    let args = ["--party", "AU", "--ip", "192.0.2.80", "--include", "urls"];
+    let (code, v, err) = trace(&[p], &args);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(kinds(&v["hops"][2]), ["proxy_request 3", "proxy_reply 4"]);
+    assert!(v["hops"][2].to_string().contains("with status 200"));
     let v = run("ok.pcap", &[(connect, ok)], "192.0.2.80");
     let target = &v["hops"][2];
     assert_eq!(kinds(target), ["proxy_request 3", "proxy_reply 4"]);
