@@ -18,22 +18,30 @@ pub const LINKS: [u32; 16] = [
     0, 1, 9, 12, 14, 50, 51, 101, 104, 108, 113, 228, 229, 239, 276, 147,
 ];
 
-/// A whole input file (any container, compressed or not, capture or flow log), through the
-/// pipeline as `flows` reads it, from a file in `dir`. Checks that every frame read reached
-/// the flow stage and that a frame that gave no packet was counted under a reason, then
-/// writes the table (CSV) and the summary.
-pub fn input_file(data: &[u8], dir: &std::path::Path) {
-    let path = dir.join(format!("fuzz-input-{}", std::process::id()));
-    if std::fs::write(&path, data).is_err() {
-        return;
-    }
+/// Reads `data` as an input file (written to `dir` as `fuzz-NAME-PID`, removed after) on
+/// one thread with header evidence and content gathered: the run, and how it was read.
+fn read_input(
+    data: &[u8],
+    dir: &std::path::Path,
+    name: &str,
+) -> Option<(crate::FlowRun, crate::FlowsConfig)> {
+    let path = dir.join(format!("fuzz-{name}-{}", std::process::id()));
+    std::fs::write(&path, data).ok()?;
     let mut cfg = crate::FlowsConfig::new(vec![path.clone()]);
     cfg.threads = 1;
     cfg.clues = true;
     cfg.clue_content = true;
     let run = crate::flows(&cfg);
     let _ = std::fs::remove_file(&path);
-    let Ok(run) = run else {
+    Some((run.ok()?, cfg))
+}
+
+/// A whole input file (any container, compressed or not, capture or flow log), through the
+/// pipeline as `flows` reads it, from a file in `dir`. Checks that every frame read reached
+/// the flow stage and that a frame that gave no packet was counted under a reason, then
+/// writes the table (CSV) and the summary.
+pub fn input_file(data: &[u8], dir: &std::path::Path) {
+    let Some((run, _)) = read_input(data, dir, "input") else {
         return;
     };
     check_accounting(&run);
@@ -63,17 +71,7 @@ pub fn trace_input(data: &[u8], dir: &std::path::Path) {
     else {
         return;
     };
-    let path = dir.join(format!("fuzz-trace-{}", std::process::id()));
-    if std::fs::write(&path, data).is_err() {
-        return;
-    }
-    let mut read = crate::FlowsConfig::new(vec![path.clone()]);
-    read.threads = 1;
-    read.clues = true;
-    read.clue_content = true;
-    let run = crate::flows(&read);
-    let _ = std::fs::remove_file(&path);
-    let Ok(run) = run else {
+    let Some((run, read)) = read_input(data, dir, "trace") else {
         return;
     };
     let runs = [run];
