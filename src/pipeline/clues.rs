@@ -51,9 +51,14 @@ pub struct Gathered {
     /// HTTP messages whose header block continues in the next segments, by flow direction.
     http_pending: HashMap<Session, PendingHttp>,
     /// Flow directions (client to proxy) whose `CONNECT` was read and whose reply was not
-    /// yet: the reply is kept, for whether the proxy opened the tunnel (this chunk's, and
-    /// a run's the last chunk appended's: a reply in a later chunk is not paired).
+    /// yet: the reply is kept, for whether the proxy opened the tunnel (this chunk's; in a
+    /// run, those still open after the last chunk appended, which the next chunk's first
+    /// replies answer).
     connects: HashSet<Session>,
+    /// Each flow direction's (server to client) first final HTTP response in this chunk:
+    /// the reply to a `CONNECT` the chunk before left open. `None` when it was kept as a
+    /// clue anyway (or answered this chunk's own `CONNECT`); at most [`FIRST_REPLIES`].
+    first_replies: HashMap<Session, Option<FirstReply>>,
     /// TCP segments no header block took when they came.
     recent: Recent,
     /// The chunk's first such segments, for the blocks the chunk before it left open.
@@ -64,6 +69,20 @@ pub struct Gathered {
 
 /// Where a segment was captured: its packet's locator and time.
 type Located = (Locator, Timestamp);
+
+/// A chunk's first final response on a connection, not kept as a clue: where it was
+/// captured, its transport protocol and status code.
+#[derive(Clone, Copy, Debug)]
+struct FirstReply {
+    at: Located,
+    proto: Proto,
+    status: Option<u16>,
+}
+
+/// Most connections whose first response a chunk notes for the chunk before (about 80
+/// bytes each). Past it, a `CONNECT` the chunk before left open is not paired with a reply
+/// in this one: no reply is better than a later one taken for it.
+const FIRST_REPLIES: usize = 65_536;
 
 /// Positions of kept segments by session and sequence number.
 type SegmentIndex = HashMap<(Session, u32), Vec<usize>>;
@@ -428,6 +447,12 @@ impl Gathered {
         // interim 1xx does not).
         let interim = status.is_some_and(|s| (100..200).contains(&s));
         let answers_connect = !h.request && !interim && self.connects.remove(&(dst, src));
+        // The connection's first final response in the chunk answers a CONNECT the chunk
+        // before left open, if any: noted for when the chunks are appended.
+        let first_reply = !h.request
+            && !interim
+            && self.first_replies.len() < FIRST_REPLIES
+            && !self.first_replies.contains_key(&(src, dst));
         if h.target.as_ref().is_some_and(|t| t.connect) {
             self.connects.insert((src, dst));
         }
@@ -442,7 +467,19 @@ impl Gathered {
         // was not read: the report says so), if its start line is HTTP's.
         let cut_named = cut.is_some() && headers::http_start_line(bytes);
         if h.fields.is_empty() && !content && !cut_named && h.target.is_none() && !answers_connect {
+            if first_reply {
+                let at = w.located(from);
+                let reply = FirstReply {
+                    at,
+                    proto: w.proto,
+                    status,
+                };
+                self.first_replies.insert((src, dst), Some(reply));
+            }
             return;
+        }
+        if first_reply {
+            self.first_replies.insert((src, dst), None);
         }
         let entries: Vec<ProxyEntry> = h
             .fields
@@ -505,6 +542,12 @@ impl Gathered {
                     .flat_map(|w| w.parts.iter_mut().map(|p| &mut p.1.0)),
             )
             .chain(self.head.segs.iter_mut().map(|e| &mut e.3.0))
+            .chain(
+                self.first_replies
+                    .values_mut()
+                    .flatten()
+                    .map(|r| &mut r.at.0),
+            )
             .chain(self.recent.segs.iter_mut().map(|e| &mut e.3.0));
         for at in locs {
             if at.input == input {
@@ -520,7 +563,7 @@ impl Gathered {
         later.payload_seen = Default::default();
         self.close(Some(&mut later.head));
         self.http_pending = std::mem::take(&mut later.http_pending);
-        self.connects = std::mem::take(&mut later.connects);
+        self.pair_connects(&mut later);
         self.clues.extend(later.clues);
         self.smtp_dropped += later.smtp_dropped;
         for s in later.smtp {
@@ -532,6 +575,43 @@ impl Gathered {
                 self.smtp.push(s);
             }
         }
+    }
+
+    /// Answers the `CONNECT`s this run left open with the later chunk's first response on
+    /// each connection (a reply it did not keep as a clue becomes one); those it has no
+    /// response for stay open, with the later chunk's own, unless it noted as many first
+    /// responses as it may (one past the bound could have been the reply).
+    fn pair_connects(&mut self, later: &mut Gathered) {
+        let open = std::mem::take(&mut self.connects);
+        let full = later.first_replies.len() >= FIRST_REPLIES;
+        let mut open: Vec<Session> = open.into_iter().collect();
+        open.sort();
+        for (client, server) in open {
+            match later.first_replies.get(&(server, client)) {
+                Some(Some(r)) => self.clues.push(Clue {
+                    at: r.at.0,
+                    ts: r.at.1,
+                    src: server,
+                    dst: client,
+                    proto: r.proto,
+                    what: ClueKind::Http {
+                        request: false,
+                        entries: Vec::new(),
+                        start_line: None,
+                        cut: None,
+                        status: r.status,
+                        target: None,
+                    },
+                }),
+                Some(None) => {}
+                None if !full => {
+                    later.connects.insert((client, server));
+                }
+                None => {}
+            }
+        }
+        self.connects = std::mem::take(&mut later.connects);
+        later.first_replies = HashMap::default();
     }
 
     /// Reads the SMTP sessions kept into mail clues, and returns every clue.

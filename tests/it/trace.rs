@@ -2552,6 +2552,85 @@ fn header_evidence_is_the_same_wherever_the_capture_is_cut_into_chunks() {
 }
 
 #[test]
+fn a_connect_is_paired_with_its_reply_wherever_the_capture_is_cut_into_chunks() {
+    // 600 connections to a forward proxy, each a CONNECT and the proxy's reply in the next
+    // frame (200 and 407 in turn, naming no proxy): chunk edges fall between a CONNECT and
+    // its reply whatever the chunk size, and the reply was then not kept (nothing in it
+    // but the status, and the chunk that read it had not seen the CONNECT). Around them, a
+    // CONNECT in the first frame whose reply is the last, several chunks later.
+    let proxy = ([192, 0, 2, 80], 3128);
+    let mut c = Capture::new(Format::Pcap);
+    let pad = "a".repeat(400);
+    let slow = ([198, 51, 100, 2], 19_999);
+    let connect = b"CONNECT 203.0.113.250:443 HTTP/1.1\r\n\r\n";
+    c.push(T0 - MS, &seg(slow, proxy, 1, PSH | ACK, connect));
+    for i in 0..600u32 {
+        let client = ([198, 51, 100, 1], 20_000 + i as u16);
+        let connect = format!(
+            "CONNECT 203.0.113.{}:443 HTTP/1.1\r\nUser-Agent: {pad}\r\n\r\n",
+            i % 250
+        );
+        let reply: &[u8] = if i % 2 == 0 {
+            b"HTTP/1.1 200 Connection established\r\n\r\n"
+        } else {
+            b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n"
+        };
+        let t = T0 + i64::from(i) * MS;
+        c.push(t, &seg(client, proxy, 1, PSH | ACK, connect.as_bytes()));
+        c.push(t + 1, &seg(proxy, client, 1, PSH | ACK, reply));
+    }
+    let refused = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n";
+    c.push(T0 + 600 * MS, &seg(proxy, slow, 1, PSH | ACK, refused));
+    let d = Dir::new();
+    let p = d.write("connects.pcap", &c.finish());
+    let clues = |chunk: usize, threads: usize| {
+        let mut cfg = hoptrace::FlowsConfig::new(vec![p.clone()]);
+        cfg.clues = true;
+        cfg.chunk_bytes = chunk;
+        cfg.threads = threads;
+        hoptrace::flows(&cfg).unwrap().clues
+    };
+    let whole = clues(1 << 30, 1);
+    let statuses: Vec<Option<u16>> = whole
+        .iter()
+        .filter_map(|c| match c.what {
+            hoptrace::hops::ClueKind::Http {
+                request: false,
+                status,
+                ..
+            } => Some(status),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(whole.len(), 1202);
+    assert_eq!(
+        statuses,
+        (0..601)
+            .map(|i| Some(if i == 600 {
+                403
+            } else if i % 2 == 0 {
+                200
+            } else {
+                407
+            }))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        whole[1201].dst,
+        (hoptrace::model::Addr::v4([198, 51, 100, 2]), 19_999)
+    );
+    for (chunk, threads) in [(64 * 1024, 2), (70_000, 1), (100_000, 2), (131_072, 3)] {
+        let got = clues(chunk, threads);
+        assert!(
+            got == whole,
+            "{chunk}-byte chunks: {} clues, not {}",
+            got.len(),
+            whole.len()
+        );
+    }
+}
+
+#[test]
 fn a_directory_is_one_vantage_point_its_files_read_in_numbered_order() {
     // A rotated capture: the connection opens in the second file and its request, header
     // block across the two segments, ends in the tenth.
