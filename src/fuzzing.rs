@@ -319,9 +319,10 @@ pub fn headers(data: &[u8]) {
     let (a, b) = data.split_at(data.len() / 2);
     let _ = h::icmp_mpls(data.first().is_some_and(|x| x & 1 == 1), a, b);
     // Messages sent one after another (pipelined), read as trace reads them: each after
-    // the body of the one before.
+    // the body of the one before (responses to HEAD requests when the first byte is odd).
     let mut at = 0usize;
-    while let Some(n) = h::next_message(&data[at..]) {
+    let bodiless = data.first().is_some_and(|x| x & 1 == 1);
+    while let Some(n) = h::next_message(&data[at..], bodiless) {
         assert!(n > 0, "next_message must move on");
         at = at.saturating_add(n);
         if at >= data.len() {

@@ -224,11 +224,13 @@ fn block_end(b: &[u8]) -> Option<usize> {
 /// Where the next message starts in bytes that begin with a whole HTTP header block (more
 /// requests sent without waiting for the answers, pipelined, or a response and the next):
 /// after the block's empty line and its body, when the body's end is known (RFC 9112, 6.3:
-/// none for a 1xx, 204 or 304 response; the chunks of a chunked body, when it ends within
-/// `b`; else `Content-Length`; none for a request without either). `None` when the block
-/// has not ended, or the body's end is not known (a response that runs to the connection's
-/// close, a chunked body that goes on past `b` or is malformed, lengths that disagree).
-pub fn next_message(b: &[u8]) -> Option<usize> {
+/// none for a 1xx, 204 or 304 response, or for a response the caller knows has none,
+/// `bodiless`: one to a `HEAD` request or a 2xx to a `CONNECT`, whatever its fields say;
+/// the chunks of a chunked body, when it ends within `b`; else `Content-Length`; none for
+/// a request without either). `None` when the block has not ended, or the body's end is
+/// not known (a response that runs to the connection's close, a chunked body that goes on
+/// past `b` or is malformed, lengths that disagree).
+pub fn next_message(b: &[u8], bodiless: bool) -> Option<usize> {
     let head = &b[..b.len().min(MAX_HEADER_BLOCK)];
     let end = block_end(head)?;
     let body = end
@@ -259,7 +261,7 @@ pub fn next_message(b: &[u8]) -> Option<usize> {
     }
     let response = start.starts_with("HTTP/");
     let status = start.split(' ').nth(1).unwrap_or("");
-    if response && (status.starts_with('1') || status == "204" || status == "304") {
+    if response && (bodiless || status.starts_with('1') || status == "204" || status == "304") {
         return Some(body);
     }
     // A transfer coding decides over Content-Length (RFC 9112, 6.3): chunked last, the
@@ -1178,7 +1180,7 @@ mod tests {
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
         ] {
             let b = with(msg);
-            assert_eq!(next_message(&b), Some(msg.len()), "{msg:?}");
+            assert_eq!(next_message(&b, false), Some(msg.len()), "{msg:?}");
         }
         // Not known: chunked not last (runs to the close), chunks past the bytes, a size
         // line that is not one.
@@ -1191,26 +1193,38 @@ mod tests {
             b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloX\r\n0\r\n\r\n",
             b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1000000000000000\r\n",
         ] {
-            assert_eq!(next_message(msg), None, "{msg:?}");
+            assert_eq!(next_message(msg, false), None, "{msg:?}");
         }
         // A 304 (or 204, 1xx) has no body whatever its Content-Length says.
         let not_modified = b"HTTP/1.1 304 Not Modified\r\nContent-Length: 120\r\n\r\n";
-        assert_eq!(next_message(&with(not_modified)), Some(not_modified.len()));
+        assert_eq!(
+            next_message(&with(not_modified), false),
+            Some(not_modified.len())
+        );
     }
 
     #[test]
     fn the_next_message_starts_after_a_body_of_known_length() {
         let get = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
-        assert_eq!(next_message(get), Some(get.len()));
+        assert_eq!(next_message(get, false), Some(get.len()));
         let mut two = get.to_vec();
         two.extend_from_slice(b"GET /b HTTP/1.1\r\n");
-        assert_eq!(next_message(&two), Some(get.len()));
+        assert_eq!(next_message(&two, false), Some(get.len()));
         let post = b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET";
-        assert_eq!(next_message(post), Some(post.len() - 3));
+        assert_eq!(next_message(post, false), Some(post.len() - 3));
         let lf = b"GET / HTTP/1.0\nHost: x\n\nGET";
-        assert_eq!(next_message(lf), Some(lf.len() - 3));
+        assert_eq!(next_message(lf, false), Some(lf.len() - 3));
         let not_modified = b"HTTP/1.1 304 Not Modified\r\nVia: 1.1 a\r\n\r\nHTTP/1.1";
-        assert_eq!(next_message(not_modified), Some(not_modified.len() - 8));
+        assert_eq!(
+            next_message(not_modified, false),
+            Some(not_modified.len() - 8)
+        );
+        // A response to HEAD has no body, whatever its Content-Length says (the length of
+        // what a GET would have got); a request's body is its own.
+        let head = b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\nHTTP/1.1";
+        assert_eq!(next_message(head, true), Some(head.len() - 8));
+        assert_eq!(next_message(head, false), Some(head.len() - 8 + 5000));
+        assert_eq!(next_message(post, true), Some(post.len() - 3));
         for none in [
             &b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n"[..],
             b"HTTP/1.1 200 OK\r\nServer: x\r\n\r\nbody",
@@ -1219,7 +1233,7 @@ mod tests {
             b"GET / HTTP/1.1\r\nHost: x\r\n",
         ] {
             assert_eq!(
-                next_message(none),
+                next_message(none, false),
                 None,
                 "{}",
                 String::from_utf8_lossy(none)

@@ -59,6 +59,10 @@ pub struct Gathered {
     /// the reply to a `CONNECT` the chunk before left open. `None` when it was kept as a
     /// clue anyway (or answered this chunk's own `CONNECT`); at most [`FIRST_REPLIES`].
     first_replies: HashMap<Session, Option<FirstReply>>,
+    /// The requests each connection (client to server) sent in this chunk that were not
+    /// answered yet, for whether a response answers a `HEAD` (its body is then empty,
+    /// whatever its fields say); at most [`FIRST_REPLIES`] connections.
+    unanswered: HashMap<Session, Unanswered>,
     /// TCP segments no header block took when they came.
     recent: Recent,
     /// The chunk's first such segments, for the blocks the chunk before it left open.
@@ -77,6 +81,38 @@ struct FirstReply {
     at: Located,
     proto: Proto,
     status: Option<u16>,
+}
+
+/// The requests a connection sent that were not answered yet, oldest first: whether each
+/// was a `HEAD`, as bits.
+#[derive(Clone, Copy, Debug, Default)]
+struct Unanswered {
+    heads: u64,
+    /// How many (`u8::MAX`: more than 64 were, and the count was lost).
+    len: u8,
+}
+
+impl Unanswered {
+    fn push(&mut self, head: bool) {
+        if self.len < 64 {
+            self.heads |= u64::from(head) << self.len;
+            self.len += 1;
+        } else {
+            self.len = u8::MAX;
+        }
+    }
+
+    /// Whether the request the next response answers was a `HEAD`; `None` when not known
+    /// (no request seen for it: sent in an earlier chunk, or not captured).
+    fn pop(&mut self) -> Option<bool> {
+        if self.len == 0 || self.len == u8::MAX {
+            return None;
+        }
+        let head = self.heads & 1 == 1;
+        self.heads >>= 1;
+        self.len -= 1;
+        Some(head)
+    }
 }
 
 /// Most connections whose first response a chunk notes for the chunk before (about 80
@@ -408,10 +444,10 @@ impl Gathered {
     fn http_finished(&mut self, key: Session, mut w: PendingHttp) {
         let mut from = 0;
         loop {
-            let next = headers::next_message(&w.bytes[from..])
+            let bodiless = self.http(key, &w, from);
+            let next = headers::next_message(&w.bytes[from..], bodiless)
                 .map(|n| from + n)
                 .filter(|&n| n < w.bytes.len());
-            self.http(key, &w, from);
             let Some(n) = next else { return };
             let rest = &w.bytes[n..];
             if !(headers::starts_http(rest) || (!w.snapped && headers::may_start_http(rest))) {
@@ -433,12 +469,13 @@ impl Gathered {
 
     /// Reads the HTTP message whose header block starts at `from` in `w`'s bytes into a
     /// clue (only when it names proxies or was read without its end, unless the block's
-    /// `content` keeps every start line).
-    fn http(&mut self, (src, dst): Session, w: &PendingHttp, from: usize) {
+    /// `content` keeps every start line). True when it is a response without a body
+    /// whatever its fields say: to a `HEAD` request, or a 2xx to a `CONNECT`.
+    fn http(&mut self, (src, dst): Session, w: &PendingHttp, from: usize) -> bool {
         let content = w.content;
         let bytes = &w.bytes[from..];
         let Some(h) = headers::http_heads(bytes) else {
-            return;
+            return false;
         };
         let status = (!h.request)
             .then(|| headers::status_code(&h.start_line))
@@ -453,6 +490,21 @@ impl Gathered {
             && !interim
             && self.first_replies.len() < FIRST_REPLIES
             && !self.first_replies.contains_key(&(src, dst));
+        let bodiless = if h.request {
+            if self.unanswered.len() < FIRST_REPLIES || self.unanswered.contains_key(&(src, dst)) {
+                let head = bytes.starts_with(b"HEAD ");
+                self.unanswered.entry((src, dst)).or_default().push(head);
+            }
+            false
+        } else if interim {
+            false
+        } else {
+            let head = self
+                .unanswered
+                .get_mut(&(dst, src))
+                .and_then(Unanswered::pop);
+            head == Some(true) || (answers_connect && status.is_some_and(|s| s / 100 == 2))
+        };
         if h.target.as_ref().is_some_and(|t| t.connect) {
             self.connects.insert((src, dst));
         }
@@ -476,7 +528,7 @@ impl Gathered {
                 };
                 self.first_replies.insert((src, dst), Some(reply));
             }
-            return;
+            return bodiless;
         }
         if first_reply {
             self.first_replies.insert((src, dst), None);
@@ -502,6 +554,7 @@ impl Gathered {
                 target: h.target,
             },
         });
+        bodiless
     }
 
     /// Reads the header blocks still waiting for segments, each first continued from the
@@ -563,6 +616,7 @@ impl Gathered {
         later.payload_seen = Default::default();
         self.close(Some(&mut later.head));
         self.http_pending = std::mem::take(&mut later.http_pending);
+        self.unanswered = std::mem::take(&mut later.unanswered);
         self.pair_connects(&mut later);
         self.clues.extend(later.clues);
         self.smtp_dropped += later.smtp_dropped;

@@ -1906,6 +1906,58 @@ fn requests_sent_without_waiting_for_answers_are_each_read() {
 }
 
 #[test]
+fn a_response_to_head_has_no_body_and_the_response_after_it_is_read() {
+    // A response to HEAD carries the Content-Length a GET would have got, and no body: the
+    // response after it in the same segment (naming a proxy) was skipped over as its body.
+    // In turn: HEAD then GET; GET (with a body) then HEAD then GET; a CONNECT whose 200
+    // says Content-Length (a 2xx to CONNECT has no body either) and the same connection's
+    // reply after it.
+    let (client, server) = (([198, 51, 100, 1], 40000), ([192, 0, 2, 9], 80));
+    let via = "HTTP/1.1 200 OK\r\nVia: 1.1 192.0.2.77\r\nContent-Length: 0\r\n\r\n";
+    let head = "HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n";
+    let get = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+    let cases = [
+        (
+            "HEAD /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n".to_string(),
+            format!("{head}{via}"),
+        ),
+        (
+            "GET /b HTTP/1.1\r\n\r\nHEAD /a HTTP/1.1\r\n\r\nGET /c HTTP/1.1\r\n\r\n".to_string(),
+            format!("{get}{head}{via}"),
+        ),
+        (
+            "CONNECT 203.0.113.7:443 HTTP/1.1\r\n\r\n".to_string(),
+            format!("HTTP/1.1 200 Connection established\r\nContent-Length: 40\r\n\r\n{via}"),
+        ),
+    ];
+    let d = Dir::new();
+    for (i, (requests, responses)) in cases.iter().enumerate() {
+        let mut c = Capture::new(Format::Pcap);
+        c.push(T0, &seg(client, server, 1, PSH | ACK, requests.as_bytes()));
+        c.push(
+            T0 + MS,
+            &seg(server, client, 1, PSH | ACK, responses.as_bytes()),
+        );
+        let p = d.write(&format!("head{i}.pcap"), &c.finish());
+        let mut cfg = hoptrace::FlowsConfig::new(vec![p]);
+        cfg.clues = true;
+        let clues = hoptrace::flows(&cfg).unwrap().clues;
+        let named: Vec<(u64, String)> = clues
+            .iter()
+            .filter_map(|c| match &c.what {
+                hoptrace::hops::ClueKind::Http {
+                    request: false,
+                    entries,
+                    ..
+                } if !entries.is_empty() => Some((c.at.frame, entries[0].text.clone())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(named, [(2, "192.0.2.77".to_string())], "case {i}");
+    }
+}
+
+#[test]
 fn a_header_block_of_bare_line_feeds_ends_at_its_empty_line() {
     // A client that ends lines with LF alone: the block's end was not seen, so it waited
     // for more and was read as cut.
