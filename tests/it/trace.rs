@@ -1939,10 +1939,7 @@ fn a_response_to_head_has_no_body_and_the_response_after_it_is_read() {
             &seg(server, client, 1, PSH | ACK, responses.as_bytes()),
         );
         let p = d.write(&format!("head{i}.pcap"), &c.finish());
-        let mut cfg = hoptrace::FlowsConfig::new(vec![p]);
-        cfg.clues = true;
-        let clues = hoptrace::flows(&cfg).unwrap().clues;
-        let named: Vec<(u64, String)> = clues
+        let named: Vec<(u64, String)> = gathered(&p, 1 << 30, 1)
             .iter()
             .filter_map(|c| match &c.what {
                 hoptrace::hops::ClueKind::Http {
@@ -2575,14 +2572,7 @@ fn header_evidence_is_the_same_wherever_the_capture_is_cut_into_chunks() {
         }
         let d = Dir::new();
         let p = d.write("requests.pcap", &c.finish());
-        let clues = |chunk: usize, threads: usize| {
-            let mut cfg = hoptrace::FlowsConfig::new(vec![p.clone()]);
-            cfg.clues = true;
-            cfg.chunk_bytes = chunk;
-            cfg.threads = threads;
-            hoptrace::flows(&cfg).unwrap().clues
-        };
-        let whole = clues(1 << 30, 1);
+        let whole = the_same_in_any_chunks(&p);
         assert_eq!(whole.len(), if pipelined { 600 } else { 300 });
         if pipelined {
             // Request i's second message is in frame 2i + 2.
@@ -2594,13 +2584,33 @@ fn header_evidence_is_the_same_wherever_the_capture_is_cut_into_chunks() {
                 .collect();
             assert_eq!(frames, (1..=300).map(|i| 2 * i).collect::<Vec<u64>>());
         }
-        for (chunk, threads) in [(64 * 1024, 2), (70_000, 1), (100_000, 2), (131_072, 3)] {
-            assert!(
-                clues(chunk, threads) == whole,
-                "{chunk}-byte chunks: the header evidence differs (pipelined: {pipelined})"
-            );
-        }
     }
+}
+
+/// The header evidence `flows` gathers from `p`, read in chunks of `chunk` bytes by
+/// `threads` threads.
+fn gathered(p: &std::path::Path, chunk: usize, threads: usize) -> Vec<hoptrace::hops::Clue> {
+    let mut cfg = hoptrace::FlowsConfig::new(vec![p.to_path_buf()]);
+    cfg.clues = true;
+    cfg.chunk_bytes = chunk;
+    cfg.threads = threads;
+    hoptrace::flows(&cfg).unwrap().clues
+}
+
+/// The header evidence of `p` read whole, after checking that reading it in chunks of
+/// several sizes (their edges in other places) by several threads gives the same.
+fn the_same_in_any_chunks(p: &std::path::Path) -> Vec<hoptrace::hops::Clue> {
+    let whole = gathered(p, 1 << 30, 1);
+    for (chunk, threads) in [(64 * 1024, 2), (70_000, 1), (100_000, 2), (131_072, 3)] {
+        let got = gathered(p, chunk, threads);
+        assert!(
+            got == whole,
+            "{p:?} in {chunk}-byte chunks: the header evidence differs ({} clues, not {})",
+            got.len(),
+            whole.len()
+        );
+    }
+    whole
 }
 
 #[test]
@@ -2635,14 +2645,7 @@ fn a_connect_is_paired_with_its_reply_wherever_the_capture_is_cut_into_chunks() 
     c.push(T0 + 600 * MS, &seg(proxy, slow, 1, PSH | ACK, refused));
     let d = Dir::new();
     let p = d.write("connects.pcap", &c.finish());
-    let clues = |chunk: usize, threads: usize| {
-        let mut cfg = hoptrace::FlowsConfig::new(vec![p.clone()]);
-        cfg.clues = true;
-        cfg.chunk_bytes = chunk;
-        cfg.threads = threads;
-        hoptrace::flows(&cfg).unwrap().clues
-    };
-    let whole = clues(1 << 30, 1);
+    let whole = the_same_in_any_chunks(&p);
     let statuses: Vec<Option<u16>> = whole
         .iter()
         .filter_map(|c| match c.what {
@@ -2671,15 +2674,6 @@ fn a_connect_is_paired_with_its_reply_wherever_the_capture_is_cut_into_chunks() 
         whole[1201].dst,
         (hoptrace::model::Addr::v4([198, 51, 100, 2]), 19_999)
     );
-    for (chunk, threads) in [(64 * 1024, 2), (70_000, 1), (100_000, 2), (131_072, 3)] {
-        let got = clues(chunk, threads);
-        assert!(
-            got == whole,
-            "{chunk}-byte chunks: {} clues, not {}",
-            got.len(),
-            whole.len()
-        );
-    }
 }
 
 #[test]
