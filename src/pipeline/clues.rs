@@ -61,7 +61,8 @@ pub struct Gathered {
     first_replies: HashMap<Session, Option<FirstReply>>,
     /// The requests each connection (client to server) sent in this chunk that were not
     /// answered yet, for whether a response answers a `HEAD` (its body is then empty,
-    /// whatever its fields say); at most [`FIRST_REPLIES`] connections.
+    /// whatever its fields say); at most [`FIRST_REPLIES`] connections with requests in
+    /// flight (past it, a response on another is read by its head alone).
     unanswered: HashMap<Session, Unanswered>,
     /// TCP segments no header block took when they came.
     recent: Recent,
@@ -499,10 +500,18 @@ impl Gathered {
         } else if interim {
             false
         } else {
-            let head = self
-                .unanswered
-                .get_mut(&(dst, src))
-                .and_then(Unanswered::pop);
+            // A connection whose requests were all answered leaves the map (it holds the
+            // connections with requests in flight).
+            let head = match self.unanswered.get_mut(&(dst, src)) {
+                Some(q) => {
+                    let head = q.pop();
+                    if q.len == 0 {
+                        self.unanswered.remove(&(dst, src));
+                    }
+                    head
+                }
+                None => None,
+            };
             head == Some(true) || (answers_connect && status.is_some_and(|s| s / 100 == 2))
         };
         if h.target.as_ref().is_some_and(|t| t.connect) {
@@ -665,6 +674,9 @@ impl Gathered {
             }
         }
         self.connects = std::mem::take(&mut later.connects);
+        // What the run's own reading noted (blocks the chunk before left open) has no
+        // chunk before it to answer.
+        self.first_replies = HashMap::default();
         later.first_replies = HashMap::default();
     }
 
