@@ -118,11 +118,13 @@ impl<'a> Replies<'a> {
     }
 
     /// The first response back on the request's connection at or after it (a `CONNECT`
-    /// is answered before anything else comes back: the tunnel opens after the reply).
+    /// is answered before anything else comes back: the tunnel opens after the reply),
+    /// within [`CONNECT_REPLY_WITHIN`](super::CONNECT_REPLY_WITHIN) of it.
     fn to(&self, request: &Clue) -> Option<(&'a Clue, u16)> {
         let v = self.0.get(&(request.dst, request.src))?;
         v.get(v.partition_point(|(c, _)| c.ts < request.ts))
             .copied()
+            .filter(|(c, _)| c.ts.since(request.ts) <= super::CONNECT_REPLY_WITHIN)
     }
 }
 

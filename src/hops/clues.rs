@@ -11,6 +11,11 @@ use std::net::IpAddr;
 /// How many payload bytes a [`ClueKind::Payload`] keeps.
 pub const PAYLOAD_KEPT: usize = 64;
 
+/// Longest a proxy's reply is taken to answer a `CONNECT` after it, in nanoseconds (300
+/// s, the default idle timeout of a TCP flow: a proxy gives up its attempt to connect well
+/// within it). A response later than that is not read as the reply.
+pub const CONNECT_REPLY_WITHIN: i64 = 300 * 1_000_000_000;
+
 /// One piece of header evidence, with the packet (or file) it came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Clue {

@@ -17,7 +17,7 @@ mod content;
 mod nat;
 mod path;
 
-pub use clues::{Clue, ClueKind, HeaderCut, PAYLOAD_KEPT};
+pub use clues::{CONNECT_REPLY_WITHIN, Clue, ClueKind, HeaderCut, PAYLOAD_KEPT};
 pub use content::{Content, content, cut_headers, others};
 pub use nat::{NatAmbiguity, NatMatch, NatViews};
 pub use path::{Hop, Proof, ProofKind, Role, path};

@@ -4,7 +4,7 @@
 
 use crate::decode::PacketFacts;
 use crate::decode::headers::{self, ProxyEntry};
-use crate::hops::{Clue, ClueKind, HeaderCut};
+use crate::hops::{CONNECT_REPLY_WITHIN, Clue, ClueKind, HeaderCut};
 use crate::model::{Addr, Locator, Proto, Timestamp};
 
 /// The chunk's maps and sets are keyed by what the traffic holds: they hash with the
@@ -51,10 +51,12 @@ pub struct Gathered {
     /// HTTP messages whose header block continues in the next segments, by flow direction.
     http_pending: HashMap<Session, PendingHttp>,
     /// Flow directions (client to proxy) whose `CONNECT` was read and whose reply was not
-    /// yet: the reply is kept, for whether the proxy opened the tunnel (this chunk's; in a
-    /// run, those still open after the last chunk appended, which the next chunk's first
-    /// replies answer).
-    connects: HashSet<Session>,
+    /// yet, with the `CONNECT`'s time: the reply (within [`CONNECT_REPLY_WITHIN`]) is
+    /// kept, for whether the proxy opened the tunnel (this chunk's; in a run, those still
+    /// open after the last chunk appended, which the next chunk's first replies answer).
+    connects: HashMap<Session, Timestamp>,
+    /// The latest capture time of a packet read (in this chunk, or the run so far).
+    latest: Timestamp,
     /// Each flow direction's (server to client) first final HTTP response in this chunk:
     /// the reply to a `CONNECT` the chunk before left open. `None` when it was kept as a
     /// clue anyway (or answered this chunk's own `CONNECT`); at most [`FIRST_REPLIES`].
@@ -287,6 +289,7 @@ impl Gathered {
         at: Locator,
         content: bool,
     ) {
+        self.latest = self.latest.max(ts);
         let (a, b) = (p.payload.0 as usize, p.payload.1 as usize);
         let Some(pl) = frame.get(a..b) else { return };
         if !p.ports_known || p.frag.is_some_and(|f| f.offset != 0) {
@@ -484,7 +487,13 @@ impl Gathered {
         // The first final response back on a connection that sent a CONNECT answers it (an
         // interim 1xx does not).
         let interim = status.is_some_and(|s| (100..200).contains(&s));
-        let answers_connect = !h.request && !interim && self.connects.remove(&(dst, src));
+        let (at, ts) = w.located(from);
+        let answers_connect = !h.request
+            && !interim
+            && self
+                .connects
+                .remove(&(dst, src))
+                .is_some_and(|t| ts.since(t) <= CONNECT_REPLY_WITHIN);
         // The connection's first final response in the chunk answers a CONNECT the chunk
         // before left open, if any: noted for when the chunks are appended.
         let first_reply = !h.request
@@ -515,7 +524,7 @@ impl Gathered {
             head == Some(true) || (answers_connect && status.is_some_and(|s| s / 100 == 2))
         };
         if h.target.as_ref().is_some_and(|t| t.connect) {
-            self.connects.insert((src, dst));
+            self.connects.insert((src, dst), ts);
         }
         let cut = (!h.complete).then_some(if bytes.len() >= headers::MAX_HEADER_BLOCK {
             HeaderCut::TooLong
@@ -529,9 +538,8 @@ impl Gathered {
         let cut_named = cut.is_some() && headers::http_start_line(bytes);
         if h.fields.is_empty() && !content && !cut_named && h.target.is_none() && !answers_connect {
             if first_reply {
-                let at = w.located(from);
                 let reply = FirstReply {
-                    at,
+                    at: (at, ts),
                     proto: w.proto,
                     status,
                 };
@@ -547,7 +555,6 @@ impl Gathered {
             .iter()
             .flat_map(|(k, v)| headers::proxy_entries(*k, v))
             .collect();
-        let (at, ts) = w.located(from);
         self.clues.push(Clue {
             at,
             ts,
@@ -626,6 +633,7 @@ impl Gathered {
         self.close(Some(&mut later.head));
         self.http_pending = std::mem::take(&mut later.http_pending);
         self.unanswered = std::mem::take(&mut later.unanswered);
+        self.latest = self.latest.max(later.latest);
         self.pair_connects(&mut later);
         self.clues.extend(later.clues);
         self.smtp_dropped += later.smtp_dropped;
@@ -645,13 +653,10 @@ impl Gathered {
     /// response for stay open, with the later chunk's own, unless it noted as many first
     /// responses as it may (one past the bound could have been the reply).
     fn pair_connects(&mut self, later: &mut Gathered) {
-        let open = std::mem::take(&mut self.connects);
         let full = later.first_replies.len() >= FIRST_REPLIES;
-        let mut open: Vec<Session> = open.into_iter().collect();
-        open.sort();
-        for (client, server) in open {
+        for ((client, server), t) in std::mem::take(&mut self.connects) {
             match later.first_replies.get(&(server, client)) {
-                Some(Some(r)) => self.clues.push(Clue {
+                Some(Some(r)) if r.at.1.since(t) <= CONNECT_REPLY_WITHIN => self.clues.push(Clue {
                     at: r.at.0,
                     ts: r.at.1,
                     src: server,
@@ -666,9 +671,16 @@ impl Gathered {
                         target: None,
                     },
                 }),
-                Some(None) => {}
-                None if !full => {
-                    later.connects.insert((client, server));
+                // Kept there as a clue (the builder pairs it), answered a CONNECT of
+                // its own, or too late.
+                Some(_) => {}
+                // Still open while the capture's time is within reach of a reply, and
+                // while as many are open at the edge as the chunk notes replies.
+                None if !full
+                    && later.latest.since(t) <= CONNECT_REPLY_WITHIN
+                    && later.connects.len() < FIRST_REPLIES =>
+                {
+                    later.connects.entry((client, server)).or_insert(t);
                 }
                 None => {}
             }

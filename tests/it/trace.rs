@@ -447,6 +447,40 @@ fn a_proxys_reply_to_a_connect_says_whether_it_opened_the_tunnel() {
     );
 }
 
+#[test]
+fn a_response_long_after_a_connect_is_not_taken_for_its_reply() {
+    // The proxy's first response comes 301 s after the CONNECT (past the 300 s within which
+    // a proxy answers): not its reply, though every response is kept (--include urls). The
+    // client's keep-alive segments keep the flow open meanwhile.
+    let ok: &[u8] = b"HTTP/1.1 200 Connection established\r\n\r\n";
+    let (client, proxy) = (([198, 51, 100, 1], 40000), ([192, 0, 2, 80], 3128));
+    let connect: &[u8] = b"CONNECT 203.0.113.7:443 HTTP/1.1\r\n\r\n";
+    let d = Dir::new();
+    for (wait, reply) in [(300_000, Some("proxy_reply 6")), (301_000, None)] {
+        let mut c = Capture::new(Format::Pcap);
+        c.push(T0, &seg(client, proxy, 1, SYN, b""));
+        c.push(T0 + MS, &seg(proxy, client, 1, SYN | ACK, b""));
+        c.push(T0 + 2 * MS, &seg(client, proxy, 2, PSH | ACK, connect));
+        let next = 2 + connect.len() as u32;
+        for s in [100_000, 200_000] {
+            c.push(T0 + s * MS, &seg(client, proxy, next - 1, ACK, b""));
+        }
+        c.push(T0 + (2 + wait) * MS, &seg(proxy, client, 2, PSH | ACK, ok));
+        let p = d.write(&format!("late{wait}.pcap"), &c.finish());
+        let args = ["--party", "AU", "--ip", "192.0.2.80", "--include", "urls"];
+        let v = traced_through_the_proxy(&p, &args);
+        let kinds: Vec<String> = v["hops"][2]["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| format!("{} {}", e["kind"].as_str().unwrap(), e["frame"]))
+            .collect();
+        let mut want = vec!["proxy_request 3"];
+        want.extend(reply);
+        assert_eq!(kinds, want, "{wait} ms");
+    }
+}
+
 /// The client's connection to the proxy of [`connect_capture`] on which the proxy, not the
 /// client, sent a `CONNECT` line (frame 3).
 fn connect_from_the_responder() -> Capture {
@@ -2619,12 +2653,14 @@ fn a_connect_is_paired_with_its_reply_wherever_the_capture_is_cut_into_chunks() 
     // frame (200 and 407 in turn, naming no proxy): chunk edges fall between a CONNECT and
     // its reply whatever the chunk size, and the reply was then not kept (nothing in it
     // but the status, and the chunk that read it had not seen the CONNECT). Around them, a
-    // CONNECT in the first frame whose reply is the last, several chunks later.
+    // CONNECT in the first frame whose reply is the last, several chunks later; and one
+    // whose reply came 301 s after it, too late to be taken for it (whole or in chunks).
     let proxy = ([192, 0, 2, 80], 3128);
     let mut c = Capture::new(Format::Pcap);
     let pad = "a".repeat(400);
-    let slow = ([198, 51, 100, 2], 19_999);
+    let (slow, late) = (([198, 51, 100, 2], 19_999), ([198, 51, 100, 3], 19_998));
     let connect = b"CONNECT 203.0.113.250:443 HTTP/1.1\r\n\r\n";
+    c.push(T0 - 2 * MS, &seg(late, proxy, 1, PSH | ACK, connect));
     c.push(T0 - MS, &seg(slow, proxy, 1, PSH | ACK, connect));
     for i in 0..600u32 {
         let client = ([198, 51, 100, 1], 20_000 + i as u16);
@@ -2643,6 +2679,7 @@ fn a_connect_is_paired_with_its_reply_wherever_the_capture_is_cut_into_chunks() 
     }
     let refused = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n";
     c.push(T0 + 600 * MS, &seg(proxy, slow, 1, PSH | ACK, refused));
+    c.push(T0 + 301_000 * MS, &seg(proxy, late, 1, PSH | ACK, refused));
     let d = Dir::new();
     let p = d.write("connects.pcap", &c.finish());
     let whole = the_same_in_any_chunks(&p);
@@ -2657,7 +2694,7 @@ fn a_connect_is_paired_with_its_reply_wherever_the_capture_is_cut_into_chunks() 
             _ => None,
         })
         .collect();
-    assert_eq!(whole.len(), 1202);
+    assert_eq!(whole.len(), 1203);
     assert_eq!(
         statuses,
         (0..601)
@@ -2671,7 +2708,7 @@ fn a_connect_is_paired_with_its_reply_wherever_the_capture_is_cut_into_chunks() 
             .collect::<Vec<_>>()
     );
     assert_eq!(
-        whole[1201].dst,
+        whole[1202].dst,
         (hoptrace::model::Addr::v4([198, 51, 100, 2]), 19_999)
     );
 }
