@@ -118,10 +118,17 @@ impl Unanswered {
     }
 }
 
-/// Most connections whose first response a chunk notes for the chunk before (about 80
-/// bytes each). Past it, a `CONNECT` the chunk before left open is not paired with a reply
-/// in this one: no reply is better than a later one taken for it.
+/// Most connections whose first response a chunk notes for the chunk before (104 bytes an
+/// entry; the same bound holds the requests in flight and the `CONNECT`s carried over an
+/// edge, 80 and 72 bytes an entry). Past it, a `CONNECT` the chunk before left open is not
+/// paired with a reply in this one: no reply is better than a later one taken for it.
 const FIRST_REPLIES: usize = 65_536;
+const _: () = {
+    use std::mem::size_of;
+    assert!(size_of::<(Session, Option<FirstReply>)>() == 104);
+    assert!(size_of::<(Session, Unanswered)>() == 80);
+    assert!(size_of::<(Session, Timestamp)>() == 72);
+};
 
 /// Positions of kept segments by session and sequence number.
 type SegmentIndex = HashMap<(Session, u32), Vec<usize>>;
