@@ -508,27 +508,12 @@ impl Gathered {
             && self.first_replies.len() < FIRST_REPLIES
             && !self.first_replies.contains_key(&(src, dst));
         let bodiless = if h.request {
-            if self.unanswered.len() < FIRST_REPLIES || self.unanswered.contains_key(&(src, dst)) {
-                let head = bytes.starts_with(b"HEAD ");
-                self.unanswered.entry((src, dst)).or_default().push(head);
-            }
-            false
-        } else if interim {
+            self.requested((src, dst), bytes.starts_with(b"HEAD "));
             false
         } else {
-            // A connection whose requests were all answered leaves the map (it holds the
-            // connections with requests in flight).
-            let head = match self.unanswered.get_mut(&(dst, src)) {
-                Some(q) => {
-                    let head = q.pop();
-                    if q.len == 0 {
-                        self.unanswered.remove(&(dst, src));
-                    }
-                    head
-                }
-                None => None,
-            };
-            head == Some(true) || (answers_connect && status.is_some_and(|s| s / 100 == 2))
+            !interim
+                && (self.answered((dst, src)) == Some(true)
+                    || (answers_connect && status.is_some_and(|s| s / 100 == 2)))
         };
         if h.target.as_ref().is_some_and(|t| t.connect) {
             self.connects.insert((src, dst), ts);
@@ -578,6 +563,26 @@ impl Gathered {
             },
         });
         bodiless
+    }
+
+    /// Notes a request sent on connection `conn` (client to server), and whether it was a
+    /// `HEAD`.
+    fn requested(&mut self, conn: Session, head: bool) {
+        if self.unanswered.len() < FIRST_REPLIES || self.unanswered.contains_key(&conn) {
+            self.unanswered.entry(conn).or_default().push(head);
+        }
+    }
+
+    /// Takes the oldest request in flight on connection `conn` (client to server) as
+    /// answered by a final response: whether it was a `HEAD`, if known. A connection whose
+    /// requests were all answered leaves the map (it holds those with requests in flight).
+    fn answered(&mut self, conn: Session) -> Option<bool> {
+        let q = self.unanswered.get_mut(&conn)?;
+        let head = q.pop();
+        if q.len == 0 {
+            self.unanswered.remove(&conn);
+        }
+        head
     }
 
     /// Reads the header blocks still waiting for segments, each first continued from the
