@@ -505,7 +505,7 @@ pub fn plan_file_chunks(
     container: &Container,
     chunk_bytes: usize,
 ) -> io::Result<Vec<FileChunk>> {
-    let chunk = chunk_bytes.max(64 * 1024) as u64;
+    let chunk = chunk_bytes.max(1) as u64;
     let start0 = (container.data_start() as u64).min(len);
     let mut plans = vec![FileChunk {
         boundary: 0,
@@ -1073,7 +1073,7 @@ pub fn plan_chunks(data: &[u8], container: &Container, chunk_bytes: usize) -> Ve
         state: container.initial_state(),
         exact: true,
     }];
-    let chunk_bytes = chunk_bytes.max(64 * 1024);
+    let chunk_bytes = chunk_bytes.max(1);
     if data.len() - start0 <= chunk_bytes {
         return plans;
     }
@@ -1202,7 +1202,7 @@ impl StreamSplitter {
                 carry: prefix,
                 base: 0,
                 state: input.container.initial_state(),
-                block_bytes: block_bytes.max(64 * 1024),
+                block_bytes: block_bytes.max(1),
                 eof: false,
                 done: false,
                 pending_error: None,

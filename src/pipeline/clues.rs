@@ -452,17 +452,31 @@ impl Gathered {
     /// answers, pipelined; a response and the next): after a body of known length, the next
     /// block is read, or waits for its next segments. The bytes are read in place: a
     /// segment of thousands of pipelined requests is not copied once per request.
-    fn http_finished(&mut self, key: Session, mut w: PendingHttp) {
+    fn http_finished(&mut self, key: Session, w: PendingHttp) {
+        if let Some(rest) = self.http_messages(key, w, None) {
+            self.http_pending.insert(key, rest);
+        }
+    }
+
+    /// Reads the messages in `w`, as [`Gathered::http_finished`] says. A block that goes on
+    /// past `w`'s bytes is continued from this chunk's recent segments and returned when it
+    /// still waits; or, at a chunk's edge, continued from the chunk after's first segments
+    /// (`next`, with its index) and read as far as it got.
+    fn http_messages(
+        &mut self,
+        key: Session,
+        mut w: PendingHttp,
+        mut next: Option<(&mut Recent, &SegmentIndex)>,
+    ) -> Option<PendingHttp> {
         let mut from = 0;
         loop {
             let bodiless = self.http(key, &w, from);
-            let next = headers::next_message(&w.bytes[from..], bodiless)
+            let n = headers::next_message(&w.bytes[from..], bodiless)
                 .map(|n| from + n)
-                .filter(|&n| n < w.bytes.len());
-            let Some(n) = next else { return };
+                .filter(|&n| n < w.bytes.len())?;
             let rest = &w.bytes[n..];
             if !(headers::starts_http(rest) || (!w.snapped && headers::may_start_http(rest))) {
-                return;
+                return None;
             }
             from = n;
             if w.snapped || headers::header_block_done(rest, 0) {
@@ -470,9 +484,12 @@ impl Gathered {
             }
             // The next block goes on in later segments: it waits, holding its own bytes.
             let mut rest = w.split_off(n);
-            if !self.recent.extend(&key, &mut rest) {
-                self.http_pending.insert(key, rest);
-                return;
+            match next.as_mut() {
+                Some((head, ix)) => {
+                    head.extend_indexed(ix, &key, &mut rest);
+                }
+                None if !self.recent.extend(&key, &mut rest) => return Some(rest),
+                None => {}
             }
             (w, from) = (rest, 0);
         }
@@ -587,7 +604,8 @@ impl Gathered {
 
     /// Reads the header blocks still waiting for segments, each first continued from the
     /// first unclaimed segments of the chunk after (`next`, if any), then as far as they
-    /// got: a block is carried over one chunk's edge, not further.
+    /// got, with the messages pipelined after them in the same bytes: a block is carried
+    /// over one chunk's edge, not further.
     fn close(&mut self, mut next: Option<&mut Recent>) {
         let mut waiting: Vec<(Session, PendingHttp)> = self.http_pending.drain().collect();
         waiting.sort_by_key(|(_, w)| {
@@ -602,10 +620,17 @@ impl Gathered {
             _ => SegmentIndex::default(),
         };
         for (k, mut w) in waiting {
-            if let Some(head) = next.as_deref_mut() {
-                head.extend_indexed(&ix, &k, &mut w);
+            let rest = match next.as_deref_mut() {
+                Some(head) => {
+                    head.extend_indexed(&ix, &k, &mut w);
+                    self.http_messages(k, w, Some((head, &ix)))
+                }
+                None => self.http_messages(k, w, None),
+            };
+            // At the capture's end: a block that waits is read as far as it got.
+            if let Some(rest) = rest {
+                self.http(k, &rest, 0);
             }
-            self.http(k, &w, 0);
         }
     }
 

@@ -55,7 +55,10 @@ pub struct FlowsConfig {
     /// How packets are grouped into flows.
     pub flow: FlowConfig,
     /// Size of the unit of parallel work in bytes. Results do not depend on it except in
-    /// the rare cases the README lists (fragments and timestamps far out of order).
+    /// the rare cases the README lists (fragments and timestamps far out of order). Taken
+    /// as given, down to one byte: below about 64 KiB each chunk's own work (its flow
+    /// table, its edge's search and merge) outweighs what it reads, but small chunks put
+    /// edges inside small inputs, which tests and fuzz targets want.
     pub chunk_bytes: usize,
     /// Incremented with the bytes read, for progress display.
     pub progress: Option<Arc<AtomicU64>>,

@@ -51,6 +51,9 @@ fn the_table_is_the_same_for_any_thread_count_chunk_size_and_read_mode() {
         // scheduler gives and are appended in input order.
         (8, 16 * 1024, ReadMode::Read),
         (7, 12 * 1024, ReadMode::Mmap),
+        // Chunks smaller than a record: most hold no record's start.
+        (3, 700, ReadMode::Read),
+        (2, 97, ReadMode::Mmap),
     ] {
         let got = table(&run(&p, threads, chunk, mode), TableFormat::Csv);
         assert!(
@@ -78,6 +81,7 @@ fn compressed_copies_give_the_same_table() {
         (&zs, 2, 256 * 1024),
         (&gz, 8, 16 * 1024),
         (&zs, 6, 24 * 1024),
+        (&gz, 3, 900),
     ] {
         let n = f.to_string_lossy().to_string();
         let got = strip(

@@ -2635,7 +2635,14 @@ fn gathered(p: &std::path::Path, chunk: usize, threads: usize) -> Vec<hoptrace::
 /// several sizes (their edges in other places) by several threads gives the same.
 fn the_same_in_any_chunks(p: &std::path::Path) -> Vec<hoptrace::hops::Clue> {
     let whole = gathered(p, 1 << 30, 1);
-    for (chunk, threads) in [(64 * 1024, 2), (70_000, 1), (100_000, 2), (131_072, 3)] {
+    for (chunk, threads) in [
+        (64 * 1024, 2),
+        (70_000, 1),
+        (100_000, 2),
+        (131_072, 3),
+        (1_500, 2),
+        (333, 1),
+    ] {
         let got = gathered(p, chunk, threads);
         assert!(
             got == whole,
