@@ -754,17 +754,38 @@ impl LogStream {
         let Some(r) = self.reader.as_mut() else {
             return Ok(false);
         };
-        // `read_to_end` grows the buffer without zeroing it again for every read.
-        let limit = want.saturating_sub(buf.len()) as u64;
-        let before = buf.len();
-        let res = r.take(limit).read_to_end(buf);
-        self.read += (buf.len() - before) as u64;
+        // Read in pieces that end at multiples of PIECE_BYTES of the decompressed stream,
+        // as a capture's (StreamSplitter::fill): what a break keeps does not depend on
+        // `want`.
+        let mut res = Ok(true);
+        while buf.len() < want {
+            let len = buf.len();
+            let ask = PIECE_BYTES - (self.read % PIECE_BYTES as u64) as usize;
+            buf.resize(len + ask, 0);
+            match r.read(&mut buf[len..]) {
+                Ok(0) => {
+                    res = Ok(false);
+                    buf.truncate(len);
+                    break;
+                }
+                Ok(k) => {
+                    buf.truncate(len + k);
+                    self.read += k as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => buf.truncate(len),
+                Err(e) => {
+                    res = Err(e);
+                    buf.truncate(len);
+                    break;
+                }
+            }
+        }
         match res {
-            Ok(n) if (n as u64) < limit => {
+            Ok(false) => {
                 self.reader = None;
                 Ok(false)
             }
-            Ok(_) => Ok(true),
+            Ok(true) => Ok(true),
             Err(source) => {
                 self.reader = None;
                 let c = self.compression;
@@ -1162,7 +1183,7 @@ const POOLED_BLOCKS: usize = 4;
 /// How much a splitter asks its reader for at a time. The records read are walked right
 /// after each piece, while it is in cache: walking a whole block after it was read took as
 /// long as decompressing it (a cache miss per record header).
-const PIECE_BYTES: usize = 256 * 1024;
+const PIECE_BYTES: usize = 64 * 1024;
 
 /// How far a splitter's walk through the block being filled has got.
 #[derive(Clone, Copy)]
@@ -1234,12 +1255,18 @@ impl StreamSplitter {
         mut filled: usize,
         target: usize,
         walk: &mut Walk,
-    ) -> Result<usize, IngestError> {
-        if buf.len() < target {
-            buf.resize(target, 0);
-        }
+    ) -> Result<usize, (usize, IngestError)> {
         while filled < target {
-            let upto = target.min(filled + PIECE_BYTES);
+            // Up to the next multiple of PIECE_BYTES in the decompressed stream, whatever
+            // the block size: a decompressor that breaks part way through a read hands out
+            // nothing of that read (zstd decodes on into the next frame block), so what is
+            // saved before a break depends on where reads end, and they end at the same
+            // offsets however the stream is cut into blocks.
+            let at = self.base + filled as u64;
+            let upto = filled + PIECE_BYTES - (at % PIECE_BYTES as u64) as usize;
+            if buf.len() < upto {
+                buf.resize(upto, 0);
+            }
             match self.reader.read(&mut buf[filled..upto]) {
                 Ok(0) => {
                     self.eof = true;
@@ -1252,13 +1279,9 @@ impl StreamSplitter {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(source) => {
                     let offset = self.base + filled as u64;
-                    return Err(stream_error(
-                        &self.name,
-                        self.compression,
-                        offset,
-                        source,
-                        self.file_size,
-                    ));
+                    let e =
+                        stream_error(&self.name, self.compression, offset, source, self.file_size);
+                    return Err((filled, e));
                 }
             }
         }
@@ -1321,11 +1344,17 @@ impl Iterator for StreamSplitter {
         let mut walk = self.walk_on(&buf[..filled], Walk::Fast(skip.min(filled)));
         loop {
             if !self.eof {
-                let target = filled + self.block_bytes.saturating_sub(filled).max(64 * 1024);
+                let target = filled
+                    + self
+                        .block_bytes
+                        .saturating_sub(filled)
+                        .max(self.block_bytes.min(64 * 1024));
                 match self.fill(&mut buf, filled, target, &mut walk) {
                     Ok(f) => filled = f,
-                    Err(e) => {
-                        // Hand out what was read as the last block; report the break after it.
+                    Err((f, e)) => {
+                        // Hand out what was read as the last block (what this fill read
+                        // before the break too); report the break after it.
+                        filled = f;
                         self.done = true;
                         if filled <= skip {
                             return Some(Err(e));

@@ -562,6 +562,44 @@ fn a_compressed_log_is_read_as_a_stream_of_pieces() {
     }
 }
 
+/// A zstd-compressed log whose fifth block is damaged: the lines the blocks before it
+/// hold are read, whatever size of piece the log is cut into; the input says where the
+/// stream broke. What a break kept depended on how much was asked of the decompressor at
+/// once (zstd hands out nothing of a read it breaks in).
+#[test]
+fn a_broken_compressed_log_is_read_up_to_its_break_in_any_piece_size() {
+    let log = vpc_log();
+    let mut packed = zstd(&log);
+    let at = crate::support::zstd_block(&packed, 4);
+    let mut dec = zstd::stream::raw::Decoder::new().unwrap();
+    let mut out = vec![0u8; log.len()];
+    let mut input = zstd::stream::raw::InBuffer::around(&packed[..at]);
+    let mut output = zstd::stream::raw::OutBuffer::around(&mut out[..]);
+    zstd::stream::raw::Operation::run(&mut dec, &mut input, &mut output).unwrap();
+    let before = output.pos();
+    assert!(before > 4 * 100_000 && before < log.len(), "{before}");
+    packed[at] |= 0b110;
+    // The lines wholly before the break, but the header.
+    let lines = log[..before].iter().filter(|&&b| b == b'\n').count() as u64 - 1;
+    let d = Dir::new();
+    let p = d.write("vpc.log.zst", &packed);
+    for piece in [4096, 100_000, 1 << 20, 64 << 20] {
+        let mut cfg = FlowsConfig::new(vec![p.clone()]);
+        cfg.threads = 2;
+        cfg.logs.piece_bytes = piece;
+        let run = flows(&cfg).unwrap();
+        let i = &run.inputs[0];
+        let error = i.error.as_deref().unwrap_or_default();
+        assert!(
+            error.contains(&format!(
+                "stream broken at decompressed byte offset {before}:"
+            )),
+            "{piece}-byte pieces: {error}"
+        );
+        assert_eq!(i.records, lines, "{piece}-byte pieces: {i:?}");
+    }
+}
+
 /// 3,000 UDP datagrams over IPv6, each in two fragments over 120 s (past the fragment
 /// timeout): a third in order, a third last fragment first, a third whose last fragment
 /// never comes.

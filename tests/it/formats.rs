@@ -1,6 +1,6 @@
 //! Reading every container variant, compressed and damaged files, in every read mode.
 
-use crate::support::{Dir, described, run_bytes};
+use crate::support::{Dir, described, run_bytes, zstd_block};
 use hoptrace::flow::tcp::{ACK, SYN};
 use hoptrace::ingest::ReadMode;
 use hoptrace::model::SkipReason;
@@ -178,6 +178,79 @@ fn concatenated_gzip_members_are_one_stream() {
     let mut gz = gzip(head);
     gz.extend(gzip(tail));
     expect_three(&run_bytes(&gz), false);
+}
+
+/// How many records of the pcap `plain` end within its first `n` bytes.
+fn records_within(plain: &[u8], n: usize) -> u64 {
+    let (mut at, mut count) = (24, 0);
+    while at + 16 <= n {
+        let caplen = u32::from_le_bytes(plain[at + 8..at + 12].try_into().unwrap()) as usize;
+        if at + 16 + caplen > n {
+            break;
+        }
+        at += 16 + caplen;
+        count += 1;
+    }
+    count
+}
+
+#[test]
+fn a_broken_compressed_stream_is_read_up_to_its_break_whatever_the_chunk_size() {
+    // A zstd stream whose fifth block is damaged (its type made the reserved one) or cut
+    // off, and a gzip stream cut in the middle: what decompressed before the break is
+    // read, record by record, whatever the chunk size; the input says where it broke, and
+    // its bytes read end there. A read that broke used to lose all it had read since the
+    // block before (up to 16 MiB, in the command line's chunks), and a read that zstd broke
+    // in part way (it decodes on into the next block) lost a block's worth, so what was
+    // kept depended on the chunk size.
+    use std::io::Read;
+    let plain = many_flows(Format::Pcap, 2000);
+    let packed = zstd(&plain);
+    let at = zstd_block(&packed, 4);
+    // What the blocks before the break decompress to.
+    let mut dec = zstd::stream::raw::Decoder::new().unwrap();
+    let mut out = vec![0u8; plain.len()];
+    let mut input = zstd::stream::raw::InBuffer::around(&packed[..at]);
+    let mut output = zstd::stream::raw::OutBuffer::around(&mut out[..]);
+    zstd::stream::raw::Operation::run(&mut dec, &mut input, &mut output).unwrap();
+    let before = output.pos();
+    assert!(before > 4 * 100_000 && before < plain.len() / 2, "{before}");
+    let mut damaged = packed.clone();
+    damaged[at] |= 0b110;
+    let cut_gz = gzip(&plain)[..gzip(&plain).len() / 2].to_vec();
+    let mut gz_before = Vec::new();
+    let _ = flate2::read::GzDecoder::new(&cut_gz[..]).read_to_end(&mut gz_before);
+    assert!(gz_before.len() > 100_000, "{}", gz_before.len());
+    for (name, bytes, expect) in [
+        ("damaged.pcap.zst", damaged, before),
+        ("cut.pcap.zst", packed[..at].to_vec(), before),
+        ("cut.pcap.gz", cut_gz, gz_before.len()),
+    ] {
+        let d = Dir::new();
+        let p = d.write(name, &bytes);
+        for (chunk, threads) in [(32 << 20, 1), (1 << 20, 2), (100_000, 1), (3_000, 2)] {
+            let mut cfg = FlowsConfig::new(vec![p.clone()]);
+            cfg.chunk_bytes = chunk;
+            cfg.threads = threads;
+            let run = flows(&cfg).unwrap();
+            let i = &run.inputs[0];
+            let error = i.error.as_deref().unwrap_or_default();
+            assert!(
+                error.contains(&format!(
+                    "stream broken at decompressed byte offset {expect}:"
+                )),
+                "{name} in {chunk}-byte chunks: {error}"
+            );
+            assert_eq!(i.bytes, expect as u64, "{name} in {chunk}-byte chunks");
+            assert_eq!(i.counts.total(), i.bytes, "{name}: {:?}", i.counts);
+            assert_eq!(
+                i.frames,
+                records_within(&plain, expect),
+                "{name} in {chunk}-byte chunks"
+            );
+            assert!(run.skipped_input());
+        }
+    }
 }
 
 /// A capture big enough to be cut into many chunks.

@@ -154,3 +154,28 @@ pub fn broken_maxmind_databases(root: &Path) -> Vec<PathBuf> {
     }
     files
 }
+
+/// Where block `n` (from 0) of the zstd frame `packed` starts.
+pub fn zstd_block(packed: &[u8], n: usize) -> usize {
+    let fhd = packed[4];
+    let single = fhd & 0x20 != 0;
+    let dictionary = [0, 1, 2, 4][usize::from(fhd & 3)];
+    let size = match fhd >> 6 {
+        0 => usize::from(single),
+        1 => 2,
+        2 => 4,
+        _ => 8,
+    };
+    let mut at = 5 + usize::from(!single) + dictionary + size;
+    for _ in 0..n {
+        let h = u32::from_le_bytes([packed[at], packed[at + 1], packed[at + 2], 0]);
+        assert_eq!(h & 1, 0, "block {n} is past the frame's last");
+        // An RLE block holds one byte; raw and compressed ones their size.
+        at += 3 + if (h >> 1) & 3 == 1 {
+            1
+        } else {
+            (h >> 3) as usize
+        };
+    }
+    at
+}
