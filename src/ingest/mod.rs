@@ -8,8 +8,8 @@
 mod records;
 
 pub use records::{
-    ByteCounts, Event, Iface, MAX_BLOCK_LEN, MAX_CAPLEN, NgState, PcapParams, RawFrame,
-    ReaderState, Records, Skip, Span, TsConv, find_ng_block, find_pcap_record,
+    ByteCounts, Event, Iface, MAX_BLOCK_LEN, MAX_CAPLEN, NgState, PcapParams, RESYNC_BUFFER,
+    RawFrame, ReaderState, Records, Skip, Span, TsConv, find_ng_block, find_pcap_record,
 };
 
 use crate::model::LinkType;
@@ -649,7 +649,8 @@ pub fn walk_file_chunk(
             state,
             input,
             frame,
-        );
+        )
+        .deciding(buf.len() >= RESYNC_BUFFER);
         // Each event is lent where the walker wrote it: moved into a loop variable, it was
         // copied wide over the narrow stores that built it, a stall on every frame.
         while let Some(ev) = w.next().as_ref() {
@@ -663,14 +664,15 @@ pub fn walk_file_chunk(
             pos = stopped;
             break;
         }
-        // The next record continues past the window: slide the window to it.
+        // The next record continues past the window, or where records resume after a
+        // corrupt one is decided by bytes past it: slide the window to it.
         let progressed = stopped > 0;
         buf.copy_within(stopped..valid, 0);
         valid -= stopped;
         base += stopped as u64;
         pos = 0;
         if !progressed || valid == buf.len() {
-            // One record larger than the window.
+            // One record larger than the window (or a resumption searched past it).
             let grown = buf.len() * 2;
             buf.resize(grown, 0);
         }
@@ -1149,16 +1151,23 @@ pub fn plan_chunks(data: &[u8], container: &Container, chunk_bytes: usize) -> Ve
 /// A block of a streamed input, cut at a record boundary by [`StreamSplitter`]. Its buffer
 /// goes back to the splitter that cut it when it is dropped, for a later block.
 pub struct StreamBlock {
-    /// The bytes: whole records only, except at the end of the input.
+    /// The bytes: whole records up to `end` (except at the end of the input), then what was
+    /// read past them (the next block's first bytes).
     pub data: Vec<u8>,
     /// Offset of `data[0]` within the (decompressed) input.
     pub base: u64,
     /// Offset within `data` of the first record (after the file header in the first block).
     pub start: usize,
+    /// Records starting here or after are the next block's. The bytes after it decide, as
+    /// they did when the block was cut, where records resume after a corrupt one.
+    pub end: usize,
     /// Reader state at `data[start]`.
     pub state: ReaderState,
     /// True when this block ends the input.
     pub last: bool,
+    /// Where records resume after a corrupt one is decided with `data` alone (the block
+    /// was cut from a buffer of [`RESYNC_BUFFER`]; see [`Records::deciding`]).
+    pub decide: bool,
     pool: Option<BlockPool>,
 }
 
@@ -1303,11 +1312,11 @@ impl StreamSplitter {
     }
 
     /// A block of `buf[..len]`, its records starting at `start` in state `state`.
+    /// A block of `buf[..len]` whose records run from `start` (in state `state`) to `end`.
     fn block(
         &self,
         mut buf: Vec<u8>,
-        len: usize,
-        start: usize,
+        (start, end, len): (usize, usize, usize),
         state: ReaderState,
         last: bool,
     ) -> StreamBlock {
@@ -1316,8 +1325,10 @@ impl StreamSplitter {
             data: buf,
             base: self.base,
             start,
+            end,
             state,
             last,
+            decide: len >= RESYNC_BUFFER,
             pool: Some(std::sync::Arc::clone(&self.pool)),
         }
     }
@@ -1362,7 +1373,8 @@ impl Iterator for StreamSplitter {
                         self.pending_error = Some(e);
                         let state = self.state.clone();
                         let start = skip.min(filled);
-                        return Some(Ok(self.block(buf, filled, start, state, true)));
+                        let block = self.block(buf, (start, filled, filled), state, true);
+                        return Some(Ok(block));
                     }
                 }
             }
@@ -1381,7 +1393,8 @@ impl Iterator for StreamSplitter {
                         self.state.clone(),
                         0,
                         1,
-                    );
+                    )
+                    .deciding(filled >= RESYNC_BUFFER);
                     for _ in walker.by_ref() {}
                     (walker.pos(), walker.state().clone())
                 }
@@ -1395,7 +1408,7 @@ impl Iterator for StreamSplitter {
             self.carry.extend_from_slice(&buf[cut..filled]);
             let last = self.eof && self.carry.is_empty();
             let state = std::mem::replace(&mut self.state, end_state);
-            let block = self.block(buf, cut, start, state, last);
+            let block = self.block(buf, (start, cut, filled), state, last);
             self.base += cut as u64;
             self.done = last;
             return Some(Ok(block));

@@ -19,6 +19,10 @@ pub const MAX_CAPLEN: u32 = 262_144;
 pub const MAX_BLOCK_LEN: u32 = 16 * 1024 * 1024;
 /// How many consecutive plausible records make a resynchronisation point trusted.
 const RESYNC_CHAIN: usize = 4;
+/// How far a reader's buffer grows (from a corrupt record) to decide where records resume
+/// after it: room for a chain of `RESYNC_CHAIN` (4) of the largest pcapng blocks. From
+/// there on, the search is decided with the bytes at hand (see [`Records::deciding`]).
+pub const RESYNC_BUFFER: usize = RESYNC_CHAIN * MAX_BLOCK_LEN as usize;
 
 /// A frame as read from the capture: borrowed bytes plus where and when they were captured.
 #[derive(Clone, Copy, Debug)]
@@ -171,6 +175,9 @@ pub struct Records<'a> {
     origin: Locator,
     frame: u64,
     at_input_end: bool,
+    /// Where records resume after a corrupt one is decided with the bytes at hand, as at
+    /// the input's end (see [`Records::deciding`]).
+    decide: bool,
     pending: Option<Skip>,
     counts: ByteCounts,
 }
@@ -227,9 +234,21 @@ impl<'a> Records<'a> {
             },
             frame: first_frame,
             at_input_end: span.at_input_end,
+            decide: span.at_input_end,
             pending: None,
             counts: ByteCounts::default(),
         }
+    }
+
+    /// With `yes`, decides where records resume after a corrupt one with the bytes at hand
+    /// even when more of the input follows them: for a buffer that may grow no further
+    /// ([`RESYNC_BUFFER`]). Otherwise a walker whose search for the next trusted record
+    /// runs off its bytes stops before the corrupt record, to be walked again with more
+    /// of the input: where it resumes then depends on the input alone, not on where a
+    /// buffer or chunk happened to end.
+    pub fn deciding(mut self, yes: bool) -> Records<'a> {
+        self.decide |= yes;
+        self
     }
 
     /// Offset (within the input) of the first record this walker did not yield.
@@ -273,8 +292,17 @@ impl<'a> Records<'a> {
     fn resync(&mut self, reason: SkipReason) -> Option<Event<'a>> {
         let bad = self.pos;
         let found = match &self.state {
-            ReaderState::Pcap(p) => find_pcap_record(self.data, bad + 1, p),
-            ReaderState::Ng(s) => find_ng_block(self.data, bad + 4, s.big_endian),
+            ReaderState::Pcap(p) => search_pcap_record(self.data, bad + 1, p, self.decide),
+            ReaderState::Ng(s) => search_ng_block(self.data, bad + 4, s.big_endian, self.decide),
+        };
+        let found = match found {
+            Search::At(n) => Some(n),
+            Search::Nowhere => None,
+            Search::Undecided => {
+                // Stop before the corrupt record: it is walked again with more bytes.
+                self.end = bad;
+                return None;
+            }
         };
         let next = found.unwrap_or(self.data.len());
         let first = Skip {
@@ -718,11 +746,45 @@ pub fn ng_blocks_end(data: &[u8], mut pos: usize, st: &NgState) -> Option<usize>
     Some(pos)
 }
 
+/// What one record header at a position looks like.
+enum Plausible {
+    /// A real one: its seconds, and where the record after it starts.
+    Yes(u32, usize),
+    /// Not a record.
+    No,
+    /// It, or the record it claims, runs past the end of the bytes at hand.
+    Short,
+}
+
+/// What a chain of records from a candidate start shows.
+enum Chain {
+    /// [`RESYNC_CHAIN`] plausible records.
+    Trusted,
+    /// A record that is not one.
+    Broken,
+    /// Plausible records up to exactly the end of the bytes at hand.
+    AtEnd,
+    /// Plausible records, then one that runs past the end of the bytes at hand.
+    PastEnd,
+}
+
+/// Where a search for a trusted record start got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Search {
+    /// The first trusted start.
+    At(usize),
+    /// None in these bytes.
+    Nowhere,
+    /// Whether a start is trusted depends on bytes past these: the search must be made
+    /// again with more.
+    Undecided,
+}
+
 /// True when a pcap record header at `pos` looks like a real one.
-fn plausible_pcap(data: &[u8], pos: usize, p: &PcapParams) -> Option<(u32, usize)> {
+fn plausible_pcap(data: &[u8], pos: usize, p: &PcapParams) -> Plausible {
     let hdr = if p.modified { 24 } else { 16 };
     if data.len() - pos < hdr {
-        return None;
+        return Plausible::Short;
     }
     let h = read_pcap_header(&data[pos..pos + 16], p.big_endian);
     let frac_limit = if p.nanos { 1_000_000_000 } else { 1_000_000 };
@@ -732,82 +794,133 @@ fn plausible_pcap(data: &[u8], pos: usize, p: &PcapParams) -> Option<(u32, usize
         || h.origlen > MAX_BLOCK_LEN
         || h.secs == 0
     {
-        return None;
+        return Plausible::No;
     }
     let next = pos + hdr + h.caplen as usize;
-    (next <= data.len()).then_some((h.secs, next))
+    if next <= data.len() {
+        Plausible::Yes(h.secs, next)
+    } else {
+        Plausible::Short
+    }
+}
+
+fn pcap_chain(data: &[u8], start: usize, p: &PcapParams) -> Chain {
+    let mut pos = start;
+    let mut first_secs = None;
+    for _ in 0..RESYNC_CHAIN {
+        if pos == data.len() {
+            return Chain::AtEnd;
+        }
+        match plausible_pcap(data, pos, p) {
+            Plausible::Yes(secs, next) => {
+                let f = *first_secs.get_or_insert(secs);
+                if secs.abs_diff(f) > 3 * 86_400 {
+                    return Chain::Broken;
+                }
+                pos = next;
+            }
+            Plausible::No => return Chain::Broken,
+            Plausible::Short => return Chain::PastEnd,
+        }
+    }
+    Chain::Trusted
+}
+
+/// The first of the candidate starts `starts` (in order) where a chain of `chain`'s
+/// records is trusted. With `decide` (the bytes end where the input ends, or no more may
+/// be read) a chain may end exactly at their end, and one running past it is broken;
+/// otherwise either makes the search undecided, as any later start could be taken.
+fn search(
+    starts: impl Iterator<Item = usize>,
+    decide: bool,
+    chain: impl Fn(usize) -> Chain,
+) -> Search {
+    for start in starts {
+        match chain(start) {
+            Chain::Trusted => return Search::At(start),
+            Chain::AtEnd if decide => return Search::At(start),
+            Chain::Broken => {}
+            Chain::PastEnd if decide => {}
+            Chain::AtEnd | Chain::PastEnd => return Search::Undecided,
+        }
+    }
+    if decide {
+        Search::Nowhere
+    } else {
+        Search::Undecided
+    }
+}
+
+/// Finds the first offset at or after `from` where a chain of plausible pcap records starts
+/// (with `decide`, as at the input's end; see [`Records::deciding`]).
+pub fn search_pcap_record(data: &[u8], from: usize, p: &PcapParams, decide: bool) -> Search {
+    search(from..data.len(), decide, |start| pcap_chain(data, start, p))
 }
 
 /// Finds the first offset at or after `from` where a chain of plausible pcap records starts
 /// (the chain may end exactly at the end of the data).
 pub fn find_pcap_record(data: &[u8], from: usize, p: &PcapParams) -> Option<usize> {
-    let hdr = if p.modified { 24 } else { 16 };
-    let last = data.len().checked_sub(hdr)?;
-    (from..=last).find(|&start| {
-        let mut pos = start;
-        let mut first_secs = None;
-        for _ in 0..RESYNC_CHAIN {
-            if pos == data.len() {
-                return true;
-            }
-            let Some((secs, next)) = plausible_pcap(data, pos, p) else {
-                return false;
-            };
-            let f = *first_secs.get_or_insert(secs);
-            if secs.abs_diff(f) > 3 * 86_400 {
-                return false;
-            }
-            pos = next;
-        }
-        true
-    })
+    match search_pcap_record(data, from, p, true) {
+        Search::At(n) => Some(n),
+        Search::Nowhere | Search::Undecided => None,
+    }
 }
 
-fn plausible_ng(data: &[u8], pos: usize, be: bool) -> Option<usize> {
+fn plausible_ng(data: &[u8], pos: usize, be: bool) -> Plausible {
     if data.len() - pos < 12 {
-        return None;
+        return Plausible::Short;
     }
     let btype = rd32(&data[pos..], be);
     let known = matches!(btype, SHB_TYPE | 1..=10 | 0xBAD | 0x4000_0BAD);
     if !known {
-        return None;
+        return Plausible::No;
     }
     let blen = rd32(&data[pos + 4..], be) as usize;
-    if blen < 12
-        || !blen.is_multiple_of(4)
-        || blen > MAX_BLOCK_LEN as usize
-        || blen > data.len() - pos
-    {
-        return None;
+    if blen < 12 || !blen.is_multiple_of(4) || blen > MAX_BLOCK_LEN as usize {
+        return Plausible::No;
     }
-    (rd32(&data[pos + blen - 4..], be) as usize == blen).then_some(pos + blen)
+    if blen > data.len() - pos {
+        return Plausible::Short;
+    }
+    if rd32(&data[pos + blen - 4..], be) as usize == blen {
+        Plausible::Yes(0, pos + blen)
+    } else {
+        Plausible::No
+    }
+}
+
+fn ng_chain(data: &[u8], start: usize, be: bool) -> Chain {
+    let mut pos = start;
+    for _ in 0..RESYNC_CHAIN {
+        if pos == data.len() {
+            return Chain::AtEnd;
+        }
+        match plausible_ng(data, pos, be) {
+            Plausible::Yes(_, n) => pos = n,
+            Plausible::No => return Chain::Broken,
+            Plausible::Short => return Chain::PastEnd,
+        }
+    }
+    Chain::Trusted
 }
 
 /// Finds the first 4-aligned offset at or after `from` where a chain of plausible pcapng
-/// blocks starts (alignment is relative to the data start, which is a block boundary).
+/// blocks starts (alignment is relative to the data start, which is a block boundary; see
+/// [`Records::deciding`] for `decide`).
+pub fn search_ng_block(data: &[u8], from: usize, be: bool, decide: bool) -> Search {
+    let first = from.div_ceil(4) * 4;
+    search((first..data.len()).step_by(4), decide, |start| {
+        ng_chain(data, start, be)
+    })
+}
+
+/// Finds the first 4-aligned offset at or after `from` where a chain of plausible pcapng
+/// blocks starts (the chain may end exactly at the end of the data).
 pub fn find_ng_block(data: &[u8], from: usize, be: bool) -> Option<usize> {
-    let mut start = from.div_ceil(4) * 4;
-    while start + 12 <= data.len() {
-        let mut pos = start;
-        let mut ok = true;
-        for _ in 0..RESYNC_CHAIN {
-            if pos == data.len() {
-                break;
-            }
-            match plausible_ng(data, pos, be) {
-                Some(n) => pos = n,
-                None => {
-                    ok = false;
-                    break;
-                }
-            }
-        }
-        if ok {
-            return Some(start);
-        }
-        start += 4;
+    match search_ng_block(data, from, be, true) {
+        Search::At(n) => Some(n),
+        Search::Nowhere | Search::Undecided => None,
     }
-    None
 }
 
 #[cfg(test)]

@@ -1562,13 +1562,14 @@ fn read_block(input: u32, block: &StreamBlock, cfg: &FlowsConfig, table: FlowTab
         Span {
             base: block.base,
             pos: block.start,
-            end: block.data.len(),
+            end: block.end,
             at_input_end: block.last,
         },
         block.state.clone(),
         input,
         1,
-    );
+    )
+    .deciding(block.decide);
     let mut out = read_records(rec, cfg, table);
     out.start = block.base + block.start as u64;
     out.bytes += block.start as u64;

@@ -95,19 +95,28 @@ fn unreachable_file<T>(path: &Path) -> Result<T, IngestError> {
 }
 
 impl Packets {
-    fn event(&mut self, data: &[u8], base: u64, at_end: bool) -> Option<PacketEvent> {
+    /// The next event of the records in `data` (from `base` in the input) that start
+    /// before `end`; `decide` as for [`Records::deciding`].
+    fn event(
+        &mut self,
+        data: &[u8],
+        (base, end): (u64, usize),
+        at_end: bool,
+        decide: bool,
+    ) -> Option<PacketEvent> {
         let mut r = Records::new(
             data,
             Span {
                 base,
                 pos: self.pos,
-                end: data.len(),
+                end,
                 at_input_end: at_end,
             },
             self.state.clone(),
             0,
             self.frame,
-        );
+        )
+        .deciding(decide);
         let ev = r.next();
         self.pos = r.pos();
         self.frame = r.next_frame();
@@ -142,7 +151,7 @@ impl Iterator for Packets {
             match &mut self.source {
                 Source::Bytes(b) => {
                     let b = std::mem::replace(b, Bytes::Owned(Vec::new()));
-                    let ev = self.event(&b, 0, true);
+                    let ev = self.event(&b, (0, b.len()), true, true);
                     self.source = Source::Bytes(b);
                     if ev.is_none() {
                         self.done = true;
@@ -168,7 +177,7 @@ impl Iterator for Packets {
                         }
                     }
                     let Some(b) = block.take() else { continue };
-                    let ev = self.event(&b.data, b.base, b.last);
+                    let ev = self.event(&b.data, (b.base, b.end), b.last, b.decide);
                     match ev {
                         Some(ev) => {
                             if let Source::Stream { block, .. } = &mut self.source {

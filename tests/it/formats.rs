@@ -445,6 +445,74 @@ fn a_corrupt_record_length_is_skipped_and_reading_resumes() {
 }
 
 #[test]
+fn reading_resumes_after_a_corrupt_record_at_the_same_place_whatever_the_reader_holds() {
+    // A corrupt record (its captured length made impossible) so close before the end of
+    // the first 1 MiB window that the records after it, which show where reading resumes,
+    // run past the window; then the same in a pcapng file (a block's trailer broken). The
+    // window reader took the rest of its window for unreadable and lost the records in it,
+    // where the file read whole (mapped) lost only the corrupt one: read either way, in
+    // chunks or whole, as a compressed stream in blocks of any size, the same records now.
+    for format in [Format::Pcap, Format::PcapNg] {
+        let mut c = Capture::new(format);
+        for i in 0..1300u32 {
+            let a = ([10, 0, (i >> 8) as u8, i as u8], 1000);
+            c.push(
+                T0 + i64::from(i) * 1000,
+                &Pkt::udp4(a, ([10, 1, 0, 1], 53), &[7; 950]),
+            );
+        }
+        let mut bytes = c.finish();
+        // The record that starts in the last 2,500 bytes of the first MiB.
+        let mut at = if format == Format::Pcap { 24 } else { 0 };
+        let len = |b: &[u8], at: usize| -> usize {
+            let w = |o: usize| u32::from_le_bytes(b[at + o..at + o + 4].try_into().unwrap());
+            if format == Format::Pcap {
+                16 + w(8) as usize
+            } else {
+                w(4) as usize
+            }
+        };
+        while at + len(&bytes, at) < (1 << 20) - 2500 {
+            at += len(&bytes, at);
+        }
+        let bad = len(&bytes, at);
+        if format == Format::Pcap {
+            bytes[at + 8..at + 12].copy_from_slice(&0x7fff_ffffu32.to_le_bytes());
+        } else {
+            bytes[at + bad - 4] ^= 0xff;
+        }
+        let d = Dir::new();
+        let plain = d.write("c", &bytes);
+        let zs = d.write("c.zst", &zstd(&bytes));
+        let mut seen = Vec::new();
+        for (p, chunk, mode) in [
+            (&plain, 1 << 30, ReadMode::Mmap),
+            (&plain, 1 << 30, ReadMode::Read),
+            (&plain, 300_000, ReadMode::Read),
+            (&plain, 5_000, ReadMode::Read),
+            (&zs, 1 << 30, ReadMode::Read),
+            (&zs, 70_000, ReadMode::Read),
+            (&zs, 2_000, ReadMode::Read),
+        ] {
+            let mut cfg = FlowsConfig::new(vec![p.clone()]);
+            cfg.chunk_bytes = chunk;
+            cfg.read_mode = mode;
+            cfg.threads = 2;
+            let run = flows(&cfg).unwrap();
+            let i = &run.inputs[0];
+            assert_eq!(
+                (i.frames, i.counts.skipped),
+                (1299, bad as u64),
+                "{format:?} {p:?} in {chunk}-byte chunks, {mode:?}: {:?}",
+                run.flows.diag.entries()
+            );
+            seen.push(run.flows.diag.entries());
+        }
+        assert!(seen.windows(2).all(|w| w[0] == w[1]), "{seen:?}");
+    }
+}
+
+#[test]
 fn a_corrupt_pcapng_block_trailer_is_skipped_and_reading_resumes() {
     let mut c = Capture::new(Format::PcapNg);
     for i in 0..20u32 {
