@@ -19,11 +19,13 @@ pub const LINKS: [u32; 16] = [
 ];
 
 /// Reads `data` as an input file (written to `dir` as `fuzz-NAME-PID`, removed after) on
-/// one thread with header evidence and content gathered: the run, and how it was read.
+/// one thread with header evidence and content gathered, in `chunks` chunks of equal size
+/// (one: whole): the run, and how it was read.
 fn read_input(
     data: &[u8],
     dir: &std::path::Path,
     name: &str,
+    chunks: usize,
 ) -> Option<(crate::FlowRun, crate::FlowsConfig)> {
     let path = dir.join(format!("fuzz-{name}-{}", std::process::id()));
     std::fs::write(&path, data).ok()?;
@@ -31,20 +33,57 @@ fn read_input(
     cfg.threads = 1;
     cfg.clues = true;
     cfg.clue_content = true;
+    cfg.chunk_bytes = data.len().div_ceil(chunks.max(1)).max(1);
     let run = crate::flows(&cfg);
     let _ = std::fs::remove_file(&path);
     Some((run.ok()?, cfg))
 }
 
+/// How many chunks a fuzz input is read in (1 to 8, from its last byte): fuzz inputs are
+/// smaller than a chunk of a real run, and chunk edges are where evidence spanning two
+/// chunks is joined.
+fn chunks_for(data: &[u8]) -> usize {
+    1 + usize::from(data.last().copied().unwrap_or(0) % 8)
+}
+
 /// A whole input file (any container, compressed or not, capture or flow log), through the
 /// pipeline as `flows` reads it, from a file in `dir`. Checks that every frame read reached
-/// the flow stage and that a frame that gave no packet was counted under a reason, then
-/// writes the table (CSV) and the summary.
+/// the flow stage and that a frame that gave no packet was counted under a reason, and
+/// that a capture read again in 2 to 8 chunks (by its last byte; none when it says 1) reads
+/// the same frames and bytes, counted under the same reasons; then writes the table (CSV)
+/// and the summary.
 pub fn input_file(data: &[u8], dir: &std::path::Path) {
-    let Some((run, _)) = read_input(data, dir, "input") else {
+    let Some((run, _)) = read_input(data, dir, "input", 1) else {
         return;
     };
     check_accounting(&run);
+    // Read again in chunks: whatever the edges, the same frames, bytes and reasons.
+    let n = chunks_for(data);
+    if n > 1
+        && let Some((cut, _)) = read_input(data, dir, "input", n)
+    {
+        check_accounting(&cut);
+        let read = |r: &crate::FlowRun| {
+            let i = &r.inputs[0];
+            format!(
+                "{:?}",
+                (
+                    i.frames,
+                    i.bytes,
+                    &i.counts,
+                    &i.error,
+                    i.time_range,
+                    i.records
+                )
+            )
+        };
+        assert_eq!(read(&run), read(&cut), "read whole, then in {n} chunks");
+        assert_eq!(
+            (run.flows.frames, run.flows.frames_decoded),
+            (cut.flows.frames, cut.flows.frames_decoded),
+            "frames decoded, whole and in {n} chunks"
+        );
+    }
     // The table's rows and the summary, as `flows` writes them, from whatever was read.
     let _ = crate::pipeline::write_flows(
         &run,
@@ -55,7 +94,8 @@ pub fn input_file(data: &[u8], dir: &std::path::Path) {
     let _ = crate::report::summary_text(&run);
 }
 
-/// A whole input file as `trace` reads it: the flows and header evidence, then queries for
+/// A whole input file as `trace` reads it, in 1 to 8 chunks (by its last byte): the flows
+/// and header evidence, joined across the chunks' edges, then queries for
 /// addresses the evidence holds (the nodes requests to proxies named, the ends of header
 /// evidence and of the first flows), each communication found placed on its path and
 /// written as every report (JSON, Markdown, HTML, Art. 29 drafts) with everything
@@ -71,7 +111,7 @@ pub fn trace_input(data: &[u8], dir: &std::path::Path) {
     else {
         return;
     };
-    let Some((run, read)) = read_input(data, dir, "trace") else {
+    let Some((run, read)) = read_input(data, dir, "trace", chunks_for(data)) else {
         return;
     };
     let runs = [run];
