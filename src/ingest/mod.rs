@@ -649,8 +649,7 @@ pub fn walk_file_chunk(
             state,
             input,
             frame,
-        )
-        .deciding(buf.len() >= RESYNC_BUFFER);
+        );
         // Each event is lent where the walker wrote it: moved into a loop variable, it was
         // copied wide over the narrow stores that built it, a stall on every frame.
         while let Some(ev) = w.next().as_ref() {
@@ -1165,9 +1164,6 @@ pub struct StreamBlock {
     pub state: ReaderState,
     /// True when this block ends the input.
     pub last: bool,
-    /// Where records resume after a corrupt one is decided with `data` alone (the block
-    /// was cut from a buffer of [`RESYNC_BUFFER`]; see [`Records::deciding`]).
-    pub decide: bool,
     pool: Option<BlockPool>,
 }
 
@@ -1311,7 +1307,6 @@ impl StreamSplitter {
         end.map_or(Walk::Slow, Walk::Fast)
     }
 
-    /// A block of `buf[..len]`, its records starting at `start` in state `state`.
     /// A block of `buf[..len]` whose records run from `start` (in state `state`) to `end`.
     fn block(
         &self,
@@ -1328,7 +1323,6 @@ impl StreamSplitter {
             end,
             state,
             last,
-            decide: len >= RESYNC_BUFFER,
             pool: Some(std::sync::Arc::clone(&self.pool)),
         }
     }
@@ -1353,13 +1347,10 @@ impl Iterator for StreamSplitter {
         };
         // What was carried over is walked before anything is read after it.
         let mut walk = self.walk_on(&buf[..filled], Walk::Fast(skip.min(filled)));
+        let mut size = self.block_bytes;
         loop {
             if !self.eof {
-                let target = filled
-                    + self
-                        .block_bytes
-                        .saturating_sub(filled)
-                        .max(self.block_bytes.min(64 * 1024));
+                let target = filled + size.saturating_sub(filled).max(size.min(64 * 1024));
                 match self.fill(&mut buf, filled, target, &mut walk) {
                     Ok(f) => filled = f,
                     Err((f, e)) => {
@@ -1393,14 +1384,16 @@ impl Iterator for StreamSplitter {
                         self.state.clone(),
                         0,
                         1,
-                    )
-                    .deciding(filled >= RESYNC_BUFFER);
+                    );
                     for _ in walker.by_ref() {}
                     (walker.pos(), walker.state().clone())
                 }
             };
             if cut == start && !self.eof {
-                // No whole record yet (one record larger than what was read): read more.
+                // No whole record yet (one record larger than what was read, or where
+                // records resume after a corrupt one is decided past it): read as much
+                // again, so that the walks over the block cost twice its size at most.
+                size = size.max(filled) * 2;
                 continue;
             }
             let cut = if self.eof { filled } else { cut };

@@ -20,8 +20,9 @@ pub const MAX_BLOCK_LEN: u32 = 16 * 1024 * 1024;
 /// How many consecutive plausible records make a resynchronisation point trusted.
 const RESYNC_CHAIN: usize = 4;
 /// How far a reader's buffer grows (from a corrupt record) to decide where records resume
-/// after it: room for a chain of `RESYNC_CHAIN` (4) of the largest pcapng blocks. From
-/// there on, the search is decided with the bytes at hand (see [`Records::deciding`]).
+/// after it: room for a chain of `RESYNC_CHAIN` (4) of the largest pcapng blocks. With as
+/// many bytes after the corrupt record, reading resumes at the first start they do not
+/// rule out (see [`Records`]).
 pub const RESYNC_BUFFER: usize = RESYNC_CHAIN * MAX_BLOCK_LEN as usize;
 
 /// A frame as read from the capture: borrowed bytes plus where and when they were captured.
@@ -164,6 +165,12 @@ pub struct Span {
 ///
 /// `base` is the input offset of `data[0]`; `at_input_end` says whether `data` ends where
 /// the input ends (so a partial record there is a truncated record, not a buffer boundary).
+///
+/// After a corrupt record, reading resumes at the first offset where four plausible records
+/// follow one another. A walker whose bytes end before that is known (holding less than
+/// [`RESYNC_BUFFER`] after the corrupt record) stops before the corrupt record, to be walked
+/// again with more of the input: where reading resumes depends on the input, not on where
+/// a buffer or chunk ended.
 /// Frame numbers count from `first_frame`.
 pub struct Records<'a> {
     data: &'a [u8],
@@ -175,9 +182,6 @@ pub struct Records<'a> {
     origin: Locator,
     frame: u64,
     at_input_end: bool,
-    /// Where records resume after a corrupt one is decided with the bytes at hand, as at
-    /// the input's end (see [`Records::deciding`]).
-    decide: bool,
     pending: Option<Skip>,
     counts: ByteCounts,
 }
@@ -234,21 +238,9 @@ impl<'a> Records<'a> {
             },
             frame: first_frame,
             at_input_end: span.at_input_end,
-            decide: span.at_input_end,
             pending: None,
             counts: ByteCounts::default(),
         }
-    }
-
-    /// With `yes`, decides where records resume after a corrupt one with the bytes at hand
-    /// even when more of the input follows them: for a buffer that may grow no further
-    /// ([`RESYNC_BUFFER`]). Otherwise a walker whose search for the next trusted record
-    /// runs off its bytes stops before the corrupt record, to be walked again with more
-    /// of the input: where it resumes then depends on the input alone, not on where a
-    /// buffer or chunk happened to end.
-    pub fn deciding(mut self, yes: bool) -> Records<'a> {
-        self.decide |= yes;
-        self
     }
 
     /// Offset (within the input) of the first record this walker did not yield.
@@ -291,15 +283,18 @@ impl<'a> Records<'a> {
     /// reports the bytes in between.
     fn resync(&mut self, reason: SkipReason) -> Option<Event<'a>> {
         let bad = self.pos;
+        let end = self.at_input_end;
         let found = match &self.state {
-            ReaderState::Pcap(p) => search_pcap_record(self.data, bad + 1, p, self.decide),
-            ReaderState::Ng(s) => search_ng_block(self.data, bad + 4, s.big_endian, self.decide),
+            ReaderState::Pcap(p) => search_pcap_record(self.data, bad + 1, p, end),
+            ReaderState::Ng(s) => search_ng_block(self.data, bad + 4, s.big_endian, end),
         };
         let found = match found {
             Search::At(n) => Some(n),
             Search::Nowhere => None,
-            Search::Undecided => {
-                // Stop before the corrupt record: it is walked again with more bytes.
+            // RESYNC_BUFFER after it and still undecided: the first start not ruled out.
+            Search::Undecided(n) if self.data.len() - bad >= RESYNC_BUFFER => Some(n),
+            Search::Undecided(_) => {
+                // Stop before the corrupt record, to be walked again with more bytes.
                 self.end = bad;
                 return None;
             }
@@ -318,10 +313,6 @@ impl<'a> Records<'a> {
             at: self.loc(bad),
         });
         self.pos = next;
-        if found.is_none() && !self.at_input_end {
-            // The rest of this buffer is unreadable; the caller continues with the next one.
-            self.end = next;
-        }
         Some(Event::Skip(first))
     }
 
@@ -776,8 +767,8 @@ pub enum Search {
     /// None in these bytes.
     Nowhere,
     /// Whether a start is trusted depends on bytes past these: the search must be made
-    /// again with more.
-    Undecided,
+    /// again with more. The first start not ruled out by these bytes.
+    Undecided(usize),
 }
 
 /// True when a pcap record header at `pos` looks like a real one.
@@ -826,35 +817,37 @@ fn pcap_chain(data: &[u8], start: usize, p: &PcapParams) -> Chain {
     Chain::Trusted
 }
 
-/// The first of the candidate starts `starts` (in order) where a chain of `chain`'s
-/// records is trusted. With `decide` (the bytes end where the input ends, or no more may
-/// be read) a chain may end exactly at their end, and one running past it is broken;
-/// otherwise either makes the search undecided, as any later start could be taken.
+/// The first of the candidate starts `starts` (in order, the last before `len`) where a
+/// chain of `chain`'s records is trusted. At the input's end (`at_end`) a chain may end
+/// exactly at the bytes' end, and one running past it is broken; otherwise either makes
+/// the search undecided, as any later start could be taken.
 fn search(
     starts: impl Iterator<Item = usize>,
-    decide: bool,
+    (len, at_end): (usize, bool),
     chain: impl Fn(usize) -> Chain,
 ) -> Search {
     for start in starts {
         match chain(start) {
             Chain::Trusted => return Search::At(start),
-            Chain::AtEnd if decide => return Search::At(start),
+            Chain::AtEnd if at_end => return Search::At(start),
             Chain::Broken => {}
-            Chain::PastEnd if decide => {}
-            Chain::AtEnd | Chain::PastEnd => return Search::Undecided,
+            Chain::PastEnd if at_end => {}
+            Chain::AtEnd | Chain::PastEnd => return Search::Undecided(start),
         }
     }
-    if decide {
+    if at_end {
         Search::Nowhere
     } else {
-        Search::Undecided
+        Search::Undecided(len)
     }
 }
 
 /// Finds the first offset at or after `from` where a chain of plausible pcap records starts
-/// (with `decide`, as at the input's end; see [`Records::deciding`]).
-pub fn search_pcap_record(data: &[u8], from: usize, p: &PcapParams, decide: bool) -> Search {
-    search(from..data.len(), decide, |start| pcap_chain(data, start, p))
+/// (`at_end`: `data` ends where the input ends).
+pub fn search_pcap_record(data: &[u8], from: usize, p: &PcapParams, at_end: bool) -> Search {
+    search(from..data.len(), (data.len(), at_end), |start| {
+        pcap_chain(data, start, p)
+    })
 }
 
 /// Finds the first offset at or after `from` where a chain of plausible pcap records starts
@@ -862,7 +855,7 @@ pub fn search_pcap_record(data: &[u8], from: usize, p: &PcapParams, decide: bool
 pub fn find_pcap_record(data: &[u8], from: usize, p: &PcapParams) -> Option<usize> {
     match search_pcap_record(data, from, p, true) {
         Search::At(n) => Some(n),
-        Search::Nowhere | Search::Undecided => None,
+        Search::Nowhere | Search::Undecided(_) => None,
     }
 }
 
@@ -905,13 +898,15 @@ fn ng_chain(data: &[u8], start: usize, be: bool) -> Chain {
 }
 
 /// Finds the first 4-aligned offset at or after `from` where a chain of plausible pcapng
-/// blocks starts (alignment is relative to the data start, which is a block boundary; see
-/// [`Records::deciding`] for `decide`).
-pub fn search_ng_block(data: &[u8], from: usize, be: bool, decide: bool) -> Search {
+/// blocks starts (alignment is relative to the data start, which is a block boundary;
+/// `at_end`: `data` ends where the input ends).
+pub fn search_ng_block(data: &[u8], from: usize, be: bool, at_end: bool) -> Search {
     let first = from.div_ceil(4) * 4;
-    search((first..data.len()).step_by(4), decide, |start| {
-        ng_chain(data, start, be)
-    })
+    search(
+        (first..data.len()).step_by(4),
+        (data.len(), at_end),
+        |start| ng_chain(data, start, be),
+    )
 }
 
 /// Finds the first 4-aligned offset at or after `from` where a chain of plausible pcapng
@@ -919,7 +914,7 @@ pub fn search_ng_block(data: &[u8], from: usize, be: bool, decide: bool) -> Sear
 pub fn find_ng_block(data: &[u8], from: usize, be: bool) -> Option<usize> {
     match search_ng_block(data, from, be, true) {
         Search::At(n) => Some(n),
-        Search::Nowhere | Search::Undecided => None,
+        Search::Nowhere | Search::Undecided(_) => None,
     }
 }
 

@@ -1568,8 +1568,7 @@ fn read_block(input: u32, block: &StreamBlock, cfg: &FlowsConfig, table: FlowTab
         block.state.clone(),
         input,
         1,
-    )
-    .deciding(block.decide);
+    );
     let mut out = read_records(rec, cfg, table);
     out.start = block.base + block.start as u64;
     out.bytes += block.start as u64;

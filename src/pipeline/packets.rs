@@ -96,13 +96,12 @@ fn unreachable_file<T>(path: &Path) -> Result<T, IngestError> {
 
 impl Packets {
     /// The next event of the records in `data` (from `base` in the input) that start
-    /// before `end`; `decide` as for [`Records::deciding`].
+    /// before `end`.
     fn event(
         &mut self,
         data: &[u8],
         (base, end): (u64, usize),
         at_end: bool,
-        decide: bool,
     ) -> Option<PacketEvent> {
         let mut r = Records::new(
             data,
@@ -115,8 +114,7 @@ impl Packets {
             self.state.clone(),
             0,
             self.frame,
-        )
-        .deciding(decide);
+        );
         let ev = r.next();
         self.pos = r.pos();
         self.frame = r.next_frame();
@@ -151,7 +149,7 @@ impl Iterator for Packets {
             match &mut self.source {
                 Source::Bytes(b) => {
                     let b = std::mem::replace(b, Bytes::Owned(Vec::new()));
-                    let ev = self.event(&b, (0, b.len()), true, true);
+                    let ev = self.event(&b, (0, b.len()), true);
                     self.source = Source::Bytes(b);
                     if ev.is_none() {
                         self.done = true;
@@ -177,7 +175,7 @@ impl Iterator for Packets {
                         }
                     }
                     let Some(b) = block.take() else { continue };
-                    let ev = self.event(&b.data, (b.base, b.end), b.last, b.decide);
+                    let ev = self.event(&b.data, (b.base, b.end), b.last);
                     match ev {
                         Some(ev) => {
                             if let Source::Stream { block, .. } = &mut self.source {
