@@ -250,6 +250,20 @@ fn a_broken_compressed_stream_is_read_up_to_its_break_whatever_the_chunk_size() 
             );
             assert!(run.skipped_input());
         }
+        // The library's packet stream: the same records, then the break.
+        let events: Vec<_> = hoptrace::pipeline::packets(&p).unwrap().collect();
+        let frames = events
+            .iter()
+            .filter(|e| matches!(e, Ok(hoptrace::pipeline::PacketEvent::Packet(_))))
+            .count() as u64;
+        assert_eq!(frames, records_within(&plain, expect), "{name} as packets");
+        let last = events.last().unwrap().as_ref().err().map(|e| e.to_string());
+        assert!(
+            last.as_deref()
+                .unwrap_or_default()
+                .contains(&format!("offset {expect}:")),
+            "{name}: {last:?}"
+        );
     }
 }
 
@@ -509,6 +523,18 @@ fn reading_resumes_after_a_corrupt_record_at_the_same_place_whatever_the_reader_
             seen.push(run.flows.diag.entries());
         }
         assert!(seen.windows(2).all(|w| w[0] == w[1]), "{seen:?}");
+        // The library's packet stream reads the same, plain and compressed.
+        for p in [&plain, &zs] {
+            let events: Vec<_> = hoptrace::pipeline::packets(p)
+                .unwrap()
+                .map(|e| e.unwrap())
+                .collect();
+            let frames = events
+                .iter()
+                .filter(|e| matches!(e, hoptrace::pipeline::PacketEvent::Packet(_)))
+                .count();
+            assert_eq!(frames, 1299, "{format:?} {p:?} as packets");
+        }
     }
 }
 
