@@ -664,11 +664,12 @@ impl Gathered {
 
     /// Appends a later chunk's gatherings, keeping at most [`MAX_SMTP_BYTES`] of SMTP data.
     /// Header blocks this one left open are continued from the later chunk's first
-    /// segments (a block cut by the chunks' edge is read whole), then read.
+    /// segments (a block cut by the chunks' edge is read whole), then read; those the later
+    /// chunk left open, from this one's last (see [`Gathered::reopen`]).
     pub fn append(&mut self, mut later: Gathered, kept_smtp: &mut usize) {
         later.payload_seen = Default::default();
         self.close(Some(&mut later.head));
-        self.http_pending = std::mem::take(&mut later.http_pending);
+        self.reopen(&mut later);
         self.unanswered = std::mem::take(&mut later.unanswered);
         self.latest = self.latest.max(later.latest);
         self.pair_connects(&mut later);
@@ -681,6 +682,46 @@ impl Gathered {
             } else {
                 *kept_smtp += cost;
                 self.smtp.push(s);
+            }
+        }
+    }
+
+    /// Takes the header blocks the later chunk left open, each first continued from the
+    /// segments no block took at the end of this run's last chunk (captured before it, out
+    /// of order, as a block's start takes them within a chunk) together with the later
+    /// chunk's own, and read if that ends it; then keeps the later chunk's segments as the
+    /// run's recent ones, for the chunk after it.
+    fn reopen(&mut self, later: &mut Gathered) {
+        let mut before = std::mem::replace(&mut self.recent, std::mem::take(&mut later.recent));
+        self.http_pending = std::mem::take(&mut later.http_pending);
+        // Only blocks of the sessions those segments are on can take them: at most 64
+        // lookups, however many blocks are open (a chunk may leave hundreds of thousands).
+        let mut keys: Vec<Session> = before
+            .segs
+            .iter()
+            .filter(|e| !e.2.is_empty())
+            .filter_map(|e| e.0)
+            .filter(|k| self.http_pending.contains_key(k))
+            .collect();
+        keys.sort();
+        keys.dedup();
+        for k in keys {
+            let Some(mut w) = self.http_pending.remove(&k) else {
+                continue;
+            };
+            let done = loop {
+                let seen = w.bytes.len();
+                if before.extend(&k, &mut w) || self.recent.extend(&k, &mut w) {
+                    break true;
+                }
+                if w.bytes.len() == seen {
+                    break false;
+                }
+            };
+            if !done {
+                self.http_pending.insert(k, w);
+            } else if let Some(rest) = self.http_messages(k, w, None) {
+                self.http_pending.insert(k, rest);
             }
         }
     }

@@ -2577,9 +2577,12 @@ fn header_evidence_is_the_same_wherever_the_capture_is_cut_into_chunks() {
     // some block whatever the chunk size, and the block used to be read as far as its own
     // chunk went, without its X-Forwarded-For.
     // Then the same with a second request pipelined after each block, in its second
-    // segment: located at that segment's frame wherever the chunks' edges fall.
+    // segment: located at that segment's frame wherever the chunks' edges fall. Then with
+    // each block's second segment captured before its first: a chunk edge between the two
+    // left the block waiting in the later chunk for a segment the chunk before had kept,
+    // and it was read without its X-Forwarded-For.
     let server = ([192, 0, 2, 9], 80);
-    for pipelined in [false, true] {
+    for (pipelined, swapped) in [(false, false), (true, false), (false, true)] {
         let mut c = Capture::new(Format::Pcap);
         let pad = "a".repeat(300);
         for i in 0..300u32 {
@@ -2598,16 +2601,25 @@ fn header_evidence_is_the_same_wherever_the_capture_is_cut_into_chunks() {
             }
             let (a, b) = req.as_bytes().split_at(200);
             let t = T0 + i64::from(i) * MS;
-            c.push(t, &seg(client, server, 101, PSH | ACK, a));
-            c.push(
-                t + 1,
-                &seg(client, server, 101 + a.len() as u32, PSH | ACK, b),
+            let (a, b) = (
+                seg(client, server, 101, PSH | ACK, a),
+                seg(client, server, 101 + a.len() as u32, PSH | ACK, b),
             );
+            let (first, second) = if swapped { (b, a) } else { (a, b) };
+            c.push(t, &first);
+            c.push(t + 1, &second);
         }
         let d = Dir::new();
         let p = d.write("requests.pcap", &c.finish());
         let whole = the_same_in_any_chunks(&p);
         assert_eq!(whole.len(), if pipelined { 600 } else { 300 });
+        assert!(
+            whole.iter().all(|c| matches!(
+                &c.what,
+                hoptrace::hops::ClueKind::Http { entries, .. } if entries.len() == 1
+            )),
+            "every request names its origin"
+        );
         if pipelined {
             // Request i's second message is in frame 2i + 2.
             let frames: Vec<u64> = whole
