@@ -1,6 +1,6 @@
 //! Reading every container variant, compressed and damaged files, in every read mode.
 
-use crate::support::{Dir, described, run_bytes, zstd_block};
+use crate::support::{Dir, broke_at, described, run_bytes, zstd_cut};
 use hoptrace::flow::tcp::{ACK, SYN};
 use hoptrace::ingest::ReadMode;
 use hoptrace::model::SkipReason;
@@ -206,15 +206,8 @@ fn a_broken_compressed_stream_is_read_up_to_its_break_whatever_the_chunk_size() 
     use std::io::Read;
     let plain = many_flows(Format::Pcap, 2000);
     let packed = zstd(&plain);
-    let at = zstd_block(&packed, 4);
-    // What the blocks before the break decompress to.
-    let mut dec = zstd::stream::raw::Decoder::new().unwrap();
-    let mut out = vec![0u8; plain.len()];
-    let mut input = zstd::stream::raw::InBuffer::around(&packed[..at]);
-    let mut output = zstd::stream::raw::OutBuffer::around(&mut out[..]);
-    zstd::stream::raw::Operation::run(&mut dec, &mut input, &mut output).unwrap();
-    let before = output.pos();
-    assert!(before > 4 * 100_000 && before < plain.len() / 2, "{before}");
+    // Where the fifth block starts, and what the blocks before it decompress to.
+    let (at, before) = zstd_cut(&packed, &plain, 4);
     let mut damaged = packed.clone();
     damaged[at] |= 0b110;
     let cut_gz = gzip(&plain)[..gzip(&plain).len() / 2].to_vec();
@@ -234,13 +227,7 @@ fn a_broken_compressed_stream_is_read_up_to_its_break_whatever_the_chunk_size() 
             cfg.threads = threads;
             let run = flows(&cfg).unwrap();
             let i = &run.inputs[0];
-            let error = i.error.as_deref().unwrap_or_default();
-            assert!(
-                error.contains(&format!(
-                    "stream broken at decompressed byte offset {expect}:"
-                )),
-                "{name} in {chunk}-byte chunks: {error}"
-            );
+            broke_at(i, expect, &format!("{name} in {chunk}-byte chunks"));
             assert_eq!(i.bytes, expect as u64, "{name} in {chunk}-byte chunks");
             assert_eq!(i.counts.total(), i.bytes, "{name}: {:?}", i.counts);
             assert_eq!(

@@ -156,7 +156,7 @@ pub fn broken_maxmind_databases(root: &Path) -> Vec<PathBuf> {
 }
 
 /// Where block `n` (from 0) of the zstd frame `packed` starts.
-pub fn zstd_block(packed: &[u8], n: usize) -> usize {
+fn zstd_block(packed: &[u8], n: usize) -> usize {
     let fhd = packed[4];
     let single = fhd & 0x20 != 0;
     let dictionary = [0, 1, 2, 4][usize::from(fhd & 3)];
@@ -178,4 +178,30 @@ pub fn zstd_block(packed: &[u8], n: usize) -> usize {
         };
     }
     at
+}
+
+/// Where block `n` (from 0) of the zstd frame `packed` (of `plain`) starts, and how many
+/// bytes the blocks before it decompress to.
+pub fn zstd_cut(packed: &[u8], plain: &[u8], n: usize) -> (usize, usize) {
+    let at = zstd_block(packed, n);
+    let mut dec = zstd::stream::raw::Decoder::new().unwrap();
+    let mut out = vec![0u8; plain.len()];
+    let mut input = zstd::stream::raw::InBuffer::around(&packed[..at]);
+    let mut output = zstd::stream::raw::OutBuffer::around(&mut out[..]);
+    zstd::stream::raw::Operation::run(&mut dec, &mut input, &mut output).unwrap();
+    let before = output.pos();
+    assert!(before > n * 100_000 && before < plain.len(), "{before}");
+    assert_eq!(out[..before], plain[..before]);
+    (at, before)
+}
+
+/// Checks that input `i` says its stream broke at decompressed byte `offset`.
+pub fn broke_at(i: &hoptrace::InputSummary, offset: usize, what: &str) {
+    let error = i.error.as_deref().unwrap_or_default();
+    assert!(
+        error.contains(&format!(
+            "stream broken at decompressed byte offset {offset}:"
+        )),
+        "{what}: {error}"
+    );
 }
