@@ -718,10 +718,10 @@ impl Gathered {
                     break false;
                 }
             };
-            if !done {
+            if done {
+                self.http_finished(k, w);
+            } else {
                 self.http_pending.insert(k, w);
-            } else if let Some(rest) = self.http_messages(k, w, None) {
-                self.http_pending.insert(k, rest);
             }
         }
     }
