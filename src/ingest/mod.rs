@@ -8,8 +8,9 @@
 mod records;
 
 pub use records::{
-    ByteCounts, Event, Iface, MAX_BLOCK_LEN, MAX_CAPLEN, NgState, PcapParams, RESYNC_BUFFER,
-    RawFrame, ReaderState, Records, Skip, Span, TsConv, find_ng_block, find_pcap_record,
+    ByteCounts, Event, Iface, MAX_BLOCK_LEN, MAX_CAPLEN, MAX_INTERFACES, NgState, PcapParams,
+    RESYNC_BUFFER, RawFrame, ReaderState, Records, Skip, Span, TsConv, find_ng_block,
+    find_pcap_record,
 };
 
 use crate::model::LinkType;
@@ -493,8 +494,12 @@ pub struct FileChunk {
     pub state: ReaderState,
 }
 
-/// How much of a pcapng file's head is read to learn the interfaces later chunks assume.
+/// How much of a pcapng file's head is first read to learn the interfaces later chunks
+/// assume; the read grows (doubling) to [`CHUNK_MARGIN_MAX`] until it holds a packet.
 const CHUNK_MARGIN: usize = 1 << 20;
+/// The most of a pcapng file's head read to find its first packet; a file whose first
+/// packet lies further on is read in one piece (on one thread).
+const CHUNK_MARGIN_MAX: usize = 64 << 20;
 
 /// Cuts a plain file into chunks of `chunk_bytes` without reading it (but for the head of a
 /// pcapng file, to learn the interfaces later chunks assume). The cut depends only on the
@@ -518,35 +523,11 @@ pub fn plan_file_chunks(
     }
     let later_state = match container {
         Container::Pcap(p) => ReaderState::Pcap(*p),
-        Container::PcapNg => {
-            let mut head = vec![0u8; (len as usize).min(CHUNK_MARGIN)];
-            let n = read_at(file, 0, &mut head)?;
-            head.truncate(n);
-            let mut r = Records::new(
-                &head,
-                Span {
-                    base: 0,
-                    pos: 0,
-                    end: head.len(),
-                    at_input_end: n as u64 == len,
-                },
-                container.initial_state(),
-                0,
-                1,
-            );
-            let mut found = false;
-            for ev in r.by_ref() {
-                if matches!(ev, Event::Frame(_)) {
-                    found = true;
-                    break;
-                }
-            }
-            if !found {
-                // No packet in the first megabyte: read the file in one piece.
-                return Ok(plans);
-            }
-            r.state().clone()
-        }
+        Container::PcapNg => match pcapng_head_state(file, len, container)? {
+            Some(state) => state,
+            // No packet in the head: read the file in one piece.
+            None => return Ok(plans),
+        },
     };
     let mut boundary = start0 + chunk;
     while boundary < len {
@@ -562,6 +543,43 @@ pub fn plan_file_chunks(
         boundary += chunk;
     }
     Ok(plans)
+}
+
+/// The reader state at a pcapng file's first packet (its section and interfaces), read from
+/// the file's head: 1 MiB, then twice as much until a packet is met (a head of many
+/// interfaces, or a large block of decryption secrets or name resolution records), up to
+/// [`CHUNK_MARGIN_MAX`]. `None` when no packet is met there.
+fn pcapng_head_state(
+    file: &File,
+    len: u64,
+    container: &Container,
+) -> io::Result<Option<ReaderState>> {
+    let mut size = CHUNK_MARGIN;
+    loop {
+        let mut head = vec![0u8; (len as usize).min(size)];
+        let n = read_at(file, 0, &mut head)?;
+        head.truncate(n);
+        let whole = n as u64 == len;
+        let mut r = Records::new(
+            &head,
+            Span {
+                base: 0,
+                pos: 0,
+                end: head.len(),
+                at_input_end: whole,
+            },
+            container.initial_state(),
+            0,
+            1,
+        );
+        if r.by_ref().any(|ev| matches!(ev, Event::Frame(_))) {
+            return Ok(Some(r.state().clone()));
+        }
+        if whole || n < head.len() || size >= CHUNK_MARGIN_MAX {
+            return Ok(None);
+        }
+        size *= 2;
+    }
 }
 
 /// Where a chunk's walk started and ended.

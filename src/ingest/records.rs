@@ -11,12 +11,17 @@ use pcap_parser::pcapng::{
     parse_interfacedescriptionblock_be, parse_interfacedescriptionblock_le,
     parse_sectionheaderblock,
 };
+use std::sync::Arc;
 
 /// The largest captured length a record may claim before it counts as corrupt, unless the
 /// file's snapshot length is larger (libpcap uses the same rule with 262144).
 pub const MAX_CAPLEN: u32 = 262_144;
 /// The largest pcapng block accepted before it counts as corrupt.
 pub const MAX_BLOCK_LEN: u32 = 16 * 1024 * 1024;
+/// The most interfaces a pcapng section may define (24 bytes each, 1.5 MiB in all); later
+/// Interface Description Blocks of the section are counted as `interface_limit` and the
+/// packets naming them as `unknown_interface`.
+pub const MAX_INTERFACES: usize = 65_536;
 /// How many consecutive plausible records make a resynchronisation point trusted.
 const RESYNC_CHAIN: usize = 4;
 /// How far a reader's buffer grows (from a corrupt record) to decide where records resume
@@ -133,8 +138,10 @@ pub struct NgState {
     pub section_offset: u64,
     /// The section is big-endian.
     pub big_endian: bool,
-    /// Interfaces defined so far in the section, by id.
-    pub ifaces: Vec<Iface>,
+    /// Interfaces defined so far in the section, by id (at most [`MAX_INTERFACES`]). Shared:
+    /// every chunk and block carries the state it starts in, and copying the list for each
+    /// made a section of many interfaces cost memory and time per chunk.
+    pub ifaces: Arc<Vec<Iface>>,
     /// A section with an unsupported version: its blocks are skipped until the next section.
     pub unsupported: bool,
 }
@@ -426,7 +433,7 @@ impl<'a> Records<'a> {
                     self.state = ReaderState::Ng(NgState {
                         section_offset: self.base + pos as u64,
                         big_endian: be,
-                        ifaces: Vec::new(),
+                        ifaces: Arc::default(),
                         unsupported: !ok,
                     });
                     self.pos += blen;
@@ -450,6 +457,15 @@ impl<'a> Records<'a> {
                         at: self.loc(pos),
                     }));
                 }
+                IDB_TYPE if st.ifaces.len() >= MAX_INTERFACES => {
+                    self.pos += blen;
+                    return Some(Event::Skip(Skip {
+                        reason: SkipReason::InterfaceLimit,
+                        detail: 0,
+                        bytes: blen as u64,
+                        at: self.loc(pos),
+                    }));
+                }
                 IDB_TYPE => {
                     let parsed = if be {
                         parse_interfacedescriptionblock_be(block)
@@ -467,7 +483,7 @@ impl<'a> Records<'a> {
                     match iface {
                         Some(iface) => {
                             if let ReaderState::Ng(st) = &mut self.state {
-                                st.ifaces.push(iface);
+                                Arc::make_mut(&mut st.ifaces).push(iface);
                             }
                             self.counts.meta += blen as u64;
                             continue;
@@ -476,7 +492,7 @@ impl<'a> Records<'a> {
                             // Keep interface numbering aligned with the file: later packet
                             // blocks naming this interface count as unknown interface.
                             if let ReaderState::Ng(st) = &mut self.state {
-                                st.ifaces.push(Iface {
+                                Arc::make_mut(&mut st.ifaces).push(Iface {
                                     link: LinkType(u32::MAX),
                                     snaplen: 0,
                                     ts: TsConv {

@@ -80,10 +80,14 @@ pub enum SkipReason {
     DecompressionLimit,
     /// A flow-log line longer than the line bound (`--max-line-bytes`), not read.
     LineTooLong,
+    /// A pcapng Interface Description Block past the interfaces a section may define
+    /// ([`MAX_INTERFACES`](crate::ingest::MAX_INTERFACES)); the packets naming it
+    /// are counted as [`UnknownInterface`](Self::UnknownInterface).
+    InterfaceLimit,
 }
 
 impl SkipReason {
-    const ALL: [SkipReason; 26] = [
+    const ALL: [SkipReason; 27] = [
         SkipReason::TruncatedRecord,
         SkipReason::BadRecordLength,
         SkipReason::UnreadableBytes,
@@ -110,6 +114,7 @@ impl SkipReason {
         SkipReason::FragmentLimit,
         SkipReason::DecompressionLimit,
         SkipReason::LineTooLong,
+        SkipReason::InterfaceLimit,
     ];
 
     /// A stable number for files (the position in the list above; new reasons go last).
@@ -167,6 +172,7 @@ impl SkipReason {
             SkipReason::FragmentLimit => "fragment_limit",
             SkipReason::DecompressionLimit => "decompression_limit",
             SkipReason::LineTooLong => "line_too_long",
+            SkipReason::InterfaceLimit => "interface_limit",
         }
     }
 

@@ -133,6 +133,90 @@ fn packet_blocks_naming_an_undefined_interface_are_skipped_and_counted() {
 }
 
 #[test]
+fn a_pcapng_section_defines_at_most_max_interfaces() {
+    use hoptrace::ingest::MAX_INTERFACES;
+    // One interface from the writer, then as many more as the bound allows and two past it.
+    let mut c = Capture::new(Format::PcapNg);
+    for _ in 0..MAX_INTERFACES + 1 {
+        c.add_interface(1, 6, 0);
+    }
+    let idb = 32; // the writer's Interface Description Block (its if_tsresol option)
+    let f = Pkt::tcp4(A, B, SYN, b"");
+    let last = (MAX_INTERFACES - 1) as u32;
+    c.push_on(0, T0, &f, f.len() as u32);
+    let r = Pkt::tcp4(B, A, SYN | ACK, b"");
+    c.push_on(last, T0 + 1_000, &r, r.len() as u32);
+    c.push_on(last + 1, T0 + 2_000, &r, r.len() as u32);
+    let bytes = c.finish();
+    let d = Dir::new();
+    let path = d.write("many-interfaces.pcapng", &bytes);
+    let zst = d.write("many-interfaces.pcapng.zst", &zstd(&bytes));
+    for (input, chunk) in [(&path, 1 << 30), (&path, 64 * 1024), (&zst, 64 * 1024)] {
+        let mut cfg = FlowsConfig::new(vec![input.clone()]);
+        cfg.chunk_bytes = chunk;
+        cfg.threads = 2;
+        let run = flows(&cfg).unwrap();
+        hoptrace::fuzzing::check_accounting(&run);
+        assert_eq!(
+            described(&run),
+            ["tcp 192.0.2.1:40000 > 198.51.100.2:443 1/1"],
+            "{input:?} in chunks of {chunk}"
+        );
+        let over: Vec<_> = run
+            .flows
+            .diag
+            .entries()
+            .into_iter()
+            .filter(|(r, _, _)| *r == SkipReason::InterfaceLimit)
+            .collect();
+        assert_eq!(over.len(), 1, "{:?}", run.flows.diag.entries());
+        assert_eq!((over[0].2.count, over[0].2.bytes), (2, 2 * idb));
+        assert_eq!(run.flows.diag.count(SkipReason::UnknownInterface), 1);
+        assert_eq!(run.inputs[0].frames, 3);
+        assert!(run.skipped_input());
+    }
+}
+
+#[test]
+fn a_pcapng_whose_first_packet_lies_past_its_first_mebibyte_is_still_cut_into_chunks() {
+    // A large block before the first packet (decryption secrets, name resolution records):
+    // the chunk planner reads on until it meets a packet, to learn the interfaces the
+    // later chunks start with. It gave up after 1 MiB, and read the whole file on one thread.
+    let mut c = Capture::new(Format::PcapNg);
+    c.push_block(0x0A, &vec![b'k'; 3 << 20]);
+    for i in 0..30_000u32 {
+        let f = Pkt::tcp4(([10, 0, (i >> 8) as u8, i as u8], 40000), B, SYN, &[0; 64]);
+        c.push(T0 + i64::from(i) * 1_000, &f);
+    }
+    let bytes = c.finish();
+    let d = Dir::new();
+    let path = d.write("secrets-first.pcapng", &bytes);
+    let input = hoptrace::ingest::open(&path).unwrap();
+    let file = std::fs::File::open(&path).unwrap();
+    let chunk = 1 << 20;
+    let plans =
+        hoptrace::ingest::plan_file_chunks(&file, bytes.len() as u64, &input.container, chunk)
+            .unwrap();
+    assert_eq!(plans.len(), bytes.len().div_ceil(chunk), "{}", bytes.len());
+    match &plans[1].state {
+        hoptrace::ingest::ReaderState::Ng(st) => assert_eq!(st.ifaces.len(), 1),
+        other => panic!("{other:?}"),
+    }
+    let run = |chunk: usize| {
+        let mut cfg = FlowsConfig::new(vec![path.clone()]);
+        cfg.chunk_bytes = chunk;
+        cfg.threads = 2;
+        let run = flows(&cfg).unwrap();
+        hoptrace::fuzzing::check_accounting(&run);
+        assert!(!run.skipped_input());
+        described(&run)
+    };
+    let whole = run(1 << 30);
+    assert_eq!(whole.len(), 30_000);
+    assert_eq!(run(chunk), whole);
+}
+
+#[test]
 fn compressed_inputs_are_recognised_by_magic_not_name() {
     let plain = three_packets(Format::Pcap);
     let d = Dir::new();
