@@ -166,15 +166,30 @@ impl History {
         b
     }
 
-    /// The inverse of [`to_bytes`](Self::to_bytes).
-    pub fn from_bytes(b: [u8; 17]) -> History {
+    /// The inverse of [`to_bytes`](Self::to_bytes); `None` for bytes no history gives
+    /// (damaged: an event code past the letters, an event listed twice or not in `seen`,
+    /// unused bytes not zero).
+    pub fn from_bytes(b: [u8; 17]) -> Option<History> {
         let mut events = [0u8; 14];
         events.copy_from_slice(&b[3..]);
-        History {
-            seen: u16::from_le_bytes([b[0], b[1]]),
-            len: b[2].min(14),
-            events,
+        let seen = u16::from_le_bytes([b[0], b[1]]);
+        let len = b[2];
+        if usize::from(len) > events.len() || events[usize::from(len)..].iter().any(|&e| e != 0) {
+            return None;
         }
+        let mut rebuilt = 0u16;
+        for &code in &events[..usize::from(len)] {
+            let letter = code & 7;
+            if code & !0x0f != 0 || usize::from(letter) >= LETTERS.len() {
+                return None;
+            }
+            let bit = 1u16 << (letter + 7 * ((code >> 3) & 1));
+            if rebuilt & bit != 0 {
+                return None;
+            }
+            rebuilt |= bit;
+        }
+        (rebuilt == seen).then_some(History { seen, len, events })
     }
 
     /// Appends the first occurrences of `later` that this history does not have.
@@ -328,6 +343,33 @@ mod tests {
         assert_eq!(h.text(Side::Hi), "ShADdFf");
         assert_eq!(conn_state(Proto::TCP, &h, Side::Hi, 3), "SF");
         assert!(h.finished());
+    }
+
+    #[test]
+    fn history_bytes_round_trip_and_damaged_ones_are_refused() {
+        let mut full = handshake();
+        for (side, flags) in [(Side::Hi, FIN), (Side::Lo, FIN), (Side::Hi, RST)] {
+            full.tcp(side, flags, 0);
+        }
+        full.tcp(Side::Lo, RST | SYN, 0);
+        for h in [History::default(), handshake(), full] {
+            assert_eq!(History::from_bytes(h.to_bytes()), Some(h));
+        }
+        let good = handshake().to_bytes();
+        let len = usize::from(good[2]);
+        let damaged = |f: &dyn Fn(&mut [u8; 17])| {
+            let mut b = good;
+            f(&mut b);
+            History::from_bytes(b)
+        };
+        // A letter past the seven (it indexed past the letters when the row was written).
+        assert_eq!(damaged(&|b| b[3] |= 7), None);
+        assert_eq!(damaged(&|b| b[3] |= 0x40), None);
+        assert_eq!(damaged(&|b| b[4] = b[3]), None); // an event twice
+        assert_eq!(damaged(&|b| b[0] ^= 1 << 2), None); // `seen` without its event
+        assert_eq!(damaged(&|b| b[2] = 15), None);
+        assert_eq!(damaged(&|b| b[2] -= 1), None); // an event past the length
+        assert_eq!(damaged(&|b| b[3 + len] = 1), None);
     }
 
     #[test]

@@ -433,7 +433,7 @@ impl Flow {
             _ => None,
         };
         let m = r.take(5)?;
-        let history = History::from_bytes(r.take(17)?.try_into().ok()?);
+        let history = History::from_bytes(r.take(17)?.try_into().ok()?)?;
         let first = r.u32()?;
         let n = r.count()?;
         if n >= MAX_FLOW_CHAINS {
