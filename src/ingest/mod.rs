@@ -640,6 +640,15 @@ pub fn walk_file_chunk(
             match found {
                 Some(p) => break p,
                 None if base + valid as u64 >= len => break valid,
+                // Nothing trusted before the chunk's end, nor as far past it as a chain of
+                // records can reach: no record the chunk can trust starts in it (the chunk
+                // before reads on through it, and this one is read again from where that
+                // one ended). The window grew to the end of the file here, in every chunk
+                // of a long unreadable stretch: memory as large as the file, and each
+                // chunk searched the rest of it.
+                None if base + valid as u64 >= chunk.end.saturating_add(RESYNC_BUFFER as u64) => {
+                    break (chunk.end - base) as usize;
+                }
                 None => {
                     // Nothing trusted yet: look further on (the window grows).
                     let grown = buf.len() * 2;

@@ -14,7 +14,8 @@ use pcap_parser::pcapng::{
 use std::sync::Arc;
 
 /// The largest captured length a record may claim before it counts as corrupt, unless the
-/// file's snapshot length is larger (libpcap uses the same rule with 262144).
+/// file's snapshot length is larger (libpcap uses the same rule with 262144), up to
+/// [`MAX_BLOCK_LEN`] (see [`PcapParams::max_caplen`]).
 pub const MAX_CAPLEN: u32 = 262_144;
 /// The largest pcapng block accepted before it counts as corrupt.
 pub const MAX_BLOCK_LEN: u32 = 16 * 1024 * 1024;
@@ -80,6 +81,17 @@ pub struct PcapParams {
     pub link: LinkType,
     /// Snapshot length from the header.
     pub snaplen: u32,
+}
+
+impl PcapParams {
+    /// The largest captured length a record may claim before it counts as corrupt: the
+    /// file's snapshot length, at least [`MAX_CAPLEN`] and at most [`MAX_BLOCK_LEN`] (the
+    /// largest pcapng block). A header's snapshot length of up to 4 GiB would otherwise let
+    /// one corrupt record length make a reader hold the rest of the file (libpcap refuses
+    /// records past 262,144 bytes for most link types, 128 MiB for D-Bus).
+    pub fn max_caplen(&self) -> u32 {
+        self.snaplen.clamp(MAX_CAPLEN, MAX_BLOCK_LEN)
+    }
 }
 
 /// How an interface's timestamps become nanoseconds.
@@ -348,7 +360,7 @@ impl<'a> Records<'a> {
             };
         }
         let h = read_pcap_header(&data[pos..pos + 16], p.big_endian);
-        if h.caplen > p.snaplen.max(MAX_CAPLEN) {
+        if h.caplen > p.max_caplen() {
             return self.resync(SkipReason::BadRecordLength);
         }
         let start = pos + hdr;
@@ -697,7 +709,7 @@ fn read_pcap_header(b: &[u8], be: bool) -> PcapRecordHeader {
 /// record walker would not accept, which it must then handle.
 pub fn pcap_records_end(data: &[u8], mut pos: usize, p: &PcapParams) -> Option<usize> {
     let hdr = if p.modified { 24 } else { 16 };
-    let max = p.snaplen.max(MAX_CAPLEN) as usize;
+    let max = p.max_caplen() as usize;
     while let Some(h) = data.get(pos..pos + hdr) {
         let caplen = rd32(&h[8..], p.big_endian) as usize;
         if caplen > max {
@@ -795,7 +807,7 @@ fn plausible_pcap(data: &[u8], pos: usize, p: &PcapParams) -> Plausible {
     }
     let h = read_pcap_header(&data[pos..pos + 16], p.big_endian);
     let frac_limit = if p.nanos { 1_000_000_000 } else { 1_000_000 };
-    if h.caplen > p.snaplen.max(MAX_CAPLEN)
+    if h.caplen > p.max_caplen()
         || h.frac >= frac_limit
         || h.origlen < h.caplen
         || h.origlen > MAX_BLOCK_LEN

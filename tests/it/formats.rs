@@ -217,6 +217,45 @@ fn a_pcapng_whose_first_packet_lies_past_its_first_mebibyte_is_still_cut_into_ch
 }
 
 #[test]
+fn a_huge_snapshot_length_does_not_let_one_record_claim_the_rest_of_the_file() {
+    // A pcap header saying frames may be 4 GiB long, then a record claiming 3.75 GiB: it
+    // was taken at its word (the bound was the larger of the snapshot length and 256 KiB),
+    // so the reader held the rest of the file to find its end (a 210 MB file took 534 MB),
+    // and read the rest as one truncated record. Records are now at most 16 MiB (the
+    // largest pcapng block), so this one is corrupt and reading resumes after it.
+    let mut c = Capture::new(Format::Pcap);
+    c.push(T0, &Pkt::tcp4(A, B, SYN, b""));
+    let mut bad = Vec::new();
+    for v in [1_622_505_600u32, 0, 0xF000_0000, 0xF000_0000] {
+        bad.extend_from_slice(&v.to_le_bytes());
+    }
+    c.push_raw(&bad);
+    c.push_raw(&[0; 100]);
+    for i in 1..=8 {
+        c.push(T0 + i * 1_000, &Pkt::tcp4(B, A, SYN | ACK, b""));
+    }
+    let mut bytes = c.finish();
+    bytes[16..20].copy_from_slice(&u32::MAX.to_le_bytes());
+    let d = Dir::new();
+    for (name, data) in [
+        ("snap.pcap", bytes.clone()),
+        ("snap.pcap.zst", zstd(&bytes)),
+    ] {
+        let mut cfg = FlowsConfig::new(vec![d.write(name, &data)]);
+        cfg.chunk_bytes = 64;
+        let run = flows(&cfg).unwrap();
+        hoptrace::fuzzing::check_accounting(&run);
+        assert_eq!(
+            described(&run),
+            ["tcp 192.0.2.1:40000 > 198.51.100.2:443 1/8"],
+            "{name}"
+        );
+        assert_eq!(run.flows.diag.count(SkipReason::BadRecordLength), 1);
+        assert_eq!(run.flows.diag.count(SkipReason::TruncatedRecord), 0);
+    }
+}
+
+#[test]
 fn compressed_inputs_are_recognised_by_magic_not_name() {
     let plain = three_packets(Format::Pcap);
     let d = Dir::new();
