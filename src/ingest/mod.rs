@@ -404,7 +404,14 @@ pub fn open_bounded(path: &Path, mode: ReadMode, max_ratio: u64) -> Result<Input
         return open_stream(path, Box::new(io::stdin()), None, max_ratio);
     }
     let file = File::open(path).map_err(io_err)?;
-    let size = file.metadata().map_err(io_err)?.len();
+    let meta = file.metadata().map_err(io_err)?;
+    if !meta.is_file() {
+        // A pipe or a device (a shell's `<(zcat capture.pcap.gz)` is a pipe): its length
+        // says nothing, and it cannot be mapped or read at offsets. Read as a stream, as
+        // standard input is; it was refused as empty.
+        return open_stream(path, Box::new(file), None, max_ratio);
+    }
+    let size = meta.len();
     if size == 0 {
         return Err(IngestError::Empty {
             path: path.to_path_buf(),
@@ -855,7 +862,18 @@ pub fn open_log_input(path: &Path, max_ratio: u64) -> Result<LogInput, IngestErr
         source,
     };
     let file = File::open(path).map_err(io_err)?;
-    let size = file.metadata().map_err(io_err)?.len();
+    let meta = file.metadata().map_err(io_err)?;
+    if !meta.is_file() {
+        // Reading it as a capture took its first bytes already (a pipe is read once).
+        return Err(IngestError::Unsupported {
+            path: path.to_path_buf(),
+            what: "not a capture; flow logs and export files are read from regular files \
+                   only, and this is a pipe or a device (save it to a file and read that)"
+                .to_string(),
+            offset: 0,
+        });
+    }
+    let size = meta.len();
     if size == 0 {
         return Err(IngestError::Empty {
             path: path.to_path_buf(),

@@ -347,6 +347,16 @@ pub enum Error {
     /// No inputs were given.
     #[error("no input files given")]
     NoInputs,
+    /// `trace` was given standard input, a pipe or a device: it reads evidence from files.
+    #[error(
+        "{path}: trace reads its evidence from files, digesting each (SHA-256) for the report, \
+         and this is standard input, a pipe or a device (read once: it cannot be both digested \
+         and traced); save it to a file and trace that"
+    )]
+    NotAFile {
+        /// The input.
+        path: PathBuf,
+    },
     /// Partial tables built with different flow rules cannot be merged.
     #[error(
         "partial flow tables were built with different timeouts ({ours} and {theirs}); \
@@ -2280,6 +2290,15 @@ pub fn trace(
         return Err(Error::NoInputs);
     }
     let vantage_points: Vec<Vec<PathBuf>> = cfg.inputs.iter().map(|p| input_files(p)).collect();
+    // A pipe would be read by three readers at once (the digest, the mail check and the
+    // flows), each taking part of it: a report of part of the evidence, or of none.
+    for path in vantage_points.iter().flatten() {
+        let piped = path.as_os_str() == "-"
+            || std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir());
+        if piped {
+            return Err(Error::NotAFile { path: path.clone() });
+        }
+    }
     // The inputs' digests are computed on a thread of their own while the flows are
     // built: the file is read from the page cache a second time, but not after the run.
     let (runs, digests) = std::thread::scope(|s| {

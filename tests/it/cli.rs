@@ -230,6 +230,67 @@ fn standard_input_is_read_with_a_dash_even_compressed() {
 }
 
 #[test]
+fn a_pipe_named_as_a_file_is_read_as_a_stream_by_flows_and_refused_by_trace() {
+    // A shell's `<(zcat capture.pcap.gz)` names a pipe: its length is 0, it cannot be
+    // mapped, and it is read once. `flows` refused it as an empty input; `trace` read it
+    // with three readers at once (the digest, the mail check and the flows), each taking
+    // part of it. Skipped where there is no bash.
+    let d = Dir::new();
+    let p = d.write("c.pcap", &capture());
+    let log = d.write("conn.log", b"#separator \\x09\n#fields\tts\n1.0\n");
+    let bin = env!("CARGO_BIN_EXE_hoptrace");
+    let sh = |cmd: String| Command::new("bash").arg("-c").arg(cmd).output().ok();
+    let quoted = |p: &std::path::Path| format!("'{}'", p.display());
+    let Some(out) = sh(format!("{bin} flows -q <(gzip -c {})", quoted(&p))) else {
+        println!("bash not found: pipes not tried");
+        return;
+    };
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let whole = hoptrace(&["flows", "-q", p.to_str().unwrap()]);
+    // The same table but for the input's name (the pipe's, /dev/fd/N).
+    let rows = |b: &[u8]| -> Vec<Vec<String>> {
+        let t = text(b);
+        let at = t
+            .lines()
+            .next()
+            .unwrap()
+            .split(',')
+            .position(|c| c == "input");
+        t.lines()
+            .map(|l| {
+                let mut f: Vec<String> = l.split(',').map(str::to_string).collect();
+                f.remove(at.unwrap());
+                f
+            })
+            .collect()
+    };
+    assert_eq!(rows(&out.stdout), rows(&whole.stdout));
+    assert_eq!(rows(&out.stdout).len(), 3);
+    let out = sh(format!("{bin} flows <(cat {}) -o /dev/null", quoted(&log))).unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        text(&out.stderr).contains("read from regular files only"),
+        "{}",
+        text(&out.stderr)
+    );
+    for input in [
+        format!("<(cat {})", quoted(&p)),
+        "- <".to_string() + &quoted(&p),
+    ] {
+        let out = sh(format!(
+            "{bin} trace {input} --party US --ip 192.0.2.1 --format json -o /dev/null"
+        ))
+        .unwrap();
+        assert_eq!(out.status.code(), Some(3), "{input}");
+        assert!(
+            text(&out.stderr).contains("trace reads its evidence from files"),
+            "{input}: {}",
+            text(&out.stderr)
+        );
+    }
+}
+
+#[test]
 fn skipped_input_gives_exit_status_1_with_file_and_offset() {
     let d = Dir::new();
     let mut bytes = capture();
