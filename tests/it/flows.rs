@@ -573,9 +573,9 @@ fn damaged_and_incompatible_partial_tables_are_refused() {
         let e = hoptrace::PartialRun::load(&p).unwrap_err().to_string();
         assert!(e.contains("partial flow table"), "{e}");
     }
-    // One bit flipped anywhere: refused. Without the digest that ends the file, a third of
-    // such flips were read as other counts, times or addresses, and a flip in a flow's
-    // connection history made writing its row panic.
+    // One bit flipped anywhere: refused. Without the digest that ends the file, about a
+    // quarter of the flips tried on a small table were read as other counts, times or
+    // addresses, and a flip in a flow's connection history made writing its row panic.
     let mut refused_by_digest = 0;
     for i in 0..buf.len() {
         let mut b = buf.clone();
