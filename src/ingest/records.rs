@@ -450,33 +450,18 @@ impl<'a> Records<'a> {
                     });
                     self.pos += blen;
                     if !ok {
-                        return Some(Event::Skip(Skip {
-                            reason: SkipReason::UnsupportedSection,
-                            detail: 0,
-                            bytes: blen as u64,
-                            at: self.loc(pos),
-                        }));
+                        return self.block_skip(SkipReason::UnsupportedSection, 0, pos, blen);
                     }
                     self.counts.meta += blen as u64;
                     continue;
                 }
                 _ if st.unsupported => {
                     self.pos += blen;
-                    return Some(Event::Skip(Skip {
-                        reason: SkipReason::UnsupportedSection,
-                        detail: 0,
-                        bytes: blen as u64,
-                        at: self.loc(pos),
-                    }));
+                    return self.block_skip(SkipReason::UnsupportedSection, 0, pos, blen);
                 }
                 IDB_TYPE if st.ifaces.len() >= MAX_INTERFACES => {
                     self.pos += blen;
-                    return Some(Event::Skip(Skip {
-                        reason: SkipReason::InterfaceLimit,
-                        detail: 0,
-                        bytes: blen as u64,
-                        at: self.loc(pos),
-                    }));
+                    return self.block_skip(SkipReason::InterfaceLimit, 0, pos, blen);
                 }
                 IDB_TYPE => {
                     let parsed = if be {
@@ -513,12 +498,8 @@ impl<'a> Records<'a> {
                                     },
                                 });
                             }
-                            return Some(Event::Skip(Skip {
-                                reason: SkipReason::MalformedHeader,
-                                detail: crate::model::Layer::Link as u32,
-                                bytes: blen as u64,
-                                at: self.loc(pos),
-                            }));
+                            let link = crate::model::Layer::Link as u32;
+                            return self.block_skip(SkipReason::MalformedHeader, link, pos, blen);
                         }
                     }
                 }
@@ -565,6 +546,22 @@ impl<'a> Records<'a> {
                 }
             }
         }
+    }
+
+    /// The whole pcapng block at `pos` (`blen` bytes), skipped for `reason`.
+    fn block_skip(
+        &self,
+        reason: SkipReason,
+        detail: u32,
+        pos: usize,
+        blen: usize,
+    ) -> Option<Event<'a>> {
+        Some(Event::Skip(Skip {
+            reason,
+            detail,
+            bytes: blen as u64,
+            at: self.loc(pos),
+        }))
     }
 
     fn ng_frame(
