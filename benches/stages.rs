@@ -41,7 +41,7 @@ fn walker(data: &[u8]) -> Records<'_> {
             end: data.len(),
             at_input_end: true,
         },
-        hoptrace::ingest::ReaderState::Pcap(p),
+        hoptrace::ingest::ReaderState::from(p),
         0,
         1,
     )

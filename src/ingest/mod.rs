@@ -8,8 +8,8 @@
 mod records;
 
 pub use records::{
-    ByteCounts, Event, Iface, MAX_BLOCK_LEN, MAX_CAPLEN, MAX_INTERFACES, NgState, PcapParams,
-    RESYNC_BUFFER, RawFrame, ReaderState, Records, Skip, Span, TsConv, find_ng_block,
+    ByteCounts, Event, Iface, Layout, MAX_BLOCK_LEN, MAX_CAPLEN, MAX_INTERFACES, NgState,
+    PcapParams, RESYNC_BUFFER, RawFrame, ReaderState, Records, Skip, Span, TsConv, find_ng_block,
     find_pcap_record,
 };
 
@@ -529,7 +529,7 @@ pub fn plan_file_chunks(
         return Ok(plans);
     }
     let later_state = match container {
-        Container::Pcap(p) => ReaderState::Pcap(*p),
+        Container::Pcap(p) => ReaderState::from(*p),
         Container::PcapNg => match pcapng_head_state(file, len, container)? {
             Some(state) => state,
             // No packet in the head: read the file in one piece.
@@ -640,9 +640,9 @@ pub fn walk_file_chunk(
     let mut pos = match chunk.start {
         Some(s) => (s - base) as usize,
         None => loop {
-            let found = match &chunk.state {
-                ReaderState::Pcap(p) => find_pcap_record(&buf[..valid], 0, p),
-                ReaderState::Ng(s) => find_ng_block(&buf[..valid], 0, s.big_endian),
+            let found = match &chunk.state.layout {
+                Layout::Pcap(p) => find_pcap_record(&buf[..valid], 0, p),
+                Layout::Ng(s) => find_ng_block(&buf[..valid], 0, s.big_endian),
             };
             match found {
                 Some(p) => break p,
@@ -693,7 +693,10 @@ pub fn walk_file_chunk(
         counts += w.counts();
         frame = w.next_frame();
         state = w.state().clone();
-        if stopped >= end_rel || at_end {
+        // A search for where records resume after a corrupt record goes on past the
+        // chunk's end, to where they do (the chunk after it starts there, if it guessed
+        // right).
+        if (stopped >= end_rel && state.resync_from.is_none()) || at_end {
             pos = stopped;
             break;
         }
@@ -1096,8 +1099,8 @@ impl Container {
     /// The reader state at the first record.
     pub fn initial_state(&self) -> ReaderState {
         match self {
-            Container::Pcap(p) => ReaderState::Pcap(*p),
-            Container::PcapNg => ReaderState::Ng(NgState::default()),
+            Container::Pcap(p) => ReaderState::from(*p),
+            Container::PcapNg => ReaderState::from(NgState::default()),
         }
     }
 
@@ -1145,7 +1148,7 @@ pub fn plan_chunks(data: &[u8], container: &Container, chunk_bytes: usize) -> Ve
         return plans;
     }
     let later_state = match container {
-        Container::Pcap(p) => ReaderState::Pcap(*p),
+        Container::Pcap(p) => ReaderState::from(*p),
         Container::PcapNg => {
             let mut r = Records::new(
                 data,
@@ -1170,9 +1173,9 @@ pub fn plan_chunks(data: &[u8], container: &Container, chunk_bytes: usize) -> Ve
     };
     let mut boundary = start0 + chunk_bytes;
     while boundary < data.len() {
-        let found = match &later_state {
-            ReaderState::Pcap(p) => find_pcap_record(data, boundary, p),
-            ReaderState::Ng(s) => find_ng_block(data, boundary, s.big_endian),
+        let found = match &later_state.layout {
+            Layout::Pcap(p) => find_pcap_record(data, boundary, p),
+            Layout::Ng(s) => find_ng_block(data, boundary, s.big_endian),
         };
         let start = found.unwrap_or(data.len());
         if start >= data.len() {
@@ -1345,9 +1348,13 @@ impl StreamSplitter {
         let Walk::Fast(pos) = walk else {
             return Walk::Slow;
         };
-        let end = match &self.state {
-            ReaderState::Pcap(p) => records::pcap_records_end(data, pos, p),
-            ReaderState::Ng(st) => records::ng_blocks_end(data, pos, st),
+        // A search for where records resume after a corrupt one is the walker's.
+        if self.state.resync_from.is_some() {
+            return Walk::Slow;
+        }
+        let end = match &self.state.layout {
+            Layout::Pcap(p) => records::pcap_records_end(data, pos, p),
+            Layout::Ng(st) => records::ng_blocks_end(data, pos, st),
         };
         end.map_or(Walk::Slow, Walk::Fast)
     }
@@ -1455,8 +1462,8 @@ impl Iterator for StreamSplitter {
 }
 
 fn container_header_len(state: &ReaderState) -> usize {
-    match state {
-        ReaderState::Pcap(_) => 24,
-        ReaderState::Ng(_) => 0,
+    match state.layout {
+        Layout::Pcap(_) => 24,
+        Layout::Ng(_) => 0,
     }
 }

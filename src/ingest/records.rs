@@ -25,10 +25,9 @@ pub const MAX_BLOCK_LEN: u32 = 16 * 1024 * 1024;
 pub const MAX_INTERFACES: usize = 65_536;
 /// How many consecutive plausible records make a resynchronisation point trusted.
 const RESYNC_CHAIN: usize = 4;
-/// How far a reader's buffer grows (from a corrupt record) to decide where records resume
-/// after it: room for a chain of `RESYNC_CHAIN` (4) of the largest pcapng blocks. With as
-/// many bytes after the corrupt record, reading resumes at the first start they do not
-/// rule out (see [`Records`]).
+/// Room for a chain of `RESYNC_CHAIN` (4) of the largest pcapng blocks: how far past its
+/// end a file chunk looks for a record start it can trust before leaving its bytes to the
+/// chunk before it (see [`crate::ingest::walk_file_chunk`]).
 pub const RESYNC_BUFFER: usize = RESYNC_CHAIN * MAX_BLOCK_LEN as usize;
 
 /// A frame as read from the capture: borrowed bytes plus where and when they were captured.
@@ -158,13 +157,45 @@ pub struct NgState {
     pub unsupported: bool,
 }
 
-/// The state a walker needs to read records at some offset.
+/// How the records are laid out at some offset.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ReaderState {
+pub enum Layout {
     /// Classic pcap.
     Pcap(PcapParams),
     /// pcapng.
     Ng(NgState),
+}
+
+/// The state a walker needs to read records at some offset.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReaderState {
+    /// How the records are laid out.
+    pub layout: Layout,
+    /// Set while a walker searches for where records resume after a corrupt record: the
+    /// corrupt record's input offset. The offset the state is at is then no record start
+    /// but the first one the bytes before it do not rule out; the search goes on from it
+    /// (in whichever buffer, chunk or block holds the bytes after it), and the bytes from
+    /// the corrupt record to where records resume are counted as one unreadable range
+    /// when it ends.
+    pub resync_from: Option<u64>,
+}
+
+impl From<PcapParams> for ReaderState {
+    fn from(p: PcapParams) -> ReaderState {
+        ReaderState {
+            layout: Layout::Pcap(p),
+            resync_from: None,
+        }
+    }
+}
+
+impl From<NgState> for ReaderState {
+    fn from(st: NgState) -> ReaderState {
+        ReaderState {
+            layout: Layout::Ng(st),
+            resync_from: None,
+        }
+    }
 }
 
 /// Where in a buffer a walker starts and stops.
@@ -186,10 +217,11 @@ pub struct Span {
 /// the input ends (so a partial record there is a truncated record, not a buffer boundary).
 ///
 /// After a corrupt record, reading resumes at the first offset where four plausible records
-/// follow one another. A walker whose bytes end before that is known (holding less than
-/// [`RESYNC_BUFFER`] after the corrupt record) stops before the corrupt record, to be walked
-/// again with more of the input: where reading resumes depends on the input, not on where
-/// a buffer or chunk ended.
+/// follow one another. A walker whose bytes end before that is known stops, still
+/// searching (see [`ReaderState::resync_from`]), at the first start its bytes do not rule
+/// out, to be walked on from there with more of the input: where reading resumes depends
+/// on the input, not on where a buffer, chunk or block ended, however far the search goes.
+/// A search goes on past `end` (it is not a record), to where records resume.
 /// Frame numbers count from `first_frame`.
 pub struct Records<'a> {
     data: &'a [u8],
@@ -201,7 +233,6 @@ pub struct Records<'a> {
     origin: Locator,
     frame: u64,
     at_input_end: bool,
-    pending: Option<Skip>,
     counts: ByteCounts,
 }
 
@@ -257,7 +288,6 @@ impl<'a> Records<'a> {
             },
             frame: first_frame,
             at_input_end: span.at_input_end,
-            pending: None,
             counts: ByteCounts::default(),
         }
     }
@@ -298,41 +328,61 @@ impl<'a> Records<'a> {
         }
     }
 
-    /// Skips a corrupt record at `self.pos`: reports it, finds the next trusted record and
-    /// reports the bytes in between.
+    /// Skips a corrupt record at `self.pos`: reports it, and starts the search for where
+    /// records resume after it ([`Records::search_on`]).
     fn resync(&mut self, reason: SkipReason) -> Option<Event<'a>> {
         let bad = self.pos;
-        let end = self.at_input_end;
-        let found = match &self.state {
-            ReaderState::Pcap(p) => search_pcap_record(self.data, bad + 1, p, end),
-            ReaderState::Ng(s) => search_ng_block(self.data, bad + 4, s.big_endian, end),
-        };
-        let found = match found {
-            Search::At(n) => Some(n),
-            Search::Nowhere => None,
-            // RESYNC_BUFFER after it and still undecided: the first start not ruled out.
-            Search::Undecided(n) if self.data.len() - bad >= RESYNC_BUFFER => Some(n),
-            Search::Undecided(_) => {
-                // Stop before the corrupt record, to be walked again with more bytes.
-                self.end = bad;
-                return None;
-            }
-        };
-        let next = found.unwrap_or(self.data.len());
-        let first = Skip {
+        self.state.resync_from = Some(self.base + bad as u64);
+        // pcapng blocks start on 4-byte boundaries.
+        self.pos = bad
+            + match self.state.layout {
+                Layout::Pcap(_) => 1,
+                Layout::Ng(_) => 4,
+            };
+        Some(Event::Skip(Skip {
             reason,
             detail: 0,
             bytes: 0,
             at: self.loc(bad),
+        }))
+    }
+
+    /// Searches on from `self.pos` for where records resume after the corrupt record at
+    /// input offset `from`: the bytes from it to the first trusted start (or to the end of
+    /// the input) become one unreadable range. When the bytes at hand leave that open, the
+    /// walker stops, still searching, at the first start they do not rule out: the bytes
+    /// before it are part of the range, wherever it turns out to end.
+    #[cold]
+    #[inline(never)]
+    fn search_on(&mut self, from: u64) -> Option<Event<'a>> {
+        let (data, pos, at_end) = (self.data, self.pos, self.at_input_end);
+        let found = match &self.state.layout {
+            Layout::Pcap(p) => search_pcap_record(data, pos, p, at_end),
+            Layout::Ng(s) => search_ng_block(data, pos, s.big_endian, at_end),
         };
-        self.pending = Some(Skip {
+        let next = match found {
+            Search::At(n) => n,
+            Search::Nowhere => data.len(),
+            Search::Undecided(n) => {
+                self.pos = n;
+                return None;
+            }
+        };
+        self.state.resync_from = None;
+        self.pos = next;
+        let bytes = self.base + next as u64 - from;
+        self.counts.skipped += bytes;
+        Some(Event::Skip(Skip {
             reason: SkipReason::UnreadableBytes,
             detail: 0,
-            bytes: (next - bad) as u64,
-            at: self.loc(bad),
-        });
-        self.pos = next;
-        Some(Event::Skip(first))
+            bytes,
+            // No frame lies between the corrupt record and here: the frame number holds.
+            at: Locator {
+                frame: self.frame,
+                offset: from,
+                ..self.origin
+            },
+        }))
     }
 
     fn truncated(&mut self) -> Option<Event<'a>> {
@@ -407,7 +457,7 @@ impl<'a> Records<'a> {
                     None
                 };
             }
-            let ReaderState::Ng(st) = &self.state else {
+            let Layout::Ng(st) = &self.state.layout else {
                 return None;
             };
             let mut be = st.big_endian;
@@ -442,7 +492,7 @@ impl<'a> Records<'a> {
                         Ok((_, shb)) => shb.major_version == 1,
                         Err(_) => false,
                     };
-                    self.state = ReaderState::Ng(NgState {
+                    self.state.layout = Layout::Ng(NgState {
                         section_offset: self.base + pos as u64,
                         big_endian: be,
                         ifaces: Arc::default(),
@@ -479,7 +529,7 @@ impl<'a> Records<'a> {
                     });
                     match iface {
                         Some(iface) => {
-                            if let ReaderState::Ng(st) = &mut self.state {
+                            if let Layout::Ng(st) = &mut self.state.layout {
                                 Arc::make_mut(&mut st.ifaces).push(iface);
                             }
                             self.counts.meta += blen as u64;
@@ -488,7 +538,7 @@ impl<'a> Records<'a> {
                         None => {
                             // Keep interface numbering aligned with the file: later packet
                             // blocks naming this interface count as unknown interface.
-                            if let ReaderState::Ng(st) = &mut self.state {
+                            if let Layout::Ng(st) = &mut self.state.layout {
                                 Arc::make_mut(&mut st.ifaces).push(Iface {
                                     link: LinkType(u32::MAX),
                                     snaplen: 0,
@@ -527,9 +577,9 @@ impl<'a> Records<'a> {
                         return self.resync(SkipReason::BadRecordLength);
                     }
                     let origlen = rd32(&block[8..], be);
-                    let snap = match &self.state {
-                        ReaderState::Ng(st) => st.ifaces.first().map_or(0, |i| i.snaplen),
-                        ReaderState::Pcap(_) => 0,
+                    let snap = match &self.state.layout {
+                        Layout::Ng(st) => st.ifaces.first().map_or(0, |i| i.snaplen),
+                        Layout::Pcap(_) => 0,
                     };
                     let mut caplen = origlen.min((blen - 16) as u32);
                     if snap != 0 {
@@ -578,9 +628,9 @@ impl<'a> Records<'a> {
         let mut loc = self.loc(pos);
         loc.interface = if_id;
         self.pos += blen;
-        let iface = match &self.state {
-            ReaderState::Ng(st) => st.ifaces.get(if_id as usize).copied(),
-            ReaderState::Pcap(_) => None,
+        let iface = match &self.state.layout {
+            Layout::Ng(st) => st.ifaces.get(if_id as usize).copied(),
+            Layout::Pcap(_) => None,
         };
         self.frame += 1;
         match iface {
@@ -609,20 +659,19 @@ impl<'a> Iterator for Records<'a> {
     // over the narrow stores that built it, a stall on every frame.
     #[inline(always)]
     fn next(&mut self) -> Option<Event<'a>> {
-        if let Some(p) = self.pending.take() {
-            self.counts.skipped += p.bytes;
-            return Some(Event::Skip(p));
+        if let Some(from) = self.state.resync_from {
+            return self.search_on(from);
         }
         if self.pos >= self.end {
             return None;
         }
         let (before, meta_before) = (self.pos, self.counts.meta);
-        let ev = match &self.state {
-            ReaderState::Pcap(p) => {
+        let ev = match &self.state.layout {
+            Layout::Pcap(p) => {
                 let p = *p;
                 self.next_pcap(p)
             }
-            ReaderState::Ng(_) => self.next_ng(),
+            Layout::Ng(_) => self.next_ng(),
         };
         match &ev {
             // The walk moved over the frame's record and any packetless blocks before it.
@@ -867,10 +916,47 @@ fn search(
     }
 }
 
+/// The candidate starts `from`, `from + step`, ... before the end of `data`, less those
+/// whose first four bytes are zero: no record starts there (a pcap record's seconds and a
+/// pcapng block's type are never zero). A run of zeros (sectors an imaging tool could not
+/// read and filled, a sparse file) is passed over eight bytes at a time, not tried at every
+/// offset.
+fn candidates(data: &[u8], from: usize, step: usize) -> impl Iterator<Item = usize> + '_ {
+    let mut next = from;
+    std::iter::from_fn(move || {
+        while next < data.len() {
+            let s = next;
+            if data.get(s..s + 4) != Some(&[0; 4]) {
+                next = s + step;
+                return Some(s);
+            }
+            // The first start after `s` whose four bytes reach the next nonzero byte.
+            let reach = first_nonzero(data, s + 4).saturating_sub(3).max(s + step);
+            next = s + (reach - s).div_ceil(step) * step;
+        }
+        None
+    })
+}
+
+/// The offset of the first nonzero byte of `data` at or after `from` (its length if none).
+fn first_nonzero(data: &[u8], from: usize) -> usize {
+    let mut i = from;
+    while let Some(w) = data.get(i..i + 8) {
+        if w != [0; 8] {
+            break;
+        }
+        i += 8;
+    }
+    while data.get(i) == Some(&0) {
+        i += 1;
+    }
+    i
+}
+
 /// Finds the first offset at or after `from` where a chain of plausible pcap records starts
 /// (`at_end`: `data` ends where the input ends).
 pub fn search_pcap_record(data: &[u8], from: usize, p: &PcapParams, at_end: bool) -> Search {
-    search(from..data.len(), (data.len(), at_end), |start| {
+    search(candidates(data, from, 1), (data.len(), at_end), |start| {
         pcap_chain(data, start, p)
     })
 }
@@ -922,22 +1008,27 @@ fn ng_chain(data: &[u8], start: usize, be: bool) -> Chain {
     Chain::Trusted
 }
 
-/// Finds the first 4-aligned offset at or after `from` where a chain of plausible pcapng
-/// blocks starts (alignment is relative to the data start, which is a block boundary;
-/// `at_end`: `data` ends where the input ends).
+/// Finds the first of the offsets `from`, `from + 4`, ... (`from` lies where a block could
+/// start) where a chain of plausible pcapng blocks starts (`at_end`: `data` ends where the
+/// input ends). An undecided search names one of those offsets too.
 pub fn search_ng_block(data: &[u8], from: usize, be: bool, at_end: bool) -> Search {
-    let first = from.div_ceil(4) * 4;
-    search(
-        (first..data.len()).step_by(4),
-        (data.len(), at_end),
-        |start| ng_chain(data, start, be),
-    )
+    let len = data.len();
+    match search(candidates(data, from, 4), (len, at_end), |start| {
+        ng_chain(data, start, be)
+    }) {
+        // Past every offset tried: the last of them (ruled out, tried again with more).
+        Search::Undecided(n) if n == len && len > from => {
+            Search::Undecided(from + (len - from) / 4 * 4)
+        }
+        s => s,
+    }
 }
 
 /// Finds the first 4-aligned offset at or after `from` where a chain of plausible pcapng
-/// blocks starts (the chain may end exactly at the end of the data).
+/// blocks starts (alignment is relative to the data start, which is a block boundary; the
+/// chain may end exactly at the end of the data).
 pub fn find_ng_block(data: &[u8], from: usize, be: bool) -> Option<usize> {
-    match search_ng_block(data, from, be, true) {
+    match search_ng_block(data, from.div_ceil(4) * 4, be, true) {
         Search::At(n) => Some(n),
         Search::Nowhere | Search::Undecided(_) => None,
     }
@@ -956,5 +1047,79 @@ mod tests {
         let c = TsConv::from_tsresol(9, 10).unwrap();
         assert_eq!(c.to_ts(5), Timestamp(10_000_000_005));
         assert!(TsConv::from_tsresol(20, 0).is_none());
+    }
+
+    #[test]
+    fn passing_over_zeros_finds_what_trying_every_offset_finds() {
+        // Runs of zeros of every length from 0 to 40 (some ending mid-word, some with a
+        // lone nonzero byte), plausible pcap records and pcapng blocks, random bytes: the
+        // search that passes over zeros decides as the search that tries every offset, from
+        // every offset, with the input's end there or not.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rnd = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let p = PcapParams {
+            big_endian: false,
+            nanos: false,
+            modified: false,
+            link: LinkType(1),
+            snaplen: 65_535,
+        };
+        let mut data = Vec::new();
+        for i in 0..400usize {
+            match rnd() % 5 {
+                0 => data.extend(std::iter::repeat_n(0u8, i % 41)),
+                1 => {
+                    // A pcap record of 0 to 7 bytes.
+                    let n = (rnd() % 8) as u32;
+                    for v in [1_600_000_000, 5, n, n] {
+                        data.extend_from_slice(&u32::to_le_bytes(v));
+                    }
+                    data.extend(std::iter::repeat_n(0u8, n as usize));
+                }
+                2 => {
+                    // A pcapng block of 12 or 16 bytes.
+                    let n = 12 + 4 * (rnd() % 2) as u32;
+                    data.extend_from_slice(&u32::to_le_bytes(4));
+                    data.extend_from_slice(&u32::to_le_bytes(n));
+                    data.extend(std::iter::repeat_n(0u8, n as usize - 12));
+                    data.extend_from_slice(&u32::to_le_bytes(n));
+                }
+                3 => data.push(rnd() as u8 | 1),
+                _ => data.extend((0..rnd() % 9).map(|_| rnd() as u8)),
+            }
+        }
+        let every = |from: usize, step: usize| (from..data.len()).step_by(step);
+        // Decided alike; undecided at the same start or, passing over zeros, a later one
+        // with only zeros before it (a start the other search left open for want of the
+        // bytes after the zeros it began with).
+        let alike = |passed: Search, tried: Search, d: &[u8], what: &str| match (passed, tried) {
+            (Search::Undecided(a), Search::Undecided(b)) => {
+                assert!(a >= b && d[b..a].iter().all(|&v| v == 0), "{what}: {a} {b}");
+            }
+            (a, b) => assert_eq!(a, b, "{what}"),
+        };
+        for at_end in [false, true] {
+            for cut in [data.len(), data.len() - 5, data.len() / 2 + 3] {
+                let d = &data[..cut];
+                for from in 0..d.len() {
+                    let whole = (d.len(), at_end);
+                    let what = format!("from {from} of {cut}, at end {at_end}");
+                    let tried = search(every(from, 1).filter(|&s| s < cut), whole, |s| {
+                        pcap_chain(d, s, &p)
+                    });
+                    alike(search_pcap_record(d, from, &p, at_end), tried, d, &what);
+                    let tried = search(every(from, 4).filter(|&s| s < cut), whole, |s| {
+                        ng_chain(d, s, false)
+                    });
+                    let passed = search(candidates(d, from, 4), whole, |s| ng_chain(d, s, false));
+                    alike(passed, tried, d, &what);
+                }
+            }
+        }
     }
 }

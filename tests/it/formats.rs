@@ -198,8 +198,8 @@ fn a_pcapng_whose_first_packet_lies_past_its_first_mebibyte_is_still_cut_into_ch
         hoptrace::ingest::plan_file_chunks(&file, bytes.len() as u64, &input.container, chunk)
             .unwrap();
     assert_eq!(plans.len(), bytes.len().div_ceil(chunk), "{}", bytes.len());
-    match &plans[1].state {
-        hoptrace::ingest::ReaderState::Ng(st) => assert_eq!(st.ifaces.len(), 1),
+    match &plans[1].state.layout {
+        hoptrace::ingest::Layout::Ng(st) => assert_eq!(st.ifaces.len(), 1),
         other => panic!("{other:?}"),
     }
     let run = |chunk: usize| {
@@ -645,6 +645,99 @@ fn reading_resumes_after_a_corrupt_record_at_the_same_place_whatever_the_reader_
                 .count();
             assert_eq!(frames, 1299, "{format:?} {p:?} as packets");
         }
+    }
+}
+
+#[test]
+fn a_search_for_where_records_resume_goes_as_far_as_it_must_whatever_the_reader_holds() {
+    // A corrupt record, then more bytes where no record starts than a reader's buffer grew
+    // to (RESYNC_BUFFER), then records. The window reader searched that far, then read on
+    // from the first start those bytes did not rule out as if it were a record: the zeros
+    // became millions of empty records (truncated link headers) where the file read whole
+    // (mapped) counted them unreadable, and a compressed stream read them the same wrong
+    // way, counted differently again. Read any way now: the one corrupt record, one
+    // unreadable range to the records after it, and those records.
+    let zeros = hoptrace::ingest::RESYNC_BUFFER + (1 << 20);
+    for format in [Format::Pcap, Format::PcapNg] {
+        let mut c = Capture::new(format);
+        for i in 0..6u32 {
+            let a = ([10, 0, 0, 1], 1000);
+            c.push(
+                T0 + i64::from(i) * 1000,
+                &Pkt::udp4(a, ([10, 1, 0, 1], 53), &[7; 20]),
+            );
+        }
+        let mut bytes = c.finish();
+        // The second record (after the file header, and the section and interface blocks).
+        let mut at = if format == Format::Pcap { 24 } else { 0 };
+        let len = |b: &[u8], at: usize| -> usize {
+            let w = |o: usize| u32::from_le_bytes(b[at + o..at + o + 4].try_into().unwrap());
+            if format == Format::Pcap {
+                16 + w(8) as usize
+            } else {
+                w(4) as usize
+            }
+        };
+        let mut records = 0;
+        while records < 2 {
+            let ty = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+            if format == Format::Pcap || ty == 6 {
+                records += 1;
+            }
+            if records < 2 {
+                at += len(&bytes, at);
+            }
+        }
+        let bad = len(&bytes, at);
+        if format == Format::Pcap {
+            bytes[at + 8..at + 12].copy_from_slice(&0x7fff_ffffu32.to_le_bytes());
+        } else {
+            bytes[at + bad - 4] ^= 0xff;
+        }
+        bytes.splice(at + bad..at + bad, std::iter::repeat_n(0u8, zeros));
+        let d = Dir::new();
+        let plain = d.write("c", &bytes);
+        let zs = d.write("c.zst", &zstd(&bytes));
+        let mut seen = Vec::new();
+        for (p, chunk, mode) in [
+            (&plain, 1 << 30, ReadMode::Mmap),
+            (&plain, 1 << 30, ReadMode::Read),
+            (&plain, 48 << 20, ReadMode::Read),
+            (&zs, 1 << 30, ReadMode::Read),
+        ] {
+            let mut cfg = FlowsConfig::new(vec![p.clone()]);
+            cfg.chunk_bytes = chunk;
+            cfg.read_mode = mode;
+            cfg.threads = 2;
+            cfg.max_decompression_ratio = 0;
+            let run = flows(&cfg).unwrap();
+            let i = &run.inputs[0];
+            let e = run.flows.diag.entries();
+            assert_eq!(
+                (i.frames, i.counts.skipped, e.len()),
+                (5, (bad + zeros) as u64, 2),
+                "{format:?} {p:?} in {chunk}-byte chunks, {mode:?}: {e:?}"
+            );
+            assert_eq!(run.flows.flows.len(), 1);
+            assert_eq!(
+                run.flows.flows[0].dir[0].pkts, 5,
+                "{format:?} {p:?} {mode:?}"
+            );
+            seen.push(e);
+        }
+        assert!(seen.windows(2).all(|w| w[0] == w[1]), "{seen:?}");
+        let unreadable = seen[0].iter().find(|e| e.0 == SkipReason::UnreadableBytes);
+        assert_eq!(unreadable.map(|e| e.2.first.offset), Some(at as u64));
+        // The library's packet stream reads the same (its decompression ratio is bounded).
+        let events: Vec<_> = hoptrace::pipeline::packets(&plain)
+            .unwrap()
+            .map(|e| e.unwrap())
+            .collect();
+        let frames = events
+            .iter()
+            .filter(|e| matches!(e, hoptrace::pipeline::PacketEvent::Packet(_)))
+            .count();
+        assert_eq!((frames, events.len()), (5, 7), "{format:?} as packets");
     }
 }
 
