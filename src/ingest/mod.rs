@@ -562,11 +562,15 @@ fn pcapng_head_state(
     container: &Container,
 ) -> io::Result<Option<ReaderState>> {
     let mut size = CHUNK_MARGIN;
+    let mut head = Vec::new();
     loop {
-        let mut head = vec![0u8; (len as usize).min(size)];
-        let n = read_at(file, 0, &mut head)?;
-        head.truncate(n);
-        let whole = n as u64 == len;
+        // Only what the last read did not hold is read.
+        let have = head.len();
+        head.resize((len as usize).min(size), 0);
+        let want = head.len() - have;
+        let n = read_at(file, have as u64, &mut head[have..])?;
+        head.truncate(have + n);
+        let whole = head.len() as u64 == len;
         let mut r = Records::new(
             &head,
             Span {
@@ -582,7 +586,7 @@ fn pcapng_head_state(
         if r.by_ref().any(|ev| matches!(ev, Event::Frame(_))) {
             return Ok(Some(r.state().clone()));
         }
-        if whole || n < head.len() || size >= CHUNK_MARGIN_MAX {
+        if whole || n < want || size >= CHUNK_MARGIN_MAX {
             return Ok(None);
         }
         size *= 2;
