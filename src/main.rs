@@ -209,8 +209,9 @@ struct FlowsArgs {
     /// Capture files (pcap, pcapng) and flow logs (Zeek, AWS/GCP/Azure VPC, nfdump and
     /// Argus tables, NetFlow/IPFIX exports), optionally gzip- or zstd-compressed and told
     /// apart by their content; captures are read as one capture set in the order given (a
-    /// directory's files in name order, numbers compared as numbers); `-` reads standard
-    /// input
+    /// directory's files in name order, numbers compared as numbers); `-` reads a capture
+    /// from standard input, and a pipe named as an input (`<(zcat x.pcap.gz)`) is read the
+    /// same way: flow logs are read from regular files only
     #[arg(required = true, value_name = "INPUT")]
     inputs: Vec<PathBuf>,
     /// Write the table here instead of standard output (`-`: standard output)

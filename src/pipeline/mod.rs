@@ -1412,6 +1412,27 @@ fn produce(
                 }
                 continue;
             }
+            Err(IngestError::UnknownFormat { path, magic }) => {
+                // Standard input is read once, as a capture: a flow log there cannot be
+                // read again as one (it was said to be no format hoptrace knows).
+                let first = match logs.format {
+                    Some(_) => String::new(),
+                    None => format!(" (first bytes {magic})"),
+                };
+                let error = IngestError::Unsupported {
+                    path,
+                    what: format!(
+                        "not a capture{first}; flow logs and export files are read from \
+                         regular files only, not from standard input (save it to a file and \
+                         read that)"
+                    ),
+                    offset: 0,
+                };
+                if tx.send(Job::Failed { input, error }).is_err() {
+                    return;
+                }
+                continue;
+            }
             Err(error) => {
                 if tx.send(Job::Failed { input, error }).is_err() {
                     return;

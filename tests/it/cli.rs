@@ -230,6 +230,32 @@ fn standard_input_is_read_with_a_dash_even_compressed() {
 }
 
 #[test]
+fn a_flow_log_on_standard_input_is_refused_with_the_reason() {
+    // Standard input is read once, as a capture; a conn.log there was said to be "nor a
+    // flow log hoptrace knows", with --input-format too.
+    let log = b"#separator \\x09\n#fields\tts\tuid\n1.0\tC1\n";
+    for extra in [&[][..], &["--input-format", "zeek"][..]] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hoptrace"))
+            .args(["flows", "-", "-o", "/dev/null"])
+            .args(extra)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(log).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{extra:?}: {err}");
+        assert!(
+            err.contains("-: not a capture")
+                && err.contains("read from regular files only, not from standard input"),
+            "{extra:?}: {err}"
+        );
+    }
+}
+
+#[test]
 fn a_pipe_named_as_a_file_is_read_as_a_stream_by_flows_and_refused_by_trace() {
     // A shell's `<(zcat capture.pcap.gz)` names a pipe: its length is 0, it cannot be
     // mapped, and it is read once. `flows` refused it as an empty input; `trace` read it
