@@ -588,23 +588,10 @@ fn reading_resumes_after_a_corrupt_record_at_the_same_place_whatever_the_reader_
         let mut bytes = c.finish();
         // The record that starts in the last 2,500 bytes of the first MiB.
         let mut at = if format == Format::Pcap { 24 } else { 0 };
-        let len = |b: &[u8], at: usize| -> usize {
-            let w = |o: usize| u32::from_le_bytes(b[at + o..at + o + 4].try_into().unwrap());
-            if format == Format::Pcap {
-                16 + w(8) as usize
-            } else {
-                w(4) as usize
-            }
-        };
-        while at + len(&bytes, at) < (1 << 20) - 2500 {
-            at += len(&bytes, at);
+        while at + record_len(format, &bytes, at) < (1 << 20) - 2500 {
+            at += record_len(format, &bytes, at);
         }
-        let bad = len(&bytes, at);
-        if format == Format::Pcap {
-            bytes[at + 8..at + 12].copy_from_slice(&0x7fff_ffffu32.to_le_bytes());
-        } else {
-            bytes[at + bad - 4] ^= 0xff;
-        }
+        let bad = break_record(format, &mut bytes, at);
         let d = Dir::new();
         let plain = d.write("c", &bytes);
         let zs = d.write("c.zst", &zstd(&bytes));
@@ -618,11 +605,7 @@ fn reading_resumes_after_a_corrupt_record_at_the_same_place_whatever_the_reader_
             (&zs, 70_000, ReadMode::Read),
             (&zs, 2_000, ReadMode::Read),
         ] {
-            let mut cfg = FlowsConfig::new(vec![p.clone()]);
-            cfg.chunk_bytes = chunk;
-            cfg.read_mode = mode;
-            cfg.threads = 2;
-            let run = flows(&cfg).unwrap();
+            let run = read_as(p, chunk, mode);
             let i = &run.inputs[0];
             assert_eq!(
                 (i.frames, i.counts.skipped),
@@ -635,17 +618,55 @@ fn reading_resumes_after_a_corrupt_record_at_the_same_place_whatever_the_reader_
         assert!(seen.windows(2).all(|w| w[0] == w[1]), "{seen:?}");
         // The library's packet stream reads the same, plain and compressed.
         for p in [&plain, &zs] {
-            let events: Vec<_> = hoptrace::pipeline::packets(p)
-                .unwrap()
-                .map(|e| e.unwrap())
-                .collect();
-            let frames = events
-                .iter()
-                .filter(|e| matches!(e, hoptrace::pipeline::PacketEvent::Packet(_)))
-                .count();
-            assert_eq!(frames, 1299, "{format:?} {p:?} as packets");
+            assert_eq!(packet_stream(p).0, 1299, "{format:?} {p:?} as packets");
         }
     }
+}
+
+/// The length of the record (pcap) or block (pcapng) at `at`.
+fn record_len(format: Format, b: &[u8], at: usize) -> usize {
+    let w = |o: usize| u32::from_le_bytes(b[at + o..at + o + 4].try_into().unwrap());
+    if format == Format::Pcap {
+        16 + w(8) as usize
+    } else {
+        w(4) as usize
+    }
+}
+
+/// Makes the record at `at` corrupt (a pcap record's captured length impossible, a pcapng
+/// block's trailer different from its length); its length.
+fn break_record(format: Format, b: &mut [u8], at: usize) -> usize {
+    let len = record_len(format, b, at);
+    if format == Format::Pcap {
+        b[at + 8..at + 12].copy_from_slice(&0x7fff_ffffu32.to_le_bytes());
+    } else {
+        b[at + len - 4] ^= 0xff;
+    }
+    len
+}
+
+/// `flows` over `p` on two threads in `chunk`-byte chunks, read by `mode`, decompression
+/// unbounded.
+fn read_as(p: &std::path::Path, chunk: usize, mode: ReadMode) -> FlowRun {
+    let mut cfg = FlowsConfig::new(vec![p.to_path_buf()]);
+    cfg.chunk_bytes = chunk;
+    cfg.read_mode = mode;
+    cfg.threads = 2;
+    cfg.max_decompression_ratio = 0;
+    flows(&cfg).unwrap()
+}
+
+/// Frames and events of the library's packet stream over `p`.
+fn packet_stream(p: &std::path::Path) -> (usize, usize) {
+    let events: Vec<_> = hoptrace::pipeline::packets(p)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .collect();
+    let frames = events
+        .iter()
+        .filter(|e| matches!(e, hoptrace::pipeline::PacketEvent::Packet(_)))
+        .count();
+    (frames, events.len())
 }
 
 #[test]
@@ -670,14 +691,6 @@ fn a_search_for_where_records_resume_goes_as_far_as_it_must_whatever_the_reader_
         let mut bytes = c.finish();
         // The second record (after the file header, and the section and interface blocks).
         let mut at = if format == Format::Pcap { 24 } else { 0 };
-        let len = |b: &[u8], at: usize| -> usize {
-            let w = |o: usize| u32::from_le_bytes(b[at + o..at + o + 4].try_into().unwrap());
-            if format == Format::Pcap {
-                16 + w(8) as usize
-            } else {
-                w(4) as usize
-            }
-        };
         let mut records = 0;
         while records < 2 {
             let ty = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
@@ -685,15 +698,10 @@ fn a_search_for_where_records_resume_goes_as_far_as_it_must_whatever_the_reader_
                 records += 1;
             }
             if records < 2 {
-                at += len(&bytes, at);
+                at += record_len(format, &bytes, at);
             }
         }
-        let bad = len(&bytes, at);
-        if format == Format::Pcap {
-            bytes[at + 8..at + 12].copy_from_slice(&0x7fff_ffffu32.to_le_bytes());
-        } else {
-            bytes[at + bad - 4] ^= 0xff;
-        }
+        let bad = break_record(format, &mut bytes, at);
         bytes.splice(at + bad..at + bad, std::iter::repeat_n(0u8, zeros));
         let d = Dir::new();
         let plain = d.write("c", &bytes);
@@ -705,12 +713,7 @@ fn a_search_for_where_records_resume_goes_as_far_as_it_must_whatever_the_reader_
             (&plain, 48 << 20, ReadMode::Read),
             (&zs, 1 << 30, ReadMode::Read),
         ] {
-            let mut cfg = FlowsConfig::new(vec![p.clone()]);
-            cfg.chunk_bytes = chunk;
-            cfg.read_mode = mode;
-            cfg.threads = 2;
-            cfg.max_decompression_ratio = 0;
-            let run = flows(&cfg).unwrap();
+            let run = read_as(p, chunk, mode);
             let i = &run.inputs[0];
             let e = run.flows.diag.entries();
             assert_eq!(
@@ -729,15 +732,7 @@ fn a_search_for_where_records_resume_goes_as_far_as_it_must_whatever_the_reader_
         let unreadable = seen[0].iter().find(|e| e.0 == SkipReason::UnreadableBytes);
         assert_eq!(unreadable.map(|e| e.2.first.offset), Some(at as u64));
         // The library's packet stream reads the same (its decompression ratio is bounded).
-        let events: Vec<_> = hoptrace::pipeline::packets(&plain)
-            .unwrap()
-            .map(|e| e.unwrap())
-            .collect();
-        let frames = events
-            .iter()
-            .filter(|e| matches!(e, hoptrace::pipeline::PacketEvent::Packet(_)))
-            .count();
-        assert_eq!((frames, events.len()), (5, 7), "{format:?} as packets");
+        assert_eq!(packet_stream(&plain), (5, 7), "{format:?} as packets");
     }
 }
 
