@@ -1412,28 +1412,26 @@ fn produce(
                 }
                 continue;
             }
-            Err(IngestError::UnknownFormat { path, magic }) => {
-                // Standard input is read once, as a capture: a flow log there cannot be
-                // read again as one (it was said to be no format hoptrace knows).
-                let first = match logs.format {
-                    Some(_) => String::new(),
-                    None => format!(" (first bytes {magic})"),
-                };
-                let error = IngestError::Unsupported {
-                    path,
-                    what: format!(
-                        "not a capture{first}; flow logs and export files are read from \
-                         regular files only, not from standard input (save it to a file and \
-                         read that)"
-                    ),
-                    offset: 0,
-                };
-                if tx.send(Job::Failed { input, error }).is_err() {
-                    return;
-                }
-                continue;
-            }
             Err(error) => {
+                // An unknown format here is standard input's (files were tried as flow
+                // logs above): it is read once, as a capture, so a flow log there cannot be
+                // read again as one (it was said to be no format hoptrace knows).
+                let error = match error {
+                    IngestError::UnknownFormat { path, magic } => IngestError::Unsupported {
+                        path,
+                        what: format!(
+                            "not a capture{}; flow logs and export files are read from \
+                             regular files only, not from standard input (save it to a file \
+                             and read that)",
+                            match logs.format {
+                                Some(_) => String::new(),
+                                None => format!(" (first bytes {magic})"),
+                            }
+                        ),
+                        offset: 0,
+                    },
+                    error => error,
+                };
                 if tx.send(Job::Failed { input, error }).is_err() {
                     return;
                 }
